@@ -1,0 +1,36 @@
+"""Real services for the tests: a mosquitto broker, an RTSP camera, H.264 files, an MQTT watcher."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a TCP connect to host:port succeeds now."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port_closed(port: int, timeout: float = 5.0) -> bool:
+    """Wait until host:port refuses connections; True if it did within timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not port_accepts(port):
+            return True
+        time.sleep(0.05)
+    return False

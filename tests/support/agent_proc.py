@@ -1,0 +1,79 @@
+"""The agent as a real process (`python -m agent run`), with a config the test writes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support import REPO_ROOT
+
+
+def write_config(
+    path: Path, *, broker_url: str, cameras: list[dict[str, Any]], **sections: Any
+) -> Path:
+    """A config file for one test: fast intervals, its own data directory."""
+    registry = {"broker": broker_url, "health_interval": "2s", **sections.pop("registry", {})}
+    config = {
+        "agent": {
+            "id": "shop-42",
+            "data_dir": str(path.parent / "state"),
+            **sections.pop("agent", {}),
+        },
+        "registry": registry,
+        "clock": {"require_sync": False},
+        "cameras": cameras,
+        **sections,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+class AgentProcess:
+    """`camera-agent run --config PATH` as a child process; its log goes to a file."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.log_path = config.with_suffix(".log")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> AgentProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("NOTIFY_SOCKET", None)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "agent", "run", "--config", str(self.config)],
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        return self
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def terminate(self, timeout: float = 10.0) -> tuple[int, float]:
+        """SIGTERM; returns (exit code, seconds it took to exit)."""
+        assert self.proc is not None
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)

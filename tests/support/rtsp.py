@@ -1,0 +1,184 @@
+"""The simulated RTSP camera (agent/demo/rtsp_camera.py) as a process the tests control."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import IO, Literal
+
+import pytest
+
+from tests.support import REPO_ROOT, free_port, wait_port_closed
+
+# GStreamer's gi bindings exist only for Debian's Python, not for the test interpreter.
+SYSTEM_PYTHON = "/usr/bin/python3"
+CAMERA_SCRIPT = REPO_ROOT / "agent" / "demo" / "rtsp_camera.py"
+# Building the pipeline (gi import, plugin registry) takes ~0.5 s; a cold registry longer.
+READY_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 5.0
+
+Scene = Literal["live", "frozen"]
+
+
+class RtspCamera:
+    """One simulated camera on rtsp://127.0.0.1:<free port>/<path>; restarts keep the port."""
+
+    def __init__(
+        self,
+        *,
+        scene: Scene = "live",
+        fps: int = 15,
+        width: int = 640,
+        height: int = 360,
+        bitrate_kbps: int = 1000,
+        path: str = "/cam",
+        user: str | None = None,
+        password: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        if not Path(SYSTEM_PYTHON).is_file():
+            pytest.fail(
+                f"{SYSTEM_PYTHON} is missing; the RTSP camera needs Debian's Python "
+                "with python3-gi and gir1.2-gst-rtsp-server-1.0",
+                pytrace=False,
+            )
+        self.scene = scene
+        self.fps = fps
+        self.width = width
+        self.height = height
+        self.bitrate_kbps = bitrate_kbps
+        self.path = path if path.startswith("/") else "/" + path
+        self.user = user
+        self.password = password
+        self._port = port if port is not None else free_port()
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: IO[str] | None = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The stream URL, with credentials if the camera requires them."""
+        auth = f"{self.user}:{self.password}@" if self.user is not None else ""
+        return f"rtsp://{auth}127.0.0.1:{self._port}{self.path}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _command(self) -> list[str]:
+        command = [
+            SYSTEM_PYTHON,
+            str(CAMERA_SCRIPT),
+            "--port",
+            str(self._port),
+            "--path",
+            self.path,
+            "--scene",
+            self.scene,
+            "--fps",
+            str(self.fps),
+            "--width",
+            str(self.width),
+            "--height",
+            str(self.height),
+            "--bitrate-kbps",
+            str(self.bitrate_kbps),
+        ]
+        if self.user is not None and self.password is not None:
+            command += ["--user", self.user, "--password", self.password]
+        return command
+
+    def start(self) -> None:
+        """Start the camera and return once it printed READY (it then accepts clients)."""
+        if self.running:
+            return
+        if self._stderr is not None:
+            self._stderr.close()
+        # Kept open across the process's life and closed in close(): no `with` fits.
+        self._stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        env = dict(os.environ)
+        # The pyenv test interpreter's variables must not leak into Debian's Python.
+        for var in ("PYTHONHOME", "PYTHONPATH"):
+            env.pop(var, None)
+        proc = subprocess.Popen(
+            self._command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=env,
+        )
+        self._proc = proc
+        assert proc.stdout is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not selector.select(remaining):
+                    continue
+                line = proc.stdout.readline()
+                if line.startswith("READY "):
+                    return
+                if line == "":  # EOF: the process is gone
+                    proc.wait(STOP_TIMEOUT_S)
+                    self._fail(f"rtsp_camera exited with {proc.returncode} before READY")
+        self.kill()
+        self._fail(f"rtsp_camera printed no READY within {READY_TIMEOUT_S}s")
+
+    def stderr(self) -> str:
+        """What the camera process wrote to stderr since its last start."""
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read()
+
+    def _fail(self, message: str) -> None:
+        pytest.fail(
+            f"{message}\ncommand: {' '.join(self._command())}\n--- stderr ---\n{self.stderr()}",
+            pytrace=False,
+        )
+
+    def stop(self) -> None:
+        """SIGTERM and wait; afterwards the port refuses connections."""
+        self._end(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL: the camera disappears mid-stream."""
+        self._end(signal.SIGKILL)
+
+    def _end(self, sig: signal.Signals) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc is not None and proc.stdout is not None:
+            proc.stdout.close()
+        wait_port_closed(self._port)
+
+    def close(self) -> None:
+        self.stop()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+    def __enter__(self) -> RtspCamera:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RtspCamera({self.url}, scene={self.scene}, running={self.running})"
