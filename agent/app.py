@@ -1,0 +1,166 @@
+"""`camera-agent run`: wires config, camera workers, the registry link and systemd together."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+from agent import __version__
+from agent.clock import ClockState, clock_state
+from agent.config import AgentConfig, CameraConfig, redact_url
+from agent.mqtt import payloads
+from agent.mqtt.client import RegistryLink
+from agent.mqtt.topics import Topics
+from agent.quality.assess import Expectations, StreamAssessor
+from agent.reporter import CameraChannel, Reporter
+from agent.state import Counters
+from agent.streams.worker import CameraWorker, OpenSource, open_stream
+from agent.supervisor import WEDGED_AFTER_S, Supervisor
+from agent.systemd import Notifier, watchdog_interval
+
+log = logging.getLogger(__name__)
+
+# The main loop wakes at least this often to publish what is due and feed the watchdog.
+TICK_S = 0.5
+# A clean stop must finish within systemd's patience and the 5 s the contract promises.
+WORKER_JOIN_S = 1.5
+
+EXIT_OK = 0
+EXIT_WORKERS_FAILED = 70  # EX_SOFTWARE: workers kept crashing; systemd restarts us
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Internal timings that tests shorten; owners never need to set these."""
+
+    wedged_after: float = WEDGED_AFTER_S
+
+
+def camera_source(camera: CameraConfig) -> OpenSource:
+    return open_stream(camera.stream_url(), redact_url(camera.url), camera.rtsp_transport)
+
+
+def location_of(camera: CameraConfig) -> dict[str, float | None] | None:
+    if camera.location is None:
+        return None
+    return camera.location.model_dump()
+
+
+class App:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        open_source: Callable[[CameraConfig], OpenSource] = camera_source,
+        notifier: Notifier | None = None,
+        tuning: Tuning = Tuning(),
+        clock: Callable[[], ClockState] = clock_state,
+    ) -> None:
+        self._config = config
+        self._open_source = open_source
+        self._notifier = notifier or Notifier.from_env()
+        self._tuning = tuning
+        self._clock = clock
+
+    def run(self, stop: threading.Event) -> int:
+        config = self._config
+        agent_id = config.agent.id
+        counters = Counters(config.agent.data_dir)
+        bdseq = counters.next_boot()
+        topics = Topics(config.registry.topic_prefix, agent_id)
+        registry = config.registry
+        link = RegistryLink(
+            client_id=agent_id,
+            host=registry.host,
+            port=registry.port,
+            will_topic=topics.state,
+            will_payload=payloads.encode(payloads.death(agent_id, bdseq, "connection_lost")),
+            tls=registry.tls,
+            ca_file=str(registry.ca_file) if registry.ca_file else None,
+            client_cert=str(registry.client_cert) if registry.client_cert else None,
+            client_key=str(registry.client_key) if registry.client_key else None,
+            username=registry.username,
+            password=registry.password.get_secret_value() if registry.password else None,
+        )
+        started = time.monotonic()
+        channels: list[CameraChannel] = []
+        workers: list[CameraWorker] = []
+        for camera in config.cameras:
+            assessor = StreamAssessor(
+                Expectations(camera.expect.min_fps, camera.expect.min_width), started
+            )
+            channels.append(CameraChannel(camera.id, camera.name, location_of(camera), assessor))
+            workers.append(
+                CameraWorker(
+                    camera.id,
+                    self._open_source(camera),
+                    assessor,
+                    camera.analysis_interval,
+                    redact_url(camera.url),
+                )
+            )
+            if camera.source_kind() == "file":
+                log.warning(
+                    "camera %s reads a local file in a loop: a demo aid, not a camera", camera.id
+                )
+        reporter = Reporter(
+            link=link,
+            topics=topics,
+            counters=counters,
+            bdseq=bdseq,
+            cameras=channels,
+            health_interval=registry.health_interval,
+            clock=self._clock,
+        )
+        supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
+        log.info(
+            "camera-agent %s starting: agent %s, %d camera(s), boot %d",
+            __version__,
+            agent_id,
+            len(workers),
+            bdseq,
+        )
+        if not self._clock().synced:
+            log.warning("the system clock is not synchronised; footage times may be wrong")
+        link.start()
+        supervisor.start()
+        self._notifier.ready()
+        self._notifier.status(f"watching {len(workers)} camera(s)")
+        watchdog_every = watchdog_interval()
+        tick = min(TICK_S, watchdog_every) if watchdog_every else TICK_S
+        last_ping = float("-inf")
+        code = EXIT_OK
+        while not stop.is_set():
+            now = time.monotonic()
+            alive = supervisor.check()
+            if supervisor.gave_up:
+                code = EXIT_WORKERS_FAILED
+                break
+            if alive and watchdog_every is not None and now - last_ping >= watchdog_every:
+                self._notifier.watchdog()
+                last_ping = now
+            reporter.tick(now)
+            link.wake.wait(tick)
+            link.wake.clear()
+        log.info("stopping")
+        self._notifier.stopping()
+        stop.set()
+        supervisor.join(WORKER_JOIN_S)
+        link.stop(topics.state, payloads.encode(payloads.death(agent_id, bdseq, "shutdown")))
+        return code
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT ask for a clean stop."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

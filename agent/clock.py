@@ -1,0 +1,56 @@
+"""Is the system clock synchronised, and by what? Read from the kernel, not assumed."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from dataclasses import dataclass
+
+# adjtimex(2) returns TIME_ERROR (5) while the kernel considers the clock unsynchronised.
+_TIME_ERROR = 5
+
+
+class _Timex(ctypes.Structure):
+    # struct timex is 208 bytes on 64-bit Linux; modes=0 only reads, so a buffer of the
+    # right size is all adjtimex needs from us.
+    _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
+
+
+@dataclass(frozen=True)
+class ClockState:
+    synced: bool
+    source: str
+
+    def as_payload(self) -> dict[str, object]:
+        return {"synced": self.synced, "source": self.source}
+
+
+def _kernel_synced() -> bool | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        timex = _Timex()
+        state = int(libc.adjtimex(ctypes.byref(timex)))
+    except (OSError, AttributeError):
+        return None
+    if state < 0:
+        return None
+    return state != _TIME_ERROR
+
+
+def _daemon() -> str:
+    if os.path.exists("/run/systemd/timesync/synchronized"):
+        return "systemd-timesyncd"
+    if os.path.exists("/run/chrony") or os.path.exists("/var/run/chrony"):
+        return "chrony"
+    return "ntp"
+
+
+def clock_state() -> ClockState:
+    synced = _kernel_synced()
+    if synced is None:
+        return ClockState(False, "unknown")
+    return ClockState(synced, _daemon() if synced else "none")

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The local demo: a broker, a simulated RTSP camera and the agent, all on this machine,
+# with the registry's view (every MQTT message) printed as it arrives. Ctrl-C stops it all.
+#
+#   bash agent/demo/demo.sh            # installs what is missing, then runs
+#   DEMO_SCENE=frozen bash agent/demo/demo.sh   # a camera that shows one still picture
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$(pwd)
+
+bash agent/demo/install-system-packages.sh
+if [[ ! -x .venv/bin/camera-agent ]]; then
+  echo "creating .venv and installing the agent"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e .
+fi
+
+BROKER_PORT=${DEMO_BROKER_PORT:-18830}
+CAMERA_PORT=${DEMO_CAMERA_PORT:-18554}
+WORK=$(mktemp -d /tmp/camera-agent-demo.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "demo stopped; its files are in $WORK"
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
+
+cat > "$WORK/mosquitto.conf" <<CONF
+listener $BROKER_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest file $WORK/mosquitto.log
+CONF
+mosquitto -c "$WORK/mosquitto.conf" & pids+=($!)
+
+/usr/bin/python3 agent/demo/rtsp_camera.py --port "$CAMERA_PORT" --path /cam \
+  --width 1280 --height 720 --fps 15 --scene "${DEMO_SCENE:-live}" > "$WORK/camera.log" 2>&1 &
+pids+=($!)
+
+cat > "$WORK/config.yaml" <<CONF
+# The demo's config: see config.example.yaml for every key.
+agent:
+  id: demo-shop
+  data_dir: $WORK/state
+registry:
+  broker: mqtt://127.0.0.1:$BROKER_PORT
+  health_interval: 15s
+clock:
+  require_sync: false
+cameras:
+  - id: front
+    name: Demo camera (simulated)
+    url: rtsp://127.0.0.1:$CAMERA_PORT/cam
+    location: {lat: 52.9925, lon: 6.5649, bearing_deg: 180, fov_deg: 90, range_m: 25}
+    expect: {min_fps: 10, min_width: 1280}
+    analysis_interval: 5s
+CONF
+
+for _ in $(seq 50); do
+  grep -q READY "$WORK/camera.log" 2>/dev/null && break
+  sleep 0.2
+done
+.venv/bin/camera-agent check --config "$WORK/config.yaml"
+.venv/bin/camera-agent run --config "$WORK/config.yaml" > "$WORK/agent.log" 2>&1 & pids+=($!)
+
+cat <<MSG
+
+Demo running (files in $WORK):
+  broker   mqtt://127.0.0.1:$BROKER_PORT
+  camera   rtsp://127.0.0.1:$CAMERA_PORT/cam   (pid ${pids[1]}: kill it to see 'offline')
+  agent    log in $WORK/agent.log                (pid ${pids[2]})
+Below: every message the registry would receive. Ctrl-C stops the demo.
+
+MSG
+mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -v -t 'camreg/v1/#'

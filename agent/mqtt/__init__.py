@@ -1,0 +1,1 @@
+"""The registry link: every topic, every payload, and one thin paho wrapper."""

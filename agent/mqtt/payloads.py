@@ -1,0 +1,94 @@
+"""The JSON payloads of the contract (DESIGN.md), built from immutable snapshots."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from agent.clock import ClockState
+from agent.quality.assess import Health
+from agent.quality.dori import dori_distances
+
+HEALTH_SCHEMA = "camreg.health.v1"
+
+
+def utc_now() -> str:
+    """RFC 3339 UTC with `Z`, to the millisecond."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode(payload: dict[str, object]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class CameraDescription:
+    """What the birth message says of one camera. Never a URL or a password."""
+
+    id: str
+    name: str
+    location: dict[str, float | None] | None
+    width: int | None = None
+
+    def as_payload(self) -> dict[str, object]:
+        dori: dict[str, float] | None = None
+        fov = (self.location or {}).get("fov_deg")
+        if self.width and fov:
+            dori = dori_distances(self.width, fov)
+        return {"id": self.id, "name": self.name, "location": self.location, "dori_m": dori}
+
+
+def birth(
+    agent: str, bdseq: int, version: str, clock: ClockState, cameras: list[CameraDescription]
+) -> dict[str, object]:
+    return {
+        "state": "online",
+        "agent": agent,
+        "bdseq": bdseq,
+        "version": version,
+        "ts": utc_now(),
+        "clock": clock.as_payload(),
+        "cameras": [camera.as_payload() for camera in cameras],
+    }
+
+
+def death(agent: str, bdseq: int, reason: str) -> dict[str, object]:
+    """The retained `offline` state: the last will (`connection_lost`) or a clean stop."""
+    return {"state": "offline", "agent": agent, "bdseq": bdseq, "reason": reason}
+
+
+def no_footage() -> dict[str, object]:
+    """The footage object while this agent keeps no recording (recording is not built yet)."""
+    return {
+        "oldest": None,
+        "newest": None,
+        "gaps": {"count": 0, "seconds": 0},
+        "bytes": 0,
+        "retention_days_effective": 0,
+    }
+
+
+def health(
+    *,
+    agent: str,
+    camera: str,
+    bdseq: int,
+    seq: int,
+    snapshot: Health,
+    clock: ClockState,
+) -> dict[str, object]:
+    return {
+        "schema": HEALTH_SCHEMA,
+        "agent": agent,
+        "camera": camera,
+        "bdseq": bdseq,
+        "seq": seq,
+        "ts": utc_now(),
+        "status": snapshot.status,
+        "problems": list(snapshot.problems),
+        "metrics": dict(snapshot.metrics),
+        "stream": snapshot.stream.as_payload() if snapshot.stream else None,
+        "footage": no_footage(),
+        "clock": clock.as_payload(),
+    }

@@ -1,0 +1,1 @@
+"""Picture and stream quality: pure metrics, and the rolling assessment that makes health."""

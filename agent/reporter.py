@@ -1,0 +1,115 @@
+"""The one publisher: turns worker snapshots into birth and health messages on the link."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agent import __version__
+from agent.clock import ClockState
+from agent.mqtt import payloads
+from agent.mqtt.topics import Topics
+from agent.quality.assess import Health, StreamAssessor
+from agent.state import Counters
+
+log = logging.getLogger(__name__)
+
+
+class Link(Protocol):
+    """What the reporter needs of the MQTT link (RegistryLink in production)."""
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool) -> object: ...
+
+    def take_connections(self) -> int: ...
+
+
+@dataclass
+class CameraChannel:
+    """One camera as the reporter sees it."""
+
+    id: str
+    name: str
+    location: dict[str, float | None] | None
+    assessor: StreamAssessor
+    last: Health | None = None
+    last_sent: float = field(default=float("-inf"))
+
+
+class Reporter:
+    def __init__(
+        self,
+        *,
+        link: Link,
+        topics: Topics,
+        counters: Counters,
+        bdseq: int,
+        cameras: Sequence[CameraChannel],
+        health_interval: float,
+        clock: Callable[[], ClockState],
+    ) -> None:
+        self._link = link
+        self._topics = topics
+        self._counters = counters
+        self._bdseq = bdseq
+        self._cameras = cameras
+        self._interval = health_interval
+        self._clock = clock
+        self._connections_seen = 0
+        self._widths: dict[str, int | None] = {c.id: None for c in cameras}
+
+    def tick(self, now: float) -> None:
+        """Publish what is due: birth after each connect or new stream facts, then health."""
+        clock = self._clock()
+        connections = self._link.take_connections()
+        widths = self._current_widths(now)
+        if connections != self._connections_seen or widths != self._widths:
+            self._connections_seen = connections
+            self._widths = widths
+            self._publish_birth(clock)
+        for camera in self._cameras:
+            if not camera.assessor.settled(now):
+                continue
+            snapshot = camera.assessor.assess(now)
+            changed = camera.last is None or (
+                snapshot.status,
+                snapshot.problems,
+            ) != (camera.last.status, camera.last.problems)
+            if changed or now - camera.last_sent >= self._interval:
+                self._publish_health(camera, snapshot, clock)
+                if changed:
+                    log.info(
+                        "camera %s: %s %s",
+                        camera.id,
+                        snapshot.status,
+                        ", ".join(snapshot.problems) or "",
+                    )
+                camera.last = snapshot
+                camera.last_sent = now
+
+    def _current_widths(self, now: float) -> dict[str, int | None]:
+        widths: dict[str, int | None] = {}
+        for camera in self._cameras:
+            stream = camera.assessor.assess(now).stream
+            widths[camera.id] = stream.width if stream else self._widths.get(camera.id)
+        return widths
+
+    def _publish_birth(self, clock: ClockState) -> None:
+        described = [
+            payloads.CameraDescription(c.id, c.name, c.location, self._widths.get(c.id))
+            for c in self._cameras
+        ]
+        body = payloads.birth(self._topics.agent, self._bdseq, __version__, clock, described)
+        self._link.publish(self._topics.state, payloads.encode(body), retain=True)
+
+    def _publish_health(self, camera: CameraChannel, snapshot: Health, clock: ClockState) -> None:
+        body = payloads.health(
+            agent=self._topics.agent,
+            camera=camera.id,
+            bdseq=self._bdseq,
+            seq=self._counters.next_seq(camera.id),
+            snapshot=snapshot,
+            clock=clock,
+        )
+        self._link.publish(self._topics.health(camera.id), payloads.encode(body), retain=True)

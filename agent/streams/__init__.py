@@ -1,0 +1,1 @@
+"""Camera streams: opening and demuxing a source, and the per-camera worker thread."""

@@ -1,0 +1,230 @@
+"""One camera stream opened with PyAV: demux packets, decode single pictures on demand."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import av
+import numpy as np
+
+from agent.errors import StreamError
+from agent.quality.assess import SourceKind, StreamFacts
+from agent.quality.metrics import GreyImage
+
+log = logging.getLogger(__name__)
+
+# Seconds to wait for a stream to open and for each read. A camera that stops sending
+# raises within READ_TIMEOUT_S instead of hanging its thread.
+OPEN_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Packet:
+    """What the rest of the agent needs of one demuxed video packet."""
+
+    time: float  # seconds: stream time for files read fast, else monotonic arrival
+    size: int
+    keyframe: bool
+    raw: Any  # the av.Packet, for decoding (and, later, for recording)
+    stream_time: float | None = None  # the packet's own timestamp, in seconds
+
+
+def source_kind(url: str) -> SourceKind:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("rtsp", "rtsps"):
+        return "rtsp"
+    if scheme in ("http", "https"):
+        return "http"
+    return "file"
+
+
+def _file_path(url: str) -> str:
+    return urlsplit(url).path if url.startswith("file://") else url
+
+
+class StreamSource:
+    """An open stream. Use as a context manager; every PyAV error leaves as StreamError.
+
+    `realtime` paces a file at its own frame rate and loops it (a demo aid: a file
+    stands in for a camera). Without it a file is read as fast as possible and packet
+    times are stream time, which is what `probe` wants.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        display_url: str | None = None,
+        rtsp_transport: str = "tcp",
+        realtime: bool = True,
+        open_timeout: float = OPEN_TIMEOUT_S,
+        read_timeout: float = READ_TIMEOUT_S,
+    ) -> None:
+        self.url = url
+        self.display_url = display_url or url
+        self.kind = source_kind(url)
+        self._transport = rtsp_transport
+        self._realtime = realtime
+        self._timeouts = (open_timeout, read_timeout)
+        self._container: Any = None
+        self._stream: Any = None
+
+    def __enter__(self) -> StreamSource:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        options: dict[str, str] = {}
+        target = self.url
+        if self.kind == "rtsp":
+            options["rtsp_transport"] = self._transport
+        elif self.kind == "file":
+            target = _file_path(self.url)
+            if not Path(target).is_file():
+                raise StreamError(f"{target}: no such file")
+        try:
+            container = av.open(target, options=options, timeout=self._timeouts)
+        except (av.FFmpegError, OSError) as exc:
+            raise StreamError(f"cannot open {self.display_url}: {exc}") from exc
+        if not container.streams.video:
+            container.close()
+            raise StreamError(f"{self.display_url} has no video stream")
+        self._container = container
+        self._stream = container.streams.video[0]
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    @property
+    def facts(self) -> StreamFacts:
+        ctx = self._stream.codec_context
+        return StreamFacts(
+            codec=str(ctx.name),
+            width=int(ctx.width or 0),
+            height=int(ctx.height or 0),
+            source=self.kind,
+        )
+
+    def packets(self, stop: threading.Event) -> Iterator[Packet]:
+        """Video packets until the stream ends (files: forever when looping) or stop is set."""
+        start_wall = time.monotonic()
+        offset = 0.0  # stream seconds added by earlier loops of a file
+        last_time = 0.0
+        while not stop.is_set():
+            for raw in self._demux():
+                if stop.is_set():
+                    return
+                if raw.size == 0:  # demuxer flush marker at end of stream
+                    continue
+                stream_time = self._stream_time(raw)
+                if self.kind == "file" and not self._realtime:
+                    at = offset + stream_time if stream_time is not None else last_time
+                elif self.kind == "file":
+                    at = offset + (stream_time or 0.0)
+                    stop.wait(max(0.0, start_wall + at - time.monotonic()))
+                    at = time.monotonic()
+                else:
+                    at = time.monotonic()
+                last_time = at
+                own = None if stream_time is None else offset + stream_time
+                yield Packet(at, int(raw.size), bool(raw.is_keyframe), raw, own)
+            if self.kind != "file" or not self._realtime:
+                return
+            offset += self._duration()
+            self._rewind()
+
+    def _demux(self) -> Iterator[Any]:
+        try:
+            yield from self._container.demux(self._stream)
+        except av.FFmpegError as exc:
+            raise StreamError(f"reading {self.display_url}: {exc}") from exc
+        except OSError as exc:
+            raise StreamError(f"reading {self.display_url}: {exc}") from exc
+
+    def _stream_time(self, raw: Any) -> float | None:
+        ts = raw.dts if raw.dts is not None else raw.pts
+        if ts is None or raw.time_base is None:
+            return None
+        return float(ts * raw.time_base)
+
+    def _duration(self) -> float:
+        stream = self._stream
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        if self._container.duration is not None:
+            return float(self._container.duration / av.time_base)
+        return 0.0
+
+    def _rewind(self) -> None:
+        try:
+            self._container.seek(0, stream=self._stream)
+        except av.FFmpegError as exc:
+            raise StreamError(f"cannot loop {self.display_url}: {exc}") from exc
+
+    def decode_keyframe(self, packet: Packet) -> GreyImage | None:
+        """The luma plane of one keyframe, decoded with a fresh decoder.
+
+        A fresh decoder per sample is cheap next to the decode itself and needs no
+        earlier packets, so every other packet can be skipped.
+        """
+        ctx = av.CodecContext.create(self._stream.codec_context.name, "r")
+        if self._stream.codec_context.extradata:
+            ctx.extradata = self._stream.codec_context.extradata
+        ctx.thread_count = 1  # one picture: threads only add latency
+        try:
+            frames = list(ctx.decode(packet.raw))
+            frames.extend(ctx.decode(None))
+        except av.FFmpegError as exc:
+            log.debug("%s: keyframe did not decode: %s", self.display_url, exc)
+            return None
+        return luma_of(frames[0]) if frames else None
+
+    def decoder(self) -> Decoder:
+        """A decoder that sees every packet (used by `probe` to sample densely)."""
+        return Decoder(self._stream)
+
+
+class Decoder:
+    """Decodes consecutive packets of one stream; for dense sampling."""
+
+    def __init__(self, stream: Any) -> None:
+        self._ctx = av.CodecContext.create(stream.codec_context.name, "r")
+        if stream.codec_context.extradata:
+            self._ctx.extradata = stream.codec_context.extradata
+
+    def decode(self, packet: Packet) -> list[GreyImage]:
+        try:
+            return [luma_of(frame) for frame in self._ctx.decode(packet.raw)]
+        except av.FFmpegError as exc:
+            log.debug("packet did not decode: %s", exc)
+            return []
+
+
+def luma_of(frame: Any) -> GreyImage:
+    """The luma (Y) plane as a 2-D array, without a colour conversion where possible."""
+    fmt = frame.format.name
+    if fmt.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")):
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
+        return rows[:, : frame.width]
+    grey: GreyImage = frame.to_ndarray(format="gray")
+    return grey

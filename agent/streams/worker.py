@@ -1,0 +1,160 @@
+"""The per-camera worker thread: keep the stream open, feed the assessor, decode sparingly."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from agent.errors import StreamError
+from agent.quality.assess import StreamAssessor, StreamFacts
+from agent.quality.metrics import GreyImage
+from agent.streams.backoff import Backoff
+from agent.streams.source import Packet, StreamSource
+
+log = logging.getLogger(__name__)
+
+# A connection that delivered packets this long counts as good: the backoff starts over.
+STABLE_AFTER_S = 10.0
+
+
+class Source(Protocol):
+    """What a worker needs of a stream; StreamSource in production, fakes in tests."""
+
+    display_url: str
+
+    @property
+    def facts(self) -> StreamFacts: ...
+
+    def packets(self, stop: threading.Event) -> Iterator[Packet]: ...
+
+    def decode_keyframe(self, packet: Packet) -> GreyImage | None: ...
+
+
+OpenSource = Callable[[], AbstractContextManager[Source]]
+
+
+class CameraWorker:
+    """Owns one camera's stream. `run` is the body of the thread `camera:<id>`."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        open_source: OpenSource,
+        assessor: StreamAssessor,
+        analysis_interval: float,
+        display_url: str,
+    ) -> None:
+        self.camera_id = camera_id
+        self.thread_name = f"camera:{camera_id}"
+        self.assessor = assessor
+        self._open_source = open_source
+        self._interval = analysis_interval
+        self._display_url = display_url
+        self._backoff = Backoff()
+        self._heartbeat = time.monotonic()
+
+    @property
+    def heartbeat(self) -> float:
+        """Monotonic time of the worker's last sign of life (the supervisor checks it)."""
+        return self._heartbeat
+
+    def _beat(self) -> None:
+        self._heartbeat = time.monotonic()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self._beat()
+            opened_at: float | None = None
+            try:
+                with self._open_source() as source:
+                    opened_at = time.monotonic()
+                    self._beat()
+                    facts = source.facts
+                    log.info(
+                        "camera %s: connected to %s (%s %dx%d)",
+                        self.camera_id,
+                        self._display_url,
+                        facts.codec,
+                        facts.width,
+                        facts.height,
+                    )
+                    self.assessor.connected(opened_at, facts)
+                    self._pump(source, stop)
+                    if not stop.is_set():
+                        log.warning("camera %s: stream ended", self.camera_id)
+            except StreamError as exc:
+                log.warning("camera %s: %s", self.camera_id, exc)
+            finally:
+                if opened_at is not None:
+                    self.assessor.disconnected(time.monotonic())
+            if opened_at is not None and time.monotonic() - opened_at >= STABLE_AFTER_S:
+                self._backoff.reset()
+            self._sleep(stop, self._backoff.next())
+
+    def _pump(self, source: Source, stop: threading.Event) -> None:
+        pump(source, self.assessor, KeyframeSampler(self._interval), stop, beat=self._beat)
+
+    def _sleep(self, stop: threading.Event, seconds: float) -> None:
+        """Wait before reconnecting, still showing signs of life to the supervisor."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            self._beat()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            stop.wait(min(left, 1.0))
+
+
+class Sampler(Protocol):
+    """Chooses which packets become analysed pictures."""
+
+    def pictures(self, source: Source, packet: Packet) -> list[GreyImage]: ...
+
+
+class KeyframeSampler:
+    """The daemon's way: decode one keyframe per analysis interval, skip everything else."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._next = float("-inf")
+
+    def pictures(self, source: Source, packet: Packet) -> list[GreyImage]:
+        if not packet.keyframe or packet.time < self._next:
+            return []
+        luma = source.decode_keyframe(packet)
+        if luma is None:
+            return []
+        self._next = packet.time + self._interval
+        return [luma]
+
+
+def pump(
+    source: Source,
+    assessor: StreamAssessor,
+    sampler: Sampler,
+    stop: threading.Event,
+    *,
+    until: float | None = None,
+    beat: Callable[[], None] = lambda: None,
+) -> None:
+    """Feed every packet to the assessor and the sampled pictures too, until stop (or `until`)."""
+    for packet in source.packets(stop):
+        beat()
+        assessor.packet(packet.time, packet.size, packet.keyframe, packet.stream_time)
+        for luma in sampler.pictures(source, packet):
+            assessor.picture(packet.time, luma)
+        if stop.is_set() or (until is not None and packet.time >= until):
+            return
+
+
+def open_stream(url: str, display_url: str, rtsp_transport: str) -> OpenSource:
+    """A factory opening the real stream for one camera."""
+
+    def opener() -> StreamSource:
+        return StreamSource(url, display_url=display_url, rtsp_transport=rtsp_transport)
+
+    return opener

@@ -1,0 +1,218 @@
+"""`camera-agent run` end to end: a real broker, a real RTSP camera, the agent as a process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.agent_proc import AgentProcess, write_config
+from tests.support.broker import Broker
+from tests.support.mqtt_watch import Received, Watcher
+from tests.support.rtsp import RtspCamera
+
+PREFIX = "camreg/v1/agents/shop-42"
+STATE = f"{PREFIX}/state"
+HEALTH = f"{PREFIX}/cameras/front/health"
+
+
+@pytest.fixture
+def start_agent(tmp_path: Path) -> Iterator[Callable[..., AgentProcess]]:
+    agents: list[AgentProcess] = []
+
+    def start(broker: Broker, cameras: list[dict[str, Any]], **sections: Any) -> AgentProcess:
+        config = write_config(
+            tmp_path / "config.yaml", broker_url=broker.url, cameras=cameras, **sections
+        )
+        agent = AgentProcess(config).start()
+        agents.append(agent)
+        return agent
+
+    yield start
+    for agent in agents:
+        agent.close()
+
+
+def front(camera: RtspCamera, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "front",
+        "name": "Voordeur",
+        "url": camera.url,
+        "location": {
+            "lat": 52.9925,
+            "lon": 6.5649,
+            "bearing_deg": 180,
+            "fov_deg": 90,
+            "range_m": 25,
+        },
+        "expect": {"min_fps": 10, "min_width": 640},
+        "analysis_interval": "1s",
+        **extra,
+    }
+
+
+def health_with(status: str) -> Callable[[Received], bool]:
+    return lambda m: m.topic == HEALTH and m.json()["status"] == status
+
+
+def test_birth_then_ok_health_with_the_contract_fields(
+    broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, f"{PREFIX}/#") as watch:
+        agent = start_agent(broker, [front(rtsp_camera)])
+        birth = watch.wait_for(STATE, timeout=10)
+        ok = watch.wait_for(
+            lambda m: health_with("ok")(m) and m.json()["stream"]["fps"] is not None, timeout=15
+        )
+    with Watcher.for_broker(broker, f"{PREFIX}/#") as late:  # both are retained
+        assert late.wait_for(STATE, timeout=5).retain
+        assert late.wait_for(HEALTH, timeout=5).retain
+    state = birth.json()
+    assert state["state"] == "online" and state["agent"] == "shop-42"
+    assert state["bdseq"] == 1 and isinstance(state["version"], str)
+    assert state["ts"].endswith("Z")
+    assert set(state["clock"]) == {"synced", "source"}
+    [camera] = state["cameras"]
+    assert camera["id"] == "front" and camera["name"] == "Voordeur"
+    assert camera["location"] == {
+        "lat": 52.9925,
+        "lon": 6.5649,
+        "bearing_deg": 180,
+        "fov_deg": 90,
+        "range_m": 25,
+    }
+    health = ok.json()
+    assert health["schema"] == "camreg.health.v1"
+    assert (health["agent"], health["camera"], health["bdseq"]) == ("shop-42", "front", 1)
+    assert health["problems"] == []
+    assert health["stream"]["codec"] == "h264"
+    assert (health["stream"]["width"], health["stream"]["height"]) == (640, 360)
+    assert health["stream"]["fps"] == pytest.approx(15, abs=1.5)
+    assert health["stream"]["bitrate_kbps"] > 50
+    assert set(health["footage"]) >= {"oldest", "newest", "gaps", "bytes"}
+    assert "rtsp://" not in agent.log or "camera front: connected" in agent.log
+
+
+def test_seq_rises_every_interval_and_survives_a_restart(
+    broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, HEALTH) as watch:
+        agent = start_agent(broker, [front(rtsp_camera)])
+        watch.wait_for(lambda m: m.json()["seq"] >= 3, timeout=15)
+        assert agent.terminate()[0] == 0
+        before = [m.json()["seq"] for m in watch.messages()]
+        again = AgentProcess(agent.config).start()
+        try:
+            watch.wait_for(lambda m: m.json()["bdseq"] == 2, timeout=15)
+        finally:
+            again.close()
+    seqs = [m.json()["seq"] for m in watch.messages()]
+    assert before == list(range(before[0], before[0] + len(before)))
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+
+
+def test_camera_loss_is_offline_within_10_s_and_recovery_is_ok(
+    broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, HEALTH) as watch:
+        start_agent(broker, [front(rtsp_camera)])
+        watch.wait_for(health_with("ok"), timeout=15)
+        rtsp_camera.stop()
+        stopped = time.monotonic()
+        offline = watch.wait_for(health_with("offline"), timeout=10, after=stopped)
+        assert offline.at - stopped <= 10
+        assert offline.json()["problems"] == ["no_signal"]
+        rtsp_camera.start()
+        watch.wait_for(health_with("ok"), timeout=20, after=offline.at)
+
+
+def test_a_frozen_camera_is_failed(
+    broker: Broker,
+    make_rtsp_camera: Callable[..., RtspCamera],
+    start_agent: Callable[..., AgentProcess],
+) -> None:
+    camera = make_rtsp_camera(scene="frozen")
+    with Watcher.for_broker(broker, HEALTH) as watch:
+        start_agent(broker, [front(camera)])
+        failed = watch.wait_for(health_with("failed"), timeout=25)
+    assert failed.json()["problems"] == ["frozen"], failed.json()
+    assert failed.json()["metrics"]["frame_change"] < 0.5
+
+
+def test_expectations_not_met_are_degraded(
+    broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, HEALTH) as watch:
+        start_agent(broker, [front(rtsp_camera, expect={"min_fps": 25, "min_width": 1920})])
+        degraded = watch.wait_for(
+            lambda m: m.json()["status"] == "degraded" and len(m.json()["problems"]) == 2,
+            timeout=20,
+        )
+    assert sorted(degraded.json()["problems"]) == ["low_fps", "low_resolution"]
+
+
+def test_sigterm_publishes_offline_and_exits_0_within_5_s(
+    broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, STATE) as watch:
+        agent = start_agent(broker, [front(rtsp_camera)])
+        watch.wait_for(lambda m: m.json()["state"] == "online", timeout=10)
+        time.sleep(1)
+        code, took = agent.terminate()
+        offline = watch.wait_for(lambda m: m.json()["state"] == "offline", timeout=5)
+    assert code == 0
+    assert took < 5
+    assert offline.json() == {
+        "state": "offline",
+        "agent": "shop-42",
+        "bdseq": 1,
+        "reason": "shutdown",
+    }
+    with Watcher.for_broker(broker, STATE) as late:
+        retained = late.wait_for(STATE, timeout=5)
+    assert retained.retain and retained.json()["state"] == "offline"
+
+
+def test_kill_9_makes_the_broker_publish_the_last_will(
+    broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, STATE) as watch:
+        agent = start_agent(broker, [front(rtsp_camera)])
+        watch.wait_for(lambda m: m.json()["state"] == "online", timeout=10)
+        agent.kill()
+        will = watch.wait_for(lambda m: m.json()["state"] == "offline", timeout=10)
+    assert will.json() == {
+        "state": "offline",
+        "agent": "shop-42",
+        "bdseq": 1,
+        "reason": "connection_lost",
+    }
+    with Watcher.for_broker(broker, STATE) as late:  # retained for whoever looks later
+        assert late.wait_for(STATE, timeout=5).json()["state"] == "offline"
+
+
+def test_agent_starts_before_its_broker_and_catches_up(
+    make_broker: Callable[..., Broker],
+    rtsp_camera: RtspCamera,
+    start_agent: Callable[..., AgentProcess],
+) -> None:
+    broker = make_broker()
+    broker.stop()
+    start_agent(broker, [front(rtsp_camera)])
+    time.sleep(3)
+    broker.start()
+    with Watcher.for_broker(broker, f"{PREFIX}/#") as watch:
+        watch.wait_for(lambda m: m.topic == STATE and m.json()["state"] == "online", timeout=15)
+        watch.wait_for(health_with("ok"), timeout=15)
+
+
+def test_a_broken_config_exits_78_naming_the_key(
+    broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
+) -> None:
+    agent = start_agent(broker, [{**front(rtsp_camera), "location": {"lat": 123, "lon": 6.5}}])
+    assert agent.proc is not None
+    assert agent.proc.wait(20) == 78
+    assert "cameras[0].location.lat" in agent.log

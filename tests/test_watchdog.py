@@ -1,0 +1,159 @@
+"""systemd integration of `run`: READY, pings while workers live, none once one is wedged."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+
+from agent.app import App, Tuning
+from agent.config import CameraConfig, load_config
+from agent.quality.assess import StreamFacts
+from agent.streams.source import Packet
+from agent.streams.worker import OpenSource
+from agent.systemd import Notifier
+from tests.support.agent_proc import write_config
+from tests.support.broker import Broker
+
+
+class HangingSource:
+    """A camera that sends a few packets, then hangs inside a read no timeout reaches."""
+
+    display_url = "fake://hanging"
+
+    def __init__(self, release: threading.Event, hang_after: int) -> None:
+        self._release = release
+        self._hang_after = hang_after
+
+    @property
+    def facts(self) -> StreamFacts:
+        return StreamFacts("h264", 1280, 720, "rtsp")
+
+    def packets(self, stop: threading.Event) -> Iterator[Packet]:
+        for n in range(10**9):
+            if n == self._hang_after:
+                self._release.wait()
+                return
+            time.sleep(0.05)
+            yield Packet(time.monotonic(), 1000, n % 20 == 0, None)
+
+    def decode_keyframe(self, packet: Packet) -> None:
+        return None
+
+
+def test_ready_then_pings_that_stop_when_a_worker_is_wedged(
+    tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(0.1)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # ping every 0.2 s
+    config = load_config(
+        write_config(
+            tmp_path / "config.yaml",
+            broker_url=broker.url,
+            cameras=[
+                {"id": "front", "url": "rtsp://127.0.0.1:9/x"},
+                {"id": "back", "url": "rtsp://127.0.0.1:9/y"},
+            ],
+        )
+    )
+    release = threading.Event()
+
+    def open_source(camera: CameraConfig) -> OpenSource:
+        hang_after = 40 if camera.id == "back" else 10**9  # 'back' hangs after ~2 s
+
+        @contextmanager
+        def opener() -> Iterator[HangingSource]:
+            yield HangingSource(release, hang_after)
+
+        return opener
+
+    stop = threading.Event()
+    app = App(
+        config,
+        open_source=open_source,
+        notifier=Notifier.from_env(),
+        tuning=Tuning(wedged_after=1.5),
+    )
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(app.run(stop)))
+    runner.start()
+    received: list[tuple[float, str]] = []
+    try:
+        deadline = time.monotonic() + 7
+        while time.monotonic() < deadline:
+            with suppress(TimeoutError):
+                received.append((time.monotonic(), sock.recv(4096).decode()))
+    finally:
+        stop.set()
+        runner.join(10)
+        release.set()
+    try:
+        while True:
+            received.append((time.monotonic(), sock.recv(4096).decode()))
+    except TimeoutError:
+        sock.close()
+    assert result == [0]
+    messages = [m for _, m in received]
+    assert messages[0] == "READY=1"
+    pings = [t for t, m in received if m == "WATCHDOG=1"]
+    assert len(pings) >= 8, messages  # about 2 s of healthy pings before the hang
+    # 'back' hangs ~2 s in and counts as wedged 1.5 s later: no pings for the rest.
+    timeline = " ".join(f"{t - received[0][0]:.1f}:{m}" for t, m in received)
+    assert deadline - pings[-1] > 2.0, timeline
+    assert "STOPPING=1" in messages
+
+
+@pytest.mark.allow_logged_exceptions
+def test_a_crashing_worker_is_restarted_and_pings_continue(
+    tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(0.1)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")
+    config = load_config(
+        write_config(
+            tmp_path / "config.yaml",
+            broker_url=broker.url,
+            cameras=[{"id": "front", "url": "rtsp://127.0.0.1:9/x"}],
+        )
+    )
+    opened: list[float] = []
+
+    def open_source(camera: CameraConfig) -> OpenSource:
+        @contextmanager
+        def opener() -> Iterator[HangingSource]:
+            opened.append(time.monotonic())
+            if len(opened) == 1:
+                raise RuntimeError("a bug in a worker")
+            yield HangingSource(threading.Event(), 10**9)
+
+        return opener
+
+    stop = threading.Event()
+    app = App(config, open_source=open_source, notifier=Notifier.from_env())
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(app.run(stop)))
+    runner.start()
+    pings = 0
+    deadline = time.monotonic() + 4
+    try:
+        while time.monotonic() < deadline:
+            with suppress(TimeoutError):
+                pings += sock.recv(4096) == b"WATCHDOG=1"
+    finally:
+        stop.set()
+        runner.join(10)
+        sock.close()
+    assert result == [0]
+    assert len(opened) >= 2  # restarted after the crash
+    assert pings >= 10
