@@ -9,12 +9,10 @@ cd "$(dirname "$0")/../.."
 REPO=$(pwd)
 
 bash agent/demo/install-system-packages.sh
-if [[ ! -x .venv/bin/camera-agent ]]; then
-  echo "creating .venv and installing the agent"
-  python3 -m venv .venv
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e .
-fi
+echo "installing the agent into .venv"
+[[ -x .venv/bin/pip ]] || python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q .
 
 BROKER_PORT=${DEMO_BROKER_PORT:-18830}
 CAMERA_PORT=${DEMO_CAMERA_PORT:-18554}
@@ -32,9 +30,9 @@ cat > "$WORK/mosquitto.conf" <<CONF
 listener $BROKER_PORT 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest file $WORK/mosquitto.log
+log_dest stderr
 CONF
-mosquitto -c "$WORK/mosquitto.conf" & pids+=($!)
+mosquitto -c "$WORK/mosquitto.conf" 2> "$WORK/mosquitto.log" & pids+=($!)
 
 /usr/bin/python3 agent/demo/rtsp_camera.py --port "$CAMERA_PORT" --path /cam \
   --width 1280 --height 720 --fps 15 --scene "${DEMO_SCENE:-live}" > "$WORK/camera.log" 2>&1 &
