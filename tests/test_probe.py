@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.support import REPO_ROOT
 from tests.support.rtsp import RtspCamera
+from tests.support.schemas import assert_valid
 
 
 def probe(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -28,6 +29,7 @@ def probe_json(*args: str) -> dict[str, Any]:
     result = probe(*args, "--json")
     assert result.returncode == 0, result.stderr
     health: dict[str, Any] = json.loads(result.stdout)
+    assert_valid("health", health)
     return health
 
 

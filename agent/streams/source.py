@@ -38,6 +38,13 @@ class Packet:
     stream_time: float | None = None  # the packet's own timestamp, in seconds
 
 
+def _reason(exc: BaseException) -> str:
+    """Why a PyAV call failed, without the URL: FFmpeg errors carry the URL they were
+    given, and that URL holds the camera's password."""
+    reason = getattr(exc, "strerror", None) or str(exc.args[0] if exc.args else "")
+    return str(reason) or type(exc).__name__
+
+
 def source_kind(url: str) -> SourceKind:
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("rtsp", "rtsps"):
@@ -102,7 +109,7 @@ class StreamSource:
         try:
             container = av.open(target, options=options, timeout=self._timeouts)
         except (av.FFmpegError, OSError) as exc:
-            raise StreamError(f"cannot open {self.display_url}: {exc}") from exc
+            raise StreamError(f"cannot open {self.display_url}: {_reason(exc)}") from None
         if not container.streams.video:
             container.close()
             raise StreamError(f"{self.display_url} has no video stream")
@@ -155,10 +162,8 @@ class StreamSource:
     def _demux(self) -> Iterator[Any]:
         try:
             yield from self._container.demux(self._stream)
-        except av.FFmpegError as exc:
-            raise StreamError(f"reading {self.display_url}: {exc}") from exc
-        except OSError as exc:
-            raise StreamError(f"reading {self.display_url}: {exc}") from exc
+        except (av.FFmpegError, OSError) as exc:
+            raise StreamError(f"reading {self.display_url}: {_reason(exc)}") from None
 
     def _stream_time(self, raw: Any) -> float | None:
         ts = raw.dts if raw.dts is not None else raw.pts
@@ -178,7 +183,7 @@ class StreamSource:
         try:
             self._container.seek(0, stream=self._stream)
         except av.FFmpegError as exc:
-            raise StreamError(f"cannot loop {self.display_url}: {exc}") from exc
+            raise StreamError(f"cannot loop {self.display_url}: {_reason(exc)}") from None
 
     def decode_keyframe(self, packet: Packet) -> GreyImage | None:
         """The luma plane of one keyframe, decoded with a fresh decoder.
@@ -194,7 +199,7 @@ class StreamSource:
             frames = list(ctx.decode(packet.raw))
             frames.extend(ctx.decode(None))
         except av.FFmpegError as exc:
-            log.debug("%s: keyframe did not decode: %s", self.display_url, exc)
+            log.debug("%s: keyframe did not decode: %s", self.display_url, _reason(exc))
             return None
         return luma_of(frames[0]) if frames else None
 

@@ -156,6 +156,10 @@ def test_camera_password_works_and_never_appears_anywhere(
         watch.wait_for(lambda m: m.topic == HEALTH and m.json()["status"] == "ok", timeout=15)
         camera.stop()  # errors on a lost stream are logged too: they must not leak either
         watch.wait_for(lambda m: m.topic == HEALTH and m.json()["status"] == "offline", timeout=10)
+        deadline = time.monotonic() + 10
+        while "cannot open" not in agent.log and time.monotonic() < deadline:
+            time.sleep(0.2)  # a failed reconnect: FFmpeg's error names the URL it had
+        assert "cannot open" in agent.log
         everything = b"".join(m.payload for m in watch.messages())
     assert CAMERA_PASSWORD.encode() not in everything
     assert CAMERA_PASSWORD not in agent.log
