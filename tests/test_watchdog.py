@@ -46,14 +46,22 @@ class HangingSource:
         return None
 
 
-def test_ready_then_pings_that_stop_when_a_worker_is_wedged(
-    tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    """A socket standing in for systemd's, with a watchdog asking for a ping every 0.2 s."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(tmp_path / "notify"))
     sock.settimeout(0.1)
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
-    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # ping every 0.2 s
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")
+    yield sock
+    sock.close()
+
+
+def test_ready_then_pings_that_stop_when_a_worker_is_wedged(
+    tmp_path: Path, broker: Broker, notify_socket: socket.socket
+) -> None:
+    sock = notify_socket
     config = load_config(
         write_config(
             tmp_path / "config.yaml",
@@ -99,7 +107,7 @@ def test_ready_then_pings_that_stop_when_a_worker_is_wedged(
         while True:
             received.append((time.monotonic(), sock.recv(4096).decode()))
     except TimeoutError:
-        sock.close()
+        pass
     assert result == [0]
     messages = [m for _, m in received]
     assert messages[0] == "READY=1"
@@ -113,13 +121,9 @@ def test_ready_then_pings_that_stop_when_a_worker_is_wedged(
 
 @pytest.mark.allow_logged_exceptions
 def test_a_crashing_worker_is_restarted_and_pings_continue(
-    tmp_path: Path, broker: Broker, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, broker: Broker, notify_socket: socket.socket
 ) -> None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify"))
-    sock.settimeout(0.1)
-    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
-    monkeypatch.setenv("WATCHDOG_USEC", "400000")
+    sock = notify_socket
     config = load_config(
         write_config(
             tmp_path / "config.yaml",
@@ -153,7 +157,6 @@ def test_a_crashing_worker_is_restarted_and_pings_continue(
     finally:
         stop.set()
         runner.join(10)
-        sock.close()
     assert result == [0]
     assert len(opened) >= 2  # restarted after the crash
     assert pings >= 10
