@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from agent import __version__
 from agent.clock import ClockState, clock_state
 from agent.config import AgentConfig, CameraConfig, redact_url
+from agent.control import SOCKET_NAME, ControlServer
 from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
 from agent.mqtt.topics import Topics
-from agent.quality.assess import Expectations, StreamAssessor
+from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
+from agent.quality.reference import ReferenceStore
 from agent.reporter import CameraChannel, Reporter
 from agent.state import Counters
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
@@ -39,6 +45,7 @@ class Tuning:
     """Internal timings that tests shorten; owners never need to set these."""
 
     wedged_after: float = WEDGED_AFTER_S
+    warmup_samples: int = WARMUP_SAMPLES
 
 
 def camera_source(camera: CameraConfig) -> OpenSource:
@@ -88,11 +95,16 @@ class App:
             password=registry.password.get_secret_value() if registry.password else None,
         )
         started = time.monotonic()
+        references = ReferenceStore(config.agent.data_dir)
         channels: list[CameraChannel] = []
         workers: list[CameraWorker] = []
         for camera in config.cameras:
             assessor = StreamAssessor(
-                Expectations(camera.expect.min_fps, camera.expect.min_width), started
+                Expectations(camera.expect.min_fps, camera.expect.min_width),
+                started,
+                reference=references.load(camera.id),
+                on_reference=functools.partial(references.save, camera.id),
+                warmup_samples=self._tuning.warmup_samples,
             )
             channels.append(CameraChannel(camera.id, camera.name, location_of(camera), assessor))
             workers.append(
@@ -118,6 +130,20 @@ class App:
             clock=self._clock,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
+        assessors = {channel.id: channel.assessor for channel in channels}
+
+        def handle(request: dict[str, Any]) -> dict[str, Any]:
+            if request["command"] != "reference_reset":
+                return {"ok": False, "error": f"unknown command {request['command']!r}"}
+            camera_id = request.get("camera")
+            if camera_id not in assessors:
+                return {"ok": False, "error": f"no camera {camera_id!r} in this agent's config"}
+            references.reset(camera_id)
+            assessors[camera_id].set_reference(None)
+            log.info("camera %s: reference reset by the owner", camera_id)
+            return {"ok": True, "message": f"camera {camera_id}: taking a new reference view"}
+
+        control = ControlServer(control_socket_path(config.agent.data_dir), handle)
         log.info(
             "camera-agent %s starting: agent %s, %d camera(s), boot %d",
             __version__,
@@ -128,6 +154,7 @@ class App:
         if not self._clock().synced:
             log.warning("the system clock is not synchronised; footage times may be wrong")
         link.start()
+        control.start()
         supervisor.start()
         self._notifier.ready()
         self._notifier.status(f"watching {len(workers)} camera(s)")
@@ -150,9 +177,16 @@ class App:
         log.info("stopping")
         self._notifier.stopping()
         stop.set()
+        control.close()
         supervisor.join(WORKER_JOIN_S)
         link.stop(topics.state, payloads.encode(payloads.death(agent_id, bdseq, "shutdown")))
         return code
+
+
+def control_socket_path(data_dir: Path) -> Path:
+    """systemd's runtime directory for the service, else the data directory."""
+    runtime = os.environ.get("RUNTIME_DIRECTORY")
+    return Path(runtime.split(":")[0]) / SOCKET_NAME if runtime else data_dir / SOCKET_NAME
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

@@ -55,8 +55,35 @@ def _parser() -> argparse.ArgumentParser:
         help="analyse one keyframe every S seconds, as the daemon does "
         "(default: every keyframe, at least one picture a second)",
     )
+    probe.add_argument(
+        "--reference",
+        type=Path,
+        metavar="IMAGE",
+        help="an image of the view the camera should have; reports scene_changed if it moved",
+    )
+    probe.add_argument(
+        "--fov",
+        type=_fov,
+        metavar="DEG",
+        help="horizontal field of view: adds how far away the camera can identify a person",
+    )
     probe.add_argument("--json", action="store_true", help="print one health object as JSON")
+
+    reference = commands.add_parser("reference", help="the camera's reference view")
+    reference_commands = reference.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reset = reference_commands.add_parser(
+        "reset", help="accept the camera's current view as its reference (after moving it)"
+    )
+    reset.add_argument("camera", metavar="CAMERA")
+    reset.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
     return parser
+
+
+def _fov(text: str) -> float:
+    value = _positive(text)
+    if value >= 180:
+        raise argparse.ArgumentTypeError(f"must be below 180 degrees: {text!r}")
+    return value
 
 
 def _positive(text: str) -> float:
@@ -77,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(args.config)
     if args.command == "probe":
-        return _probe(args.source, args.seconds, args.interval, args.json)
+        return _probe(args)
+    if args.command == "reference":
+        return _reference_reset(args.config, args.camera)
     return EX_USAGE
 
 
@@ -119,17 +148,50 @@ def _run(path: Path) -> int:
         return EX_CANTCREAT
 
 
-def _probe(source: str, seconds: float, interval: float | None, as_json: bool) -> int:
+def _probe(args: argparse.Namespace) -> int:
     from agent.errors import StreamError
     from agent.probe import describe, health_object, run_probe
+    from agent.quality.reference import ReferenceImageError, from_image
 
     try:
-        health = run_probe(source, seconds, interval)
-    except StreamError as exc:
+        reference = from_image(args.reference) if args.reference else None
+        health = run_probe(args.source, args.seconds, args.interval, reference)
+    except (StreamError, ReferenceImageError) as exc:
         print(f"camera-agent probe: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
-    if as_json:
-        print(json.dumps(health_object(health), indent=2))
+    if args.json:
+        print(json.dumps(health_object(health, args.fov), indent=2))
     else:
-        print(describe(source, health))
+        print(describe(args.source, health, args.fov))
+    return 0
+
+
+def _reference_reset(path: Path, camera: str) -> int:
+    from agent.config import load_config
+    from agent.control import ControlError, NoDaemon, ask
+    from agent.quality.reference import ReferenceStore
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _print_config_errors(path, exc)
+        return EX_CONFIG
+    if config.camera(camera) is None:
+        known = ", ".join(c.id for c in config.cameras)
+        print(f"no camera {camera!r} in {path} (cameras: {known})", file=sys.stderr)
+        return EX_USAGE
+    try:
+        reply = ask(config.agent.data_dir, {"command": "reference_reset", "camera": camera})
+    except NoDaemon:
+        had = ReferenceStore(config.agent.data_dir).reset(camera)
+        state = "forgot its reference view" if had else "had no reference view yet"
+        print(f"camera {camera}: {state}; the agent takes a new one after a healthy warm-up")
+        return 0
+    except ControlError as exc:
+        print(f"camera-agent: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    if not reply.get("ok"):
+        print(f"camera-agent: {reply.get('error', 'refused')}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    print(reply.get("message", "done"))
     return 0

@@ -10,8 +10,10 @@ from agent.config import Expectations as ExpectationsConfig
 from agent.config import redact_url
 from agent.errors import StreamError
 from agent.mqtt import payloads
+from agent.quality import dori
 from agent.quality.assess import Expectations, Health, StreamAssessor
-from agent.quality.metrics import GreyImage
+from agent.quality.diagnose import Reference
+from agent.quality.metrics import Planes
 from agent.streams.backoff import Backoff
 from agent.streams.source import Decoder, Packet, StreamSource
 from agent.streams.worker import KeyframeSampler, Sampler, pump
@@ -31,7 +33,7 @@ class DenseSampler:
         self._spacing = spacing
         self._last = float("-inf")
 
-    def pictures(self, source: object, packet: Packet) -> list[GreyImage]:
+    def pictures(self, source: object, packet: Packet) -> list[Planes]:
         pictures = self._decoder.decode(packet)
         if pictures and (packet.keyframe or packet.time - self._last >= self._spacing):
             self._last = packet.time
@@ -39,14 +41,16 @@ class DenseSampler:
         return []
 
 
-def run_probe(url: str, seconds: float, interval: float | None) -> Health:
+def run_probe(
+    url: str, seconds: float, interval: float | None, reference: Reference | None = None
+) -> Health:
     """Watch a source for `seconds` of stream time (files) or wall time (live streams)."""
     defaults = ExpectationsConfig()
     expect = Expectations(defaults.min_fps, defaults.min_width)
     source = StreamSource(url, display_url=redact_url(url), realtime=False)
     if source.kind == "file":
-        return _probe_file(source, expect, seconds, interval)
-    return _probe_live(source, expect, seconds, interval)
+        return _probe_file(source, expect, seconds, interval, reference)
+    return _probe_live(source, expect, seconds, interval, reference)
 
 
 def _sampler(source: StreamSource, interval: float | None) -> Sampler:
@@ -54,9 +58,13 @@ def _sampler(source: StreamSource, interval: float | None) -> Sampler:
 
 
 def _probe_file(
-    source: StreamSource, expect: Expectations, seconds: float, interval: float | None
+    source: StreamSource,
+    expect: Expectations,
+    seconds: float,
+    interval: float | None,
+    reference: Reference | None,
 ) -> Health:
-    assessor = StreamAssessor(expect, started=0.0)
+    assessor = StreamAssessor(expect, started=0.0, reference=reference)
     end = 0.0
     with source:
         assessor.connected(0.0, source.facts)
@@ -64,8 +72,8 @@ def _probe_file(
         sampler = _sampler(source, interval)
         for packet in source.packets(stop):
             assessor.packet(packet.time, packet.size, packet.keyframe, packet.stream_time)
-            for luma in sampler.pictures(source, packet):
-                assessor.picture(packet.time, luma)
+            for planes in sampler.pictures(source, packet):
+                assessor.picture(packet.time, planes)
             end = packet.time
             if packet.time >= seconds:
                 break
@@ -73,11 +81,15 @@ def _probe_file(
 
 
 def _probe_live(
-    source: StreamSource, expect: Expectations, seconds: float, interval: float | None
+    source: StreamSource,
+    expect: Expectations,
+    seconds: float,
+    interval: float | None,
+    reference: Reference | None,
 ) -> Health:
     started = time.monotonic()
     deadline = started + seconds
-    assessor = StreamAssessor(expect, started=started)
+    assessor = StreamAssessor(expect, started=started, reference=reference)
     stop = threading.Event()
     timer = threading.Timer(seconds, stop.set)
     timer.daemon = True
@@ -99,14 +111,18 @@ def _probe_live(
     return assessor.assess(time.monotonic())
 
 
-def health_object(health: Health) -> dict[str, object]:
-    """The health object `probe --json` prints: agent "probe", seq 0 (DESIGN.md)."""
-    return payloads.health(
+def health_object(health: Health, fov: float | None = None) -> dict[str, object]:
+    """The health object `probe --json` prints: agent "probe", seq 0 (DESIGN.md), with
+    the DORI distances when the field of view is given."""
+    body = payloads.health(
         agent="probe", camera="probe", bdseq=0, seq=0, snapshot=health, clock=clock_state()
     )
+    if fov is not None and health.stream is not None and health.stream.width:
+        body["dori_m"] = dori.dori_distances(health.stream.width, fov)
+    return body
 
 
-def describe(url: str, health: Health) -> str:
+def describe(url: str, health: Health, fov: float | None = None) -> str:
     """The plain-words report for a person at a terminal."""
     lines = [f"{redact_url(url)}: {health.status}"]
     if health.problems:
@@ -121,4 +137,6 @@ def describe(url: str, health: Health) -> str:
     shown = {k: v for k, v in health.metrics.items() if v is not None}
     if shown:
         lines.append("metrics: " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    if fov is not None and stream is not None and stream.width:
+        lines.append(dori.in_plain_words(stream.width, fov))
     return "\n".join(lines)

@@ -11,6 +11,7 @@ from agent import __version__
 from agent.clock import ClockState
 from agent.mqtt import payloads
 from agent.mqtt.topics import Topics
+from agent.quality import dori
 from agent.quality.assess import Health, StreamAssessor
 from agent.state import Counters
 
@@ -66,6 +67,7 @@ class Reporter:
         widths = self._current_widths(now)
         if connections != self._connections_seen or widths != self._widths:
             self._connections_seen = connections
+            self._explain_dori(widths)
             self._widths = widths
             self._publish_birth(clock)
         for camera in self._cameras:
@@ -94,6 +96,15 @@ class Reporter:
             stream = camera.assessor.assess(now).stream
             widths[camera.id] = stream.width if stream else self._widths.get(camera.id)
         return widths
+
+    def _explain_dori(self, widths: dict[str, int | None]) -> None:
+        """Tell the owner once per new resolution what the picture is good enough for."""
+        for camera in self._cameras:
+            width = widths.get(camera.id)
+            fov = (camera.location or {}).get("fov_deg")
+            if width and fov and width != self._widths.get(camera.id):
+                range_m = (camera.location or {}).get("range_m")
+                log.info("camera %s: %s", camera.id, dori.in_plain_words(width, fov, range_m))
 
     def _publish_birth(self, clock: ClockState) -> None:
         described = [

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agent.quality import metrics
-from agent.quality.metrics import GreyImage
+from agent.quality import diagnose, metrics
+from agent.quality.diagnose import PictureMetrics, Reference
+from agent.quality.metrics import Planes, Prepared
 
 Status = Literal["ok", "degraded", "failed", "offline"]
 SourceKind = Literal["rtsp", "http", "file"]
@@ -26,12 +28,17 @@ PICTURE_LOST = frozenset({"frozen", "covered"})
 SIGNAL_TIMEOUT_S = 5.0
 # Window over which fps and bitrate are measured.
 RATE_WINDOW_S = 10.0
-# A picture whose mean grey level moves less than this between samples is unchanged.
-# Encoded live video keeps a noise floor well above it; a repeated picture decodes to
-# (nearly) the same pixels. Tuned further by the full diagnosis (issue 3).
-FROZEN_CHANGE_MAX = 0.5
-# Consecutive unchanged samples before `frozen` is raised; one changed sample clears it.
-FROZEN_SAMPLES = 3
+# A picture problem is raised once seen in this many consecutive samples (so a
+# covered camera is reported within two analysis intervals) and cleared once absent
+# from this many: a brief exposure swing is no fault, and nothing flaps.
+RAISE_SAMPLES = 2
+CLEAR_SAMPLES = 3
+# Moves of the camera are judged more slowly: a lorry parked in front is not one.
+RAISE_SAMPLES_SLOW = {"scene_changed": 4}
+# Consecutive samples without a picture problem before the view becomes the reference.
+WARMUP_SAMPLES = 6
+# A gap between packets longer than this while connected counts as a stall.
+STALL_GAP_S = 2.0
 # Reconnects are counted over this window for the `reconnects_1h` metric.
 RECONNECT_WINDOW_S = 3600.0
 
@@ -122,10 +129,49 @@ class _Rates:
         return fps, bits / span / 1000
 
 
-class StreamAssessor:
-    """Thread-safe: the camera worker feeds it, the publisher reads snapshots from it."""
+class Debouncer:
+    """Raises a problem after it persisted, clears it after it stayed away."""
 
-    def __init__(self, expect: Expectations, started: float) -> None:
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+        self._absent: dict[str, int] = {}
+        self.active: frozenset[str] = frozenset()
+
+    def update(self, found: frozenset[str]) -> frozenset[str]:
+        active = set(self.active)
+        for problem in found:
+            self._seen[problem] = self._seen.get(problem, 0) + 1
+            self._absent[problem] = 0
+            if self._seen[problem] >= RAISE_SAMPLES_SLOW.get(problem, RAISE_SAMPLES):
+                active.add(problem)
+        for problem in set(self._seen) - found:
+            self._seen[problem] = 0
+            self._absent[problem] = self._absent.get(problem, 0) + 1
+            if self._absent[problem] >= CLEAR_SAMPLES:
+                active.discard(problem)
+        self.active = frozenset(active)
+        return self.active
+
+
+ReferenceSink = Callable[[Prepared], None]
+
+
+class StreamAssessor:
+    """Thread-safe: the camera worker feeds it, the publisher reads snapshots from it.
+
+    `on_reference` is called (on the worker's thread) with the picture that becomes
+    the reference view after a healthy warm-up, so the caller can keep it on disk.
+    """
+
+    def __init__(
+        self,
+        expect: Expectations,
+        started: float,
+        *,
+        reference: Reference | None = None,
+        on_reference: ReferenceSink | None = None,
+        warmup_samples: int = WARMUP_SAMPLES,
+    ) -> None:
         self._expect = expect
         self._lock = threading.Lock()
         self._started = started
@@ -133,12 +179,26 @@ class StreamAssessor:
         self._connected = False
         self._last_packet: float | None = None
         self._rates = _Rates()
-        self._previous: GreyImage | None = None
-        self._change: float | None = None
-        self._unchanged = 0
-        self._brightness: float | None = None
+        self._previous: Prepared | None = None
+        self._picture: PictureMetrics | None = None
+        self._debounce = Debouncer()
+        self._reference = reference
+        self._on_reference = on_reference
+        self._healthy_run = 0
+        self._warmup = warmup_samples
         self._reconnects: deque[float] = deque()
+        self._stalls: deque[float] = deque()
         self._ever_connected = False
+
+    @property
+    def has_reference(self) -> bool:
+        return self._reference is not None
+
+    def set_reference(self, reference: Reference | None) -> None:
+        """Use this view as the reference; None starts a new warm-up (reference reset)."""
+        with self._lock:
+            self._reference = reference
+            self._healthy_run = 0
 
     def connected(self, t: float, facts: StreamFacts) -> None:
         with self._lock:
@@ -149,7 +209,7 @@ class StreamAssessor:
             self._facts = facts
             self._rates = _Rates()
             self._previous = None
-            self._unchanged = 0
+            self._last_packet = t
 
     def disconnected(self, t: float) -> None:
         with self._lock:
@@ -157,23 +217,36 @@ class StreamAssessor:
 
     def packet(self, t: float, size: int, keyframe: bool, stream_time: float | None = None) -> None:
         with self._lock:
+            if self._last_packet is not None and t - self._last_packet > STALL_GAP_S:
+                self._stalls.append(t)
             self._last_packet = t
             self._rates.add(t, size, keyframe, stream_time)
 
-    def picture(self, t: float, luma: GreyImage) -> None:
-        """A decoded picture (full-size luma plane) sampled for analysis."""
-        small = metrics.subsample(luma)
+    def picture(self, t: float, planes: Planes) -> None:
+        """A decoded picture sampled for analysis."""
+        prepared = metrics.prepare(planes)
         with self._lock:
-            self._brightness = metrics.brightness(small)
-            if self._previous is not None:
-                self._change = metrics.frame_change(self._previous, small)
-                self._unchanged = self._unchanged + 1 if self._change < FROZEN_CHANGE_MAX else 0
-            self._previous = small
+            reference = self._reference
+            previous = self._previous
+        measured = diagnose.measure(prepared, previous, reference)
+        found = diagnose.diagnose(measured)
+        take_reference = False
+        with self._lock:
+            self._previous = prepared
+            self._picture = measured
+            active = self._debounce.update(found)
+            if self._reference is None:
+                self._healthy_run = 0 if found or active else self._healthy_run + 1
+                take_reference = self._healthy_run >= self._warmup
+                if take_reference:
+                    self._reference = diagnose.reference_of(prepared)
+        if take_reference and self._on_reference is not None:
+            self._on_reference(prepared)
 
     def settled(self, t: float) -> bool:
         """True once there is something honest to report: a picture, or the grace time is over."""
         with self._lock:
-            return self._previous is not None or t - self._started >= SIGNAL_TIMEOUT_S
+            return self._picture is not None or t - self._started >= SIGNAL_TIMEOUT_S
 
     def assess(self, t: float) -> Health:
         with self._lock:
@@ -187,25 +260,26 @@ class StreamAssessor:
             if facts is not None:
                 facts = StreamFacts(facts.codec, facts.width, facts.height, facts.source, fps, kbps)
             if "no_signal" not in problems:
-                if self._unchanged >= FROZEN_SAMPLES:
-                    problems.append("frozen")
+                problems.extend(sorted(self._debounce.active))
                 min_fps = self._expect.min_fps
                 if fps is not None and min_fps is not None and fps < min_fps:
                     problems.append("low_fps")
                 min_width = self._expect.min_width
                 if facts is not None and min_width is not None and facts.width < min_width:
                     problems.append("low_resolution")
-            while self._reconnects and self._reconnects[0] < t - RECONNECT_WINDOW_S:
-                self._reconnects.popleft()
+            for window in (self._reconnects, self._stalls):
+                while window and window[0] < t - RECONNECT_WINDOW_S:
+                    window.popleft()
             values: dict[str, float | int | None] = {
                 "fps": _rounded(fps, 2),
                 "bitrate_kbps": _rounded(kbps, 1),
                 "keyframe_interval_s": _rounded(self._rates.keyframe_interval, 2),
-                "frame_change": _rounded(self._change, 3),
-                "brightness": _rounded(self._brightness, 1),
                 "seconds_since_packet": _rounded(silent, 1) if self._last_packet else None,
                 "reconnects_1h": len(self._reconnects),
+                "stalls_1h": len(self._stalls),
             }
+            if self._picture is not None:
+                values.update(self._picture.as_payload())
             found = tuple(problems)
             return Health(status_of(found), found, values, facts)
 

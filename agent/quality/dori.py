@@ -21,3 +21,19 @@ def dori_distances(width_px: int, fov_deg: float) -> dict[str, float]:
         level: round(width_px / (density * span_per_metre), 1)
         for level, density in DORI_PX_PER_M.items()
     }
+
+
+def in_plain_words(width_px: int, fov_deg: float, range_m: float | None = None) -> str:
+    """What the camera's picture is good for, for an owner."""
+    d = dori_distances(width_px, fov_deg)
+    text = (
+        f"With {width_px} pixels across {fov_deg:g} degrees this camera can identify a person "
+        f"up to {d['identify']:g} m away, recognise up to {d['recognise']:g} m, observe up to "
+        f"{d['observe']:g} m and detect up to {d['detect']:g} m."
+    )
+    if range_m is not None and range_m > d["identify"]:
+        text += (
+            f" It cannot identify anyone at its configured range of {range_m:g} m: a narrower "
+            "lens, a higher resolution or a closer position would help."
+        )
+    return text

@@ -1,35 +1,178 @@
-"""Pure image metrics on small grey (luma) pictures; no state, no I/O."""
+"""Pure picture metrics on one small analysed picture; no state, no I/O.
+
+Every function here takes the planes of one decoded keyframe, reduced once by
+`prepare`: a grey picture about ANALYSIS_WIDTH wide (area-averaged, so sensor noise
+is mostly averaged away and the scene's structure remains), the same luma merely
+subsampled (every n-th pixel keeps its own noise, which is what tells a live static
+scene from a frozen one), and the chroma statistics.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 GreyImage = npt.NDArray[np.uint8]
+FloatImage = npt.NDArray[np.float32]
 
-# Analysis works on a picture about this wide: enough detail for every metric we use,
-# and small enough that one analysis costs well under a millisecond on a Pi.
+# Analysis works on a picture about this wide: enough detail for every metric, small
+# enough that one analysis costs about a millisecond on a Pi.
 ANALYSIS_WIDTH = 320
+# Scene similarity compares structure at this width: coarse enough that people,
+# cars and sensor noise matter little, fine enough that a turned camera shows.
+STRUCTURE_WIDTH = 80
+# Neutral chroma (Cb, Cr) in 8-bit video, limited and full range alike.
+NEUTRAL_CHROMA = 128.0
 
 
-def subsample(luma: GreyImage, width: int = ANALYSIS_WIDTH) -> GreyImage:
-    """Every n-th pixel of every n-th row, so the picture is about `width` wide.
+@dataclass(frozen=True)
+class Planes:
+    """The decoded planes of one picture: luma, and chroma where the format has it."""
 
-    Plain subsampling, not averaging: it keeps each pixel's own sensor noise, which is
-    what tells a live static scene from a frozen one.
-    """
-    step = max(1, luma.shape[1] // width)
-    return np.ascontiguousarray(luma[::step, ::step])
-
-
-def frame_change(previous: GreyImage, current: GreyImage) -> float:
-    """Mean absolute difference in grey levels (0-255) between two pictures of one size."""
-    if previous.shape != current.shape:
-        return 255.0
-    diff = np.abs(previous.astype(np.int16) - current.astype(np.int16))
-    return float(diff.mean())
+    luma: GreyImage
+    u: GreyImage | None = None
+    v: GreyImage | None = None
 
 
-def brightness(picture: GreyImage) -> float:
+@dataclass(frozen=True)
+class Prepared:
+    """One picture reduced for analysis (see the module docstring)."""
+
+    grey: FloatImage  # area-averaged, ~ANALYSIS_WIDTH wide, grey levels 0-255
+    raw: GreyImage  # subsampled luma, noise kept
+    chroma: tuple[float, float, float, float] | None  # mean U, mean V, std U, std V
+
+
+def _subsample(plane: GreyImage, width: int) -> GreyImage:
+    step = max(1, plane.shape[1] // width)
+    return np.ascontiguousarray(plane[::step, ::step])
+
+
+def prepare(planes: Planes) -> Prepared:
+    luma = planes.luma
+    height, width = luma.shape
+    scale = min(1.0, ANALYSIS_WIDTH / width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    grey = cv2.resize(luma, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    chroma = None
+    if planes.u is not None and planes.v is not None:
+        u = _subsample(planes.u, ANALYSIS_WIDTH // 2).astype(np.float32)
+        v = _subsample(planes.v, ANALYSIS_WIDTH // 2).astype(np.float32)
+        chroma = (float(u.mean()), float(v.mean()), float(u.std()), float(v.std()))
+    return Prepared(grey, _subsample(luma, ANALYSIS_WIDTH), chroma)
+
+
+def brightness(p: Prepared) -> float:
     """Mean grey level, 0-255."""
-    return float(picture.mean())
+    return float(p.grey.mean())
+
+
+def percentiles(p: Prepared) -> tuple[float, float]:
+    """The 2nd and 98th percentile grey levels: the picture's range without outliers."""
+    low, high = np.percentile(p.grey, (2, 98))
+    return float(low), float(high)
+
+
+def contrast(p: Prepared) -> float:
+    """Robust tonal range: 98th minus 2nd percentile grey level, 0-255."""
+    low, high = percentiles(p)
+    return high - low
+
+
+def sharpness(p: Prepared) -> float:
+    """Mean absolute Laplacian of the analysis picture: fine detail, lost when blurred."""
+    laplacian = cv2.Laplacian(p.grey, cv2.CV_32F, ksize=1)
+    return float(np.abs(laplacian).mean())
+
+
+def detail(p: Prepared) -> float:
+    """Fraction of the picture (0-1) with visible local structure (edges, texture).
+
+    A covered lens or a black frame has almost none; a dark but lit night scene keeps
+    some around its lights and windows.
+    """
+    gx = cv2.Sobel(p.grey, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(p.grey, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude = cv2.magnitude(gx, gy)
+    return float((magnitude > DETAIL_EDGE).mean())
+
+
+# A gradient (Sobel, grey levels) above this is an edge a person would notice.
+DETAIL_EDGE = 24.0
+
+
+def noise(p: Prepared) -> float:
+    """Sensor noise, as the standard deviation in grey levels (Immerkær's estimator).
+
+    The 3x3 kernel cancels smooth shading and straight edges and leaves pixel noise;
+    strong edges are masked out so texture does not count as noise.
+    """
+    raw = p.raw.astype(np.float32)
+    if raw.shape[0] < 3 or raw.shape[1] < 3:
+        return 0.0
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = np.abs(cv2.filter2D(raw, cv2.CV_32F, kernel)[1:-1, 1:-1])
+    gx = cv2.Sobel(raw, cv2.CV_32F, 1, 0, ksize=3)[1:-1, 1:-1]
+    gy = cv2.Sobel(raw, cv2.CV_32F, 0, 1, ksize=3)[1:-1, 1:-1]
+    flat = cv2.magnitude(gx, gy) < np.percentile(cv2.magnitude(gx, gy), 50)
+    if not flat.any():
+        return 0.0
+    return float(math.sqrt(math.pi / 2) * response[flat].mean() / 6)
+
+
+def colour_cast(p: Prepared) -> tuple[float, float]:
+    """(offset, ratio): how far the mean colour sits from grey, and that offset over the
+    spread of colours in the picture.
+
+    A tinted picture has its colours bunched around one non-grey point (high ratio); a
+    colourful scene spreads them (low ratio); an infrared picture has no colour at all
+    (tiny offset). Both are 0 for a format without chroma.
+    """
+    if p.chroma is None:
+        return 0.0, 0.0
+    mean_u, mean_v, std_u, std_v = p.chroma
+    offset = math.hypot(mean_u - NEUTRAL_CHROMA, mean_v - NEUTRAL_CHROMA)
+    spread = math.hypot(std_u, std_v)
+    return offset, offset / max(spread, 1.0)
+
+
+def structure(p: Prepared) -> FloatImage:
+    """The scene's layout, independent of lighting: local contrast at coarse scale.
+
+    Each pixel minus its neighbourhood mean, divided by the neighbourhood's spread;
+    gain, offset and slow light changes cancel, edges and shapes remain.
+    """
+    height, width = p.grey.shape
+    scale = STRUCTURE_WIDTH / width
+    small = cv2.resize(
+        p.grey, (STRUCTURE_WIDTH, max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+    )
+    mean = cv2.GaussianBlur(small, (0, 0), 3)
+    centred = small - mean
+    spread = np.sqrt(cv2.GaussianBlur(centred * centred, (0, 0), 3)) + 4.0
+    result: FloatImage = (centred / spread).astype(np.float32)
+    return result
+
+
+def similarity(a: FloatImage, b: FloatImage) -> float:
+    """Normalised cross-correlation of two structure maps, -1 to 1 (1 = same view)."""
+    if a.shape != b.shape:
+        return 0.0
+    a0 = a - a.mean()
+    b0 = b - b.mean()
+    denominator = float(np.sqrt((a0 * a0).sum() * (b0 * b0).sum()))
+    if denominator < 1e-6:
+        return 0.0
+    return float((a0 * b0).sum() / denominator)
+
+
+def frame_change(previous: Prepared, current: Prepared) -> float:
+    """Mean absolute difference in grey levels between two subsampled pictures."""
+    if previous.raw.shape != current.raw.shape:
+        return 255.0
+    diff = np.abs(previous.raw.astype(np.int16) - current.raw.astype(np.int16))
+    return float(diff.mean())

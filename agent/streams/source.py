@@ -17,7 +17,7 @@ import numpy as np
 
 from agent.errors import StreamError
 from agent.quality.assess import SourceKind, StreamFacts
-from agent.quality.metrics import GreyImage
+from agent.quality.metrics import GreyImage, Planes
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +185,8 @@ class StreamSource:
         except av.FFmpegError as exc:
             raise StreamError(f"cannot loop {self.display_url}: {_reason(exc)}") from None
 
-    def decode_keyframe(self, packet: Packet) -> GreyImage | None:
-        """The luma plane of one keyframe, decoded with a fresh decoder.
+    def decode_keyframe(self, packet: Packet) -> Planes | None:
+        """The planes of one keyframe, decoded with a fresh decoder.
 
         A fresh decoder per sample is cheap next to the decode itself and needs no
         earlier packets, so every other packet can be skipped.
@@ -201,7 +201,7 @@ class StreamSource:
         except av.FFmpegError as exc:
             log.debug("%s: keyframe did not decode: %s", self.display_url, _reason(exc))
             return None
-        return luma_of(frames[0]) if frames else None
+        return planes_of(frames[0]) if frames else None
 
     def decoder(self) -> Decoder:
         """A decoder that sees every packet (used by `probe` to sample densely)."""
@@ -216,20 +216,35 @@ class Decoder:
         if stream.codec_context.extradata:
             self._ctx.extradata = stream.codec_context.extradata
 
-    def decode(self, packet: Packet) -> list[GreyImage]:
+    def decode(self, packet: Packet) -> list[Planes]:
         try:
-            return [luma_of(frame) for frame in self._ctx.decode(packet.raw)]
+            return [planes_of(frame) for frame in self._ctx.decode(packet.raw)]
         except av.FFmpegError as exc:
             log.debug("packet did not decode: %s", exc)
             return []
 
 
-def luma_of(frame: Any) -> GreyImage:
-    """The luma (Y) plane as a 2-D array, without a colour conversion where possible."""
-    fmt = frame.format.name
-    if fmt.startswith(("yuv", "yuvj", "nv12", "nv21", "gray")):
-        plane = frame.planes[0]
-        rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
-        return rows[:, : frame.width]
-    grey: GreyImage = frame.to_ndarray(format="gray")
-    return grey
+def _plane(plane: Any, width: int, height: int) -> GreyImage:
+    rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:height]
+    return rows[:, :width]
+
+
+def planes_of(frame: Any) -> Planes:
+    """Luma and chroma planes as 2-D arrays, without a colour conversion where possible."""
+    name = frame.format.name
+    if name.startswith(("yuv", "yuvj")) and len(frame.planes) >= 3:
+        y, u, v = frame.planes[:3]
+        return Planes(
+            _plane(y, frame.width, frame.height),
+            _plane(u, u.width, u.height),
+            _plane(v, v.width, v.height),
+        )
+    if name in ("nv12", "nv21"):
+        y, uv = frame.planes[:2]
+        both = _plane(uv, uv.width * 2, uv.height)
+        first, second = both[:, 0::2], both[:, 1::2]
+        u, v = (first, second) if name == "nv12" else (second, first)
+        return Planes(_plane(y, frame.width, frame.height), u, v)
+    if name.startswith("gray"):
+        return Planes(frame.to_ndarray(format="gray"))
+    return planes_of(frame.reformat(format="yuv420p"))

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from agent.errors import StreamError
 from agent.quality.assess import StreamAssessor, StreamFacts
-from agent.quality.metrics import GreyImage
+from agent.quality.metrics import Planes
 from agent.streams.backoff import Backoff
 from agent.streams.source import Packet, StreamSource
 
@@ -31,7 +31,7 @@ class Source(Protocol):
 
     def packets(self, stop: threading.Event) -> Iterator[Packet]: ...
 
-    def decode_keyframe(self, packet: Packet) -> GreyImage | None: ...
+    def decode_keyframe(self, packet: Packet) -> Planes | None: ...
 
 
 OpenSource = Callable[[], AbstractContextManager[Source]]
@@ -112,7 +112,7 @@ class CameraWorker:
 class Sampler(Protocol):
     """Chooses which packets become analysed pictures."""
 
-    def pictures(self, source: Source, packet: Packet) -> list[GreyImage]: ...
+    def pictures(self, source: Source, packet: Packet) -> list[Planes]: ...
 
 
 class KeyframeSampler:
@@ -122,14 +122,14 @@ class KeyframeSampler:
         self._interval = interval
         self._next = float("-inf")
 
-    def pictures(self, source: Source, packet: Packet) -> list[GreyImage]:
+    def pictures(self, source: Source, packet: Packet) -> list[Planes]:
         if not packet.keyframe or packet.time < self._next:
             return []
-        luma = source.decode_keyframe(packet)
-        if luma is None:
+        planes = source.decode_keyframe(packet)
+        if planes is None:
             return []
         self._next = packet.time + self._interval
-        return [luma]
+        return [planes]
 
 
 def pump(
@@ -145,8 +145,8 @@ def pump(
     for packet in source.packets(stop):
         beat()
         assessor.packet(packet.time, packet.size, packet.keyframe, packet.stream_time)
-        for luma in sampler.pictures(source, packet):
-            assessor.picture(packet.time, luma)
+        for planes in sampler.pictures(source, packet):
+            assessor.picture(packet.time, planes)
         if stop.is_set() or (until is not None and packet.time >= until):
             return
 

@@ -6,13 +6,17 @@ import numpy as np
 import pytest
 
 from agent.quality.assess import (
-    FROZEN_SAMPLES,
+    CLEAR_SAMPLES,
+    RAISE_SAMPLES,
     SIGNAL_TIMEOUT_S,
+    WARMUP_SAMPLES,
+    Debouncer,
     Expectations,
     StreamAssessor,
     StreamFacts,
     status_of,
 )
+from agent.quality.metrics import Planes, Prepared
 
 FACTS = StreamFacts(codec="h264", width=1280, height=720, source="rtsp")
 
@@ -28,10 +32,18 @@ def feed(assessor: StreamAssessor, start: float, seconds: float, fps: float) -> 
     return t - 1 / fps
 
 
-def noisy(seed: int, shape: tuple[int, int] = (720, 1280)) -> np.ndarray:
+def scene(seed: int, shape: tuple[int, int] = (720, 1280), noise: float = 3.0) -> Planes:
+    """A textured static view (same layout for every seed) with fresh sensor noise."""
     rng = np.random.default_rng(seed)
-    base = np.full(shape, 90, np.int16)
-    return np.clip(base + rng.normal(0, 3, shape), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    base = 110 + 60 * np.sign(np.sin(xx / 23.0) * np.sin(yy / 31.0)) + 20 * np.sin(xx / 7.0)
+    luma = np.clip(base + rng.normal(0, noise, shape), 0, 255).astype(np.uint8)
+    chroma = np.full((shape[0] // 2, shape[1] // 2), 128, np.uint8)
+    return Planes(luma, chroma, chroma)
+
+
+def covered(shape: tuple[int, int] = (720, 1280)) -> Planes:
+    return Planes(np.full(shape, 12, np.uint8))
 
 
 @pytest.mark.parametrize(
@@ -55,7 +67,7 @@ def test_a_healthy_stream_is_ok_with_its_measured_facts() -> None:
     assessor.connected(0.0, FACTS)
     end = feed(assessor, 0.0, 12, fps=15)
     for i in range(4):
-        assessor.picture(i * 3.0, noisy(i))
+        assessor.picture(i * 3.0, scene(i))
     health = assessor.assess(end)
     assert health.status == "ok", health
     assert health.stream is not None
@@ -108,19 +120,21 @@ def test_low_resolution_against_the_expectation() -> None:
     assert assessor.assess(end).problems == ("low_resolution",)
 
 
-def test_identical_pictures_become_frozen_after_several_samples_and_clear_at_once() -> None:
+def test_identical_pictures_become_frozen_and_clear_after_a_while() -> None:
     assessor = StreamAssessor(Expectations(), started=0.0)
     assessor.connected(0.0, FACTS)
-    still = noisy(1)
     end = feed(assessor, 0.0, 30, fps=15)
-    for i in range(FROZEN_SAMPLES):
-        assessor.picture(float(i), still)
+    still = scene(1)
+    assessor.picture(0.0, still)
+    for i in range(1, RAISE_SAMPLES + 1):
         assert "frozen" not in assessor.assess(end).problems
-    assessor.picture(float(FROZEN_SAMPLES), still)
+        assessor.picture(float(i), still)
     health = assessor.assess(end)
     assert (health.status, health.problems) == ("failed", ("frozen",))
     assert health.metrics["frame_change"] == 0.0
-    assessor.picture(10.0, noisy(2))
+    for i in range(CLEAR_SAMPLES):
+        assert assessor.assess(end).status == "failed"
+        assessor.picture(10.0 + i, scene(10 + i))
     assert assessor.assess(end).status == "ok"
 
 
@@ -129,8 +143,62 @@ def test_a_static_scene_with_live_sensor_noise_is_not_frozen() -> None:
     assessor.connected(0.0, FACTS)
     end = feed(assessor, 0.0, 30, fps=15)
     for i in range(10):
-        assessor.picture(float(i), noisy(i))
+        assessor.picture(float(i), scene(i, noise=2.0))
     health = assessor.assess(end)
     assert "frozen" not in health.problems
     assert health.metrics["frame_change"] is not None
     assert health.metrics["frame_change"] > 1.0
+
+
+def test_a_covered_lens_is_failed_within_two_samples() -> None:
+    assessor = StreamAssessor(Expectations(), started=0.0)
+    assessor.connected(0.0, FACTS)
+    end = feed(assessor, 0.0, 30, fps=15)
+    assessor.picture(0.0, scene(0))
+    assessor.picture(1.0, covered())
+    assert assessor.assess(end).status == "ok"
+    assessor.picture(2.0, covered())
+    assert assessor.assess(end).problems == ("covered",)
+
+
+@pytest.mark.parametrize(
+    ("samples", "active"),
+    [
+        (["x"], set()),
+        (["x", "x"], {"x"}),
+        (["x", "", "x"], set()),
+        (["x", "x", "", ""], {"x"}),
+        (["x", "x", "", "", ""], set()),
+        (["x", "x", "", "x", "", "", ""], set()),
+        (["x", "x", "", "", "x", ""], {"x"}),
+    ],
+)
+def test_problems_persist_before_they_raise_and_linger_before_they_clear(
+    samples: list[str], active: set[str]
+) -> None:
+    debounce = Debouncer()
+    for sample in samples:
+        debounce.update(frozenset({sample} - {""}))
+    assert debounce.active == active
+
+
+def test_the_reference_is_taken_after_a_healthy_warm_up() -> None:
+    taken: list[Prepared] = []
+    assessor = StreamAssessor(Expectations(), started=0.0, on_reference=taken.append)
+    assessor.connected(0.0, FACTS)
+    feed(assessor, 0.0, 30, fps=15)
+    assessor.picture(0.0, covered())
+    for i in range(WARMUP_SAMPLES):
+        assessor.picture(float(i + 1), scene(i))
+        assert assessor.has_reference == (i == WARMUP_SAMPLES - 1)
+    assert len(taken) == 1
+    assessor.set_reference(None)  # `reference reset`: a new warm-up
+    assert not assessor.has_reference
+
+
+def test_packet_gaps_count_as_stalls() -> None:
+    assessor = StreamAssessor(Expectations(), started=0.0)
+    assessor.connected(0.0, FACTS)
+    end = feed(assessor, 0.0, 3, fps=15)
+    end = feed(assessor, end + 3.0, 3, fps=15)
+    assert assessor.assess(end).metrics["stalls_1h"] == 1

@@ -32,10 +32,11 @@ def test_a_keyframe_decodes_alone_to_its_luma_plane(tmp_h264: Callable[..., Path
     path = tmp_h264(4, fps=15, width=640, height=360, gop=30)
     with StreamSource(str(path), realtime=False) as source:
         keyframes = [p for p in source.packets(threading.Event()) if p.keyframe]
-        luma = source.decode_keyframe(keyframes[-1])  # no earlier packets needed
-    assert luma is not None
-    assert luma.shape == (360, 640)
-    assert 30 < luma.mean() < 220
+        planes = source.decode_keyframe(keyframes[-1])  # no earlier packets needed
+    assert planes is not None and planes.u is not None and planes.v is not None
+    assert planes.luma.shape == (360, 640)
+    assert planes.u.shape == planes.v.shape == (180, 320)
+    assert 30 < planes.luma.mean() < 220
 
 
 def test_a_looping_file_is_paced_and_wraps_around(tmp_h264: Callable[..., Path]) -> None:
@@ -68,12 +69,12 @@ def test_an_mjpeg_http_camera_is_read() -> None:
                 packets.append(packet)
                 if len(packets) == 5:
                     break
-            luma = source.decode_keyframe(packets[-1])
+            planes = source.decode_keyframe(packets[-1])
     finally:
         server.stop()
     assert (facts.codec, facts.width, facts.height, facts.source) == ("mjpeg", 640, 480, "http")
     assert all(p.keyframe for p in packets)
-    assert luma is not None and luma.shape == (480, 640)
+    assert planes is not None and planes.luma.shape == (480, 640)
 
 
 def test_an_rtsp_camera_is_read_over_tcp(rtsp_camera: RtspCamera) -> None:
@@ -85,9 +86,9 @@ def test_an_rtsp_camera_is_read_over_tcp(rtsp_camera: RtspCamera) -> None:
                 keyframe = packet
                 break
         assert keyframe is not None
-        luma = source.decode_keyframe(keyframe)
+        planes = source.decode_keyframe(keyframe)
     assert (facts.codec, facts.source) == ("h264", "rtsp")
-    assert luma is not None and luma.shape == (rtsp_camera.height, rtsp_camera.width)
+    assert planes is not None and planes.luma.shape == (rtsp_camera.height, rtsp_camera.width)
 
 
 def test_a_refused_rtsp_port_is_a_stream_error_quickly(rtsp_camera: RtspCamera) -> None:
