@@ -3,7 +3,12 @@
 # with the registry's view (every MQTT message) printed as it arrives. Ctrl-C stops it all.
 #
 #   bash agent/demo/demo.sh            # installs what is missing, then runs
-#   DEMO_SCENE=frozen bash agent/demo/demo.sh   # a camera that shows one still picture
+#
+# The simulated camera shows a street scene with people, cars and sensor noise. Spoil
+# it from another terminal while the demo runs (the exact command is printed below):
+#   echo covered > /tmp/camera-agent-demo.XXXX/camera.ctl
+# with any of: covered blurred too_dark too_bright low_contrast colour_cast noisy
+# frozen moved clear.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
@@ -35,7 +40,8 @@ CONF
 mosquitto -c "$WORK/mosquitto.conf" 2> "$WORK/mosquitto.log" & pids+=($!)
 
 /usr/bin/python3 agent/demo/rtsp_camera.py --port "$CAMERA_PORT" --path /cam \
-  --width 1280 --height 720 --fps 15 --scene "${DEMO_SCENE:-live}" > "$WORK/camera.log" 2>&1 &
+  --width 1280 --height 720 --fps 10 --scene synthetic --control "$WORK/camera.ctl" \
+  > "$WORK/camera.log" 2>&1 &
 pids+=($!)
 
 cat > "$WORK/config.yaml" <<CONF
@@ -53,8 +59,8 @@ cameras:
     name: Demo camera (simulated)
     url: rtsp://127.0.0.1:$CAMERA_PORT/cam
     location: {lat: 52.9925, lon: 6.5649, bearing_deg: 180, fov_deg: 90, range_m: 25}
-    expect: {min_fps: 10, min_width: 1280}
-    analysis_interval: 5s
+    expect: {min_fps: 8, min_width: 1280}
+    analysis_interval: 2s
 CONF
 
 for _ in $(seq 50); do
@@ -70,6 +76,11 @@ Demo running (files in $WORK):
   broker   mqtt://127.0.0.1:$BROKER_PORT
   camera   rtsp://127.0.0.1:$CAMERA_PORT/cam   (pid ${pids[1]}: kill it to see 'offline')
   agent    log in $WORK/agent.log                (pid ${pids[2]})
+
+Spoil the camera's picture from another terminal and watch its health change:
+  echo covered > $WORK/camera.ctl      (or blurred, too_dark, too_bright, low_contrast,
+                                        colour_cast, noisy, frozen, moved; 'clear' undoes)
+The agent takes its reference view after 6 healthy samples (12 s here); 'moved' needs one.
 Below: every message the registry would receive. Ctrl-C stops the demo.
 
 MSG

@@ -7,17 +7,31 @@ Run it with Debian's system Python, which is where GStreamer's `gi` bindings liv
 `live` looks like a working camera (a moving ball over colour bars, a running clock and
 sensor-like noise, so no two frames are the same); `frozen` encodes one picture forever,
 like a camera whose image pipeline has hung (decoded frames then differ only by a few
-levels of coding noise). `--user/--password` require RTSP basic auth. Once the server
+levels of coding noise). `--file PATH` serves a pre-encoded H.264 elementary stream
+(Annex B, e.g. `clip.h264`) in a loop at `--fps` without re-encoding it, so serving costs
+little CPU (benchmarks use it). `synthetic` renders a CCTV street scene (people, cars,
+sensor noise; `--seed` varies it) with the sibling scene package and can spoil it on request:
+`--control PATH` creates a named pipe that takes one command a line, a defect of
+scene.DEFECTS (applied at clear strength), `frozen`, `moved` (camera turned) or `clear`,
+and prints `DEFECT <name>` once the first frame showing it is on its way to the encoder.
+`--user/--password` require RTSP basic auth. Once the server
 listens it prints `READY rtsp://127.0.0.1:PORT/PATH` on stdout; SIGTERM or SIGINT stop it
-with exit 0. A port already in use exits 2. Only stdlib and gi are imported, never the agent.
+with exit 0. A port already in use exits 2. Only stdlib, gi and, for `synthetic`, numpy and
+the scene package are imported, never the agent package.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import signal
 import socket
+import stat
 import sys
+import threading
+import time
+from types import ModuleType
 
 import gi
 
@@ -34,6 +48,11 @@ KEYFRAME_INTERVAL_S = 2
 NOISE_ALPHA = 0.12
 
 AUTH_ROLE = "viewer"
+
+FILE_PARSER = "fileparse"
+SYNTHETIC_SOURCE = "synthsrc"
+# Control commands besides the defects of scene.DEFECTS.
+CONTROL_COMMANDS = ("frozen", "moved", "clear")
 
 
 def _raw_caps(args: argparse.Namespace, fmt: str) -> str:
@@ -55,8 +74,46 @@ def _encoder(args: argparse.Namespace) -> str:
     )
 
 
+def _file_source(args: argparse.Namespace) -> str:
+    """Loop an Annex B file; h264parse splits it into frames and gives them DTS at --fps."""
+    location = args.file.replace("\\", "\\\\").replace('"', '\\"')
+    return (
+        f'multifilesrc location="{location}" loop=true '
+        f'caps="video/x-h264,stream-format=byte-stream,framerate={args.fps}/1" ! '
+        f"h264parse name={FILE_PARSER} ! "
+        # config-interval=-1: SPS/PPS before every keyframe, so late joiners can decode.
+        "rtph264pay name=pay0 pt=96 config-interval=-1"
+    )
+
+
+def _stamp_pts(media: GstRtspServer.RTSPMedia) -> None:
+    """Copy each frame's DTS to its PTS after the parser: an elementary stream has no PTS,
+    h264parse only interpolates DTS, and rtph264pay needs PTS for the RTP timestamps
+    (without it every packet carries time 0 and clients see no frame rate). Right for
+    streams without B-frames, as cameras send; h264timestamper cannot help, it needs PTS."""
+
+    def probe(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+        buffer = info.get_buffer()
+        if buffer is not None and buffer.pts == Gst.CLOCK_TIME_NONE:
+            buffer.pts = buffer.dts
+        return Gst.PadProbeReturn.OK
+
+    parser = media.get_element().get_by_name(FILE_PARSER)
+    parser.get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, probe)
+
+
 def launch_line(args: argparse.Namespace) -> str:
-    """The gst-launch description of the camera pipeline for the chosen scene."""
+    """The gst-launch description of the camera pipeline for the chosen scene or file."""
+    if args.file is not None:
+        return f"( {_file_source(args)} )"
+    if args.scene == "synthetic":
+        # Frames come from SyntheticCamera, stamped with the pipeline clock as pushed (live);
+        # a full queue drops the oldest, so a slow encoder never delays the picture.
+        source = (
+            f"appsrc name={SYNTHETIC_SOURCE} is-live=true format=time do-timestamp=true "
+            f"max-buffers=2 leaky-type=downstream block=false caps={_raw_caps(args, 'RGB')} ! "
+        )
+        return f"( {source}{_encoder(args)} )"
     if args.scene == "frozen":
         # One picture frozen by imagefreeze: smpte itself has a noise patch (PLUGE corner).
         source = (
@@ -76,6 +133,128 @@ def launch_line(args: argparse.Namespace) -> str:
     )
     snow = f"videotestsrc is-live=true pattern=snow ! {_raw_caps(args, 'AYUV')} ! mix.sink_2 "
     return f"( {mix}{_encoder(args)} {bars}{ball}{snow})"
+
+
+def _scene_module() -> ModuleType:
+    """The scene package beside this file, imported without the agent package (numpy only)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    # Top-level `scene`, found through sys.path: only the synthetic camera needs it (and numpy).
+    return importlib.import_module("scene")
+
+
+class SyntheticCamera:
+    """Renders the synthetic street into the appsrc of each media, spoilt on command."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._scene_mod = _scene_module()
+        self._scene = self._scene_mod.Scene("street", args.seed, args.width, args.height)
+        self._fps = args.fps
+        self._lock = threading.Lock()
+        self._defect: str | None = None  # a key of scene.DEFECTS
+        self._frozen = False
+        self._pan = 0.0
+        self._held = None  # the picture a frozen camera repeats
+        self._announce: str | None = None  # command to print once a frame shows it
+        self._feeding = 0  # media being fed right now
+        self._start = time.monotonic()
+
+    def command(self, line: str) -> None:
+        name = line.strip()
+        if not name:
+            return
+        if name not in self._scene_mod.DEFECTS and name not in CONTROL_COMMANDS:
+            print(f"rtsp_camera: unknown control command {name!r}", file=sys.stderr, flush=True)
+            return
+        with self._lock:
+            if name == "clear":
+                self._defect, self._frozen, self._pan, self._held = None, False, 0.0, None
+            elif name == "frozen":
+                self._frozen = True
+            elif name == "moved":
+                self._pan = self._scene_mod.SCENE_CHANGE_PAN["clear"]
+            else:
+                self._defect = name
+            # With nobody watching there is no frame to wait for: it applies from the next.
+            watched = self._feeding > 0
+            self._announce = name if watched else None
+        if not watched:
+            print(f"DEFECT {name}", flush=True)
+
+    def listen(self, path: str) -> None:
+        """Create the named pipe and read commands from it in a daemon thread."""
+        if os.path.exists(path):
+            if not stat.S_ISFIFO(os.stat(path).st_mode):
+                raise SystemExit(f"rtsp_camera: --control {path} exists and is not a FIFO")
+        else:
+            os.mkfifo(path)
+
+        def read() -> None:
+            while True:
+                # Blocks until a writer opens the pipe; EOF when it closes: open again.
+                with open(path, encoding="utf-8") as pipe:
+                    for line in pipe:
+                        self.command(line)
+
+        threading.Thread(target=read, name="control", daemon=True).start()
+
+    def frame(self, t: float) -> bytes:
+        """The picture at `t` seconds with the current defects applied, as packed RGB."""
+        with self._lock:
+            defect, frozen, pan, held = self._defect, self._frozen, self._pan, self._held
+        if frozen and held is not None:
+            picture = held
+        else:
+            picture = self._scene.render(t, pan=pan)
+            if defect is not None:
+                rng = self._scene_mod.np.random.default_rng([self._scene.seed, round(t * 1000)])
+                strength = self._scene_mod.STRENGTHS["clear"][defect]
+                picture = self._scene_mod.DEFECTS[defect](picture, strength, rng)
+            if frozen:
+                with self._lock:
+                    self._held = picture
+        return bytes(picture.data)
+
+    def _announced(self) -> None:
+        with self._lock:
+            name, self._announce = self._announce, None
+        if name is not None:
+            print(f"DEFECT {name}", flush=True)
+
+    def attach(self, media: GstRtspServer.RTSPMedia) -> None:
+        """Feed this media's appsrc from a thread at the frame rate until the media ends."""
+        source = media.get_element().get_by_name(SYNTHETIC_SOURCE)
+        stop = threading.Event()
+        media.connect("unprepared", lambda _media: stop.set())
+        threading.Thread(target=self._feed, args=(source, stop), name="render", daemon=True).start()
+
+    def _feed(self, source: Gst.Element, stop: threading.Event) -> None:
+        with self._lock:
+            self._feeding += 1
+        try:
+            self._pump(source, stop)
+        finally:
+            with self._lock:
+                self._feeding -= 1
+            self._announced()
+
+    def _pump(self, source: Gst.Element, stop: threading.Event) -> None:
+        period = 1.0 / self._fps
+        next_at = time.monotonic()
+        while not stop.is_set():
+            t = time.monotonic() - self._start
+            data = self.frame(t)
+            result = source.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+            if result not in (Gst.FlowReturn.OK, Gst.FlowReturn.NOT_LINKED):
+                if result == Gst.FlowReturn.FLUSHING and not stop.is_set():
+                    stop.wait(period)  # media still starting or pausing
+                    continue
+                return
+            self._announced()
+            # Keep to the frame rate; when rendering falls behind, skip rather than queue.
+            next_at = max(next_at + period, time.monotonic())
+            stop.wait(max(0.0, next_at - time.monotonic()))
 
 
 def _port_free(address: str, port: int) -> bool:
@@ -114,7 +293,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--fps", type=int, default=15)
     parser.add_argument("--bitrate-kbps", type=int, default=2000)
-    parser.add_argument("--scene", choices=("live", "frozen"), default="live")
+    parser.add_argument("--scene", choices=("live", "frozen", "synthetic"), default="live")
+    parser.add_argument("--seed", type=int, default=1, help="which synthetic street to render")
+    parser.add_argument(
+        "--control", help="with --scene synthetic: named pipe (created) taking defect commands"
+    )
+    parser.add_argument(
+        "--file", help="serve this H.264 Annex B file (.h264) in a loop, at --fps, not --scene"
+    )
     parser.add_argument("--user", help="require RTSP basic auth with this user")
     parser.add_argument("--password", help="password for --user")
     args = parser.parse_args(argv)
@@ -122,6 +308,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.path = "/" + args.path
     if (args.user is None) != (args.password is None):
         parser.error("--user and --password go together")
+    if args.file is not None and not os.path.isfile(args.file):
+        parser.error(f"--file {args.file}: no such file")
+    if args.control is not None and args.scene != "synthetic":
+        parser.error("--control needs --scene synthetic")
     for name in ("port", "width", "height", "fps", "bitrate_kbps"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
@@ -144,6 +334,14 @@ def main(argv: list[str] | None = None) -> int:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch_line(args))
     factory.set_shared(True)
+    if args.file is not None:
+        factory.connect("media-configure", lambda _factory, media: _stamp_pts(media))
+    camera = None
+    if args.scene == "synthetic" and args.file is None:
+        camera = SyntheticCamera(args)
+        factory.connect("media-configure", lambda _factory, media: camera.attach(media))
+        if args.control is not None:
+            camera.listen(args.control)
     if args.user is not None:
         _enable_auth(server, factory, args.user, args.password)
     server.get_mount_points().add_factory(args.path, factory)

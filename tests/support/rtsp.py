@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import selectors
 import signal
@@ -22,7 +23,9 @@ CAMERA_SCRIPT = REPO_ROOT / "agent" / "demo" / "rtsp_camera.py"
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
 
-Scene = Literal["live", "frozen"]
+Scene = Literal["live", "frozen", "synthetic"]
+# How long inject() waits for the camera to confirm a command with `DEFECT <name>`.
+INJECT_TIMEOUT_S = 10.0
 
 
 class RtspCamera:
@@ -40,6 +43,7 @@ class RtspCamera:
         user: str | None = None,
         password: str | None = None,
         port: int | None = None,
+        seed: int = 1,
     ) -> None:
         if not Path(SYSTEM_PYTHON).is_file():
             pytest.fail(
@@ -58,6 +62,13 @@ class RtspCamera:
         self._port = port if port is not None else free_port()
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: IO[str] | None = None
+        self.seed = seed
+        # The synthetic scene takes defect commands through a named pipe the camera creates.
+        self._control_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._control: Path | None = None
+        if scene == "synthetic":
+            self._control_dir = tempfile.TemporaryDirectory(prefix="rtsp-camera-")
+            self._control = Path(self._control_dir.name) / "control"
 
     @property
     def port(self) -> int:
@@ -94,7 +105,49 @@ class RtspCamera:
         ]
         if self.user is not None and self.password is not None:
             command += ["--user", self.user, "--password", self.password]
+        if self._control is not None:
+            command += ["--seed", str(self.seed), "--control", str(self._control)]
         return command
+
+    def _write_control(self, text: str) -> None:
+        assert self._control is not None
+        # Non-blocking open: a camera that died must fail the test, not hang it. ENXIO means
+        # no reader right now (the camera reopens the pipe after each writer), so retry.
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while True:
+            try:
+                fd = os.open(self._control, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENXIO or time.monotonic() > deadline:
+                    self._fail(f"cannot write to the camera's control pipe: {exc}")
+                time.sleep(0.05)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+
+    def inject(self, name: str) -> None:
+        """Spoil the synthetic picture: a defect of scene.DEFECTS, `frozen`, `moved` or `clear`.
+
+        Returns once the camera printed `DEFECT <name>`, i.e. frames showing it are being
+        encoded (if a client is watching; otherwise from the next client on).
+        """
+        if self._control is None or self._proc is None or self._proc.stdout is None:
+            raise RuntimeError("inject() needs a running camera with scene='synthetic'")
+        self._write_control(name + "\n")
+        deadline = time.monotonic() + INJECT_TIMEOUT_S
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._proc.stdout, selectors.EVENT_READ)
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not selector.select(remaining):
+                    continue
+                line = self._proc.stdout.readline()
+                if line.strip() == f"DEFECT {name}":
+                    return
+                if line == "":
+                    self._fail(f"rtsp_camera exited while applying {name!r}")
+        self._fail(f"rtsp_camera did not confirm {name!r} within {INJECT_TIMEOUT_S}s")
 
     def start(self) -> None:
         """Start the camera and return once it printed READY (it then accepts clients)."""
@@ -172,6 +225,9 @@ class RtspCamera:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+        if self._control_dir is not None:
+            self._control_dir.cleanup()
+            self._control_dir = None
 
     def __enter__(self) -> RtspCamera:
         self.start()
