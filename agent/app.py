@@ -14,7 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent import __version__
+from agent import __version__, memory
 from agent.clock import ClockState, clock_state
 from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import SOCKET_NAME, ControlServer
@@ -102,7 +102,7 @@ class App:
             assessor = StreamAssessor(
                 Expectations(camera.expect.min_fps, camera.expect.min_width),
                 started,
-                reference=references.load(camera.id),
+                references=references.load(camera.id),
                 on_reference=functools.partial(references.save, camera.id),
                 warmup_samples=self._tuning.warmup_samples,
             )
@@ -139,7 +139,7 @@ class App:
             if camera_id not in assessors:
                 return {"ok": False, "error": f"no camera {camera_id!r} in this agent's config"}
             references.reset(camera_id)
-            assessors[camera_id].set_reference(None)
+            assessors[camera_id].reset_references()
             log.info("camera %s: reference reset by the owner", camera_id)
             return {"ok": True, "message": f"camera {camera_id}: taking a new reference view"}
 
@@ -153,6 +153,7 @@ class App:
         )
         if not self._clock().synced:
             log.warning("the system clock is not synchronised; footage times may be wrong")
+        memory.limit_arenas()
         link.start()
         control.start()
         supervisor.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 from dataclasses import dataclass
 
@@ -26,15 +27,26 @@ class ClockState:
         return {"synced": self.synced, "source": self.source}
 
 
-def _kernel_synced() -> bool | None:
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    # Looked up once: find_library runs `ldconfig -p` in a child process each time.
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
+        return ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None
+
+
+def _kernel_synced() -> bool | None:
+    libc = _libc()
+    if libc is None:
+        return None
+    try:
         timex = _Timex()
         state = int(libc.adjtimex(ctypes.byref(timex)))
-    except (OSError, AttributeError):
+    except AttributeError:
         return None
     if state < 0:
         return None

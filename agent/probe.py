@@ -12,7 +12,7 @@ from agent.errors import StreamError
 from agent.mqtt import payloads
 from agent.quality import dori
 from agent.quality.assess import Expectations, Health, StreamAssessor
-from agent.quality.diagnose import Reference
+from agent.quality.diagnose import Lighting, Reference
 from agent.quality.metrics import Planes
 from agent.streams.backoff import Backoff
 from agent.streams.source import Decoder, Packet, StreamSource
@@ -42,7 +42,10 @@ class DenseSampler:
 
 
 def run_probe(
-    url: str, seconds: float, interval: float | None, reference: Reference | None = None
+    url: str,
+    seconds: float,
+    interval: float | None,
+    reference: tuple[Lighting, Reference] | None = None,
 ) -> Health:
     """Watch a source for `seconds` of stream time (files) or wall time (live streams)."""
     defaults = ExpectationsConfig()
@@ -62,9 +65,11 @@ def _probe_file(
     expect: Expectations,
     seconds: float,
     interval: float | None,
-    reference: Reference | None,
+    reference: tuple[Lighting, Reference] | None,
 ) -> Health:
-    assessor = StreamAssessor(expect, started=0.0, reference=reference)
+    assessor = StreamAssessor(
+        expect, started=0.0, references=dict([reference]) if reference else None
+    )
     end = 0.0
     with source:
         assessor.connected(0.0, source.facts)
@@ -85,11 +90,13 @@ def _probe_live(
     expect: Expectations,
     seconds: float,
     interval: float | None,
-    reference: Reference | None,
+    reference: tuple[Lighting, Reference] | None,
 ) -> Health:
     started = time.monotonic()
     deadline = started + seconds
-    assessor = StreamAssessor(expect, started=started, reference=reference)
+    assessor = StreamAssessor(
+        expect, started=started, references=dict([reference]) if reference else None
+    )
     stop = threading.Event()
     timer = threading.Timer(seconds, stop.set)
     timer.daemon = True

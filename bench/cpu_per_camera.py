@@ -1,9 +1,21 @@
-"""CPU cost of watching one 1080p H.264 camera: the agent's way against OpenCV decoding every frame.
+"""CPU and memory of `camera-agent run` on live 1080p RTSP cameras, next to OpenCV decode-all.
 
-Both read the same file as fast as they can; CPU seconds per second of video is the
-share of one core that a live camera of that kind costs. Run:
+A real RTSP server (agent/demo/rtsp_camera.py --file) loops a pre-encoded 1080p 25 fps
+H.264 clip (4 Mbit/s, keyframe every 2 s, sensor noise and motion) without re-encoding it.
+On that URL, side by side and over the same window, run:
 
-    PYTHONPATH=. .venv/bin/python bench/cpu_per_camera.py [--seconds 60] [--bitrate 4000]
+- `python -m agent run` with one camera (MQTT on, its own mosquitto on a free port), and
+- a plain OpenCV loop, `cv2.VideoCapture(url, cv2.CAP_FFMPEG)` decoding every frame.
+
+Each is measured as a whole process: user + system time of all its threads (and of
+children it ran) from /proc/PID/stat. CPU seconds per stream second is the share of one
+core one camera costs.
+Then the agent runs with 8 cameras on the same URL to measure resident memory.
+
+    PYTHONPATH=. python3 bench/cpu_per_camera.py [--seconds 60] [--clip-dir DIR]
+
+Needs /usr/sbin/mosquitto and Debian's /usr/bin/python3 with GStreamer's gi bindings.
+Exits 1 when a target is missed, 2 when the setup fails.
 """
 
 from __future__ import annotations
@@ -11,64 +23,486 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import IO, Any
 
-import av
-import cv2
-import numpy as np
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CAMERA_SCRIPT = REPO_ROOT / "agent" / "demo" / "rtsp_camera.py"
+# GStreamer's gi bindings exist only for Debian's Python.
+SYSTEM_PYTHON = "/usr/bin/python3"
+MOSQUITTO = "/usr/sbin/mosquitto"
+AGENT_ID = "bench"
 
-from agent.quality.assess import Expectations, StreamAssessor
-from agent.streams.source import StreamSource
-from agent.streams.worker import KeyframeSampler, pump
+# The clip: what a typical 1080p IP camera sends.
+WIDTH, HEIGHT, FPS = 1920, 1080, 25
+BITRATE_KBPS = 4000
+GOP_FRAMES = 2 * FPS  # keyframe every 2 s
+# Loop length; a multiple of the GOP so the loop seam is a keyframe.
+CLIP_SECONDS = 20
+# Bump when the scene or encoder settings change, so a cached clip is not reused.
+CLIP_VERSION = 1
+# Std. dev. of the per-frame luma noise, in grey levels: a camera's sensor noise by day.
+NOISE_SIGMA = 3.0
+
+ANALYSIS_INTERVAL = "10s"
+HEALTH_INTERVAL = "10s"
+# Startup (imports, RTSP setup, first keyframe) and the server's initial burst stay
+# out of the measured window.
+WARMUP_S = 10.0
+# Memory is read after the agent has run this long (its caches and queues have filled).
+MEMORY_AFTER_S = 30.0
+MANY_CAMERAS = 8
+
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+
+TARGET_AGENT_SHARE = 2.0  # % of one core per camera
+TARGET_RATIO = 20.0  # times less CPU than OpenCV decoding every frame
+TARGET_RSS_MB = 150.0  # with MANY_CAMERAS cameras
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def make_clip(path: Path, seconds: int, bitrate_kbps: int, fps: int = 25) -> None:
-    """A 1080p clip with motion and sensor-like noise at a camera-like bitrate."""
-    rng = np.random.default_rng(1)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
-        stream.bit_rate = bitrate_kbps * 1000
-        stream.options = {"preset": "veryfast", "g": str(2 * fps), "bf": "0"}
-        stream.time_base = Fraction(1, fps)
-        base = np.tile(np.linspace(40, 200, 1920, dtype=np.float32), (1080, 1))
-        for i in range(seconds * fps):
-            grey = base.copy()
-            x = (i * 12) % 1800
-            grey[400:600, x : x + 120] = 30
-            grey += rng.normal(0, 4, grey.shape).astype(np.float32)
-            luma = np.clip(grey, 0, 255).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(np.dstack([luma] * 3), format="rgb24")
-            for packet in stream.encode(frame):
+class SetupError(Exception):
+    """A service of the benchmark did not start; the message says which and why."""
+
+
+# --- the clip --------------------------------------------------------------------------------
+
+
+def clip_path(directory: Path) -> Path:
+    name = f"street-{WIDTH}x{HEIGHT}-{FPS}fps-{BITRATE_KBPS}k-gop{GOP_FRAMES}-v{CLIP_VERSION}"
+    return directory / f"{name}.h264"
+
+
+def _street(rng: Any) -> tuple[Any, Any, Any]:
+    """A static street: sky gradient, buildings with windows, a road, fine texture (Y, U, V)."""
+    import cv2
+    import numpy as np
+
+    y = np.repeat(np.linspace(175, 110, HEIGHT, dtype=np.float32)[:, None], WIDTH, axis=1)
+    u = np.full((HEIGHT // 2, WIDTH // 2), 134, np.float32)
+    v = np.full((HEIGHT // 2, WIDTH // 2), 122, np.float32)
+    for _ in range(40):
+        x0, w = int(rng.integers(0, WIDTH - 200)), int(rng.integers(60, 300))
+        h = int(rng.integers(150, 700))
+        top = HEIGHT - 200 - h
+        y[top : HEIGHT - 200, x0 : x0 + w] = rng.uniform(50, 160)
+        u[top // 2 : (HEIGHT - 200) // 2, x0 // 2 : (x0 + w) // 2] = rng.uniform(115, 140)
+        v[top // 2 : (HEIGHT - 200) // 2, x0 // 2 : (x0 + w) // 2] = rng.uniform(115, 145)
+        for wy in range(top + 20, HEIGHT - 230, 45):
+            for wx in range(x0 + 10, x0 + w - 25, 35):
+                y[wy : wy + 22, wx : wx + 15] = rng.uniform(30, 220)
+    texture = cv2.GaussianBlur(rng.normal(0, 1, (HEIGHT, WIDTH)).astype(np.float32), (0, 0), 2)
+    y += texture * 12
+    y[HEIGHT - 200 :, :] = 72 + texture[HEIGHT - 200 :, :] * 6  # asphalt
+    y[HEIGHT - 105 : HEIGHT - 95, ::120] = 200  # lane marks
+    return y, u, v
+
+
+# Moving objects: (bottom row, speed px/frame, length px, height px, Y, U, V).
+_MOVERS = (
+    (HEIGHT - 120, 14, 260, 110, 40, 200, 110),
+    (HEIGHT - 30, -19, 300, 130, 200, 60, 170),
+    (HEIGHT - 205, 3, 40, 170, 90, 140, 140),  # a pedestrian on the pavement
+    (HEIGHT - 205, -2, 45, 160, 160, 110, 150),
+)
+
+
+def make_clip(path: Path) -> None:
+    """Encode the looping street clip once (about a minute): libx264, no B-frames,
+    one slice per frame, SPS/PPS before every keyframe, like a camera sends."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    street_y, street_u, street_v = _street(rng)
+    partial = path.with_suffix(".partial")
+    print(f"encoding the benchmark clip (once) to {path} ...", flush=True)
+    with av.open(str(partial), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.bit_rate = BITRATE_KBPS * 1000
+        stream.time_base = Fraction(1, FPS)
+        stream.options = {
+            "preset": "veryfast",
+            "g": str(GOP_FRAMES),
+            "keyint_min": str(GOP_FRAMES),
+            "sc_threshold": "0",  # no extra keyframes at "scene cuts": a fixed GOP
+            "bf": "0",
+            "maxrate": f"{BITRATE_KBPS}k",
+            "bufsize": f"{BITRATE_KBPS}k",
+            # Sliced threads split frames into slices; with SPS/PPS repeated per IDR slice
+            # the RTP payloader makes FFmpeg clients see each keyframe as two packets.
+            "x264-params": "repeat-headers=1:sliced-threads=0",
+        }
+        for i in range(CLIP_SECONDS * FPS):
+            y, u, v = street_y.copy(), street_u.copy(), street_v.copy()
+            for bottom, speed, length, height, ly, lu, lv in _MOVERS:
+                x = (i * speed) % (WIDTH + length) - length
+                a, b = max(x, 0), min(x + length, WIDTH)
+                if b > a:
+                    y[bottom - height : bottom, a:b] = ly
+                    rows = slice((bottom - height) // 2, bottom // 2)
+                    u[rows, a // 2 : b // 2] = lu
+                    v[rows, a // 2 : b // 2] = lv
+            y += rng.normal(0, NOISE_SIGMA, y.shape).astype(np.float32)
+            planes = [np.clip(p, 0, 255).astype(np.uint8) for p in (y, u, v)]
+            packed = np.concatenate(
+                [planes[0], planes[1].reshape(HEIGHT // 4, WIDTH), planes[2].reshape(-1, WIDTH)]
+            )
+            for packet in stream.encode(av.VideoFrame.from_ndarray(packed, format="yuv420p")):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+    partial.replace(path)
 
 
-def agent_way(path: Path, interval: float) -> float:
-    """CPU seconds the agent spends: demux every packet, decode one keyframe per interval."""
-    assessor = StreamAssessor(Expectations(), started=0.0)
-    start = time.process_time()
-    with StreamSource(str(path), realtime=False) as source:
-        assessor.connected(0.0, source.facts)
-        pump(source, assessor, KeyframeSampler(interval), threading.Event())
-    return time.process_time() - start
+# --- processes -------------------------------------------------------------------------------
 
 
-def opencv_decode_all(path: Path) -> float:
-    """CPU seconds OpenCV needs to decode every frame (what naive monitors do)."""
-    start = time.process_time()
-    capture = cv2.VideoCapture(str(path))
-    while True:
-        ok, _ = capture.read()
-        if not ok:
-            break
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def port_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Processes:
+    """Every child the benchmark starts; `close` ends them all (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self._log_dir = log_dir
+        self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        read_stdout: bool = False,
+    ) -> subprocess.Popen[bytes]:
+        """Start a child; its stderr (and stdout, unless we read it) go to NAME.log."""
+        with (self._log_dir / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if read_stdout else log,
+                stderr=log,
+                env=env,
+            )
+        self._procs.append((name, proc))
+        return proc
+
+    def log(self, name: str) -> str:
+        path = self._log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> str:
+        """SIGTERM, SIGKILL if it lingers; returns what it wrote to stdout since we last read."""
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._procs = [(n, p) for n, p in self._procs if p is not proc]
+        if proc.stdout is None:
+            return ""
+        with proc.stdout:
+            return proc.stdout.read().decode(errors="replace")
+
+    def close(self) -> None:
+        for _name, proc in reversed(self._procs):
+            self.stop(proc)
+
+
+def wait_for_line(proc: subprocess.Popen[bytes], prefix: str, timeout: float) -> str | None:
+    """The first stdout line starting with prefix, or None if the process ends or times out."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not selector.select(remaining):
+                continue
+            line = proc.stdout.readline().decode(errors="replace")
+            if line.startswith(prefix):
+                return line.strip()
+            if not line:
+                return None
+    return None
+
+
+def start_broker(procs: Processes, directory: Path) -> int:
+    port = free_port()
+    config = directory / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"log_dest file {directory / 'mosquitto-broker.log'}\n"
+    )
+    proc = procs.start("mosquitto", [MOSQUITTO, "-c", str(config)])
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not port_accepts(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SetupError(f"mosquitto did not start on port {port}:\n{procs.log('mosquitto')}")
+        time.sleep(0.05)
+    return port
+
+
+def start_camera(procs: Processes, clip: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
+    command = [SYSTEM_PYTHON, str(CAMERA_SCRIPT), "--port", str(free_port()), "--path", "/cam"]
+    command += ["--file", str(clip), "--fps", str(FPS)]
+    proc = procs.start("rtsp_camera", command, env=env, read_stdout=True)
+    ready = wait_for_line(proc, "READY ", START_TIMEOUT_S)
+    if ready is None:
+        raise SetupError(f"rtsp_camera did not get READY:\n{procs.log('rtsp_camera')}")
+    return ready.split(" ", 1)[1], proc
+
+
+def write_agent_config(path: Path, *, url: str, broker_port: int, cameras: int) -> Path:
+    import yaml
+
+    config = {
+        "agent": {"id": AGENT_ID, "data_dir": str(path.parent / f"state-{cameras}")},
+        "registry": {
+            "broker": f"mqtt://127.0.0.1:{broker_port}",
+            "health_interval": HEALTH_INTERVAL,
+        },
+        "clock": {"require_sync": False},
+        "cameras": [
+            {"id": f"cam{i + 1}", "url": url, "analysis_interval": ANALYSIS_INTERVAL}
+            for i in range(cameras)
+        ],
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def start_agent(procs: Processes, config: Path, name: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env.pop("NOTIFY_SOCKET", None)
+    return procs.start(
+        name, [sys.executable, "-m", "agent", "run", "--config", str(config)], env=env
+    )
+
+
+def start_opencv(procs: Processes, url: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--opencv-loop", url]
+    return procs.start("opencv", command, read_stdout=True)
+
+
+def opencv_loop(url: str) -> int:
+    """The naive monitor: decode every frame. Prints frames read when SIGTERM stops it."""
+    import cv2
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
+    frames = 0
+    started = time.monotonic()
+    while not stop.is_set() and capture.read()[0]:
+        frames += 1
     capture.release()
-    return time.process_time() - start
+    print(f"FRAMES {frames} {time.monotonic() - started:.2f}", flush=True)
+    return 0
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system time of the whole process (all threads) and of the children it has
+    waited for (cutime + cstime: a helper it runs costs the machine too), from /proc/PID/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name in (...) may hold spaces
+    return sum(int(ticks) for ticks in fields[11:15]) / CLK_TCK
+
+
+@dataclass(frozen=True)
+class Memory:
+    rss_mb: float  # VmRSS
+    peak_mb: float  # VmHWM
+
+
+def memory(pid: int) -> Memory:
+    values: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) * 1024 / 1e6  # kB -> MB
+    return Memory(values["VmRSS"], values["VmHWM"])
+
+
+def alive(procs: Processes, name: str, proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        raise SetupError(f"{name} exited with {proc.returncode}:\n{procs.log(name)[-3000:]}")
+
+
+def sleep_until(
+    moment: float, procs: Processes, watched: dict[str, subprocess.Popen[bytes]]
+) -> None:
+    """Sleep, failing early if a process we measure or depend on has died."""
+    while (left := moment - time.monotonic()) > 0:
+        time.sleep(min(left, 1.0))
+        for name, proc in watched.items():
+            alive(procs, name, proc)
+
+
+class HealthWatch:
+    """The agent's retained health messages, to show it saw the stream as the owner would."""
+
+    def __init__(self, port: int) -> None:
+        import json
+
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        from agent.mqtt.topics import Topics
+
+        self.latest: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+        def on_message(_c: Any, _u: Any, message: Any) -> None:
+            payload = json.loads(message.payload or b"null")
+            if isinstance(payload, dict):
+                with self._lock:
+                    self.latest[str(payload.get("camera"))] = payload
+
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-watch")
+        self._client.on_message = on_message
+        self._client.connect("127.0.0.1", port)
+        self._client.subscribe(Topics("camreg/v1", AGENT_ID).health("+"))
+        self._client.loop_start()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.latest.clear()
+
+    def summary(self) -> str:
+        with self._lock:
+            latest = dict(sorted(self.latest.items()))
+        if not latest:
+            return "no health message yet"
+        parts = []
+        for camera, health in latest.items():
+            stream = health.get("stream") or {}
+            problems = ",".join(health.get("problems") or []) or "-"
+            parts.append(
+                f"{camera} {health.get('status')} (problems {problems}, "
+                f"{stream.get('fps')} fps, {stream.get('bitrate_kbps')} kbit/s)"
+            )
+        return "; ".join(parts)
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+@dataclass(frozen=True)
+class CpuRun:
+    agent_share: float  # % of one core per camera
+    opencv_share: float
+    opencv_fps: float
+    memory_1: Memory
+    health: str
+
+
+def measure_one_camera(
+    procs: Processes,
+    tmp: Path,
+    url: str,
+    broker: int,
+    seconds: float,
+    watch: HealthWatch,
+    services: dict[str, subprocess.Popen[bytes]],
+) -> CpuRun:
+    config = write_agent_config(tmp / "agent-1.yaml", url=url, broker_port=broker, cameras=1)
+    started = time.monotonic()
+    agent = start_agent(procs, config, "agent-1")
+    opencv = start_opencv(procs, url)
+    watched = {**services, "agent-1": agent, "opencv": opencv}
+    sleep_until(started + WARMUP_S, procs, watched)
+    window_start = time.monotonic()
+    agent_cpu, opencv_cpu = cpu_seconds(agent.pid), cpu_seconds(opencv.pid)
+    sleep_until(started + MEMORY_AFTER_S, procs, watched)
+    memory_1 = memory(agent.pid)
+    sleep_until(window_start + seconds, procs, watched)
+    window = time.monotonic() - window_start
+    agent_cpu = cpu_seconds(agent.pid) - agent_cpu
+    opencv_cpu = cpu_seconds(opencv.pid) - opencv_cpu
+    health = watch.summary()
+    output = procs.stop(opencv).split()  # "FRAMES <count> <seconds>"
+    frames, run_s = (output[1], output[2]) if output[:1] == ["FRAMES"] else ("0", "1")
+    procs.stop(agent)
+    return CpuRun(
+        agent_share=100 * agent_cpu / window,
+        opencv_share=100 * opencv_cpu / window,
+        opencv_fps=int(frames) / float(run_s),
+        memory_1=memory_1,
+        health=health,
+    )
+
+
+@dataclass(frozen=True)
+class ManyRun:
+    memory: Memory
+    share_per_camera: float
+    health: str
+
+
+def measure_many_cameras(
+    procs: Processes,
+    tmp: Path,
+    url: str,
+    broker: int,
+    watch: HealthWatch,
+    services: dict[str, subprocess.Popen[bytes]],
+) -> ManyRun:
+    config = write_agent_config(
+        tmp / f"agent-{MANY_CAMERAS}.yaml", url=url, broker_port=broker, cameras=MANY_CAMERAS
+    )
+    watch.clear()
+    name = f"agent-{MANY_CAMERAS}"
+    started = time.monotonic()
+    agent = start_agent(procs, config, name)
+    watched = {**services, name: agent}
+    sleep_until(started + WARMUP_S, procs, watched)
+    window_start, cpu = time.monotonic(), cpu_seconds(agent.pid)
+    sleep_until(started + MEMORY_AFTER_S, procs, watched)
+    share = 100 * (cpu_seconds(agent.pid) - cpu) / (time.monotonic() - window_start)
+    result = ManyRun(memory(agent.pid), share / MANY_CAMERAS, watch.summary())
+    procs.stop(agent)
+    return result
+
+
+# --- report ----------------------------------------------------------------------------------
 
 
 def cpu_model() -> str:
@@ -81,25 +515,166 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--bitrate", type=int, default=4000, help="kbit/s")
-    parser.add_argument("--interval", type=float, default=10.0, help="analysis interval, s")
+def machine() -> str:
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores ({platform.machine()}), "
+        f"Linux {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+def report(out: IO[str], clip: Path, seconds: float, one: CpuRun, many: ManyRun, load: str) -> bool:
+    import av
+    import cv2
+
+    ratio = one.opencv_share / one.agent_share if one.agent_share > 0 else float("inf")
+    checks = {
+        "agent": one.agent_share <= TARGET_AGENT_SHARE,
+        "ratio": ratio >= TARGET_RATIO,
+        "rss": many.memory.rss_mb <= TARGET_RSS_MB,
+    }
+    bitrate = clip.stat().st_size * 8 / CLIP_SECONDS / 1000
+    clip_text = (
+        f"{WIDTH}x{HEIGHT} {FPS} fps H.264, {bitrate:.0f} kbit/s, keyframe every "
+        f"{GOP_FRAMES / FPS:g} s, no B-frames, {CLIP_SECONDS} s loop served over RTSP (TCP)"
+    )
+    w = out.write
+    w("\n")
+    w(f"machine: {machine()}\n")
+    w(f"load before the run: {load}; PyAV {av.__version__}, OpenCV {cv2.__version__}\n")
+    w(f"clip:    {clip_text}\n")
+    w(f"window:  {seconds:g} s after {WARMUP_S:g} s warm-up, agent and OpenCV side by side\n\n")
+    w(
+        f"agent, 1 camera (1 keyframe / {ANALYSIS_INTERVAL}): {one.agent_share:6.2f} % of one core"
+        f"   target <= {TARGET_AGENT_SHARE:g} %: {verdict(checks['agent'])}\n"
+    )
+    w(
+        f"OpenCV decode every frame:            {one.opencv_share:6.2f} % of one core"
+        f"   ({one.opencv_fps:.1f} frames/s decoded)\n"
+    )
+    w(
+        f"ratio:                                {ratio:6.1f}x less CPU"
+        f"        target >= {TARGET_RATIO:g}x: {verdict(checks['ratio'])}\n"
+    )
+    w(
+        f"agent RSS, 1 camera after {MEMORY_AFTER_S:g} s:         {one.memory_1.rss_mb:6.1f} MB"
+        f" (peak {one.memory_1.peak_mb:.1f} MB)\n"
+    )
+    w(
+        f"agent RSS, {MANY_CAMERAS} cameras after {MEMORY_AFTER_S:g} s:        "
+        f"{many.memory.rss_mb:6.1f} MB (peak {many.memory.peak_mb:.1f} MB)"
+        f"   target <= {TARGET_RSS_MB:g} MB: {verdict(checks['rss'])}\n"
+    )
+    w(
+        f"agent with {MANY_CAMERAS} cameras:                 {many.share_per_camera:6.2f} %"
+        " of one core per camera\n"
+    )
+    w(f"health seen on MQTT, 1 camera:  {one.health}\n")
+    w(f"health seen on MQTT, {MANY_CAMERAS} cameras: {many.health}\n\n")
+    w("| 1080p25 H.264 4 Mbit/s camera over RTSP | measured | target |\n")
+    w("|---|---|---|\n")
+    w(
+        f"| `camera-agent run`, 1 camera, MQTT on | {one.agent_share:.2f} % of one core "
+        f"| ≤ {TARGET_AGENT_SHARE:g} % |\n"
+    )
+    w(f"| OpenCV `VideoCapture`, every frame decoded | {one.opencv_share:.1f} % of one core | |\n")
+    w(f"| OpenCV / agent | {ratio:.0f}x | ≥ {TARGET_RATIO:g}x |\n")
+    w(
+        f"| agent, {MANY_CAMERAS} cameras | {many.share_per_camera:.2f} % of one core per camera "
+        "| |\n"
+    )
+    w(
+        f"| agent resident memory, 1 camera | {one.memory_1.rss_mb:.0f} MB "
+        f"(peak {one.memory_1.peak_mb:.0f} MB) | |\n"
+    )
+    w(
+        f"| agent resident memory, {MANY_CAMERAS} cameras | {many.memory.rss_mb:.0f} MB "
+        f"(peak {many.memory.peak_mb:.0f} MB) | ≤ {TARGET_RSS_MB:g} MB |\n"
+    )
+    w(f"\nMachine: {machine()}; {seconds:g} s window.\n")
+    return all(checks.values())
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C does, through the same cleanup."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    for binary in (MOSQUITTO, SYSTEM_PYTHON):
+        if not Path(binary).is_file():
+            raise SetupError(f"{binary} is missing (see agent/demo/install-system-packages.sh)")
+    clip_dir = args.clip_dir or Path(tempfile.gettempdir()) / "camera-agent-bench"
+    clip_dir.mkdir(parents=True, exist_ok=True)
+    clip = clip_path(clip_dir)
+    if not clip.is_file():
+        make_clip(clip)
+    load = "{} {} {}".format(*os.getloadavg())
+    total = WARMUP_S + max(args.seconds, MEMORY_AFTER_S - WARMUP_S) + MEMORY_AFTER_S
+    print(f"clip {clip}; measuring for about {total:.0f} s ...", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="cpu-bench-"))
+    procs = Processes(tmp)
+    watch: HealthWatch | None = None
+    try:
+        broker = start_broker(procs, tmp)
+        url, camera = start_camera(procs, clip)
+        services = {"rtsp_camera": camera}
+        watch = HealthWatch(broker)
+        print(f"1 camera and OpenCV on {url} ...", flush=True)
+        one = measure_one_camera(procs, tmp, url, broker, args.seconds, watch, services)
+        print(f"{MANY_CAMERAS} cameras on {url} ...", flush=True)
+        many = measure_many_cameras(procs, tmp, url, broker, watch, services)
+        ok = report(sys.stdout, clip, args.seconds, one, many, load)
+    except BaseException:
+        print(f"logs kept in {tmp}", file=sys.stderr)
+        raise
+    finally:
+        if watch is not None:
+            watch.close()
+        procs.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="measured window per process (default 60)"
+    )
+    parser.add_argument(
+        "--clip-dir", type=Path, help="where the encoded clip is cached (default: a temp dir)"
+    )
+    parser.add_argument("--opencv-loop", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        clip = Path(tmp) / "clip.mp4"
-        make_clip(clip, args.seconds, args.bitrate)
-        agent_cpu = min(agent_way(clip, args.interval) for _ in range(3))
-        opencv_cpu = min(opencv_decode_all(clip) for _ in range(3))
-    agent_share = 100 * agent_cpu / args.seconds
-    opencv_share = 100 * opencv_cpu / args.seconds
-    print(f"machine: {cpu_model()}, {platform.machine()}, {os.cpu_count()} cores")
-    print(f"clip: 1920x1080 H.264 {args.bitrate} kbit/s, {args.seconds} s, keyframe every 2 s")
-    print(f"agent (demux all, 1 keyframe / {args.interval:g} s): {agent_share:.2f} % of one core")
-    print(f"OpenCV decode every frame:          {opencv_share:.2f} % of one core")
-    print(f"ratio: {opencv_cpu / agent_cpu:.0f}x less CPU")
+    if args.opencv_loop:
+        return opencv_loop(args.opencv_loop)
+    if args.seconds <= 0:
+        parser.error("--seconds must be positive")
+    with sigterm_as_interrupt():
+        try:
+            return run(args)
+        except SetupError as exc:
+            print(f"cpu_per_camera: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("cpu_per_camera: interrupted; all processes stopped", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

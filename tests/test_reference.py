@@ -62,7 +62,7 @@ def running_agent(config: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App
 def test_reference_is_taken_and_reset_through_the_running_agent(
     config: Path, running_agent: App
 ) -> None:
-    reference = config.parent / "state" / "references" / "front.png"
+    reference = config.parent / "state" / "references" / "front.colour.png"
     wait_for_file(reference, timeout=20)
     result = reset(config)
     assert result.returncode == 0, result.stderr
@@ -72,7 +72,7 @@ def test_reference_is_taken_and_reset_through_the_running_agent(
 
 
 def test_reset_without_a_running_agent_acts_on_the_state_directory(config: Path) -> None:
-    reference = config.parent / "state" / "references" / "front.png"
+    reference = config.parent / "state" / "references" / "front.colour.png"
     reference.parent.mkdir(parents=True)
     reference.write_bytes(b"not even a png")
     result = reset(config)

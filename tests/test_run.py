@@ -222,3 +222,25 @@ def test_a_broken_config_exits_78_naming_the_key(
     assert agent.proc is not None
     assert agent.proc.wait(20) == 78
     assert "cameras[0].location.lat" in agent.log
+
+
+def test_covering_the_demo_camera_is_failed_within_two_analysis_intervals(
+    broker: Broker,
+    make_rtsp_camera: Callable[..., RtspCamera],
+    start_agent: Callable[..., AgentProcess],
+) -> None:
+    camera = make_rtsp_camera(scene="synthetic", fps=10)
+    interval = 2.0  # the simulated camera sends a keyframe every 2 s
+    with Watcher.for_broker(broker, HEALTH) as watch:
+        start_agent(broker, [front(camera, analysis_interval=f"{interval:g}s")])
+        watch.wait_for(health_with("ok"), timeout=20)
+        camera.inject("covered")
+        covered_at = time.monotonic()
+        failed = watch.wait_for(health_with("failed"), timeout=3 * interval + 5, after=covered_at)
+        # two samples to raise it, plus up to one interval until the first covered keyframe
+        assert failed.at - covered_at <= 3 * interval + 1
+        assert failed.json()["problems"] == ["covered"]
+        metrics = failed.json()["metrics"]
+        assert metrics["detail"] < 0.01 and metrics["contrast"] < 40
+        camera.inject("clear")
+        watch.wait_for(health_with("ok"), timeout=6 * interval + 5, after=failed.at)

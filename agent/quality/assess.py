@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from agent.quality import diagnose, metrics
-from agent.quality.diagnose import PictureMetrics, Reference
+from agent.quality.diagnose import Lighting, PictureMetrics, Reference
 from agent.quality.metrics import Planes, Prepared
 
 Status = Literal["ok", "degraded", "failed", "offline"]
@@ -153,14 +153,15 @@ class Debouncer:
         return self.active
 
 
-ReferenceSink = Callable[[Prepared], None]
+ReferenceSink = Callable[[Lighting, Prepared], None]
 
 
 class StreamAssessor:
     """Thread-safe: the camera worker feeds it, the publisher reads snapshots from it.
 
-    `on_reference` is called (on the worker's thread) with the picture that becomes
-    the reference view after a healthy warm-up, so the caller can keep it on disk.
+    A camera has a reference view per lighting (colour by day, infrared at night),
+    each taken after a healthy warm-up in that lighting. `on_reference` is called (on
+    the worker's thread) with each new one, so the caller can keep it on disk.
     """
 
     def __init__(
@@ -168,7 +169,7 @@ class StreamAssessor:
         expect: Expectations,
         started: float,
         *,
-        reference: Reference | None = None,
+        references: Mapping[Lighting, Reference] | None = None,
         on_reference: ReferenceSink | None = None,
         warmup_samples: int = WARMUP_SAMPLES,
     ) -> None:
@@ -182,7 +183,8 @@ class StreamAssessor:
         self._previous: Prepared | None = None
         self._picture: PictureMetrics | None = None
         self._debounce = Debouncer()
-        self._reference = reference
+        self._references: dict[Lighting, Reference] = dict(references or {})
+        self._lighting: Lighting | None = None
         self._on_reference = on_reference
         self._healthy_run = 0
         self._warmup = warmup_samples
@@ -192,12 +194,12 @@ class StreamAssessor:
 
     @property
     def has_reference(self) -> bool:
-        return self._reference is not None
+        return bool(self._references)
 
-    def set_reference(self, reference: Reference | None) -> None:
-        """Use this view as the reference; None starts a new warm-up (reference reset)."""
+    def reset_references(self) -> None:
+        """Forget the reference views; new ones are taken after a warm-up."""
         with self._lock:
-            self._reference = reference
+            self._references.clear()
             self._healthy_run = 0
 
     def connected(self, t: float, facts: StreamFacts) -> None:
@@ -225,8 +227,9 @@ class StreamAssessor:
     def picture(self, t: float, planes: Planes) -> None:
         """A decoded picture sampled for analysis."""
         prepared = metrics.prepare(planes)
+        lighting = diagnose.lighting_of(prepared)
         with self._lock:
-            reference = self._reference
+            reference = self._references.get(lighting)
             previous = self._previous
         measured = diagnose.measure(prepared, previous, reference)
         found = diagnose.diagnose(measured)
@@ -235,13 +238,16 @@ class StreamAssessor:
             self._previous = prepared
             self._picture = measured
             active = self._debounce.update(found)
-            if self._reference is None:
+            if lighting != self._lighting:
+                self._lighting = lighting
+                self._healthy_run = 0
+            if reference is None:
                 self._healthy_run = 0 if found or active else self._healthy_run + 1
                 take_reference = self._healthy_run >= self._warmup
                 if take_reference:
-                    self._reference = diagnose.reference_of(prepared)
+                    self._references[lighting] = diagnose.reference_of(prepared)
         if take_reference and self._on_reference is not None:
-            self._on_reference(prepared)
+            self._on_reference(lighting, prepared)
 
     def settled(self, t: float) -> bool:
         """True once there is something honest to report: a picture, or the grace time is over."""

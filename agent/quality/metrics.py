@@ -25,6 +25,8 @@ ANALYSIS_WIDTH = 320
 # Scene similarity compares structure at this width: coarse enough that people,
 # cars and sensor noise matter little, fine enough that a turned camera shows.
 STRUCTURE_WIDTH = 80
+# Correlation peaks checked when aligning a view with its reference.
+ALIGNMENT_CANDIDATES = 5
 # Neutral chroma (Cb, Cr) in 8-bit video, limited and full range alike.
 NEUTRAL_CHROMA = 128.0
 
@@ -168,6 +170,39 @@ def similarity(a: FloatImage, b: FloatImage) -> float:
     if denominator < 1e-6:
         return 0.0
     return float((a0 * b0).sum() / denominator)
+
+
+def alignment(current: FloatImage, reference: FloatImage) -> tuple[int, int, float]:
+    """The shift (dx, dy, in structure pixels) that best lines `current` up with
+    `reference`, and how well they correlate once shifted (on their overlap).
+
+    A camera that was turned still shows much of its old view, displaced; a change of
+    light or passing traffic leaves the best alignment where it was.
+    """
+    if current.shape != reference.shape:
+        return 0, 0, 0.0
+    # Phase correlation by hand: cv2.phaseCorrelate's sub-pixel estimate is off by half
+    # a pixel even for identical pictures, and whole pixels are all this needs.
+    window = np.outer(np.hanning(current.shape[0]), np.hanning(current.shape[1]))
+    spectrum = np.fft.fft2(current * window) * np.conj(np.fft.fft2(reference * window))
+    peak = np.fft.ifft2(spectrum / np.maximum(np.abs(spectrum), 1e-9)).real
+    height, width = current.shape
+    best = (0, 0, similarity(current, reference))
+    # Repetitive scenes (parking bays, fences, windows) give several peaks: the
+    # strongest few are each checked by correlating the overlap.
+    for index in np.argsort(peak, axis=None)[-ALIGNMENT_CANDIDATES:]:
+        y, x = np.unravel_index(int(index), peak.shape)
+        dy = int(y) if y <= height // 2 else int(y) - height
+        dx = int(x) if x <= width // 2 else int(x) - width
+        if abs(dx) >= width // 2 or abs(dy) >= height // 2 or (dx, dy) == (0, 0):
+            continue
+        # current[y, x] shows what reference shows at [y - dy, x - dx]
+        cur = current[max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)]
+        ref = reference[max(-dy, 0) : height + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)]
+        shifted = similarity(cur, ref)
+        if shifted > best[2]:
+            best = (dx, dy, shifted)
+    return best
 
 
 def frame_change(previous: Prepared, current: Prepared) -> float:

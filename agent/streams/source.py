@@ -84,6 +84,7 @@ class StreamSource:
         self._timeouts = (open_timeout, read_timeout)
         self._container: Any = None
         self._stream: Any = None
+        self._seconds_per_tick: float | None = None
 
     def __enter__(self) -> StreamSource:
         self.open()
@@ -167,9 +168,15 @@ class StreamSource:
 
     def _stream_time(self, raw: Any) -> float | None:
         ts = raw.dts if raw.dts is not None else raw.pts
-        if ts is None or raw.time_base is None:
+        if ts is None:
             return None
-        return float(ts * raw.time_base)
+        if self._seconds_per_tick is None:
+            base = raw.time_base
+            if base is None:
+                return None
+            # float once: Fraction arithmetic on every packet costs more than the rest.
+            self._seconds_per_tick = float(base)
+        return float(ts) * self._seconds_per_tick
 
     def _duration(self) -> float:
         stream = self._stream

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from agent import memory
 from agent.errors import StreamError
 from agent.quality.assess import StreamAssessor, StreamFacts
 from agent.quality.metrics import Planes
@@ -17,6 +18,8 @@ from agent.streams.source import Packet, StreamSource
 
 log = logging.getLogger(__name__)
 
+# How early a keyframe may arrive and still count as due for analysis.
+KEYFRAME_SLACK_S = 0.5
 # A connection that delivered packets this long counts as good: the backoff starts over.
 STABLE_AFTER_S = 10.0
 
@@ -128,7 +131,9 @@ class KeyframeSampler:
         planes = source.decode_keyframe(packet)
         if planes is None:
             return []
-        self._next = packet.time + self._interval
+        # Keyframes arrive with jitter: one a hair early must not push the sample a
+        # whole keyframe interval later.
+        self._next = packet.time + self._interval - min(KEYFRAME_SLACK_S, self._interval / 2)
         return [planes]
 
 
@@ -145,10 +150,16 @@ def pump(
     for packet in source.packets(stop):
         beat()
         assessor.packet(packet.time, packet.size, packet.keyframe, packet.stream_time)
-        for planes in sampler.pictures(source, packet):
-            assessor.picture(packet.time, planes)
+        if _analyse(assessor, packet.time, sampler.pictures(source, packet)):
+            memory.release_freed()  # the decoded picture is gone by now
         if stop.is_set() or (until is not None and packet.time >= until):
             return
+
+
+def _analyse(assessor: StreamAssessor, t: float, pictures: list[Planes]) -> bool:
+    for planes in pictures:
+        assessor.picture(t, planes)
+    return bool(pictures)
 
 
 def open_stream(url: str, display_url: str, rtsp_transport: str) -> OpenSource:

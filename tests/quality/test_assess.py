@@ -183,16 +183,18 @@ def test_problems_persist_before_they_raise_and_linger_before_they_clear(
 
 
 def test_the_reference_is_taken_after_a_healthy_warm_up() -> None:
-    taken: list[Prepared] = []
-    assessor = StreamAssessor(Expectations(), started=0.0, on_reference=taken.append)
+    taken: list[tuple[str, Prepared]] = []
+    assessor = StreamAssessor(
+        Expectations(), started=0.0, on_reference=lambda lighting, p: taken.append((lighting, p))
+    )
     assessor.connected(0.0, FACTS)
     feed(assessor, 0.0, 30, fps=15)
     assessor.picture(0.0, covered())
     for i in range(WARMUP_SAMPLES):
         assessor.picture(float(i + 1), scene(i))
         assert assessor.has_reference == (i == WARMUP_SAMPLES - 1)
-    assert len(taken) == 1
-    assessor.set_reference(None)  # `reference reset`: a new warm-up
+    assert [lighting for lighting, _ in taken] == ["infrared"]  # a grey picture
+    assessor.reset_references()  # `reference reset`: a new warm-up
     assert not assessor.has_reference
 
 

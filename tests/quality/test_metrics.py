@@ -59,7 +59,7 @@ def test_colour_cast_tinted_versus_grey_versus_colourful() -> None:
     tint_offset, tint_ratio = metrics.colour_cast(
         prepared(textured(), u=100, v=160, chroma_noise=3)
     )
-    lively_offset, lively_ratio = metrics.colour_cast(
+    _lively_offset, lively_ratio = metrics.colour_cast(
         prepared(textured(), u=120, v=136, chroma_noise=25)
     )
     assert grey_offset < 1
@@ -80,3 +80,13 @@ def test_frame_change_is_zero_for_the_same_picture() -> None:
     picture = prepared(textured())
     assert metrics.frame_change(picture, picture) == 0.0
     assert metrics.frame_change(picture, prepared(textured() + 10)) == pytest.approx(10, abs=0.5)
+
+
+def test_alignment_finds_how_far_a_turned_camera_moved() -> None:
+    wide = np.hstack([textured(), textured(seed=5)])
+    reference = metrics.structure(prepared(wide[:, :W]))
+    turned = metrics.structure(prepared(wide[:, W // 5 : W // 5 + W]))
+    dx, dy, shifted = metrics.alignment(turned, reference)
+    assert dx == pytest.approx(-metrics.STRUCTURE_WIDTH / 5, abs=1) and abs(dy) <= 1
+    assert shifted > 0.8 > metrics.similarity(turned, reference)
+    assert metrics.alignment(reference, reference) == (0, 0, pytest.approx(1.0))
