@@ -244,3 +244,21 @@ def test_covering_the_demo_camera_is_failed_within_two_analysis_intervals(
         assert metrics["detail"] < 0.01 and metrics["contrast"] < 40
         camera.inject("clear")
         watch.wait_for(health_with("ok"), timeout=6 * interval + 5, after=failed.at)
+
+
+def test_a_camera_that_hangs_with_its_connection_open_is_offline_then_recovers(
+    broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, HEALTH) as watch:
+        agent = start_agent(broker, [front(rtsp_camera)])
+        watch.wait_for(health_with("ok"), timeout=15)
+        rtsp_camera.pause()
+        try:
+            paused = time.monotonic()
+            offline = watch.wait_for(health_with("offline"), timeout=10, after=paused)
+            assert offline.json()["problems"] == ["no_signal"]
+            time.sleep(12)  # the read times out and the worker reconnects, not hangs
+        finally:
+            rtsp_camera.resume()
+        watch.wait_for(health_with("ok"), timeout=25, after=offline.at)
+    assert "camera front: reading" in agent.log or "stream ended" in agent.log

@@ -203,6 +203,15 @@ class RtspCamera:
         """SIGTERM and wait; afterwards the port refuses connections."""
         self._end(signal.SIGTERM)
 
+    def pause(self) -> None:
+        """SIGSTOP: the camera hangs with its connections open, sending nothing."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL: the camera disappears mid-stream."""
         self._end(signal.SIGKILL)
