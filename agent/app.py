@@ -32,7 +32,7 @@ from agent.systemd import Notifier, watchdog_interval
 log = logging.getLogger(__name__)
 
 # The main loop wakes at least this often to publish what is due and feed the watchdog.
-TICK_S = 0.5
+TICK_S = 1.0
 # A clean stop must finish within systemd's patience and the 5 s the contract promises.
 WORKER_JOIN_S = 1.5
 
@@ -154,6 +154,12 @@ class App:
         if not self._clock().synced:
             log.warning("the system clock is not synchronised; footage times may be wrong")
         memory.limit_arenas()
+        # The main loop sleeps on the link's wake-up event; a stop must end that sleep too.
+        def wake_on_stop() -> None:
+            stop.wait()
+            link.wake.set()
+
+        threading.Thread(target=wake_on_stop, name="stop-waker", daemon=True).start()
         link.start()
         control.start()
         supervisor.start()

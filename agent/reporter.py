@@ -64,7 +64,11 @@ class Reporter:
         """Publish what is due: birth after each connect or new stream facts, then health."""
         clock = self._clock()
         connections = self._link.take_connections()
-        widths = self._current_widths(now)
+        snapshots = {camera.id: camera.assessor.assess(now) for camera in self._cameras}
+        widths = {
+            cid: snap.stream.width if snap.stream else self._widths.get(cid)
+            for cid, snap in snapshots.items()
+        }
         if connections != self._connections_seen or widths != self._widths:
             self._connections_seen = connections
             self._explain_dori(widths)
@@ -73,7 +77,7 @@ class Reporter:
         for camera in self._cameras:
             if not camera.assessor.settled(now):
                 continue
-            snapshot = camera.assessor.assess(now)
+            snapshot = snapshots[camera.id]
             changed = camera.last is None or (
                 snapshot.status,
                 snapshot.problems,
@@ -89,13 +93,6 @@ class Reporter:
                     )
                 camera.last = snapshot
                 camera.last_sent = now
-
-    def _current_widths(self, now: float) -> dict[str, int | None]:
-        widths: dict[str, int | None] = {}
-        for camera in self._cameras:
-            stream = camera.assessor.assess(now).stream
-            widths[camera.id] = stream.width if stream else self._widths.get(camera.id)
-        return widths
 
     def _explain_dori(self, widths: dict[str, int | None]) -> None:
         """Tell the owner once per new resolution what the picture is good enough for."""
