@@ -23,6 +23,7 @@ from agent.mqtt.client import RegistryLink
 from agent.mqtt.topics import Topics
 from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
 from agent.quality.reference import ReferenceStore
+from agent.recording.storage import Storage
 from agent.reporter import CameraChannel, Reporter
 from agent.state import Counters
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
@@ -95,6 +96,7 @@ class App:
             password=registry.password.get_secret_value() if registry.password else None,
         )
         started = time.monotonic()
+        storage = Storage(config)
         references = ReferenceStore(config.agent.data_dir)
         channels: list[CameraChannel] = []
         workers: list[CameraWorker] = []
@@ -114,6 +116,7 @@ class App:
                     assessor,
                     camera.analysis_interval,
                     redact_url(camera.url),
+                    recorder=storage.recorders.get(camera.id),
                 )
             )
             if camera.source_kind() == "file":
@@ -128,6 +131,7 @@ class App:
             cameras=channels,
             health_interval=registry.health_interval,
             clock=self._clock,
+            footage=storage.report,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
         assessors = {channel.id: channel.assessor for channel in channels}
@@ -178,6 +182,7 @@ class App:
             if alive and watchdog_every is not None and now - last_ping >= watchdog_every:
                 self._notifier.watchdog()
                 last_ping = now
+            storage.tick(now)
             reporter.tick(now)
             link.wake.wait(tick)
             link.wake.clear()
@@ -186,6 +191,7 @@ class App:
         stop.set()
         control.close()
         supervisor.join(WORKER_JOIN_S)
+        storage.close()
         link.stop(topics.state, payloads.encode(payloads.death(agent_id, bdseq, "shutdown")))
         return code
 

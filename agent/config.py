@@ -446,7 +446,7 @@ class PoliceConfig(_Section):
 class StorageConfig(_Section):
     """Where recorded footage lives and how much disk it may use."""
 
-    path: ConfigPath = DEFAULT_DATA_DIR / "footage"
+    path: ConfigPath | None = None  # default: <agent.data_dir>/footage
     max_bytes: Bytes = 50 * 1000**3
     min_free_bytes: Annotated[int, BeforeValidator(parse_size), Field(ge=0)] = 2 * 1000**3
 
@@ -665,6 +665,11 @@ class AgentConfig(_Section):
         if problems:
             _rule_error(*problems)
         return result
+
+    @property
+    def footage_dir(self) -> Path:
+        """Where recorded segments go: storage.path, or `footage` in the data directory."""
+        return self.storage.path or self.agent.data_dir / "footage"
 
     def camera(self, camera_id: str) -> CameraConfig | None:
         """The camera with this id, if configured."""

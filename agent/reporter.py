@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from agent import __version__
@@ -12,10 +12,15 @@ from agent.clock import ClockState
 from agent.mqtt import payloads
 from agent.mqtt.topics import Topics
 from agent.quality import dori
-from agent.quality.assess import Health, StreamAssessor
+from agent.quality.assess import Health, StreamAssessor, status_of
 from agent.state import Counters
 
 log = logging.getLogger(__name__)
+
+
+# What the recording adds to a camera's health: the footage object and its problems
+# (`storage_low`, `recording_stopped`).
+FootageReport = Callable[[str, bool], tuple[dict[str, object] | None, tuple[str, ...]]]
 
 
 class Link(Protocol):
@@ -49,6 +54,7 @@ class Reporter:
         cameras: Sequence[CameraChannel],
         health_interval: float,
         clock: Callable[[], ClockState],
+        footage: FootageReport | None = None,
     ) -> None:
         self._link = link
         self._topics = topics
@@ -57,6 +63,7 @@ class Reporter:
         self._cameras = cameras
         self._interval = health_interval
         self._clock = clock
+        self._footage = footage
         self._connections_seen = 0
         self._widths: dict[str, int | None] = {c.id: None for c in cameras}
 
@@ -64,7 +71,7 @@ class Reporter:
         """Publish what is due: birth after each connect or new stream facts, then health."""
         clock = self._clock()
         connections = self._link.take_connections()
-        snapshots = {camera.id: camera.assessor.assess(now) for camera in self._cameras}
+        snapshots = {camera.id: self._snapshot(camera, now) for camera in self._cameras}
         widths = {
             cid: snap.stream.width if snap.stream else self._widths.get(cid)
             for cid, snap in snapshots.items()
@@ -93,6 +100,15 @@ class Reporter:
                     )
                 camera.last = snapshot
                 camera.last_sent = now
+
+    def _snapshot(self, camera: CameraChannel, now: float) -> Health:
+        health = camera.assessor.assess(now)
+        if self._footage is None:
+            return health
+        receiving = "no_signal" not in health.problems
+        footage, problems = self._footage(camera.id, receiving)
+        merged = health.problems + tuple(p for p in problems if p not in health.problems)
+        return replace(health, status=status_of(merged), problems=merged, footage=footage)
 
     def _explain_dori(self, widths: dict[str, int | None]) -> None:
         """Tell the owner once per new resolution what the picture is good enough for."""

@@ -25,6 +25,7 @@ class HangingSource:
     """A camera that sends a few packets, then hangs inside a read no timeout reaches."""
 
     display_url = "fake://hanging"
+    video_stream = None  # nothing to record from
 
     def __init__(self, release: threading.Event, hang_after: int) -> None:
         self._release = release

@@ -59,7 +59,7 @@ def death(agent: str, bdseq: int, reason: str) -> dict[str, object]:
 
 
 def no_footage() -> dict[str, object]:
-    """The footage object while this agent keeps no recording (recording is not built yet)."""
+    """The footage object of a camera this agent does not record."""
     return {
         "oldest": None,
         "newest": None,
@@ -89,6 +89,6 @@ def health(
         "problems": list(snapshot.problems),
         "metrics": dict(snapshot.metrics),
         "stream": snapshot.stream.as_payload() if snapshot.stream else None,
-        "footage": no_footage(),
+        "footage": snapshot.footage if snapshot.footage is not None else no_footage(),
         "clock": clock.as_payload(),
     }

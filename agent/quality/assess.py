@@ -73,6 +73,7 @@ class Health:
     problems: tuple[str, ...]
     metrics: dict[str, float | int | None]
     stream: StreamFacts | None
+    footage: dict[str, object] | None = None  # what is recorded, when the agent records
 
 
 @dataclass(frozen=True)

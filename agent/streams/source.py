@@ -127,6 +127,11 @@ class StreamSource:
             self._container = None
 
     @property
+    def video_stream(self) -> Any:
+        """The demuxed video stream (a template for recording without re-encoding)."""
+        return self._stream
+
+    @property
     def facts(self) -> StreamFacts:
         ctx = self._stream.codec_context
         return StreamFacts(

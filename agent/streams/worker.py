@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from agent import memory
 from agent.errors import StreamError
@@ -32,6 +32,9 @@ class Source(Protocol):
     @property
     def facts(self) -> StreamFacts: ...
 
+    @property
+    def video_stream(self) -> Any: ...
+
     def packets(self, stop: threading.Event) -> Iterator[Packet]: ...
 
     def decode_keyframe(self, packet: Packet) -> Planes | None: ...
@@ -50,6 +53,7 @@ class CameraWorker:
         assessor: StreamAssessor,
         analysis_interval: float,
         display_url: str,
+        recorder: PacketSink | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.thread_name = f"camera:{camera_id}"
@@ -57,6 +61,7 @@ class CameraWorker:
         self._open_source = open_source
         self._interval = analysis_interval
         self._display_url = display_url
+        self._recorder = recorder
         self._backoff = Backoff()
         self._heartbeat = time.monotonic()
 
@@ -86,6 +91,8 @@ class CameraWorker:
                         facts.height,
                     )
                     self.assessor.connected(opened_at, facts)
+                    if self._recorder is not None:
+                        self._recorder.connected(source.video_stream)
                     self._pump(source, stop)
                     if not stop.is_set():
                         log.warning("camera %s: stream ended", self.camera_id)
@@ -94,12 +101,21 @@ class CameraWorker:
             finally:
                 if opened_at is not None:
                     self.assessor.disconnected(time.monotonic())
+                    if self._recorder is not None:
+                        self._recorder.disconnected()
             if opened_at is not None and time.monotonic() - opened_at >= STABLE_AFTER_S:
                 self._backoff.reset()
             self._sleep(stop, self._backoff.next())
 
     def _pump(self, source: Source, stop: threading.Event) -> None:
-        pump(source, self.assessor, KeyframeSampler(self._interval), stop, beat=self._beat)
+        pump(
+            source,
+            self.assessor,
+            KeyframeSampler(self._interval),
+            stop,
+            beat=self._beat,
+            sink=self._recorder,
+        )
 
     def _sleep(self, stop: threading.Event, seconds: float) -> None:
         """Wait before reconnecting, still showing signs of life to the supervisor."""
@@ -110,6 +126,16 @@ class CameraWorker:
             if left <= 0:
                 return
             stop.wait(min(left, 1.0))
+
+
+class PacketSink(Protocol):
+    """Where packets are recorded (CameraRecorder in production)."""
+
+    def connected(self, stream: Any) -> None: ...
+
+    def packet(self, packet: Packet) -> None: ...
+
+    def disconnected(self) -> None: ...
 
 
 class Sampler(Protocol):
@@ -145,10 +171,14 @@ def pump(
     *,
     until: float | None = None,
     beat: Callable[[], None] = lambda: None,
+    sink: PacketSink | None = None,
 ) -> None:
-    """Feed every packet to the assessor and the sampled pictures too, until stop (or `until`)."""
+    """Feed every packet to the recording (if any) and the assessor, and the sampled
+    pictures too, until stop (or `until`). One demux serves both."""
     for packet in source.packets(stop):
         beat()
+        if sink is not None:
+            sink.packet(packet)
         assessor.packet(packet.time, packet.size, packet.keyframe, packet.stream_time)
         if _analyse(assessor, packet.time, sampler.pictures(source, packet)):
             memory.release_freed()  # the decoded picture is gone by now

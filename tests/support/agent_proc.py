@@ -28,6 +28,7 @@ def write_config(
         },
         "registry": registry,
         "clock": {"require_sync": False},
+        "storage": {"path": str(path.parent / "footage"), **sections.pop("storage", {})},
         "cameras": cameras,
         **sections,
     }

@@ -1,0 +1,1 @@
+"""Rolling recording: segments copied from the stream, their SQLite index and retention."""

@@ -1,0 +1,500 @@
+"""The footage index: every segment, gap and preservation hold, in one SQLite file (WAL)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from agent.errors import AgentError
+
+SCHEMA_VERSION = 1
+
+STATES = frozenset({"writing", "closed", "partial", "missing", "altered"})
+# States whose file holds footage someone can watch; what the health summary counts.
+_FOOTAGE_STATES = ("closed", "partial")
+
+# Big enough that hashing runs at disk speed, small enough to stay out of the RSS budget.
+HASH_CHUNK = 1024 * 1024
+# A second process (the owner's CLI) may hold the write lock briefly; wait rather than fail.
+_BUSY_TIMEOUT_S = 10.0
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+_SCHEMA_V1 = """
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    path TEXT NOT NULL,
+    start_us INTEGER NOT NULL,
+    end_us INTEGER,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    sha256 TEXT,
+    state TEXT NOT NULL
+        CHECK (state IN ('writing', 'closed', 'partial', 'missing', 'altered')),
+    -- 'closed' or 'partial' as sealed, so a file that verifies again gets its state back
+    sealed_as TEXT
+);
+CREATE INDEX segments_camera_start ON segments (camera, start_us);
+CREATE INDEX segments_state ON segments (state);
+CREATE TABLE gaps (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    start_us INTEGER NOT NULL,
+    end_us INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX gaps_camera_start ON gaps (camera, start_us);
+CREATE TABLE holds (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    start_us INTEGER NOT NULL,
+    end_us INTEGER NOT NULL,
+    until_us INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+"""
+
+# Index i takes the schema from version i to i + 1.
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+
+
+class FootageIndexError(AgentError):
+    """The footage index file is unusable (corrupt, not SQLite, newer schema) or misused."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    camera: str
+    path: Path
+    start: datetime
+    end: datetime | None
+    bytes: int
+    sha256: str | None
+    state: str  # 'writing' | 'closed' | 'partial' | 'missing' | 'altered'
+
+
+@dataclass(frozen=True)
+class Gap:
+    camera: str
+    start: datetime
+    end: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Hold:
+    id: int
+    camera: str
+    start: datetime
+    end: datetime
+    until: datetime
+    reason: str
+
+
+def _rfc3339(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class FootageSummary:
+    """What one camera's footage covers; the health report's `footage` object."""
+
+    oldest: datetime | None
+    newest: datetime | None
+    gap_count: int
+    gap_seconds: float
+    bytes: int
+
+    def as_payload(self, retention_days_effective: float) -> dict[str, object]:
+        return {
+            "oldest": _rfc3339(self.oldest),
+            "newest": _rfc3339(self.newest),
+            "gaps": {"count": self.gap_count, "seconds": round(self.gap_seconds, 3)},
+            "bytes": self.bytes,
+            "retention_days_effective": round(retention_days_effective, 3),
+        }
+
+
+def sha256_file(path: Path) -> tuple[int, str]:
+    """(size in bytes, SHA-256 hex) of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def _to_us(moment: datetime) -> int:
+    # Integer microseconds since the epoch: exact, sortable, and what datetime resolves.
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: footage times must be timezone-aware")
+    return (moment - _EPOCH) // _US
+
+
+def _from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _opt_from_us(value: int | None) -> datetime | None:
+    return None if value is None else _from_us(value)
+
+
+_SEGMENT_COLUMNS = "id, camera, path, start_us, end_us, bytes, sha256, state"
+
+
+def _segment(row: sqlite3.Row) -> Segment:
+    return Segment(
+        id=row["id"],
+        camera=row["camera"],
+        path=Path(row["path"]),
+        start=_from_us(row["start_us"]),
+        end=_opt_from_us(row["end_us"]),
+        bytes=row["bytes"],
+        sha256=row["sha256"],
+        state=row["state"],
+    )
+
+
+def _window(
+    camera: str | None, start: datetime | None, end: datetime | None
+) -> tuple[str, list[object]]:
+    """WHERE clause for rows overlapping the half-open window [start, end)."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if camera is not None:
+        clauses.append("camera = ?")
+        params.append(camera)
+    if end is not None:
+        clauses.append("start_us < ?")
+        params.append(_to_us(end))
+    if start is not None:
+        # An open end (still writing) reaches the present; a zero-length row counts when
+        # its instant lies inside the window.
+        clauses.append("(end_us IS NULL OR end_us > ? OR start_us >= ?)")
+        params.extend([_to_us(start), _to_us(start)])
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class SegmentIndex:
+    """The SQLite index of recorded footage; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in _write).
+            self._conn = sqlite3.connect(
+                path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise FootageIndexError(f"footage index {path}: cannot open: {exc}") from exc
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._setup()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise FootageIndexError(
+                f"footage index {path} is not a usable SQLite database ({exc}); "
+                "it was left untouched: move it aside to start a new index"
+            ) from exc
+        except FootageIndexError:
+            self._conn.close()
+            raise
+
+    def _setup(self) -> None:
+        conn = self._conn
+        # Reading the schema first makes a non-SQLite file fail before anything is written.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise FootageIndexError(f"footage index {self.path}: cannot use WAL (got {mode})")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._write():
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise FootageIndexError(
+                    f"footage index {self.path} has schema version {version}, newer than "
+                    f"this agent's {SCHEMA_VERSION}"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            if version != SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock; `durable` fsyncs the WAL on commit."""
+        with self._lock:
+            conn = self._conn
+            try:
+                if durable:
+                    conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise FootageIndexError(f"footage index {self.path}: {exc}") from exc
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous=NORMAL")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.DatabaseError as exc:
+                raise FootageIndexError(f"footage index {self.path}: {exc}") from exc
+
+    def _row(self, conn: sqlite3.Connection, segment_id: int) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            f"SELECT {_SEGMENT_COLUMNS}, sealed_as FROM segments WHERE id = ?", (segment_id,)
+        ).fetchone()
+        if row is None:
+            raise FootageIndexError(f"footage index {self.path}: no segment {segment_id}")
+        return row
+
+    # -- segments ---------------------------------------------------------------------
+
+    def begin(self, camera: str, path: Path, start: datetime) -> int:
+        """Record that a segment file is being written; returns its id."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO segments (camera, path, start_us, state) VALUES (?, ?, ?, 'writing')",
+                (camera, str(path), _to_us(start)),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def close(
+        self, segment_id: int, end: datetime, size: int, sha256: str, *, partial: bool = False
+    ) -> None:
+        """Seal a written segment with its end, size and hash (fsynced before returning)."""
+        state = "partial" if partial else "closed"
+        with self._write(durable=True) as conn:
+            row = self._row(conn, segment_id)
+            if row["state"] != "writing":
+                raise FootageIndexError(
+                    f"footage index {self.path}: segment {segment_id} is {row['state']}, "
+                    "not writing"
+                )
+            conn.execute(
+                "UPDATE segments SET end_us = ?, bytes = ?, sha256 = ?, state = ?, sealed_as = ?"
+                " WHERE id = ?",
+                (_to_us(end), size, sha256, state, state, segment_id),
+            )
+
+    def recover(
+        self,
+        hash_file: Callable[[Path], tuple[int, str]],
+        end_of: Callable[[Path], datetime | None],
+    ) -> list[Segment]:
+        """After a crash, settle every row left 'writing' as 'partial' or 'missing'."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE state = 'writing' ORDER BY id"
+            ).fetchall()
+        recovered: list[Segment] = []
+        for row in rows:
+            seg = _segment(row)
+            try:
+                present = seg.path.stat().st_size > 0
+            except FileNotFoundError:
+                present = False
+            if present:
+                size, digest = hash_file(seg.path)
+                end = end_of(seg.path) or seg.start
+                with self._write(durable=True) as conn:
+                    conn.execute(
+                        "UPDATE segments SET end_us = ?, bytes = ?, sha256 = ?,"
+                        " state = 'partial', sealed_as = 'partial' WHERE id = ?",
+                        (_to_us(end), size, digest, seg.id),
+                    )
+            else:
+                # An empty file holds no footage; it would only confuse the owner's player.
+                seg.path.unlink(missing_ok=True)
+                with self._write(durable=True) as conn:
+                    conn.execute(
+                        "UPDATE segments SET end_us = start_us, bytes = 0, state = 'missing'"
+                        " WHERE id = ?",
+                        (seg.id,),
+                    )
+            with self._read() as conn:
+                recovered.append(_segment(self._row(conn, seg.id)))
+        return recovered
+
+    def segments(
+        self, camera: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Segment]:
+        """Segments (any state) overlapping [start, end), by start time."""
+        where, params = _window(camera, start, end)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SEGMENT_COLUMNS} FROM segments{where} ORDER BY start_us, id", params
+            ).fetchall()
+        return [_segment(row) for row in rows]
+
+    def remove(self, segment_id: int) -> None:
+        """Forget a segment whose file the caller has deleted; unknown ids are ignored."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+
+    def mark(self, segment_id: int, state: str) -> None:
+        """Set a segment's state; leaving 'writing' without close() ends it at its start."""
+        if state not in STATES:
+            raise ValueError(f"unknown segment state {state!r}")
+        with self._write(durable=True) as conn:
+            self._row(conn, segment_id)
+            conn.execute(
+                "UPDATE segments SET state = ?,"
+                " end_us = CASE WHEN ? = 'writing' THEN end_us ELSE COALESCE(end_us, start_us) END"
+                " WHERE id = ?",
+                (state, state, segment_id),
+            )
+
+    def verify(self, segment_id: int, hash_file: Callable[[Path], tuple[int, str]]) -> str:
+        """Re-hash a sealed segment: 'ok', 'altered' or 'missing', recorded in its state."""
+        with self._read() as conn:
+            row = self._row(conn, segment_id)
+        if row["sha256"] is None:
+            raise FootageIndexError(
+                f"footage index {self.path}: segment {segment_id} ({row['state']}) has no "
+                "hash to verify against"
+            )
+        path = Path(row["path"])
+        try:
+            size, digest = hash_file(path)
+        except FileNotFoundError:
+            result, state = "missing", "missing"
+        else:
+            if size == row["bytes"] and digest == row["sha256"]:
+                # Identical bytes again (e.g. restored from a copy): the seal holds.
+                result, state = "ok", row["sealed_as"] or row["state"]
+            else:
+                result, state = "altered", "altered"
+        with self._write(durable=True) as conn:
+            conn.execute("UPDATE segments SET state = ? WHERE id = ?", (state, segment_id))
+        return result
+
+    # -- gaps and summary -------------------------------------------------------------
+
+    def add_gap(self, camera: str, start: datetime, end: datetime, reason: str) -> None:
+        """Record a span with no footage (camera down, agent not running) and why."""
+        if end < start:
+            raise ValueError(f"gap ends ({end}) before it starts ({start})")
+        with self._write(durable=True) as conn:
+            conn.execute(
+                "INSERT INTO gaps (camera, start_us, end_us, reason) VALUES (?, ?, ?, ?)",
+                (camera, _to_us(start), _to_us(end), reason),
+            )
+
+    def gaps(
+        self, camera: str | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Gap]:
+        """Gaps overlapping [start, end), by start time."""
+        where, params = _window(camera, start, end)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT camera, start_us, end_us, reason FROM gaps{where} ORDER BY start_us, id",
+                params,
+            ).fetchall()
+        return [
+            Gap(r["camera"], _from_us(r["start_us"]), _from_us(r["end_us"]), r["reason"])
+            for r in rows
+        ]
+
+    def summary(self, camera: str) -> FootageSummary:
+        """What a camera's watchable footage spans, with the gaps inside that span."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT min(start_us) AS oldest, max(COALESCE(end_us, start_us)) AS newest,"
+                " COALESCE(sum(bytes), 0) AS total FROM segments"
+                " WHERE camera = ? AND state IN (?, ?)",
+                (camera, *_FOOTAGE_STATES),
+            ).fetchone()
+            oldest, newest, total = row["oldest"], row["newest"], row["total"]
+            gap_count, gap_us = 0, 0
+            if oldest is not None:
+                # Gaps before the oldest kept footage were pruned away with it: not counted.
+                gap = conn.execute(
+                    "SELECT count(*) AS n,"
+                    " COALESCE(sum(min(end_us, ?) - max(start_us, ?)), 0) AS us"
+                    " FROM gaps WHERE camera = ? AND start_us < ? AND end_us > ?",
+                    (newest, oldest, camera, newest, oldest),
+                ).fetchone()
+                gap_count, gap_us = gap["n"], gap["us"]
+        return FootageSummary(
+            oldest=_opt_from_us(oldest),
+            newest=_opt_from_us(newest),
+            gap_count=gap_count,
+            gap_seconds=gap_us / 1e6,
+            bytes=total,
+        )
+
+    # -- holds ------------------------------------------------------------------------
+
+    def hold(
+        self, camera: str, start: datetime, end: datetime, until: datetime, reason: str
+    ) -> int:
+        """Preserve a camera's footage in [start, end] from pruning until `until`."""
+        if end < start:
+            raise ValueError(f"hold ends ({end}) before it starts ({start})")
+        with self._write(durable=True) as conn:
+            cur = conn.execute(
+                "INSERT INTO holds (camera, start_us, end_us, until_us, reason)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (camera, _to_us(start), _to_us(end), _to_us(until), reason),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def release(self, hold_id: int) -> None:
+        """End a hold; its footage falls back under the ordinary retention rules."""
+        with self._write(durable=True) as conn:
+            cur = conn.execute("DELETE FROM holds WHERE id = ?", (hold_id,))
+            if cur.rowcount == 0:
+                raise FootageIndexError(f"footage index {self.path}: no hold {hold_id}")
+
+    def holds(self, now: datetime) -> list[Hold]:
+        """Holds still in force at `now`."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, camera, start_us, end_us, until_us, reason FROM holds"
+                " WHERE until_us > ? ORDER BY id",
+                (_to_us(now),),
+            ).fetchall()
+        return [
+            Hold(
+                id=r["id"],
+                camera=r["camera"],
+                start=_from_us(r["start_us"]),
+                end=_from_us(r["end_us"]),
+                until=_from_us(r["until_us"]),
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
+
+    def close_db(self) -> None:
+        """Close the connection; the WAL is checkpointed into the main file."""
+        with self._lock:
+            self._conn.close()
