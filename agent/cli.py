@@ -8,11 +8,17 @@ import logging
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent import __version__
 from agent.errors import ConfigError
 from agent.log import setup_logging
+
+if TYPE_CHECKING:  # imported lazily below: `check` and `probe` start faster without them
+    from agent.config import AgentConfig
+    from agent.recording.index import SegmentIndex
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +82,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("camera", metavar="CAMERA")
     reset.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+
+    footage = commands.add_parser("footage", help="what footage is held, with gaps; export")
+    footage.add_argument("--camera", metavar="ID", help="only this camera")
+    footage.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+    footage_commands = footage.add_subparsers(dest="action", metavar="ACTION")
+    export = footage_commands.add_parser(
+        "export", help="copy a window's original segments, checked, with a manifest"
+    )
+    export.add_argument("camera", metavar="CAMERA")
+    export.add_argument("start", type=_moment, metavar="START", help="e.g. 2026-11-27T20:00:00Z")
+    export.add_argument("end", type=_moment, metavar="END")
+    export.add_argument("directory", type=Path, metavar="DIR", help="a new or empty folder")
+    export.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
     return parser
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (use RFC 3339, e.g. 2026-11-27T20:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone, e.g. {text}Z for UTC")
+    return moment.astimezone(UTC)
 
 
 def _fov(text: str) -> float:
@@ -107,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _probe(args)
     if args.command == "reference":
         return _reference_reset(args.config, args.camera)
+    if args.command == "footage":
+        if args.action == "export":
+            return _footage_export(args)
+        return _footage_list(args.config, args.camera)
     return EX_USAGE
 
 
@@ -194,4 +229,84 @@ def _reference_reset(path: Path, camera: str) -> int:
         print(f"camera-agent: {reply.get('error', 'refused')}", file=sys.stderr)
         return EX_UNAVAILABLE
     print(reply.get("message", "done"))
+    return 0
+
+
+def _index(path: Path) -> tuple[AgentConfig, SegmentIndex] | int:
+    """The config and the footage index, or an exit code after saying what is wrong."""
+    from agent.config import load_config
+    from agent.recording.index import FootageIndexError, SegmentIndex
+    from agent.recording.storage import INDEX_FILE
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _print_config_errors(path, exc)
+        return EX_CONFIG
+    index_path = config.agent.data_dir / INDEX_FILE
+    if not index_path.exists():
+        print(f"no footage recorded yet (no index at {index_path})")
+        return 0
+    try:
+        return config, SegmentIndex(index_path)
+    except FootageIndexError as exc:
+        print(f"camera-agent: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
+
+
+def _footage_list(path: Path, only: str | None) -> int:
+    from agent.evidence.export import rfc3339
+
+    opened = _index(path)
+    if isinstance(opened, int):
+        return opened
+    config, index = opened
+    cameras = [c.id for c in config.cameras if only in (None, c.id)]
+    if not cameras:
+        print(f"no camera {only!r} in {path}", file=sys.stderr)
+        return EX_USAGE
+    for camera in cameras:
+        summary = index.summary(camera)
+        if summary.oldest is None or summary.newest is None:
+            print(f"{camera}: no footage")
+            continue
+        count = sum(1 for s in index.segments(camera) if s.state in ("closed", "partial"))
+        print(
+            f"{camera}: {rfc3339(summary.oldest)} to {rfc3339(summary.newest)}, "
+            f"{count} segments, {summary.bytes / 1e6:.1f} MB, {summary.gap_count} gap(s) "
+            f"({summary.gap_seconds:.0f} s)"
+        )
+        for gap in index.gaps(camera, summary.oldest, summary.newest):
+            print(f"  gap {rfc3339(gap.start)} to {rfc3339(gap.end)} ({gap.reason})")
+    return 0
+
+
+def _footage_export(args: argparse.Namespace) -> int:
+    from agent.evidence.export import ExportError, export_window
+
+    opened = _index(args.config)
+    if isinstance(opened, int):
+        return opened if opened else EX_UNAVAILABLE
+    config, index = opened
+    if config.camera(args.camera) is None:
+        print(f"no camera {args.camera!r} in {args.config}", file=sys.stderr)
+        return EX_USAGE
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{100 * done // max(total, 1):3d} % of {total / 1e6:.1f} MB", end="", flush=True)
+
+    try:
+        manifest = export_window(
+            index,
+            config.agent.id,
+            args.camera,
+            args.start,
+            args.end,
+            args.directory,
+            progress=progress,
+        )
+    except ExportError as exc:
+        print(f"\ncamera-agent: export failed ({exc.reason}): {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    print(f"\nexported to {args.directory}; hashes in {manifest}")
     return 0

@@ -194,6 +194,10 @@ class SegmentIndex:
         self.path = path
         self._lock = threading.RLock()
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FootageIndexError(f"footage index {path}: no folder for it: {exc}") from exc
+        try:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in _write).
             self._conn = sqlite3.connect(
                 path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False

@@ -1,0 +1,1 @@
+"""Footage leaving the device: export of originals with a manifest (requests come later)."""

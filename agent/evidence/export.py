@@ -1,0 +1,144 @@
+"""Export of original segments for a time window, byte-identical, with a manifest.
+
+The owner's `footage export` and (later) the evidence upload share this path: every
+segment is re-hashed against the hash recorded when it was written before it is
+copied, and the copy is hashed again, so what leaves is provably what was recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.errors import AgentError
+from agent.recording.index import Segment, SegmentIndex, sha256_file
+
+log = logging.getLogger(__name__)
+
+MANIFEST_SCHEMA = "camreg.evidence.v1"
+MANIFEST_NAME = "manifest.json"
+_COPY_CHUNK = 1 << 20
+
+
+class ExportError(AgentError):
+    """The export could not be completed; `reason` is a status reason of DESIGN.md."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    name: str
+    camera: str
+    sha256: str
+    bytes: int
+    start: datetime
+    end: datetime
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _copy_hashed(source: Path, target: Path) -> tuple[int, str]:
+    """Copy and hash in one pass; the copy is fsynced before it counts."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(source, "rb") as src, open(target, "xb") as dst:
+        while chunk := src.read(_COPY_CHUNK):
+            digest.update(chunk)
+            dst.write(chunk)
+            size += len(chunk)
+        dst.flush()
+        os.fsync(dst.fileno())
+    return size, digest.hexdigest()
+
+
+def export_window(
+    index: SegmentIndex,
+    agent: str,
+    camera: str,
+    start: datetime,
+    end: datetime,
+    directory: Path,
+    *,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> Path:
+    """Copy the camera's segments overlapping [start, end) into `directory` with a
+    manifest; returns the manifest's path. Raises ExportError (footage_missing,
+    footage_altered) and writes no manifest when any original fails its check."""
+    if end <= start:
+        raise ExportError("the end of the window must be after its start", "window_invalid")
+    segments = [s for s in index.segments(camera, start, end) if s.state in ("closed", "partial")]
+    if not segments:
+        raise ExportError(
+            f"camera {camera} has no footage between {rfc3339(start)} and {rfc3339(end)}",
+            "footage_missing",
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    if any(directory.iterdir()):
+        raise ExportError(f"{directory} is not empty; export into a new folder", "export_exists")
+    total = sum(s.bytes for s in segments)
+    done = 0
+    files: list[ExportedFile] = []
+    for segment in segments:
+        files.append(_export_one(segment, directory))
+        done += segment.bytes
+        progress(done, total)
+    gaps = [
+        {"camera": g.camera, "start": rfc3339(max(g.start, start)), "end": rfc3339(min(g.end, end))}
+        for g in index.gaps(camera, start, end)
+    ]
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "request_id": None,
+        "agent": agent,
+        "case": None,
+        "cameras": [camera],
+        "window": {"start": rfc3339(start), "end": rfc3339(end)},
+        "files": [
+            {
+                "name": f.name,
+                "camera": f.camera,
+                "sha256": f.sha256,
+                "bytes": f.bytes,
+                "start": rfc3339(f.start),
+                "end": rfc3339(f.end),
+            }
+            for f in files
+        ],
+        "gaps": gaps,
+        "created": rfc3339(datetime.now(UTC)),
+    }
+    path = directory / MANIFEST_NAME
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def _export_one(segment: Segment, directory: Path) -> ExportedFile:
+    if not segment.path.exists():
+        raise ExportError(f"{segment.path} is gone from disk", "footage_missing")
+    size, digest = sha256_file(segment.path)
+    if (size, digest) != (segment.bytes, segment.sha256):
+        raise ExportError(
+            f"{segment.path} no longer matches the hash recorded when it was written",
+            "footage_altered",
+        )
+    name = f"{segment.camera}_{segment.start.strftime('%Y%m%dT%H%M%S.%fZ')}{segment.path.suffix}"
+    copied = _copy_hashed(segment.path, directory / name)
+    if copied != (size, digest):
+        raise ExportError(
+            f"the copy of {segment.path} differs from the original", "footage_altered"
+        )
+    log.info("exported %s (%d bytes, sha256 %s)", name, size, digest)
+    return ExportedFile(
+        name, segment.camera, digest, size, segment.start, segment.end or segment.start
+    )
