@@ -33,7 +33,7 @@ from agent.streams.source import StreamSource
 from agent.streams.worker import KeyframeSampler
 from tests.support.corpus import Clip, build_corpus, day_cycle
 
-SEEDS = {"tune": (1, 2, 3), "score": (101, 102, 103, 104, 105)}
+SEEDS = {"tune": (1, 2, 3), "score": tuple(range(101, 111))}
 # One analysed keyframe per second of clip time, standing for the daemon's interval.
 INTERVAL_S = 1.0
 DAYS_PER_WEEK = 7

@@ -24,8 +24,11 @@ CAMERA_PORT=${DEMO_CAMERA_PORT:-18554}
 WORK=$(mktemp -d /tmp/camera-agent-demo.XXXXXX)
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  # newest first: the agent says goodbye to the broker before the broker goes
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   echo "demo stopped; its files are in $WORK"
 }
 trap cleanup EXIT

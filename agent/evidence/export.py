@@ -138,7 +138,7 @@ def _export_one(segment: Segment, directory: Path) -> ExportedFile:
         raise ExportError(
             f"the copy of {segment.path} differs from the original", "footage_altered"
         )
-    log.info("exported %s (%d bytes, sha256 %s)", name, size, digest)
+    log.debug("exported %s (%d bytes, sha256 %s)", name, size, digest)
     return ExportedFile(
         name, segment.camera, digest, size, segment.start, segment.end or segment.start
     )
