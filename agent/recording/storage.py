@@ -16,9 +16,9 @@ from agent.recording.segments import end_of_segment
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "footage.sqlite"
-# How often pruning runs. A minute of 4 Mbit/s video is 30 MB: a minute's slack on a
-# full disk is plenty with a free-space floor of a few GB.
-PRUNE_EVERY_S = 30.0
+# How often pruning runs: a few SQL queries and a statvfs. Ten seconds of 4 Mbit/s
+# video is 5 MB, nothing next to a free-space floor of a few GB.
+PRUNE_EVERY_S = 10.0
 
 
 class Storage:
@@ -92,16 +92,22 @@ class Storage:
         )
         freed += retention.prune(self.index, plan)
         kept = sum(s.bytes for s in self.index.segments())
-        self._storage_low = self.free_bytes() < storage.min_free_bytes or kept > storage.max_bytes
-        if self._storage_low:
+        free = self.free_bytes()
+        # Low: space, not age, decided what was removed (the owner keeps less than the
+        # retention asked for), or even pruning cannot meet the budget or the floor.
+        low = bool(plan) or free < storage.min_free_bytes or kept > storage.max_bytes
+        if low and not self._storage_low:
             log.warning(
                 "storage low: %d bytes free (floor %d), %d bytes of footage (budget %d); "
-                "held footage is never pruned",
-                self.free_bytes(),
+                "the oldest footage goes first, held footage never",
+                free,
                 storage.min_free_bytes,
                 kept,
                 storage.max_bytes,
             )
+        elif self._storage_low and not low:
+            log.info("storage no longer low")
+        self._storage_low = low
         return freed
 
     def report(

@@ -148,3 +148,34 @@ def test_a_segment_changed_after_closing_is_detected(
     first.path.write_bytes(bytes(data))
     assert index.verify(first.id, sha256_file) == "altered"
     assert index.verify(index.segments("front")[1].id, sha256_file) == "ok"
+
+
+def test_the_disk_budget_prunes_the_oldest_unheld_footage_and_reports_storage_low(
+    tmp_path: Path, broker: Broker, rtsp_camera: RtspCamera, agents: list[AgentProcess]
+) -> None:
+    # 1 Mbit/s: a 3 s segment is about 0.4 MB, so 1.5 MB holds three or four of them
+    config = config_for(tmp_path, broker, rtsp_camera, storage={"max_bytes": "1.5MB"})
+    with Watcher.for_broker(broker, HEALTH) as watch:
+        agent = AgentProcess(config).start()
+        agents.append(agent)
+        time.sleep(8)
+        index = index_of(tmp_path)
+        first = index.segments("front")[0]
+        held = index.hold(
+            "front",
+            first.start,
+            first.start + timedelta(seconds=1),
+            first.start + timedelta(days=1),
+            "test: a request for this minute",
+        )
+        low = watch.wait_for(lambda m: "storage_low" in m.json()["problems"], timeout=40)
+        time.sleep(SEGMENT_S + 1)  # recording goes on
+        assert agent.terminate()[0] == 0
+    assert low.json()["status"] == "degraded"
+    segments = index.segments("front")
+    assert segments[0].id == first.id and first.path.exists()  # held: untouched
+    assert segments[1].id > first.id + 1  # the oldest unheld ones were pruned
+    kept = [s for s in segments if s.id != first.id and s.state in ("closed", "partial")]
+    assert sum(s.bytes for s in kept) <= 1_500_000
+    assert segments[-1].start > first.start + timedelta(seconds=3 * SEGMENT_S)
+    assert held > 0
