@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from agent import __version__, memory
 from agent.clock import ClockState, clock_state
 from agent.config import AgentConfig, CameraConfig, redact_url
-from agent.control import SOCKET_NAME, ControlServer
+from agent.control import ControlServer, socket_path
 from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
 from agent.mqtt.topics import Topics
@@ -147,7 +145,7 @@ class App:
             log.info("camera %s: reference reset by the owner", camera_id)
             return {"ok": True, "message": f"camera {camera_id}: taking a new reference view"}
 
-        control = ControlServer(control_socket_path(config.agent.data_dir), handle)
+        control = ControlServer(socket_path(config.agent.data_dir), handle)
         log.info(
             "camera-agent %s starting: agent %s, %d camera(s), boot %d",
             __version__,
@@ -158,6 +156,7 @@ class App:
         if not self._clock().synced:
             log.warning("the system clock is not synchronised; footage times may be wrong")
         memory.limit_arenas()
+
         # The main loop sleeps on the link's wake-up event; a stop must end that sleep too.
         def wake_on_stop() -> None:
             stop.wait()
@@ -194,12 +193,6 @@ class App:
         storage.close()
         link.stop(topics.state, payloads.encode(payloads.death(agent_id, bdseq, "shutdown")))
         return code
-
-
-def control_socket_path(data_dir: Path) -> Path:
-    """systemd's runtime directory for the service, else the data directory."""
-    runtime = os.environ.get("RUNTIME_DIRECTORY")
-    return Path(runtime.split(":")[0]) / SOCKET_NAME if runtime else data_dir / SOCKET_NAME
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

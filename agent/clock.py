@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import functools
 import os
 from dataclasses import dataclass
+
+from agent.libc import libc as c_library
 
 # adjtimex(2) returns TIME_ERROR (5) while the kernel considers the clock unsynchronised.
 _TIME_ERROR = 5
@@ -27,20 +27,8 @@ class ClockState:
         return {"synced": self.synced, "source": self.source}
 
 
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    # Looked up once: find_library runs `ldconfig -p` in a child process each time.
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        return ctypes.CDLL(name, use_errno=True)
-    except OSError:
-        return None
-
-
 def _kernel_synced() -> bool | None:
-    libc = _libc()
+    libc = c_library()
     if libc is None:
         return None
     try:

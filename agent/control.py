@@ -39,13 +39,20 @@ class NoDaemon(ControlError):
     """No daemon listens: the CLI acts on the state directory itself."""
 
 
-def socket_candidates(data_dir: Path) -> list[Path]:
-    candidates = []
+def socket_path(data_dir: Path) -> Path:
+    """Where this process's daemon listens: systemd's runtime directory for the
+    service, else the data directory."""
     runtime = os.environ.get("RUNTIME_DIRECTORY")
-    if runtime:
-        candidates.append(Path(runtime.split(":")[0]) / SOCKET_NAME)
-    candidates += [SERVICE_RUNTIME_DIR / SOCKET_NAME, data_dir / SOCKET_NAME]
-    return candidates
+    return Path(runtime.split(":")[0]) / SOCKET_NAME if runtime else data_dir / SOCKET_NAME
+
+
+def socket_candidates(data_dir: Path) -> list[Path]:
+    """Where a CLI outside the service looks for the daemon, first match wins."""
+    return list(
+        dict.fromkeys(
+            [socket_path(data_dir), SERVICE_RUNTIME_DIR / SOCKET_NAME, data_dir / SOCKET_NAME]
+        )
+    )
 
 
 class ControlServer:

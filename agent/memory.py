@@ -10,9 +10,9 @@ glibc calls; elsewhere (musl) they are skipped.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import functools
 import logging
+
+from agent.libc import libc
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +21,11 @@ _M_ARENA_MAX = -8
 ARENAS = 2
 
 
-@functools.cache
 def _glibc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
+    found = libc()
+    if found is None or not hasattr(found, "mallopt") or not hasattr(found, "malloc_trim"):
         return None
-    try:
-        libc = ctypes.CDLL(name)
-    except OSError:
-        return None
-    if not hasattr(libc, "mallopt") or not hasattr(libc, "malloc_trim"):
-        return None
-    return libc
+    return found
 
 
 def limit_arenas() -> None:

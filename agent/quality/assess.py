@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from agent.quality import diagnose, metrics
-from agent.quality.diagnose import Lighting, PictureMetrics, Reference
+from agent.quality.diagnose import Lighting, PictureMetrics, Reference, rounded
 from agent.quality.metrics import Planes, Prepared
 
 Status = Literal["ok", "degraded", "failed", "offline"]
@@ -59,8 +59,8 @@ class StreamFacts:
             "codec": self.codec,
             "width": self.width,
             "height": self.height,
-            "fps": _rounded(self.fps, 2),
-            "bitrate_kbps": _rounded(self.bitrate_kbps, 1),
+            "fps": rounded(self.fps, 2),
+            "bitrate_kbps": rounded(self.bitrate_kbps, 1),
             "source": self.source,
         }
 
@@ -278,10 +278,10 @@ class StreamAssessor:
                 while window and window[0] < t - RECONNECT_WINDOW_S:
                     window.popleft()
             values: dict[str, float | int | None] = {
-                "fps": _rounded(fps, 2),
-                "bitrate_kbps": _rounded(kbps, 1),
-                "keyframe_interval_s": _rounded(self._rates.keyframe_interval, 2),
-                "seconds_since_packet": _rounded(silent, 1) if self._last_packet else None,
+                "fps": rounded(fps, 2),
+                "bitrate_kbps": rounded(kbps, 1),
+                "keyframe_interval_s": rounded(self._rates.keyframe_interval, 2),
+                "seconds_since_packet": rounded(silent, 1) if self._last_packet else None,
                 "reconnects_1h": len(self._reconnects),
                 "stalls_1h": len(self._stalls),
             }
@@ -289,7 +289,3 @@ class StreamAssessor:
                 values.update(self._picture.as_payload())
             found = tuple(problems)
             return Health(status_of(found), found, values, facts)
-
-
-def _rounded(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)

@@ -107,18 +107,18 @@ class PictureMetrics:
             "brightness": round(self.brightness, 1),
             "contrast": round(self.contrast, 1),
             "sharpness": round(self.sharpness, 4),
-            "sharpness_ratio": _rounded(self.sharpness_ratio, 3),
+            "sharpness_ratio": rounded(self.sharpness_ratio, 3),
             "detail": round(self.detail, 4),
             "noise": round(self.noise, 2),
             "colour_cast": round(self.cast_offset, 1),
             "colour_cast_ratio": round(self.cast_ratio, 2),
-            "frame_change": _rounded(self.frame_change, 3),
-            "reference_similarity": _rounded(self.similarity, 3),
-            "view_shift": _rounded(self.view_shift, 3),
+            "frame_change": rounded(self.frame_change, 3),
+            "reference_similarity": rounded(self.similarity, 3),
+            "view_shift": rounded(self.view_shift, 3),
         }
 
 
-def _rounded(value: float | None, digits: int) -> float | None:
+def rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 

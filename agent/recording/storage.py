@@ -52,6 +52,7 @@ class Storage:
                 )
         self._next_prune = 0.0
         self._storage_low = False
+        self._footage: dict[str, dict[str, object]] = {}
 
     def tick(self, now_mono: float) -> None:
         """Prune when due (called from the main loop)."""
@@ -108,7 +109,16 @@ class Storage:
         elif self._storage_low and not low:
             log.info("storage no longer low")
         self._storage_low = low
+        self._summarise()
         return freed
+
+    def _summarise(self) -> None:
+        """The footage objects of the health reports, refreshed with each pruning pass
+        rather than queried on every publisher tick."""
+        now = datetime.now(UTC)
+        for camera in self.recorders:
+            days = retention.effective_retention_days(self.index.segments(camera), now)
+            self._footage[camera] = self.index.summary(camera).as_payload(days)
 
     def report(
         self, camera: str, receiving: bool
@@ -117,14 +127,12 @@ class Storage:
         recorder = self.recorders.get(camera)
         if recorder is None:
             return None, ()
-        segments = self.index.segments(camera)
-        days = retention.effective_retention_days(segments, datetime.now(UTC))
         problems: list[str] = []
         if self._storage_low:
             problems.append("storage_low")
         if recorder.stalled(receiving):
             problems.append("recording_stopped")
-        return self.index.summary(camera).as_payload(days), tuple(problems)
+        return self._footage.get(camera), tuple(problems)
 
     def close(self) -> None:
         self.index.close_db()

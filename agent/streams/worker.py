@@ -169,12 +169,11 @@ def pump(
     sampler: Sampler,
     stop: threading.Event,
     *,
-    until: float | None = None,
     beat: Callable[[], None] = lambda: None,
     sink: PacketSink | None = None,
 ) -> None:
     """Feed every packet to the recording (if any) and the assessor, and the sampled
-    pictures too, until stop (or `until`). One demux serves both."""
+    pictures too, until stop. One demux serves both."""
     for packet in source.packets(stop):
         beat()
         if sink is not None:
@@ -182,7 +181,7 @@ def pump(
         assessor.packet(packet.time, packet.size, packet.keyframe, packet.stream_time)
         if _analyse(assessor, packet.time, sampler.pictures(source, packet)):
             memory.release_freed()  # the decoded picture is gone by now
-        if stop.is_set() or (until is not None and packet.time >= until):
+        if stop.is_set():
             return
 
 
