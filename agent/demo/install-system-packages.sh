@@ -22,5 +22,7 @@ fi
 echo "installing system packages: ${missing[*]}"
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Another apt run (unattended-upgrades on a fresh Pi) may hold the lock: wait for it.
+APT=($SUDO apt-get -o DPkg::Lock::Timeout=600)
+"${APT[@]}" update -qq
+DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y -qq --no-install-recommends "${missing[@]}"
