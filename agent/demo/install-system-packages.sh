@@ -8,6 +8,7 @@ PACKAGES=(
   mosquitto mosquitto-clients         # a local broker and mosquitto_sub for the demo and tests
   python3-gi python3-numpy gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly  # the simulated RTSP camera (x264enc is in -ugly)
+  gstreamer1.0-x                      # timeoverlay (pango), the clock the live scene shows
   openssl                             # test certificates for TLS
   systemd                             # systemd-analyze checks the unit's hardening
 )
