@@ -149,7 +149,7 @@ def _check(path: Path) -> int:
     from agent.config import load_config
 
     try:
-        config = load_config(path)
+        config = load_config(path, check_folders=True)
     except ConfigError as exc:
         _print_config_errors(path, exc)
         return EX_CONFIG
@@ -232,9 +232,14 @@ def _reference_reset(path: Path, camera: str) -> int:
     return 0
 
 
-def _index(path: Path) -> tuple[AgentConfig, SegmentIndex] | int:
-    """The config and the footage index, or an exit code after saying what is wrong."""
-    from agent.config import load_config
+def _index(path: Path, cameras: Sequence[str] | None) -> tuple[AgentConfig, SegmentIndex] | int:
+    """The config and the footage index, or an exit code after saying what is wrong.
+
+    The folders of the directory-mode cameras among `cameras` (None: all) are scanned
+    first, so the owner sees and exports what their recorder's folder holds now; a running
+    daemon scans them too, and the index keeps the two from clashing."""
+    from agent.config import DirectorySettings, load_config
+    from agent.recording.directory import DirectoryScanner
     from agent.recording.index import FootageIndexError, SegmentIndex
     from agent.recording.storage import INDEX_FILE
 
@@ -243,37 +248,49 @@ def _index(path: Path) -> tuple[AgentConfig, SegmentIndex] | int:
     except ConfigError as exc:
         _print_config_errors(path, exc)
         return EX_CONFIG
+    folders = [
+        (camera.id, camera.recording)
+        for camera in config.cameras
+        if isinstance(camera.recording, DirectorySettings)
+        and (cameras is None or camera.id in cameras)
+    ]
     index_path = config.agent.data_dir / INDEX_FILE
-    if not index_path.exists():
+    if not index_path.exists() and not folders:
         print(f"no footage recorded yet (no index at {index_path})")
         return 0
     try:
-        return config, SegmentIndex(index_path)
+        index = SegmentIndex(index_path)
+        for camera_id, settings in folders:
+            DirectoryScanner(camera_id, settings, index).scan()
     except FootageIndexError as exc:
         print(f"camera-agent: {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
+    return config, index
 
 
 def _footage_list(path: Path, only: str | None) -> int:
     from agent.evidence.export import rfc3339
 
-    opened = _index(path)
+    opened = _index(path, None if only is None else [only])
     if isinstance(opened, int):
         return opened
     config, index = opened
-    cameras = [c.id for c in config.cameras if only in (None, c.id)]
+    cameras = [c for c in config.cameras if only in (None, c.id)]
     if not cameras:
         print(f"no camera {only!r} in {path}", file=sys.stderr)
         return EX_USAGE
-    for camera in cameras:
+    for config_camera in cameras:
+        camera = config_camera.id
         summary = index.summary(camera)
         if summary.oldest is None or summary.newest is None:
             print(f"{camera}: no footage")
             continue
         count = sum(1 for s in index.segments(camera) if s.state in ("closed", "partial"))
+        # The owner knows their recorder's pieces as files, the agent's own as segments.
+        pieces = "files" if config_camera.recording.mode == "directory" else "segments"
         print(
             f"{camera}: {rfc3339(summary.oldest)} to {rfc3339(summary.newest)}, "
-            f"{count} segments, {summary.bytes / 1e6:.1f} MB, {summary.gap_count} gap(s) "
+            f"{count} {pieces}, {summary.bytes / 1e6:.1f} MB, {summary.gap_count} gap(s) "
             f"({summary.gap_seconds:.0f} s)"
         )
         for gap in index.gaps(camera, summary.oldest, summary.newest):
@@ -284,7 +301,7 @@ def _footage_list(path: Path, only: str | None) -> int:
 def _footage_export(args: argparse.Namespace) -> int:
     from agent.evidence.export import ExportError, export_window
 
-    opened = _index(args.config)
+    opened = _index(args.config, [args.camera])
     if isinstance(opened, int):
         return opened if opened else EX_UNAVAILABLE
     config, index = opened

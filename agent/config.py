@@ -3,6 +3,7 @@
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, Self
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -476,6 +477,27 @@ class RecordSettings(_Section):
     retention: Seconds = 7 * 86400.0
 
 
+# A moment whose every field differs from the defaults strptime fills in (1900-01-01 00:00),
+# so a pattern that leaves out the month or the hour cannot round-trip it.
+_PATTERN_PROBE = datetime(2031, 12, 25, 13, 14, 15, tzinfo=UTC)
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why the agent could not list and read the files in `path`, or None."""
+    if not path.exists():
+        return f"no such folder: {path}"
+    if not path.is_dir():
+        return f"not a folder: {path}"
+    try:
+        with os.scandir(path):
+            pass
+    except OSError as exc:
+        return f"cannot read the folder {path}: {exc.strerror or exc}"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return f"cannot read the files in {path}: permission denied"
+    return None
+
+
 class DirectorySettings(_Section):
     """The owner's recorder writes files; the agent only reads them."""
 
@@ -483,11 +505,38 @@ class DirectorySettings(_Section):
     path: ConfigPath
     pattern: str = "%Y%m%d_%H%M%S.mp4"
 
+    @field_validator("path")
+    @classmethod
+    def _check_folder(cls, value: Path, info: ValidationInfo) -> Path:
+        # Only `camera-agent check` asks: the daemon starts without the folder (a recorder
+        # disk mounted late must not keep the cameras' health from being watched), logs a
+        # warning and reports recording_stopped until it can read it.
+        if isinstance(info.context, dict) and info.context.get("check_folders"):
+            problem = _folder_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
     @field_validator("pattern")
     @classmethod
     def _check_pattern(cls, value: str) -> str:
         if "%" not in value:
             raise ValueError("must contain strftime fields such as %Y%m%d_%H%M%S")
+        parts = value.split("/")
+        if value.startswith("/") or any(part in ("", ".", "..") for part in parts):
+            raise ValueError(
+                "must be a file name relative to path, e.g. %Y%m%d_%H%M%S.mp4 or "
+                "%Y/%m/%d/%H%M%S.mp4 (no leading '/', '//', '.' or '..')"
+            )
+        try:
+            parsed = datetime.strptime(_PATTERN_PROBE.strftime(value), value)
+        except ValueError as exc:
+            raise ValueError(f"cannot be read back as a time ({exc})") from None
+        if parsed.date() != _PATTERN_PROBE.date() or (parsed.hour, parsed.minute) != (13, 14):
+            raise ValueError(
+                "must name the date and the time to the minute or finer, e.g. "
+                "%Y%m%d_%H%M%S.mp4 (year %Y, month %m, day %d, hour %H, minute %M)"
+            )
         return value
 
 
@@ -784,8 +833,11 @@ def _line_of(lines: Mapping[Loc, int], loc: Loc) -> int:
     return 1
 
 
-def load_config(path: str | Path) -> AgentConfig:
-    """Read and validate the config file; ConfigError lists every problem found."""
+def load_config(path: str | Path, *, check_folders: bool = False) -> AgentConfig:
+    """Read and validate the config file; ConfigError lists every problem found.
+
+    `check_folders` (for `camera-agent check`) also requires each directory-mode
+    camera's `recording.path` to be a readable folder now."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -812,7 +864,12 @@ def load_config(path: str | Path) -> AgentConfig:
     config: AgentConfig | None = None
     try:
         config = AgentConfig.model_validate(
-            data, context={"base_dir": path.absolute().parent, "from_file": True}
+            data,
+            context={
+                "base_dir": path.absolute().parent,
+                "from_file": True,
+                "check_folders": check_folders,
+            },
         )
     except ValidationError as exc:
         for error in exc.errors(include_url=False):

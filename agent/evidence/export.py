@@ -77,7 +77,15 @@ def export_window(
     footage_altered) and writes no manifest when any original fails its check."""
     if end <= start:
         raise ExportError("the end of the window must be after its start", "window_invalid")
-    segments = [s for s in index.segments(camera, start, end) if s.state in ("closed", "partial")]
+    overlapping = index.segments(camera, start, end)
+    for segment in overlapping:
+        if segment.state == "altered":
+            # Known to differ from what was recorded: leaving it out would hide that.
+            raise ExportError(
+                f"{segment.path} no longer matches the hash recorded when it was written",
+                "footage_altered",
+            )
+    segments = [s for s in overlapping if s.state in ("closed", "partial")]
     if not segments:
         raise ExportError(
             f"camera {camera} has no footage between {rfc3339(start)} and {rfc3339(end)}",

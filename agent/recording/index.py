@@ -5,17 +5,22 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from agent.errors import AgentError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 STATES = frozenset({"writing", "closed", "partial", "missing", "altered"})
+# 'recorded': a segment the agent wrote, under its own storage and pruning rules.
+# 'external': a file the owner's own recorder wrote (recording mode `directory`); the
+# agent only reads it and never deletes, renames or rewrites it.
+ORIGINS = frozenset({"recorded", "external"})
 # States whose file holds footage someone can watch; what the health summary counts.
 _FOOTAGE_STATES = ("closed", "partial")
 
@@ -61,8 +66,20 @@ CREATE TABLE holds (
 );
 """
 
+# Migrations are split on ';', so their comments must not contain one.
+_SCHEMA_V2 = """
+ALTER TABLE segments ADD COLUMN origin TEXT NOT NULL DEFAULT 'recorded'
+    CHECK (origin IN ('recorded', 'external'));
+-- The owner's file's mtime when it was last hashed: a rescan that finds the same size
+-- and mtime skips the file instead of hashing it again.
+ALTER TABLE segments ADD COLUMN mtime_ns INTEGER;
+-- One row per file of the owner's recorder, even when the daemon and the CLI scan at once.
+CREATE UNIQUE INDEX segments_external_path ON segments (camera, path)
+    WHERE origin = 'external';
+"""
+
 # Index i takes the schema from version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
 
 
 class FootageIndexError(AgentError):
@@ -79,6 +96,17 @@ class Segment:
     bytes: int
     sha256: str | None
     state: str  # 'writing' | 'closed' | 'partial' | 'missing' | 'altered'
+    origin: str = "recorded"  # 'recorded' | 'external'
+    mtime_ns: int | None = None  # external files only: the mtime their hash belongs to
+
+
+class FileStamp(NamedTuple):
+    """An external file's row as a rescan compares it: cheap to load by the thousand."""
+
+    id: int
+    bytes: int
+    mtime_ns: int | None
+    state: str
 
 
 @dataclass(frozen=True)
@@ -125,12 +153,19 @@ class FootageSummary:
         }
 
 
-def sha256_file(path: Path) -> tuple[int, str]:
-    """(size in bytes, SHA-256 hex) of a file, read in 1 MiB chunks."""
+class HashCancelled(AgentError):
+    """sha256_file gave up part-way because the agent is stopping."""
+
+
+def sha256_file(path: Path, stop: threading.Event | None = None) -> tuple[int, str]:
+    """(size in bytes, SHA-256 hex) of a file, read in 1 MiB chunks; raises HashCancelled
+    between chunks once `stop` is set (a multi-GB file must not hold up a shutdown)."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
         while chunk := fh.read(HASH_CHUNK):
+            if stop is not None and stop.is_set():
+                raise HashCancelled(f"hashing {path} stopped: the agent is stopping")
             digest.update(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
@@ -151,7 +186,7 @@ def _opt_from_us(value: int | None) -> datetime | None:
     return None if value is None else _from_us(value)
 
 
-_SEGMENT_COLUMNS = "id, camera, path, start_us, end_us, bytes, sha256, state"
+_SEGMENT_COLUMNS = "id, camera, path, start_us, end_us, bytes, sha256, state, origin, mtime_ns"
 
 
 def _segment(row: sqlite3.Row) -> Segment:
@@ -164,11 +199,16 @@ def _segment(row: sqlite3.Row) -> Segment:
         bytes=row["bytes"],
         sha256=row["sha256"],
         state=row["state"],
+        origin=row["origin"],
+        mtime_ns=row["mtime_ns"],
     )
 
 
 def _window(
-    camera: str | None, start: datetime | None, end: datetime | None
+    camera: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    origin: str | None = None,
 ) -> tuple[str, list[object]]:
     """WHERE clause for rows overlapping the half-open window [start, end)."""
     clauses: list[str] = []
@@ -176,6 +216,11 @@ def _window(
     if camera is not None:
         clauses.append("camera = ?")
         params.append(camera)
+    if origin is not None:
+        if origin not in ORIGINS:
+            raise ValueError(f"unknown segment origin {origin!r}")
+        clauses.append("origin = ?")
+        params.append(origin)
     if end is not None:
         clauses.append("start_us < ?")
         params.append(_to_us(end))
@@ -312,10 +357,12 @@ class SegmentIndex:
         hash_file: Callable[[Path], tuple[int, str]],
         end_of: Callable[[Path], datetime | None],
     ) -> list[Segment]:
-        """After a crash, settle every row left 'writing' as 'partial' or 'missing'."""
+        """After a crash, settle every row the agent left 'writing' as 'partial' or
+        'missing'; the owner's files (origin 'external') are never touched."""
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE state = 'writing' ORDER BY id"
+                f"SELECT {_SEGMENT_COLUMNS} FROM segments"
+                " WHERE state = 'writing' AND origin = 'recorded' ORDER BY id"
             ).fetchall()
         recovered: list[Segment] = []
         for row in rows:
@@ -347,15 +394,79 @@ class SegmentIndex:
         return recovered
 
     def segments(
-        self, camera: str | None = None, start: datetime | None = None, end: datetime | None = None
+        self,
+        camera: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        origin: str | None = None,
     ) -> list[Segment]:
-        """Segments (any state) overlapping [start, end), by start time."""
-        where, params = _window(camera, start, end)
+        """Segments (any state; of one origin if given) overlapping [start, end), by start."""
+        where, params = _window(camera, start, end, origin)
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_SEGMENT_COLUMNS} FROM segments{where} ORDER BY start_us, id", params
             ).fetchall()
         return [_segment(row) for row in rows]
+
+    def segment(self, segment_id: int) -> Segment:
+        """One segment by id."""
+        with self._read() as conn:
+            return _segment(self._row(conn, segment_id))
+
+    def external_stamps(self, camera: str) -> dict[str, FileStamp]:
+        """The camera's external files by path, with what a rescan compares."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, path, bytes, mtime_ns, state FROM segments"
+                " WHERE camera = ? AND origin = 'external'",
+                (camera,),
+            ).fetchall()
+        return {r["path"]: FileStamp(r["id"], r["bytes"], r["mtime_ns"], r["state"]) for r in rows}
+
+    def add_external(
+        self,
+        camera: str,
+        path: Path,
+        start: datetime,
+        end: datetime,
+        size: int,
+        sha256: str,
+        mtime_ns: int,
+    ) -> int | None:
+        """Index a finished file of the owner's recorder; None if it is indexed already
+        (another process scanning the same folder got there first)."""
+        if end < start:
+            raise ValueError(f"{path} ends ({end}) before it starts ({start})")
+        # Not fsynced: a row lost to a power cut is found again by the next scan.
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO segments (camera, path, start_us, end_us, bytes, sha256, state,"
+                " sealed_as, origin, mtime_ns)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'closed', 'closed', 'external', ?)"
+                " ON CONFLICT (camera, path) WHERE origin = 'external' DO NOTHING",
+                (camera, str(path), _to_us(start), _to_us(end), size, sha256, mtime_ns),
+            )
+            return cur.lastrowid if cur.rowcount == 1 else None
+
+    def note_mtime(self, segment_id: int, mtime_ns: int) -> None:
+        """Remember the mtime an external file verified at, so rescans skip it again."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE segments SET mtime_ns = ? WHERE id = ? AND origin = 'external'",
+                (mtime_ns, segment_id),
+            )
+
+    def newest(self, camera: str, count: int, *, origin: str | None = None) -> list[Segment]:
+        """The camera's `count` latest-starting segments (of one origin if given), by start."""
+        where, params = _window(camera, None, None, origin)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_SEGMENT_COLUMNS} FROM segments{where}"
+                " ORDER BY start_us DESC, id DESC LIMIT ?",
+                [*params, count],
+            ).fetchall()
+        return [_segment(row) for row in reversed(rows)]
 
     def remove(self, segment_id: int) -> None:
         """Forget a segment whose file the caller has deleted; unknown ids are ignored."""
@@ -410,6 +521,29 @@ class SegmentIndex:
                 "INSERT INTO gaps (camera, start_us, end_us, reason) VALUES (?, ?, ?, ?)",
                 (camera, _to_us(start), _to_us(end), reason),
             )
+
+    def rederive_gaps(
+        self,
+        camera: str,
+        reason: str,
+        derive: Callable[[Sequence[tuple[datetime, datetime]]], list[tuple[datetime, datetime]]],
+    ) -> int:
+        """Replace the camera's gap rows of `reason` with `derive((start, end) of each of its
+        external segments)`, read and written in one transaction so two processes scanning
+        at once agree. Returns the number of gaps."""
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT start_us, COALESCE(end_us, start_us) FROM segments WHERE camera = ?"
+                " AND origin = 'external' ORDER BY start_us, id",
+                (camera,),
+            ).fetchall()
+            spans = derive([(_from_us(start), _from_us(end)) for start, end in rows])
+            conn.execute("DELETE FROM gaps WHERE camera = ? AND reason = ?", (camera, reason))
+            conn.executemany(
+                "INSERT INTO gaps (camera, start_us, end_us, reason) VALUES (?, ?, ?, ?)",
+                [(camera, _to_us(start), _to_us(end), reason) for start, end in spans],
+            )
+            return len(spans)
 
     def gaps(
         self, camera: str | None = None, start: datetime | None = None, end: datetime | None = None

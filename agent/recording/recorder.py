@@ -28,7 +28,7 @@ class CameraRecorder:
         self._segment_s = segment_s
         self._writer: SegmentWriter | None = None
         self._lock = threading.Lock()
-        newest = [s.end for s in index.segments(camera) if s.end is not None]
+        newest = [s.end for s in index.segments(camera, origin="recorded") if s.end is not None]
         # Footage stops where the last run's did: the time the agent was down is a gap.
         self._gap_from: datetime | None = max(newest) if newest else None
         self._gap_reason = "agent_stopped"

@@ -22,7 +22,8 @@ def _end(segment: Segment) -> datetime:
     return segment.end if segment.end is not None else segment.start
 
 
-def _held(segment: Segment, holds: Sequence[Hold], now: datetime) -> bool:
+def is_held(segment: Segment, holds: Sequence[Hold], now: datetime) -> bool:
+    """True when a hold in force at `now` covers any part of the segment."""
     # Closed intervals: a segment that merely touches a hold's edge is kept too, since a
     # frame at the boundary may be the one asked for.
     return any(
@@ -44,17 +45,20 @@ def plan_pruning(
     free_bytes: int,
     min_free_bytes: int,
 ) -> list[Segment]:
-    """The segments to delete, oldest first; never one being written or under a hold."""
+    """The segments to delete, oldest first; never one being written or under a hold, and
+    never a file of the owner's own recorder (origin 'external')."""
+    # The owner's files are neither on the agent's disk budget nor the agent's to delete.
+    ours = [s for s in segments if s.origin == "recorded"]
     cutoff = now - timedelta(seconds=min(retention_s, RETENTION_CAP_S))
     candidates = sorted(
-        (s for s in segments if s.state != "writing" and not _held(s, holds, now)),
+        (s for s in ours if s.state != "writing" and not is_held(s, holds, now)),
         key=lambda s: (s.start, s.id),
     )
     plan = [s for s in candidates if _end(s) < cutoff]
     chosen = {s.id for s in plan}
     freed = sum(s.bytes for s in plan)
     # Held and in-progress segments take disk space too, so they count towards the budget.
-    remaining = sum(s.bytes for s in segments) - freed
+    remaining = sum(s.bytes for s in ours) - freed
     for segment in candidates:
         if remaining <= max_bytes and free_bytes + freed >= min_free_bytes:
             break
@@ -80,6 +84,15 @@ def prune(index: SegmentIndex, plan: Sequence[Segment]) -> int:
     """Delete each planned segment's file, then its row; returns the bytes freed on disk."""
     freed = 0
     for segment in plan:
+        if segment.origin != "recorded":
+            # plan_pruning never chooses one; this guards the owner's files against a caller
+            # that builds its own plan.
+            log.error(
+                "camera %s: refusing to prune %s: it belongs to the owner's recorder",
+                segment.camera,
+                segment.path,
+            )
+            continue
         try:
             size = segment.path.stat().st_size
         except OSError:

@@ -1,15 +1,18 @@
 """All cameras' recordings on one disk: the index, one recorder per camera, pruning by
-rule, and what the health reports say about it."""
+rule, and what the health reports say about it. Cameras whose owner's recorder writes
+the files (mode `directory`) are indexed by a scanner and never pruned."""
 
 from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from datetime import UTC, datetime
 
-from agent.config import AgentConfig, RecordSettings
+from agent.config import AgentConfig, DirectorySettings, RecordSettings
 from agent.recording import retention
-from agent.recording.index import SegmentIndex, sha256_file
+from agent.recording.directory import DirectoryScanner
+from agent.recording.index import FootageIndexError, SegmentIndex, sha256_file
 from agent.recording.recorder import CameraRecorder
 from agent.recording.segments import end_of_segment
 
@@ -19,6 +22,12 @@ INDEX_FILE = "footage.sqlite"
 # How often pruning runs: a few SQL queries and a statvfs. Ten seconds of 4 Mbit/s
 # video is 5 MB, nothing next to a free-space floor of a few GB.
 PRUNE_EVERY_S = 10.0
+# How often the owner's recorder folders are scanned. Recorders cut files of minutes, so
+# 30 s keeps `newest` current to well within a file, and a pass that finds nothing new
+# is one stat per file.
+SCAN_EVERY_S = 30.0
+# A stop waits this long for a scan; hashing checks the stop between 1 MiB chunks.
+SCAN_JOIN_S = 2.0
 
 
 class Storage:
@@ -36,6 +45,7 @@ class Storage:
                 segment.state,
             )
         self.recorders: dict[str, CameraRecorder] = {}
+        self.scanners: dict[str, DirectoryScanner] = {}
         self._retention: dict[str, float] = {}
         for camera in config.cameras:
             settings = camera.recording
@@ -44,22 +54,72 @@ class Storage:
                     camera.id, self._root, self.index, settings.segment
                 )
                 self._retention[camera.id] = settings.retention
-            else:
-                log.warning(
-                    "camera %s: recording mode 'directory' is not built yet; nothing is "
-                    "recorded or indexed for this camera",
-                    camera.id,
-                )
+            elif isinstance(settings, DirectorySettings):
+                self.scanners[camera.id] = DirectoryScanner(camera.id, settings, self.index)
+        self._forget_unwatched()
         self._next_prune = 0.0
+        self._next_scan = 0.0
         self._storage_low = False
         self._footage: dict[str, dict[str, object]] = {}
+        self._stopping = threading.Event()
+        self._scan_due = threading.Event()
+        self._scan_thread: threading.Thread | None = None
+
+    def _forget_unwatched(self) -> None:
+        """Drop index rows of owner's files that no scanner watches any more (the camera
+        left directory mode or the config); held ones stay for the request that holds them."""
+        now = datetime.now(UTC)
+        holds = self.index.holds(now)
+        for segment in self.index.segments(origin="external"):
+            if segment.camera in self.scanners or retention.is_held(segment, holds, now):
+                continue
+            self.index.remove(segment.id)
+            log.info(
+                "camera %s: no longer indexing %s (the camera is not in recording mode "
+                "'directory' any more)",
+                segment.camera,
+                segment.path,
+            )
 
     def tick(self, now_mono: float) -> None:
-        """Prune when due (called from the main loop)."""
+        """Scan and prune when due (called from the main loop, which must never wait for
+        a scan: the first one may hash hundreds of GB, so scans run on their own thread)."""
+        if self.scanners and now_mono >= self._next_scan:
+            self._next_scan = now_mono + SCAN_EVERY_S
+            if self._scan_thread is None:
+                self._scan_thread = threading.Thread(
+                    target=self._scan_loop, name="footage-scan", daemon=True
+                )
+                self._scan_thread.start()
+            self._scan_due.set()
         if now_mono < self._next_prune:
             return
         self._next_prune = now_mono + PRUNE_EVERY_S
         self.prune()
+
+    def scan(self) -> None:
+        """One pass over every directory-mode camera's folder (the scan thread, tests)."""
+        changed = False
+        for camera, scanner in self.scanners.items():
+            if self._stopping.is_set():
+                return
+            try:
+                changed |= scanner.scan(stop=self._stopping).changed
+            except FootageIndexError as exc:
+                log.warning("camera %s: scanning %s: %s", camera, scanner.folder, exc)
+        if changed:
+            self._summarise()  # health shows new files now, not at the next pruning pass
+
+    def _scan_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._scan_due.wait()
+            self._scan_due.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self.scan()
+            except Exception:
+                log.exception("footage scan failed; trying again at the next one")
 
     def free_bytes(self) -> int:
         return shutil.disk_usage(self._root).free
@@ -80,7 +140,8 @@ class Storage:
             )
             freed += retention.prune(self.index, old)
         storage = self._config.storage
-        segments = self.index.segments()
+        # Only the agent's own segments: the owner's files are never the agent's to prune.
+        segments = self.index.segments(origin="recorded")
         free = self.free_bytes()
         plan = retention.plan_pruning(
             segments,
@@ -92,7 +153,7 @@ class Storage:
             min_free_bytes=storage.min_free_bytes,
         )
         freed += retention.prune(self.index, plan)
-        kept = sum(s.bytes for s in self.index.segments())
+        kept = sum(s.bytes for s in self.index.segments(origin="recorded"))
         free = self.free_bytes()
         # Low: space, not age, decided what was removed (the owner keeps less than the
         # retention asked for), or even pruning cannot meet the budget or the floor.
@@ -116,7 +177,7 @@ class Storage:
         """The footage objects of the health reports, refreshed with each pruning pass
         rather than queried on every publisher tick."""
         now = datetime.now(UTC)
-        for camera in self.recorders:
+        for camera in [*self.recorders, *self.scanners]:
             days = retention.effective_retention_days(self.index.segments(camera), now)
             self._footage[camera] = self.index.summary(camera).as_payload(days)
 
@@ -124,6 +185,12 @@ class Storage:
         self, camera: str, receiving: bool
     ) -> tuple[dict[str, object] | None, tuple[str, ...]]:
         """The health `footage` object of a camera and the recording's problems."""
+        scanner = self.scanners.get(camera)
+        if scanner is not None:
+            # The owner's recorder keeps its files on its own disk: storage_low is not ours
+            # to report, a recorder that stopped writing while the camera streams is.
+            stopped = receiving and scanner.stopped(datetime.now(UTC))
+            return self._footage.get(camera), ("recording_stopped",) if stopped else ()
         recorder = self.recorders.get(camera)
         if recorder is None:
             return None, ()
@@ -135,4 +202,13 @@ class Storage:
         return self._footage.get(camera), tuple(problems)
 
     def close(self) -> None:
+        self._stopping.set()
+        self._scan_due.set()
+        if self._scan_thread is not None:
+            self._scan_thread.join(SCAN_JOIN_S)
+            if self._scan_thread.is_alive():
+                # Leave the index open for it: closing under a writer would corrupt nothing
+                # but would raise in that thread. The process is exiting anyway.
+                log.warning("the footage scan did not stop within %.0f s", SCAN_JOIN_S)
+                return
         self.index.close_db()

@@ -15,6 +15,7 @@ from agent.recording.index import (
     FootageIndexError,
     FootageSummary,
     Gap,
+    HashCancelled,
     SegmentIndex,
     sha256_file,
 )
@@ -342,3 +343,84 @@ def test_an_index_from_a_newer_agent_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FootageIndexError, match="newer") as caught:
         SegmentIndex(db)
     assert str(db) in str(caught.value)
+
+
+# What version 1 of the agent created; an index written by it must open and keep its rows.
+_V1_SCHEMA = """
+CREATE TABLE segments (
+    id INTEGER PRIMARY KEY, camera TEXT NOT NULL, path TEXT NOT NULL,
+    start_us INTEGER NOT NULL, end_us INTEGER, bytes INTEGER NOT NULL DEFAULT 0,
+    sha256 TEXT,
+    state TEXT NOT NULL
+        CHECK (state IN ('writing', 'closed', 'partial', 'missing', 'altered')),
+    sealed_as TEXT
+);
+CREATE INDEX segments_camera_start ON segments (camera, start_us);
+CREATE INDEX segments_state ON segments (state);
+CREATE TABLE gaps (
+    id INTEGER PRIMARY KEY, camera TEXT NOT NULL, start_us INTEGER NOT NULL,
+    end_us INTEGER NOT NULL, reason TEXT NOT NULL
+);
+CREATE INDEX gaps_camera_start ON gaps (camera, start_us);
+CREATE TABLE holds (
+    id INTEGER PRIMARY KEY, camera TEXT NOT NULL, start_us INTEGER NOT NULL,
+    end_us INTEGER NOT NULL, until_us INTEGER NOT NULL, reason TEXT NOT NULL
+);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_index_is_migrated_and_its_segments_are_the_agents_own(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "footage.sqlite"
+    start_us = int(T0.timestamp() * 1_000_000)
+    with sqlite3.connect(db) as raw:
+        raw.executescript(_V1_SCHEMA)
+        raw.execute(
+            "INSERT INTO segments (camera, path, start_us, end_us, bytes, sha256, state,"
+            " sealed_as) VALUES ('front', '/f/a.ts', ?, ?, 10, ?, 'closed', 'closed')",
+            (start_us, start_us + 60_000_000, "ab" * 32),
+        )
+    raw.close()
+
+    index = SegmentIndex(db)
+    [seg] = index.segments()
+    assert (seg.camera, seg.start, seg.end, seg.bytes) == ("front", T0, T0 + MIN, 10)
+    assert (seg.origin, seg.mtime_ns) == ("recorded", None)
+    assert index.segments(origin="external") == []
+    index.close_db()
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    raw.close()
+    SegmentIndex(db).close_db()  # opening again migrates nothing
+
+
+def test_external_files_are_indexed_once_and_recover_leaves_them_alone(
+    index: SegmentIndex, tmp_path: Path
+) -> None:
+    path = tmp_path / "nvr" / "20240501_120000.mp4"
+    path.parent.mkdir()
+    path.write_bytes(b"the owner's footage")
+    size, digest = sha256_file(path)
+    first = index.add_external("front", path, T0, T0 + MIN, size, digest, 123)
+    # A second process scanning the same folder finds it indexed already.
+    assert index.add_external("front", path, T0, T0 + MIN, size, digest, 123) is None
+    [seg] = index.segments(origin="external")
+    assert (seg.id, seg.state, seg.origin, seg.mtime_ns) == (first, "closed", "external", 123)
+    assert index.segments(origin="recorded") == []
+    with pytest.raises(ValueError, match="unknown segment origin"):
+        index.segments(origin="ours")
+
+    assert index.recover(sha256_file, lambda p: None) == []
+    assert path.read_bytes() == b"the owner's footage"
+
+
+def test_hashing_stops_when_the_agent_stops(tmp_path: Path) -> None:
+    path = tmp_path / "big"
+    path.write_bytes(b"\0" * (3 * 1024 * 1024))
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(HashCancelled, match=str(path)):
+        sha256_file(path, stop)
+    assert sha256_file(path, threading.Event())[0] == 3 * 1024 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -360,4 +361,43 @@ def test_prune_keeps_the_row_when_the_file_cannot_be_deleted(
         assert prune(index, index.segments()) == 0
     assert [s.id for s in index.segments()] == [seg_id]
     assert "cannot prune" in caplog.text
+    index.close_db()
+
+
+def test_the_owners_files_are_never_planned_and_never_count_against_the_budget() -> None:
+    def external(seg_id: int, age_days: float, size: int) -> Segment:
+        return replace(seg(seg_id, age_days, size), origin="external")
+
+    # A year old and a terabyte: neither age, budget nor free space takes them.
+    owners = [external(1, 365, 10**12), external(2, 40, 10**12)]
+    ours = [seg(3, 2, 100), seg(4, 1, 100)]
+    plan = plan_pruning(
+        [*owners, *ours],
+        [],
+        NOW,
+        retention_s=7 * DAY,
+        max_bytes=150,
+        free_bytes=0,
+        min_free_bytes=50,
+    )
+    assert [s.id for s in plan] == [3]
+
+
+def test_prune_refuses_a_file_of_the_owners_recorder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    index = SegmentIndex(tmp_path / "footage.sqlite")
+    path = tmp_path / "nvr" / "20240501_120000.mp4"
+    path.parent.mkdir()
+    path.write_bytes(b"the owner's footage")
+    size, digest = sha256_file(path)
+    seg_id = index.add_external("front", path, NOW, NOW + timedelta(minutes=1), size, digest, 1)
+    [segment] = index.segments()
+
+    with caplog.at_level(logging.ERROR):
+        assert prune(index, [segment]) == 0
+
+    assert path.read_bytes() == b"the owner's footage"
+    assert [s.id for s in index.segments()] == [seg_id]
+    assert "refusing to prune" in caplog.text and str(path) in caplog.text
     index.close_db()
