@@ -18,6 +18,7 @@ import numpy as np
 from agent.errors import StreamError
 from agent.quality.assess import SourceKind, StreamFacts
 from agent.quality.metrics import GreyImage, Planes
+from agent.streams.pacing import ReadPacer
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,9 @@ class StreamSource:
         self._container: Any = None
         self._stream: Any = None
         self._seconds_per_tick: float | None = None
+        # Over TCP the kernel buffers what arrives while the reader pauses (see pacing);
+        # RTSP over UDP would drop it.
+        self._paced = self.kind == "http" or (self.kind == "rtsp" and rtsp_transport == "tcp")
 
     def __enter__(self) -> StreamSource:
         self.open()
@@ -146,6 +150,9 @@ class StreamSource:
         start_wall = time.monotonic()
         offset = 0.0  # stream seconds added by earlier loops of a file
         last_time = 0.0
+        pacer = ReadPacer() if self._paced else None
+        pause = 0.0
+        asked = time.monotonic()
         while not stop.is_set():
             for raw in self._demux():
                 if stop.is_set():
@@ -159,11 +166,17 @@ class StreamSource:
                     at = offset + (stream_time or 0.0)
                     stop.wait(max(0.0, start_wall + at - time.monotonic()))
                     at = time.monotonic()
+                elif pacer is not None:
+                    at, pause = pacer.step(asked, time.monotonic(), stream_time)
                 else:
                     at = time.monotonic()
                 last_time = at
                 own = None if stream_time is None else offset + stream_time
                 yield Packet(at, int(raw.size), bool(raw.is_keyframe), raw, own)
+                if pause:
+                    stop.wait(pause)
+                    pause = 0.0
+                asked = time.monotonic()
             if self.kind != "file" or not self._realtime:
                 return
             offset += self._duration()
