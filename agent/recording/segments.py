@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,17 @@ def end_of_segment(path: Path) -> datetime | None:
         return None
 
 
+# A frame interval longer than this is a gap in the stream, not the frame rate.
+MAX_FRAME_S = 1.0
+
+
+def arrival_wall(monotonic_time: float) -> datetime:
+    """The UTC time at which a packet arrived, from its monotonic arrival time. The
+    stream is read in bursts (see agent.streams.pacing), so a packet may be handled up to
+    half a second after it arrived; footage times are arrival times."""
+    return datetime.now(UTC) - timedelta(seconds=max(0.0, time.monotonic() - monotonic_time))
+
+
 class SegmentWriter:
     """One camera's recording while its stream is connected; `close` at disconnect."""
 
@@ -90,6 +102,8 @@ class SegmentWriter:
         self._start: datetime | None = None
         self._first_ts: float | None = None
         self.last_end: datetime | None = None
+        self._last: tuple[float, float] | None = None  # (arrival, stream time) last written
+        self._frame_s = 0.0  # the stream's frame interval, from its timestamps
 
     @property
     def recording(self) -> bool:
@@ -103,13 +117,21 @@ class SegmentWriter:
         raw = packet.raw
         if raw is None or raw.dts is None or packet.stream_time is None:
             return  # the muxer needs timestamps; a segment starts at the next good keyframe
-        due = self._first_ts is not None and packet.stream_time - self._first_ts >= self._segment_s
+        # Half a frame of slack: camera timestamps jitter by milliseconds, and a keyframe
+        # at 59.98 s must end a 60 s segment rather than the next one at 62 s.
+        due = (
+            self._first_ts is not None
+            and packet.stream_time - self._first_ts >= self._segment_s - self._frame_s / 2
+        )
         if self._out is not None and packet.keyframe and due:
-            self.close()
+            self.close(at=arrival_wall(packet.time))
         if self._out is None:
             if not packet.keyframe:
                 return
-            self._open(packet.stream_time)
+            self._open(packet.stream_time, arrival_wall(packet.time))
+        if self._last is not None and packet.stream_time > self._last[1]:
+            self._frame_s = min(packet.stream_time - self._last[1], MAX_FRAME_S)
+        self._last = (packet.time, packet.stream_time)
         raw.stream = self._out_stream
         try:
             self._out.mux(raw)
@@ -117,8 +139,7 @@ class SegmentWriter:
             self.close(partial=True)
             raise RecordingError(f"camera {self.camera}: writing {self._path}: {exc}") from exc
 
-    def _open(self, stream_time: float) -> None:
-        start = datetime.now(UTC)
+    def _open(self, stream_time: float, start: datetime) -> None:
         path = segment_path(self._directory, self.camera, start)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,12 +153,18 @@ class SegmentWriter:
         self._first_ts = stream_time
         self._segment_id = self._index.begin(self.camera, path, start)
 
-    def close(self, *, partial: bool = False) -> None:
-        """Finish the current segment: trailer, fsync, hash, index row closed."""
+    def close(self, *, partial: bool = False, at: datetime | None = None) -> None:
+        """Finish the current segment: trailer, fsync, hash, index row closed. It ends
+        `at` (where the next segment starts) or, when the stream stops, now."""
         out, self._out = self._out, None
         if out is None or self._path is None or self._segment_id is None:
             return
-        end = datetime.now(UTC)
+        if at is not None:
+            end = at
+        elif self._last is not None:  # the stream stopped: footage ends with its last frame
+            end = arrival_wall(self._last[0]) + timedelta(seconds=self._frame_s)
+        else:
+            end = datetime.now(UTC)
         try:
             out.close()
         except (av.FFmpegError, OSError) as exc:
