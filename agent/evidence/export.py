@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.errors import AgentError
-from agent.recording.index import Segment, SegmentIndex, sha256_file
+from agent.recording.index import Segment, SegmentIndex
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def rfc3339(moment: datetime) -> str:
 
 
 def _copy_hashed(source: Path, target: Path) -> tuple[int, str]:
-    """Copy and hash in one pass; the copy is fsynced before it counts."""
+    """Copy and hash in one pass (the hash is of the bytes written); the copy is fsynced
+    before it counts."""
     digest = hashlib.sha256()
     size = 0
     with open(source, "rb") as src, open(target, "xb") as dst:
@@ -134,17 +135,16 @@ def export_window(
 def _export_one(segment: Segment, directory: Path) -> ExportedFile:
     if not segment.path.exists():
         raise ExportError(f"{segment.path} is gone from disk", "footage_missing")
-    size, digest = sha256_file(segment.path)
+    name = f"{segment.camera}_{segment.start.strftime('%Y%m%dT%H%M%S.%fZ')}{segment.path.suffix}"
+    target = directory / name
+    # One read: the bytes hashed are the bytes written, and they must hash to what was
+    # recorded when the segment was closed, or the copy is removed again.
+    size, digest = _copy_hashed(segment.path, target)
     if (size, digest) != (segment.bytes, segment.sha256):
+        target.unlink(missing_ok=True)
         raise ExportError(
             f"{segment.path} no longer matches the hash recorded when it was written",
             "footage_altered",
-        )
-    name = f"{segment.camera}_{segment.start.strftime('%Y%m%dT%H%M%S.%fZ')}{segment.path.suffix}"
-    copied = _copy_hashed(segment.path, directory / name)
-    if copied != (size, digest):
-        raise ExportError(
-            f"the copy of {segment.path} differs from the original", "footage_altered"
         )
     log.debug("exported %s (%d bytes, sha256 %s)", name, size, digest)
     return ExportedFile(
