@@ -18,6 +18,7 @@ from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import ControlServer, socket_path
 from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
+from agent.mqtt.outbox import OUTBOX_FILE, Outbox
 from agent.mqtt.topics import Topics
 from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
 from agent.quality.reference import ReferenceStore
@@ -80,6 +81,7 @@ class App:
         bdseq = counters.next_boot()
         topics = Topics(config.registry.topic_prefix, agent_id)
         registry = config.registry
+        outbox = Outbox(config.agent.data_dir / OUTBOX_FILE)
         link = RegistryLink(
             client_id=agent_id,
             host=registry.host,
@@ -92,6 +94,9 @@ class App:
             client_key=str(registry.client_key) if registry.client_key else None,
             username=registry.username,
             password=registry.password.get_secret_value() if registry.password else None,
+            outbox=outbox,
+            protocol=registry.mqtt_version,
+            keepalive=registry.keepalive,
         )
         started = time.monotonic()
         storage = Storage(config)
@@ -192,6 +197,9 @@ class App:
         supervisor.join(WORKER_JOIN_S)
         storage.close()
         link.stop(topics.state, payloads.encode(payloads.death(agent_id, bdseq, "shutdown")))
+        if link.backlog:
+            log.info("%d message(s) wait in the outbox for the next start", link.backlog)
+        outbox.close()
         return code
 
 

@@ -288,6 +288,18 @@ class RegistryConfig(_Section):
     password: SecretStr | None = Field(default=None, exclude=True, repr=False)
     topic_prefix: str = "camreg/v1"
     health_interval: Annotated[Seconds, _at_least_seconds(1)] = 60.0
+    # MQTT 5 checks every PUBACK's reason code; 3.1.1 for brokers that lack it.
+    mqtt_version: Literal["5", "3.1.1"] = "5"
+    # A silent broker (a half-open connection) is noticed within about 1.5x this.
+    keepalive: Annotated[Seconds, _at_least_seconds(2)] = 30.0
+
+    @field_validator("mqtt_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        # YAML reads `mqtt_version: 5` as a number.
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == 5:
+            return "5"
+        return value
 
     @field_validator("broker")
     @classmethod

@@ -28,6 +28,10 @@ class Link(Protocol):
 
     def publish(self, topic: str, payload: bytes, *, retain: bool) -> object: ...
 
+    def send(
+        self, topic: str, payload: bytes, *, retain: bool, kind: str, key: str | None = None
+    ) -> None: ...
+
     def take_connections(self) -> int: ...
 
 
@@ -136,4 +140,10 @@ class Reporter:
             snapshot=snapshot,
             clock=clock,
         )
-        self._link.publish(self._topics.health(camera.id), payloads.encode(body), retain=True)
+        self._link.send(
+            self._topics.health(camera.id),
+            payloads.encode(body),
+            retain=True,
+            kind="health",
+            key=camera.id,
+        )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.agent_proc import AgentProcess
 from tests.support.broker import Broker
 from tests.support.media import write_h264
 from tests.support.rtsp import RtspCamera
@@ -65,6 +66,15 @@ def logged_exceptions(request: pytest.FixtureRequest) -> Iterator[list[logging.L
             f"(mark it @pytest.mark.{ALLOW_LOGGED_EXCEPTIONS} if expected):\n{details}",
             pytrace=False,
         )
+
+
+@pytest.fixture
+def agents() -> Iterator[list[AgentProcess]]:
+    """Agent processes a test starts (append them); each is stopped at teardown."""
+    started: list[AgentProcess] = []
+    yield started
+    for agent in started:
+        agent.close()
 
 
 @pytest.fixture

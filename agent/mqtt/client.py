@@ -3,29 +3,50 @@
 paho's own reconnect loop swallows the reason a connection failed (a refused port, an
 untrusted certificate), so this wrapper runs the connect loop itself: the owner sees
 why in the log, and the delays are jittered.
+
+Health, request statuses and audit entries go through the on-disk outbox: a sender
+thread hands them to paho in order, a window at a time, and removes each when its PUBACK
+says it was accepted. A PUBACK with a failure code (MQTT 5: "not authorised" when the
+broker's ACL refuses the topic) is logged and the message kept aside, not counted as
+delivered. Within one run paho resends what is in flight after a reconnect; after a
+restart the outbox does. The birth message bypasses the outbox: it is sent afresh on
+every connect, ahead of any backlog.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import ssl
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from agent.mqtt.outbox import Message, Outbox, OutboxError
 from agent.streams.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
 QOS = 1  # DESIGN.md: every topic is QoS 1
 KEEPALIVE_S = 30
-# Reconnect delays to the broker: short, so a restarted broker gets its health back soon.
+# Reconnect delays to the broker: short, so a restarted broker gets its health back within
+# a few seconds (at most CAP, jittered down to half of it).
 RECONNECT_BASE_S = 0.5
-RECONNECT_CAP_S = 5.0
+RECONNECT_CAP_S = 4.0
+# The broker keeps this agent's session (its subscriptions, and requests sent to it while
+# it was away) this long after a disconnect: a day covers a power cut or an upgrade.
+SESSION_EXPIRY_S = 86400
+# A retained health report older than this is stale news; the broker drops it.
+HEALTH_EXPIRY_S = 86400
+# Outbox messages handed to paho and not yet acknowledged, at most.
+WINDOW = 50
+
+ProtocolVersion = Literal["5", "3.1.1"]
 # How long a clean stop waits for the broker to acknowledge the `offline` state.
 STOP_FLUSH_S = 2.0
 
@@ -47,20 +68,35 @@ class RegistryLink:
         client_key: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        outbox: Outbox,
+        protocol: ProtocolVersion = "5",
+        keepalive: float = KEEPALIVE_S,
     ) -> None:
         self._host = host
         self._port = port
+        self._v5 = protocol == "5"
+        self._keepalive = max(1, round(keepalive))
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._connections = 0
         self._lock = threading.Lock()
         self.wake = threading.Event()  # set on every (re)connect, for the publisher to act
+        self._outbox = outbox
+        self._kick = threading.Event()  # the sender has something to do
+        self._acks: queue.SimpleQueue[tuple[int, ReasonCode | None]] = queue.SimpleQueue()
+        self._in_flight: dict[int, Message] = {}  # paho mid -> outbox message (sender only)
+        self._handed = 0  # highest outbox id handed to paho in this run
+        self.refused = 0  # messages the broker refused in this run
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            protocol=paho.MQTTv5,
+            protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311,
+            # MQTT 3.1.1: keep the session (requests queued while away); MQTT 5 says so
+            # at connect, with an expiry.
+            clean_session=None if self._v5 else False,
             reconnect_on_failure=False,
         )
+        client.max_inflight_messages = WINDOW
         client.will_set(will_topic, will_payload, qos=QOS, retain=True)
         if tls:
             client.tls_set(
@@ -74,8 +110,10 @@ class RegistryLink:
             client.username_pw_set(username, password)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
         self._client = client
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-outbox", daemon=True)
 
     @property
     def connected(self) -> bool:
@@ -88,10 +126,25 @@ class RegistryLink:
 
     def start(self) -> None:
         self._thread.start()
+        self._sender.start()
 
     def publish(self, topic: str, payload: bytes, *, retain: bool) -> paho.MQTTMessageInfo:
-        """Queue a QoS 1 message; paho sends it now or after the next connect."""
+        """Queue a QoS 1 message in memory only (the birth); paho sends it now or after the
+        next connect."""
         return self._client.publish(topic, payload, qos=QOS, retain=retain)
+
+    def send(
+        self, topic: str, payload: bytes, *, retain: bool, kind: str, key: str | None = None
+    ) -> None:
+        """Store a message in the outbox; it is published in order once the broker is
+        reachable, and kept until the broker has acknowledged it."""
+        self._outbox.put(topic, payload, retain=retain, kind=kind, key=key)
+        self._kick.set()
+
+    @property
+    def backlog(self) -> int:
+        """Messages in the outbox, not yet acknowledged by the broker."""
+        return self._outbox.pending()
 
     def stop(self, topic: str, payload: bytes) -> None:
         """Publish the retained `offline` state, wait briefly for it, then disconnect."""
@@ -104,15 +157,18 @@ class RegistryLink:
             if not info.is_published():
                 log.warning("offline state not confirmed by the broker within %.0f s", STOP_FLUSH_S)
         self._stop.set()
+        self._kick.set()
         self._client.disconnect()
         self._thread.join(STOP_FLUSH_S)
+        self._sender.join(STOP_FLUSH_S)
+        self._settle_acks()  # what was acknowledged before the disconnect leaves the outbox
 
     def _run(self) -> None:
         backoff = Backoff(RECONNECT_BASE_S, RECONNECT_CAP_S)
         where = f"{self._host}:{self._port}"
         while not self._stop.is_set():
             try:
-                self._client.connect(self._host, self._port, keepalive=KEEPALIVE_S)
+                self._connect()
             except ssl.SSLCertVerificationError as exc:
                 log.error(
                     "registry broker %s: TLS certificate not trusted: %s", where, exc.verify_message
@@ -130,6 +186,96 @@ class RegistryLink:
                 break
             self._stop.wait(backoff.next())
 
+    def _connect(self) -> None:
+        if not self._v5:
+            self._client.connect(self._host, self._port, keepalive=self._keepalive)
+            return
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        self._client.connect(
+            self._host,
+            self._port,
+            keepalive=self._keepalive,
+            clean_start=False,
+            properties=properties,
+        )
+
+    # --- the outbox sender -------------------------------------------------------------------
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            self._kick.wait(1.0)
+            self._kick.clear()
+            try:
+                self._settle_acks()
+                if self.connected:
+                    self._hand_over()
+            except OutboxError as exc:
+                log.error("message outbox: %s", exc)
+                self._stop.wait(5.0)
+
+    def _hand_over(self) -> None:
+        """Give paho the next outbox messages, in order, up to the window."""
+        room = WINDOW - len(self._in_flight)
+        if room <= 0:
+            return
+        for message in self._outbox.after(self._handed, room):
+            properties = None
+            if self._v5 and message.kind == "health":
+                properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+                properties.MessageExpiryInterval = HEALTH_EXPIRY_S
+            info = self._client.publish(
+                message.topic,
+                message.payload,
+                qos=QOS,
+                retain=message.retain,
+                properties=properties,
+            )
+            self._in_flight[info.mid] = message
+            self._handed = message.id
+
+    def _settle_acks(self) -> None:
+        while True:
+            try:
+                mid, reason = self._acks.get_nowait()
+            except queue.Empty:
+                return
+            message = self._in_flight.pop(mid, None)
+            if message is None:  # the birth or the offline state: not from the outbox
+                if reason is not None and reason.is_failure:
+                    self.refused += 1
+                    log.error(
+                        "the registry broker refused this agent's state message: %s "
+                        "(check the broker's ACL for this agent)",
+                        reason,
+                    )
+                continue
+            if reason is not None and reason.is_failure:
+                self.refused += 1
+                self._outbox.refused(message.id, str(reason))
+                log.error(
+                    "the registry broker refused a %s message on %s: %s; it is kept aside, "
+                    "not delivered (check the broker's ACL for this agent)",
+                    message.kind,
+                    message.topic,
+                    reason,
+                )
+            else:
+                self._outbox.delivered(message.id)
+            self._kick.set()  # room in the window
+
+    def _on_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason: ReasonCode | None,
+        properties: Properties | None,
+    ) -> None:
+        # paho calls this holding its own locks: only hand the ack to the sender thread.
+        self._acks.put((mid, reason))
+        self._kick.set()
+
     def _on_connect(
         self,
         client: paho.Client,
@@ -146,6 +292,7 @@ class RegistryLink:
             self._connections += 1
         self._connected.set()
         self.wake.set()
+        self._kick.set()
 
     def _on_disconnect(
         self,

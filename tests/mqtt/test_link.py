@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
@@ -18,14 +16,6 @@ STATE = "camreg/v1/agents/shop-42/state"
 HEALTH = "camreg/v1/agents/shop-42/cameras/front/health"
 CAMERA_PASSWORD = "s3cret-Camera!pw"
 BROKER_PASSWORD = "broker-pass-77"
-
-
-@pytest.fixture
-def agents() -> Iterator[list[AgentProcess]]:
-    started: list[AgentProcess] = []
-    yield started
-    for agent in started:
-        agent.close()
 
 
 def run_agent(

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import av
-import pytest
 
 from agent.recording.index import SegmentIndex, sha256_file
 from tests.support.agent_proc import AgentProcess, write_config
@@ -19,14 +17,6 @@ from tests.support.rtsp import RtspCamera
 
 HEALTH = "camreg/v1/agents/shop-42/cameras/front/health"
 SEGMENT_S = 3
-
-
-@pytest.fixture
-def agents() -> Iterator[list[AgentProcess]]:
-    started: list[AgentProcess] = []
-    yield started
-    for agent in started:
-        agent.close()
 
 
 def config_for(tmp_path: Path, broker: Broker, camera: RtspCamera, **extra: Any) -> Path:

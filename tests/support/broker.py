@@ -152,6 +152,7 @@ class Broker:
         tls: bool = False,
         require_client_cert: bool = False,
         directory: Path | None = None,
+        persistence: bool = False,
     ) -> None:
         if require_client_cert and not tls:
             raise ValueError("require_client_cert needs tls=True")
@@ -176,7 +177,13 @@ class Broker:
 
         lines = [
             f"listener {self._port} 127.0.0.1",
-            "persistence false",
+            # With persistence, sessions and their queued messages outlive a restart (saved
+            # at a clean stop, and every second, so most of them outlive a SIGKILL too).
+            *(
+                ["persistence true", f"persistence_location {directory}/", "autosave_interval 1"]
+                if persistence
+                else ["persistence false"]
+            ),
             f"log_dest file {self.log_file}",
             "log_type all",
             "connection_messages true",
@@ -326,7 +333,7 @@ class Broker:
         wait_port_closed(self._port)
 
     def restart(self) -> None:
-        """Stop and start again on the same port, with the same config (no persistence)."""
+        """Stop and start again on the same port, with the same config."""
         self.stop()
         self.start()
 

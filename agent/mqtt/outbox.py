@@ -1,0 +1,190 @@
+"""Messages for the registry, kept on disk until the broker has acknowledged them.
+
+paho keeps unacknowledged messages in memory only: an agent restarted during a broker
+outage loses them. Every health report, request status and audit entry is written here
+(SQLite, WAL, synchronous=FULL: a committed message survives a power cut) before it is
+published, removed when its PUBACK arrives, and published again, in order, after a
+restart. Bounded by rule: when one camera's backlog of health reports grows past
+MAX_HEALTH_PER_CAMERA, every other one of its oldest half is dropped (the receiver sees
+the thinning as gaps in `seq`); request statuses and audit entries are never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.errors import AgentError
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FILE = "outbox.sqlite"
+# Three days of one camera's reports at the default 60 s interval, or half a day at 10 s.
+MAX_HEALTH_PER_CAMERA = 4320
+# Refused messages are kept this long for the owner to see why, then forgotten.
+KEEP_REFUSED_S = 7 * 86400.0
+_BUSY_TIMEOUT_S = 10.0
+
+# Kinds of message; only health may be thinned.
+KINDS = frozenset({"health", "status", "audit"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    retain INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('health', 'status', 'audit')),
+    key TEXT,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_kind_key ON outbox (kind, key, id);
+CREATE TABLE IF NOT EXISTS refused (
+    id INTEGER PRIMARY KEY,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    refused_at REAL NOT NULL
+);
+"""
+
+
+class OutboxError(AgentError):
+    """The outbox file is unusable (not SQLite, corrupt, read-only)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    topic: str
+    payload: bytes
+    retain: bool
+    kind: str
+
+
+class Outbox:
+    """One SQLite file; safe to use from several threads."""
+
+    def __init__(self, path: Path, *, max_health_per_camera: int = MAX_HEALTH_PER_CAMERA) -> None:
+        self.path = path
+        self._max_health = max_health_per_camera
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "DELETE FROM refused WHERE refused_at < ?", (time.time() - KEEP_REFUSED_S,)
+            )
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise OutboxError(f"{path}: cannot use the message outbox: {exc}") from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise OutboxError(f"{self.path}: {exc}") from None
+
+    def put(
+        self, topic: str, payload: bytes, *, retain: bool, kind: str, key: str | None = None
+    ) -> int:
+        """Store a message durably; returns its id (the order it will be published in)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown message kind {kind!r}")
+        with self._tx() as db:
+            cursor = db.execute(
+                "INSERT INTO outbox (topic, payload, retain, kind, key, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (topic, payload, int(retain), kind, key, time.time()),
+            )
+            message_id = int(cursor.lastrowid or 0)
+            if kind == "health":
+                self._thin(db, key)
+        return message_id
+
+    def _thin(self, db: sqlite3.Connection, key: str | None) -> None:
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'health' AND key IS ?", (key,)
+        ).fetchone()
+        if count <= self._max_health:
+            return
+        oldest = [
+            row[0]
+            for row in db.execute(
+                "SELECT id FROM outbox WHERE kind = 'health' AND key IS ? ORDER BY id LIMIT ?",
+                (key, count // 2),
+            )
+        ]
+        dropped = oldest[1::2]
+        db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in dropped])
+        log.warning(
+            "camera %s: %d health reports waiting for the registry; dropped %d of the oldest",
+            key,
+            count,
+            len(dropped),
+        )
+
+    def after(self, last_id: int, limit: int) -> list[Message]:
+        """The oldest messages with an id above last_id, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, payload, retain, kind FROM outbox WHERE id > ?"
+                " ORDER BY id LIMIT ?",
+                (last_id, limit),
+            ).fetchall()
+        return [Message(r[0], r[1], bytes(r[2]), bool(r[3]), r[4]) for r in rows]
+
+    def delivered(self, message_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
+
+    def refused(self, message_id: int, reason: str) -> Message | None:
+        """The broker refused the message: it leaves the queue (sending it again would be
+        refused again) and is kept aside with the reason. Returns it, if it was there."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id, topic, payload, retain, kind FROM outbox WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
+            db.execute(
+                "INSERT OR REPLACE INTO refused (id, topic, payload, kind, reason, refused_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (row[0], row[1], row[2], row[4], reason, time.time()),
+            )
+        return Message(row[0], row[1], bytes(row[2]), bool(row[3]), row[4])
+
+    def pending(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        return int(count)
+
+    def refusals(self) -> list[tuple[str, str]]:
+        """(topic, reason) of the messages the broker refused, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT topic, reason FROM refused ORDER BY id").fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,74 @@
+"""The on-disk outbox: order, durability, thinning of old health, refusals set aside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.mqtt.outbox import Outbox, OutboxError
+
+
+def put_health(outbox: Outbox, camera: str, n: int) -> list[int]:
+    return [
+        outbox.put(f"t/{camera}", f"{camera}-{i}".encode(), retain=True, kind="health", key=camera)
+        for i in range(n)
+    ]
+
+
+def test_messages_come_back_in_order_until_delivered(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    ids = put_health(outbox, "front", 3)
+    status = outbox.put("t/status", b"s", retain=True, kind="status")
+    assert [m.id for m in outbox.after(0, 10)] == [*ids, status]
+    assert [m.id for m in outbox.after(ids[1], 10)] == [ids[2], status]
+    outbox.delivered(ids[0])
+    assert [m.payload for m in outbox.after(0, 2)] == [b"front-1", b"front-2"]
+    assert outbox.pending() == 3
+
+
+def test_what_was_not_acknowledged_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    first = Outbox(path)
+    ids = put_health(first, "front", 4)
+    first.delivered(ids[0])
+    first.close()  # a kill -9 loses no committed row either: each put is its own commit
+    again = Outbox(path)
+    assert [m.payload for m in again.after(0, 10)] == [b"front-1", b"front-2", b"front-3"]
+    newer = again.put("t/front", b"new", retain=True, kind="health", key="front")
+    assert newer > ids[-1]
+
+
+def test_a_long_outage_thins_one_cameras_old_health_but_never_statuses(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite", max_health_per_camera=10)
+    statuses = [outbox.put("t/s", b"%d" % i, retain=True, kind="status") for i in range(30)]
+    put_health(outbox, "back", 5)
+    put_health(outbox, "front", 11)
+    kept = outbox.after(0, 1000)
+    front = [m.payload.decode() for m in kept if m.topic == "t/front"]
+    # The oldest half lost every other report; the newest half is whole.
+    assert front == ["front-0", "front-2", "front-4", *[f"front-{i}" for i in range(5, 11)]]
+    assert [m.id for m in kept if m.kind == "status"] == statuses
+    assert len([m for m in kept if m.topic == "t/back"]) == 5
+
+
+def test_a_refused_message_leaves_the_queue_and_is_kept_with_its_reason(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    ids = put_health(outbox, "front", 2)
+    refused = outbox.refused(ids[0], "Not authorized")
+    assert refused is not None and refused.payload == b"front-0"
+    assert [m.id for m in outbox.after(0, 10)] == [ids[1]]
+    assert outbox.refusals() == [("t/front", "Not authorized")]
+    assert outbox.refused(ids[0], "again") is None
+
+
+def test_an_unknown_kind_is_a_programming_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="kind"):
+        Outbox(tmp_path / "o.sqlite").put("t", b"x", retain=False, kind="birth")
+
+
+def test_a_file_that_is_not_an_outbox_is_named_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(OutboxError, match=r"outbox\.sqlite"):
+        Outbox(path)
