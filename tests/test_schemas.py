@@ -59,3 +59,87 @@ def test_a_wrong_health_object_is_refused(key: str, value: Any) -> None:
     wrong[key] = value
     with pytest.raises(AssertionError):
         assert_valid("health", wrong)
+
+
+STATUS: dict[str, Any] = {
+    "request_id": "2026-0042-a",
+    "state": "uploading",
+    "reason": None,
+    "progress": {"bytes_sent": 1000, "bytes_total": 5000},
+    "manifest_sha256": "ab" * 32,
+    "ts": "2026-11-27T10:05:00.000Z",
+}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"state": "rejected", "reason": "expired", "progress": None, "manifest_sha256": None},
+        {"state": "declined", "reason": "owner_timeout"},
+        {"state": "failed", "reason": "footage_altered"},
+        {"state": "waiting_clock", "progress": None, "manifest_sha256": None},
+        {"state": "completed", "progress": {"bytes_sent": 5000, "bytes_total": 5000}},
+        {
+            "request_id": "3f2a9c0d41b7e815",
+            "state": "rejected",
+            "reason": "replayed",
+            "progress": None,
+        },
+    ],
+)
+def test_request_statuses_of_the_contract_are_valid(changes: dict[str, Any]) -> None:
+    assert_valid("request-status", {**STATUS, **changes})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"state": "rejected", "reason": None},  # a rejection always says why
+        {"state": "rejected", "reason": "owner_declined"},  # a declined reason
+        {"state": "declined", "reason": "expired"},
+        {"state": "failed", "reason": "bad_signature"},
+        {"state": "uploading", "reason": "upload_failed"},  # no reason while in progress
+        {"state": "completed", "manifest_sha256": None},
+        {"state": "completed", "progress": None},
+        {"state": "cancelled"},
+        {"request_id": "../other"},
+        {"manifest_sha256": "AB" * 32},
+        {"progress": {"bytes_sent": -1, "bytes_total": 5000}},
+        {"token": "eyJ.eyJ.sig"},  # never the token itself
+    ],
+)
+def test_a_wrong_request_status_is_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(AssertionError):
+        assert_valid("request-status", {**STATUS, **changes})
+
+
+AUDIT: dict[str, Any] = {
+    "seq": 1,
+    "ts": "2026-11-27T10:02:00.000Z",
+    "event": "received",
+    "request_id": "2026-0042-a",
+    "detail": {"kind": "order"},
+    "prev": "0" * 64,
+    "hash": "c" * 64,
+}
+
+
+def test_an_audit_entry_is_valid() -> None:
+    assert_valid("audit-entry", AUDIT)
+    assert_valid("audit-entry", {**AUDIT, "request_id": None, "event": "key_created"})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"seq": 0},
+        {"prev": None},
+        {"hash": "xyz"},
+        {"event": "Received"},
+        {"detail": "text"},
+        {"token": "eyJ.eyJ.sig"},
+    ],
+)
+def test_a_wrong_audit_entry_is_refused(changes: dict[str, Any]) -> None:
+    with pytest.raises(AssertionError):
+        assert_valid("audit-entry", {**AUDIT, **changes})

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.support.schemas import contract_problem
+
 if TYPE_CHECKING:
     from tests.support.broker import Broker, CertPair
 
@@ -69,6 +71,7 @@ class Watcher:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._received: list[Received] = []
+        self.contract_problems: list[str] = []
         self._connected = threading.Event()
         self._connect_error: str | None = None
         self._subscribed = threading.Event()
@@ -139,8 +142,11 @@ class Watcher:
         record = Received(
             message.topic, bytes(message.payload), bool(message.retain), time.monotonic()
         )
+        problem = contract_problem(message.topic, record.payload)
         with self._changed:
             self._received.append(record)
+            if problem is not None:
+                self.contract_problems.append(problem)
             self._changed.notify_all()
 
     def connect(self, timeout: float = CONNECT_TIMEOUT_S) -> None:
@@ -170,6 +176,9 @@ class Watcher:
 
     def __exit__(self, *exc_info: object) -> None:
         self.disconnect()
+        # Every message the agent published must match the contract documents.
+        if exc_info[0] is None and self.contract_problems:
+            raise AssertionError("\n".join(self.contract_problems))
 
     def publish(
         self,

@@ -32,5 +32,24 @@ def assert_topic_valid(topic: str, payload: bytes) -> None:
         assert_valid("state", json.loads(payload))
     elif topic.endswith("/health"):
         assert_valid("health", json.loads(payload))
+    elif topic.endswith("/status"):
+        assert_valid("request-status", json.loads(payload))
+    elif topic.endswith("/audit"):
+        assert_valid("audit-entry", json.loads(payload))
     else:
         raise AssertionError(f"no schema for topic {topic}")
+
+
+# The agent's own topics (not the requests topic: a bare JWS the registry sends).
+_AGENT_TOPIC_ENDS = ("/state", "/health", "/status", "/audit")
+
+
+def contract_problem(topic: str, payload: bytes) -> str | None:
+    """Why a message on an agent topic breaks its schema, or None (other topics: None)."""
+    if "/agents/" not in topic or not topic.endswith(_AGENT_TOPIC_ENDS):
+        return None
+    try:
+        assert_topic_valid(topic, payload)
+    except (AssertionError, ValueError) as exc:
+        return f"{topic}: {exc}"
+    return None
