@@ -1,0 +1,90 @@
+"""Compact JWS with EdDSA (Ed25519) only, on top of `cryptography`.
+
+Written here rather than taken from a JOSE library on purpose: the request contract
+(DESIGN.md) fixes the order of the checks and a reason code for each failure, and asks
+for things libraries accept or cannot report (duplicate JSON keys, padding in
+base64url, the exact `typ`). What remains is small: strict base64url, the RFC 7638 key
+thumbprint, and one signature call into `cryptography`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Strict base64url without padding (RFC 7515 section 2); ValueError otherwise."""
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64url") from None
+
+
+def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+
+
+def thumbprint(key: Ed25519PublicKey) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256, base64url): the required members in
+    lexicographic order, no whitespace."""
+    jwk = public_jwk(key)
+    canonical = json.dumps(
+        {"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"]}, separators=(",", ":")
+    )
+    return b64url_encode(hashlib.sha256(canonical.encode("ascii")).digest())
+
+
+def public_key_from_jwk(jwk: dict[str, object]) -> Ed25519PublicKey:
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519" or not isinstance(jwk.get("x"), str):
+        raise ValueError("not an Ed25519 public key (kty OKP, crv Ed25519, x)")
+    raw = b64url_decode(str(jwk["x"]))
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key has 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def public_key_from_pem(pem: bytes) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError as exc:
+        raise ValueError(f"not a PEM public key: {exc}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 key (only Ed25519 is accepted)")
+    return key
+
+
+def sign(payload: bytes, key: Ed25519PrivateKey, typ: str) -> str:
+    """A compact JWS of `payload`: alg EdDSA, the given typ, kid = the key's thumbprint."""
+    header = {"alg": "EdDSA", "typ": typ, "kid": thumbprint(key.public_key())}
+    signing_input = (
+        b64url_encode(json.dumps(header, separators=(",", ":")).encode())
+        + "."
+        + b64url_encode(payload)
+    )
+    signature = key.sign(signing_input.encode("ascii"))
+    return signing_input + "." + b64url_encode(signature)
+
+
+def verify_signature(signing_input: bytes, signature: bytes, key: Ed25519PublicKey) -> bool:
+    try:
+        key.verify(signature, signing_input)
+    except InvalidSignature:
+        return False
+    return True

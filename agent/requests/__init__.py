@@ -1,0 +1,1 @@
+"""Police requests for footage: verify the token, consent, hold, export, upload, audit."""

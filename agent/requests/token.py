@@ -1,0 +1,290 @@
+"""Verifying a police request token, in the order and with the reasons of DESIGN.md.
+
+Nothing about the request is believed before every check has passed, and no footage is
+read here. Each failure raises Rejected with its reason code; the first failing check
+wins, in this order: size, structure, algorithm, type, key, signature, claims
+(their shape, audience, time, replay, cameras, window, upload URL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from agent.crypto import jws
+
+# A real token is about 1 kB; anything near this is not one.
+MAX_TOKEN_BYTES = 16 * 1024
+MAX_JSON_DEPTH = 6
+TOKEN_TYPE = "camreg-request+jwt"
+# Clocks of police and device may differ this much.
+CLOCK_SKEW = timedelta(seconds=60)
+KINDS = ("voluntary", "order")
+_TEXT_CLAIMS = ("iss", "aud", "jti", "case", "basis", "requester")
+_TIME_CLAIMS = ("iat", "exp")
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request whose token passed every check."""
+
+    id: str  # jti
+    issuer: str
+    kind: str
+    case: str
+    basis: str
+    requester: str
+    cameras: tuple[str, ...]
+    start: datetime
+    end: datetime
+    upload_url: str
+    upload_token: str
+    issued: datetime
+    expires: datetime
+    claims: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What this agent accepts; built from the config."""
+
+    agent_id: str
+    police_keys: Mapping[str, Ed25519PublicKey]  # kid (RFC 7638 thumbprint) -> key
+    cameras: frozenset[str]
+    max_window: timedelta
+    upload_allow: tuple[str, ...]
+
+
+def status_id(token: bytes) -> str:
+    """Where a rejected token's status goes: its own hash, so a replay cannot overwrite
+    the status of the request it copies."""
+    return hashlib.sha256(token).hexdigest()[:16]
+
+
+def verify(
+    token: bytes,
+    policy: Policy,
+    *,
+    now: datetime,
+    seen: Callable[[str], bool],
+    oldest_footage: datetime | None,
+) -> Request:
+    """The request, or Rejected. `seen(jti)` says whether the id was used before;
+    `oldest_footage` is the oldest moment any footage could exist (None: none yet)."""
+    if len(token) > MAX_TOKEN_BYTES:
+        raise Rejected("too_large", f"{len(token)} bytes, more than {MAX_TOKEN_BYTES}")
+    header, claims, signing_input, signature = _parse(token)
+    if header.get("alg") != "EdDSA":
+        raise Rejected("bad_algorithm", f"alg {header.get('alg')!r}; only EdDSA is accepted")
+    if header.get("typ") != TOKEN_TYPE:
+        raise Rejected("bad_type", f"typ {header.get('typ')!r}, not {TOKEN_TYPE}")
+    kid = header.get("kid")
+    key = policy.police_keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise Rejected("unknown_key", f"kid {kid!r} is not a pinned police key")
+    if not jws.verify_signature(signing_input, signature, key):
+        raise Rejected("bad_signature", "the signature does not verify with that police key")
+    return _check_claims(claims, policy, now, seen, oldest_footage)
+
+
+def _parse(token: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    try:
+        text = token.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise Rejected("malformed", "not ASCII compact serialisation") from None
+    parts = text.split(".")
+    if len(parts) != 3:
+        raise Rejected("malformed", f"{len(parts)} parts, not three")
+    try:
+        raw = [jws.b64url_decode(part) for part in parts]
+    except ValueError:
+        raise Rejected("malformed", "a part is not base64url") from None
+    header = _json_object(raw[0], "header")
+    claims = _json_object(raw[1], "claims")
+    return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), raw[2]
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError:
+        raise Rejected("malformed", f"the {what} is not UTF-8") from None
+    except RecursionError:
+        raise Rejected("malformed", f"the {what} is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and duplicate keys
+        raise Rejected("malformed", f"the {what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise Rejected("malformed", f"the {what} is not a JSON object")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise Rejected("malformed", f"the {what} is nested too deeply")
+    return value
+
+
+def _instant(value: Any) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _check_claims(
+    claims: dict[str, Any],
+    policy: Policy,
+    now: datetime,
+    seen: Callable[[str], bool],
+    oldest_footage: datetime | None,
+) -> Request:
+    for name in _TEXT_CLAIMS:
+        if not isinstance(claims.get(name), str) or not claims[name]:
+            raise Rejected("claims_invalid", f"{name} missing or not a non-empty string")
+    for name in (*_TIME_CLAIMS, *(("nbf",) if "nbf" in claims else ())):
+        value = claims.get(name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Rejected("claims_invalid", f"{name} missing or not a number")
+    if claims.get("kind") not in KINDS:
+        raise Rejected("claims_invalid", f"kind must be one of {', '.join(KINDS)}")
+    cameras = claims.get("cameras")
+    if (
+        not isinstance(cameras, list)
+        or not cameras
+        or not all(isinstance(c, str) and c for c in cameras)
+    ):
+        raise Rejected("claims_invalid", "cameras must be a non-empty list of camera ids")
+    window, upload = claims.get("window"), claims.get("upload")
+    if not isinstance(window, dict) or not isinstance(upload, dict):
+        raise Rejected("claims_invalid", "window and upload must be objects")
+    if not isinstance(upload.get("url"), str) or not isinstance(upload.get("token"), str):
+        raise Rejected("claims_invalid", "upload needs url and token strings")
+    try:
+        issued, expires = _instant(claims["iat"]), _instant(claims["exp"])
+        not_before = _instant(claims["nbf"]) if "nbf" in claims else issued
+    except (OverflowError, OSError, ValueError):
+        raise Rejected("claims_invalid", "a time claim is out of range") from None
+
+    if claims["aud"] != policy.agent_id:
+        raise Rejected("wrong_audience", f"for agent {claims['aud']!r}, not this one")
+    if expires <= now - CLOCK_SKEW:
+        raise Rejected("expired", f"expired at {expires.isoformat()}")
+    if not_before > now + CLOCK_SKEW or issued > now + CLOCK_SKEW:
+        raise Rejected("not_yet_valid", f"not valid before {not_before.isoformat()}")
+    if seen(claims["jti"]):
+        raise Rejected("replayed", f"request id {claims['jti']!r} was used before")
+    unknown = [c for c in cameras if c not in policy.cameras]
+    if unknown:
+        raise Rejected("unknown_camera", f"no camera {', '.join(map(repr, unknown))} here")
+    start, end = _window(window, now, oldest_footage)
+    length, longest = (end - start).total_seconds(), policy.max_window.total_seconds()
+    if length > longest:
+        raise Rejected("window_too_long", f"{length:.0f} s, more than {longest:.0f} s")
+    if not upload_allowed(upload["url"], policy.upload_allow):
+        raise Rejected("upload_not_allowed", "the upload URL is not under an allowed prefix")
+    return Request(
+        id=claims["jti"],
+        issuer=claims["iss"],
+        kind=claims["kind"],
+        case=claims["case"],
+        basis=claims["basis"],
+        requester=claims["requester"],
+        cameras=tuple(cameras),
+        start=start,
+        end=end,
+        upload_url=upload["url"],
+        upload_token=upload["token"],
+        issued=issued,
+        expires=expires,
+        claims=claims,
+    )
+
+
+def _parse_time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("no time zone")
+    return moment.astimezone(UTC)
+
+
+def _window(
+    window: dict[str, Any], now: datetime, oldest_footage: datetime | None
+) -> tuple[datetime, datetime]:
+    try:
+        start, end = _parse_time(window.get("start")), _parse_time(window.get("end"))
+    except ValueError:
+        raise Rejected("window_invalid", "start and end must be RFC 3339 times") from None
+    if end <= start:
+        raise Rejected("window_invalid", "the window ends before it starts")
+    if start > now + CLOCK_SKEW:
+        raise Rejected("window_invalid", "the window lies in the future")
+    if oldest_footage is None or end <= oldest_footage:
+        raise Rejected("window_invalid", "the window ends before any footage here begins")
+    return start, end
+
+
+def upload_allowed(url: str, allow: tuple[str, ...]) -> bool:
+    """True when `url`, normalised, lies under one of the allow-listed prefixes: same
+    scheme, same host and port exactly, path under the prefix's path; no userinfo, no
+    `..`, no encoded tricks."""
+    try:
+        target = urlsplit(url)
+        port = target.port
+    except ValueError:
+        return False
+    if target.username is not None or target.password is not None or "@" in target.netloc:
+        return False
+    if "\\" in url or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+        return False
+    path = unquote(target.path)
+    if ".." in path.split("/") or "%" in path:  # double encoding
+        return False
+    normal = posixpath.normpath(path) if path else "/"
+    where = (target.scheme, (target.hostname or "").lower(), port or _default_port(target.scheme))
+    for prefix in allow:
+        base = urlsplit(prefix)
+        allowed = (
+            base.scheme,
+            (base.hostname or "").lower(),
+            base.port or _default_port(base.scheme),
+        )
+        if where != allowed:
+            continue
+        if target.scheme != "https" and (base.hostname or "") not in ("127.0.0.1", "localhost"):
+            continue
+        root = posixpath.normpath(unquote(base.path) or "/")
+        if normal == root or normal.startswith(root.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def _default_port(scheme: str) -> int | None:
+    return {"https": 443, "http": 80}.get(scheme)
