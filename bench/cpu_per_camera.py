@@ -22,29 +22,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import selectors
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CAMERA_SCRIPT = REPO_ROOT / "agent" / "demo" / "rtsp_camera.py"
-# GStreamer's gi bindings exist only for Debian's Python.
-SYSTEM_PYTHON = "/usr/bin/python3"
-MOSQUITTO = "/usr/sbin/mosquitto"
-AGENT_ID = "bench"
+from bench import harness
 
 # The clip: what a typical 1080p IP camera sends.
 WIDTH, HEIGHT, FPS = 1920, 1080, 25
@@ -66,18 +56,11 @@ WARMUP_S = 10.0
 MEMORY_AFTER_S = 30.0
 MANY_CAMERAS = 8
 
-START_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = 10.0
-
 TARGET_AGENT_SHARE = 2.0  # % of one core per camera
 TARGET_RATIO = 20.0  # times less CPU than OpenCV decoding every frame
 TARGET_RSS_MB = 150.0  # with MANY_CAMERAS cameras
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-class SetupError(Exception):
-    """A service of the benchmark did not start; the message says which and why."""
 
 
 # --- the clip --------------------------------------------------------------------------------
@@ -174,146 +157,20 @@ def make_clip(path: Path) -> None:
 # --- processes -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def port_accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-class Processes:
-    """Every child the benchmark starts; `close` ends them all (SIGTERM, then SIGKILL)."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self._log_dir = log_dir
-        self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(
-        self,
-        name: str,
-        command: list[str],
-        *,
-        env: dict[str, str] | None = None,
-        read_stdout: bool = False,
-    ) -> subprocess.Popen[bytes]:
-        """Start a child; its stderr (and stdout, unless we read it) go to NAME.log."""
-        with (self._log_dir / f"{name}.log").open("ab") as log:
-            proc = subprocess.Popen(
-                command,
-                cwd=REPO_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE if read_stdout else log,
-                stderr=log,
-                env=env,
-            )
-        self._procs.append((name, proc))
-        return proc
-
-    def log(self, name: str) -> str:
-        path = self._log_dir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    def stop(self, proc: subprocess.Popen[bytes]) -> str:
-        """SIGTERM, SIGKILL if it lingers; returns what it wrote to stdout since we last read."""
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self._procs = [(n, p) for n, p in self._procs if p is not proc]
-        if proc.stdout is None:
-            return ""
-        with proc.stdout:
-            return proc.stdout.read().decode(errors="replace")
-
-    def close(self) -> None:
-        for _name, proc in reversed(self._procs):
-            self.stop(proc)
-
-
-def wait_for_line(proc: subprocess.Popen[bytes], prefix: str, timeout: float) -> str | None:
-    """The first stdout line starting with prefix, or None if the process ends or times out."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while (remaining := deadline - time.monotonic()) > 0:
-            if not selector.select(remaining):
-                continue
-            line = proc.stdout.readline().decode(errors="replace")
-            if line.startswith(prefix):
-                return line.strip()
-            if not line:
-                return None
-    return None
-
-
-def start_broker(procs: Processes, directory: Path) -> int:
-    port = free_port()
-    config = directory / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        f"log_dest file {directory / 'mosquitto-broker.log'}\n"
-    )
-    proc = procs.start("mosquitto", [MOSQUITTO, "-c", str(config)])
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not port_accepts(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SetupError(f"mosquitto did not start on port {port}:\n{procs.log('mosquitto')}")
-        time.sleep(0.05)
-    return port
-
-
-def start_camera(procs: Processes, clip: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
-    command = [SYSTEM_PYTHON, str(CAMERA_SCRIPT), "--port", str(free_port()), "--path", "/cam"]
-    command += ["--file", str(clip), "--fps", str(FPS)]
-    proc = procs.start("rtsp_camera", command, env=env, read_stdout=True)
-    ready = wait_for_line(proc, "READY ", START_TIMEOUT_S)
-    if ready is None:
-        raise SetupError(f"rtsp_camera did not get READY:\n{procs.log('rtsp_camera')}")
-    return ready.split(" ", 1)[1], proc
-
-
-def write_agent_config(path: Path, *, url: str, broker_port: int, cameras: int) -> Path:
-    import yaml
-
-    config = {
-        "agent": {"id": AGENT_ID, "data_dir": str(path.parent / f"state-{cameras}")},
-        "registry": {
-            "broker": f"mqtt://127.0.0.1:{broker_port}",
-            "health_interval": HEALTH_INTERVAL,
-        },
-        "clock": {"require_sync": False},
-        "cameras": [
+def agent_config(path: Path, *, url: str, broker_port: int, cameras: int) -> Path:
+    return harness.write_agent_config(
+        path,
+        data_dir=path.parent / f"state-{cameras}",
+        broker_port=broker_port,
+        health_interval=HEALTH_INTERVAL,
+        cameras=[
             {"id": f"cam{i + 1}", "url": url, "analysis_interval": ANALYSIS_INTERVAL}
             for i in range(cameras)
         ],
-    }
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def start_agent(procs: Processes, config: Path, name: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    env.pop("NOTIFY_SOCKET", None)
-    return procs.start(
-        name, [sys.executable, "-m", "agent", "run", "--config", str(config)], env=env
     )
 
 
-def start_opencv(procs: Processes, url: str) -> subprocess.Popen[bytes]:
+def start_opencv(procs: harness.Processes, url: str) -> subprocess.Popen[bytes]:
     command = [sys.executable, str(Path(__file__).resolve()), "--opencv-loop", url]
     return procs.start("opencv", command, read_stdout=True)
 
@@ -360,21 +217,6 @@ def memory(pid: int) -> Memory:
     return Memory(values["VmRSS"], values["VmHWM"])
 
 
-def alive(procs: Processes, name: str, proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        raise SetupError(f"{name} exited with {proc.returncode}:\n{procs.log(name)[-3000:]}")
-
-
-def sleep_until(
-    moment: float, procs: Processes, watched: dict[str, subprocess.Popen[bytes]]
-) -> None:
-    """Sleep, failing early if a process we measure or depend on has died."""
-    while (left := moment - time.monotonic()) > 0:
-        time.sleep(min(left, 1.0))
-        for name, proc in watched.items():
-            alive(procs, name, proc)
-
-
 class HealthWatch:
     """The agent's retained health messages, to show it saw the stream as the owner would."""
 
@@ -398,7 +240,7 @@ class HealthWatch:
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-watch")
         self._client.on_message = on_message
         self._client.connect("127.0.0.1", port)
-        self._client.subscribe(Topics("camreg/v1", AGENT_ID).health("+"))
+        self._client.subscribe(Topics("camreg/v1", harness.AGENT_ID).health("+"))
         self._client.loop_start()
 
     def clear(self) -> None:
@@ -435,7 +277,7 @@ class CpuRun:
 
 
 def measure_one_camera(
-    procs: Processes,
+    procs: harness.Processes,
     tmp: Path,
     url: str,
     broker: int,
@@ -443,22 +285,22 @@ def measure_one_camera(
     watch: HealthWatch,
     services: dict[str, subprocess.Popen[bytes]],
 ) -> CpuRun:
-    config = write_agent_config(tmp / "agent-1.yaml", url=url, broker_port=broker, cameras=1)
+    config = agent_config(tmp / "agent-1.yaml", url=url, broker_port=broker, cameras=1)
     started = time.monotonic()
-    agent = start_agent(procs, config, "agent-1")
+    agent = harness.start_agent(procs, config, "agent-1")
     opencv = start_opencv(procs, url)
     watched = {**services, "agent-1": agent, "opencv": opencv}
-    sleep_until(started + WARMUP_S, procs, watched)
+    harness.sleep_until(started + WARMUP_S, procs, watched)
     window_start = time.monotonic()
     agent_cpu, opencv_cpu = cpu_seconds(agent.pid), cpu_seconds(opencv.pid)
-    sleep_until(started + MEMORY_AFTER_S, procs, watched)
+    harness.sleep_until(started + MEMORY_AFTER_S, procs, watched)
     memory_1 = memory(agent.pid)
-    sleep_until(window_start + seconds, procs, watched)
+    harness.sleep_until(window_start + seconds, procs, watched)
     window = time.monotonic() - window_start
     agent_cpu = cpu_seconds(agent.pid) - agent_cpu
     opencv_cpu = cpu_seconds(opencv.pid) - opencv_cpu
     health = watch.summary()
-    output = procs.stop(opencv).split()  # "FRAMES <count> <seconds>"
+    output = procs.stop_reading(opencv).split()  # "FRAMES <count> <seconds>"
     frames, run_s = (output[1], output[2]) if output[:1] == ["FRAMES"] else ("0", "1")
     procs.stop(agent)
     return CpuRun(
@@ -478,24 +320,24 @@ class ManyRun:
 
 
 def measure_many_cameras(
-    procs: Processes,
+    procs: harness.Processes,
     tmp: Path,
     url: str,
     broker: int,
     watch: HealthWatch,
     services: dict[str, subprocess.Popen[bytes]],
 ) -> ManyRun:
-    config = write_agent_config(
+    config = agent_config(
         tmp / f"agent-{MANY_CAMERAS}.yaml", url=url, broker_port=broker, cameras=MANY_CAMERAS
     )
     watch.clear()
     name = f"agent-{MANY_CAMERAS}"
     started = time.monotonic()
-    agent = start_agent(procs, config, name)
+    agent = harness.start_agent(procs, config, name)
     watched = {**services, name: agent}
-    sleep_until(started + WARMUP_S, procs, watched)
+    harness.sleep_until(started + WARMUP_S, procs, watched)
     window_start, cpu = time.monotonic(), cpu_seconds(agent.pid)
-    sleep_until(started + MEMORY_AFTER_S, procs, watched)
+    harness.sleep_until(started + MEMORY_AFTER_S, procs, watched)
     share = 100 * (cpu_seconds(agent.pid) - cpu) / (time.monotonic() - window_start)
     result = ManyRun(memory(agent.pid), share / MANY_CAMERAS, watch.summary())
     procs.stop(agent)
@@ -503,27 +345,6 @@ def measure_many_cameras(
 
 
 # --- report ----------------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def machine() -> str:
-    return (
-        f"{cpu_model()}, {os.cpu_count()} cores ({platform.machine()}), "
-        f"Linux {platform.release()}, Python {platform.python_version()}"
-    )
-
-
-def verdict(ok: bool) -> str:
-    return "meets" if ok else "MISSES"
 
 
 def report(out: IO[str], clip: Path, seconds: float, one: CpuRun, many: ManyRun, load: str) -> bool:
@@ -543,13 +364,13 @@ def report(out: IO[str], clip: Path, seconds: float, one: CpuRun, many: ManyRun,
     )
     w = out.write
     w("\n")
-    w(f"machine: {machine()}\n")
+    w(f"machine: {harness.machine()}\n")
     w(f"load before the run: {load}; PyAV {av.__version__}, OpenCV {cv2.__version__}\n")
     w(f"clip:    {clip_text}\n")
     w(f"window:  {seconds:g} s after {WARMUP_S:g} s warm-up, agent and OpenCV side by side\n\n")
     w(
         f"agent, 1 camera (1 keyframe / {ANALYSIS_INTERVAL}): {one.agent_share:6.2f} % of one core"
-        f"   target <= {TARGET_AGENT_SHARE:g} %: {verdict(checks['agent'])}\n"
+        f"   target <= {TARGET_AGENT_SHARE:g} %: {harness.verdict(checks['agent'])}\n"
     )
     w(
         f"OpenCV decode every frame:            {one.opencv_share:6.2f} % of one core"
@@ -557,7 +378,7 @@ def report(out: IO[str], clip: Path, seconds: float, one: CpuRun, many: ManyRun,
     )
     w(
         f"ratio:                                {ratio:6.1f}x less CPU"
-        f"        target >= {TARGET_RATIO:g}x: {verdict(checks['ratio'])}\n"
+        f"        target >= {TARGET_RATIO:g}x: {harness.verdict(checks['ratio'])}\n"
     )
     w(
         f"agent RSS, 1 camera after {MEMORY_AFTER_S:g} s:         {one.memory_1.rss_mb:6.1f} MB"
@@ -566,7 +387,7 @@ def report(out: IO[str], clip: Path, seconds: float, one: CpuRun, many: ManyRun,
     w(
         f"agent RSS, {MANY_CAMERAS} cameras after {MEMORY_AFTER_S:g} s:        "
         f"{many.memory.rss_mb:6.1f} MB (peak {many.memory.peak_mb:.1f} MB)"
-        f"   target <= {TARGET_RSS_MB:g} MB: {verdict(checks['rss'])}\n"
+        f"   target <= {TARGET_RSS_MB:g} MB: {harness.verdict(checks['rss'])}\n"
     )
     w(
         f"agent with {MANY_CAMERAS} cameras:                 {many.share_per_camera:6.2f} %"
@@ -594,45 +415,31 @@ def report(out: IO[str], clip: Path, seconds: float, one: CpuRun, many: ManyRun,
         f"| agent resident memory, {MANY_CAMERAS} cameras | {many.memory.rss_mb:.0f} MB "
         f"(peak {many.memory.peak_mb:.0f} MB) | ≤ {TARGET_RSS_MB:g} MB |\n"
     )
-    w(f"\nMachine: {machine()}; {seconds:g} s window.\n")
+    w(f"\nMachine: {harness.machine()}; {seconds:g} s window.\n")
     return all(checks.values())
 
 
 # --- main ------------------------------------------------------------------------------------
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C does, through the same cleanup."""
-
-    def handler(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args: argparse.Namespace) -> int:
-    for binary in (MOSQUITTO, SYSTEM_PYTHON):
-        if not Path(binary).is_file():
-            raise SetupError(f"{binary} is missing (see agent/demo/install-system-packages.sh)")
+    harness.check_system_binaries()
     clip_dir = args.clip_dir or Path(tempfile.gettempdir()) / "camera-agent-bench"
     clip_dir.mkdir(parents=True, exist_ok=True)
     clip = clip_path(clip_dir)
     if not clip.is_file():
         make_clip(clip)
-    load = "{} {} {}".format(*os.getloadavg())
+    load = harness.load_average()
     total = WARMUP_S + max(args.seconds, MEMORY_AFTER_S - WARMUP_S) + MEMORY_AFTER_S
     print(f"clip {clip}; measuring for about {total:.0f} s ...", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="cpu-bench-"))
-    procs = Processes(tmp)
+    procs = harness.Processes(tmp)
     watch: HealthWatch | None = None
     try:
-        broker = start_broker(procs, tmp)
-        url, camera = start_camera(procs, clip)
+        broker = harness.start_broker(procs, tmp)
+        url, camera = harness.start_camera(
+            procs, harness.free_port(), ["--file", str(clip), "--fps", str(FPS)]
+        )
         services = {"rtsp_camera": camera}
         watch = HealthWatch(broker)
         print(f"1 camera and OpenCV on {url} ...", flush=True)
@@ -665,15 +472,9 @@ def main() -> int:
         return opencv_loop(args.opencv_loop)
     if args.seconds <= 0:
         parser.error("--seconds must be positive")
-    with sigterm_as_interrupt():
-        try:
-            return run(args)
-        except SetupError as exc:
-            print(f"cpu_per_camera: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print("cpu_per_camera: interrupted; all processes stopped", file=sys.stderr)
-            return 130
+    return harness.run_main(
+        "cpu_per_camera", lambda: run(args), interrupted="all processes stopped"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Benchmarks, each run as a script: `PYTHONPATH=. python3 bench/X.py` (see README.md)."""
