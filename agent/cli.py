@@ -17,6 +17,7 @@ from agent.errors import ConfigError
 from agent.log import setup_logging
 
 if TYPE_CHECKING:  # imported lazily below: `check` and `probe` start faster without them
+    from agent.audit import AuditLog
     from agent.config import AgentConfig
     from agent.recording.index import SegmentIndex
 
@@ -26,6 +27,7 @@ DEFAULT_CONFIG = Path("/etc/camera-agent/config.yaml")
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
 EX_CANTCREAT = 73
+EX_IOERR = 74
 EX_CONFIG = 78
 
 
@@ -95,6 +97,23 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("end", type=_moment, metavar="END")
     export.add_argument("directory", type=Path, metavar="DIR", help="a new or empty folder")
     export.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+
+    audit = commands.add_parser("audit", help="the hash-chained log of every footage request")
+    audit_commands = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = audit_commands.add_parser("show", help="print the audit log in plain words")
+    show.add_argument("--request", metavar="ID", help="only the entries of this request")
+    show.add_argument("--json", action="store_true", help="print the entries as JSON lines")
+    show.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+    verify = audit_commands.add_parser(
+        "verify", help="check every entry and link of the chain; exit 1 on any break"
+    )
+    verify.add_argument(
+        "--head",
+        type=_sha256,
+        metavar="HASH",
+        help="the newest entry's hash as the registry holds it: the log must contain it",
+    )
+    verify.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
     return parser
 
 
@@ -108,6 +127,13 @@ def _moment(text: str) -> datetime:
     if moment.tzinfo is None:
         raise argparse.ArgumentTypeError(f"give a time zone, e.g. {text}Z for UTC")
     return moment.astimezone(UTC)
+
+
+def _sha256(text: str) -> str:
+    value = text.strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError(f"not a SHA-256 hash (64 hex digits): {text!r}")
+    return value
 
 
 def _fov(text: str) -> float:
@@ -142,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.action == "export":
             return _footage_export(args)
         return _footage_list(args.config, args.camera)
+    if args.command == "audit":
+        return _audit(args)
     return EX_USAGE
 
 
@@ -327,3 +355,78 @@ def _footage_export(args: argparse.Namespace) -> int:
         return EX_UNAVAILABLE
     print(f"\nexported to {args.directory}; hashes in {manifest}")
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """`audit show` and `audit verify`: read-only, with or without a running daemon."""
+    from agent.audit import AUDIT_FILE, AuditError, AuditLog
+    from agent.config import load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        _print_config_errors(args.config, exc)
+        return EX_CONFIG
+    path = config.agent.data_dir / AUDIT_FILE
+    try:
+        audit = AuditLog(path)
+        if args.action == "verify":
+            return _audit_verify(audit, args.head)
+        return _audit_show(audit, args.request, args.json)
+    except AuditError as exc:
+        hint = ""
+        if isinstance(exc.__cause__, PermissionError):
+            hint = " (it belongs to the agent's service user: run this with sudo)"
+        print(f"camera-agent: {exc}{hint}", file=sys.stderr)
+        return EX_IOERR
+
+
+def _audit_verify(audit: AuditLog, head: str | None) -> int:
+    if not audit.path.exists() and head is None:
+        print(f"no audit entries yet ({audit.path} does not exist)")
+        return 0
+    result = audit.verify(expected_head=head)
+    for tear in result.recorded_tears:
+        print(f"note: {tear}")
+    if result.intact:
+        if result.head is None:
+            print(f"no audit entries yet ({audit.path} is empty)")
+        else:
+            print(f"audit log intact: {result.entries} entries, head {result.head}")
+        return 0
+    count = len(result.breaks)
+    print(f"audit log BROKEN: {count} problem{'s' if count != 1 else ''} in {audit.path}")
+    for problem in result.breaks:
+        print(f"  {problem}")
+    if result.head is not None:
+        print(f"last entry: {result.head_seq}, hash {result.head}")
+    return 1
+
+
+def _audit_show(audit: AuditLog, request: str | None, as_json: bool) -> int:
+    from agent.audit import describe
+
+    if not audit.path.exists():
+        print("no audit entries yet")
+        return 0
+    entries = audit.entries(request)
+    if not entries:
+        print("no audit entries yet" if request is None else f"no audit entries for {request}")
+    for entry in entries:
+        if as_json:
+            print(entry.line().decode("utf-8"))
+            continue
+        when = entry.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        who = f"request {entry.request_id}: " if entry.request_id else ""
+        print(f"{when}  #{entry.seq}  {who}{describe(entry)}")
+    result = audit.verify()
+    if result.intact:
+        return 0
+    print(
+        "camera-agent: the audit log is broken, do not trust what it shows "
+        "(camera-agent audit verify):",
+        file=sys.stderr,
+    )
+    for problem in result.breaks:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
