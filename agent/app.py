@@ -13,9 +13,11 @@ from types import FrameType
 from typing import Any
 
 from agent import __version__, memory
+from agent.audit import AUDIT_FILE, AuditEntry, AuditLog
 from agent.clock import ClockState, clock_state
 from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import ControlServer, socket_path
+from agent.crypto import device_key
 from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
 from agent.mqtt.outbox import OUTBOX_FILE, Outbox
@@ -24,6 +26,9 @@ from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
 from agent.quality.reference import ReferenceStore
 from agent.recording.storage import Storage
 from agent.reporter import CameraChannel, Reporter
+from agent.requests.desk import RequestDesk
+from agent.requests.setup import consent_of, policy_of
+from agent.requests.store import REQUESTS_FILE, RequestStore, RequestStoreError
 from agent.state import Counters
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
@@ -73,6 +78,33 @@ class App:
         self._notifier = notifier or Notifier.from_env()
         self._tuning = tuning
         self._clock = clock
+
+    def _request_desk(
+        self, config: AgentConfig, storage: Storage, link: RegistryLink, topics: Topics
+    ) -> RequestDesk:
+        data_dir = config.agent.data_dir
+        key = device_key.load_or_create(data_dir)
+        log.info("device key %s signs evidence manifests", device_key.describe(key)["kid"])
+
+        def publish_audit(entry: AuditEntry) -> None:
+            link.send(topics.audit, entry.line(), retain=False, kind="audit")
+
+        def publish_status(request_id: str, body: dict[str, Any]) -> None:
+            topic = topics.request_status(request_id)
+            link.send(topic, payloads.encode(body), retain=True, kind="status")
+
+        return RequestDesk(
+            agent_id=config.agent.id,
+            policy=policy_of(config),
+            consent=consent_of(config),
+            store=RequestStore(data_dir / REQUESTS_FILE),
+            index=storage.index,
+            audit=AuditLog(data_dir / AUDIT_FILE, on_append=publish_audit),
+            publish_status=publish_status,
+            clock=self._clock,
+            device_key=key,
+            evidence_dir=data_dir / "evidence",
+        )
 
     def run(self, stop: threading.Event) -> int:
         config = self._config
@@ -137,9 +169,13 @@ class App:
             footage=storage.report,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
+        desk = self._request_desk(config, storage, link, topics)
+        link.subscribe(topics.requests, desk.token_arrived)
         assessors = {channel.id: channel.assessor for channel in channels}
 
         def handle(request: dict[str, Any]) -> dict[str, Any]:
+            if request["command"] in ("approve", "decline"):
+                return decide(desk, request)
             if request["command"] != "reference_reset":
                 return {"ok": False, "error": f"unknown command {request['command']!r}"}
             camera_id = request.get("camera")
@@ -170,6 +206,7 @@ class App:
         threading.Thread(target=wake_on_stop, name="stop-waker", daemon=True).start()
         link.start()
         control.start()
+        threading.Thread(target=desk.run, args=(stop,), name="requests", daemon=True).start()
         supervisor.start()
         self._notifier.ready()
         self._notifier.status(f"watching {len(workers)} camera(s)")
@@ -201,6 +238,18 @@ class App:
             log.info("%d message(s) wait in the outbox for the next start", link.backlog)
         outbox.close()
         return code
+
+
+def decide(desk: RequestDesk, request: dict[str, Any]) -> dict[str, Any]:
+    """The owner's approve / decline over the control socket."""
+    request_id = str(request.get("request", ""))
+    approve = request["command"] == "approve"
+    try:
+        desk.decide(request_id, approve)
+    except (RequestStoreError, ValueError) as exc:
+        return {"ok": False, "error": str(exc)}
+    done = "approved: its footage is exported and sent" if approve else "declined"
+    return {"ok": True, "message": f"request {request_id} {done}"}
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

@@ -1,5 +1,6 @@
 """The owner's YAML config as frozen pydantic models; every error names its key path and line."""
 
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -9,6 +10,7 @@ from typing import Annotated, Any, Literal, NoReturn, Self
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -24,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from agent.crypto import jws
 from agent.durations import parse_duration, parse_size
 from agent.errors import ConfigError
 
@@ -414,7 +417,30 @@ class PoliceKey(_Section):
     def _exactly_one(self) -> Self:
         if sum(x is not None for x in (self.file, self.pem, self.jwk)) != 1:
             _rule_error(((), "needs exactly one of file, pem or jwk"))
+        try:
+            self.public_key()
+        except ValueError as exc:
+            where = "file" if self.file else "pem" if self.pem else "jwk"
+            _rule_error(((where,), str(exc)))
         return self
+
+    def public_key(self) -> Ed25519PublicKey:
+        """The key itself; ValueError when it is not a usable Ed25519 public key."""
+        if self.jwk is not None:
+            return jws.public_key_from_jwk(self.jwk)
+        if self.pem is not None:
+            return jws.public_key_from_pem(self.pem.encode())
+        assert self.file is not None
+        try:
+            data = self.file.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {self.file}: {exc.strerror}") from None
+        if data.lstrip().startswith(b"{"):
+            try:
+                return jws.public_key_from_jwk(json.loads(data))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{self.file} is not valid JSON: {exc}") from None
+        return jws.public_key_from_pem(data)
 
 
 def _check_upload_prefix(value: str) -> str:

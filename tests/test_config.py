@@ -7,6 +7,8 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -520,9 +522,26 @@ def test_recording_mode_defaults_to_record(tmp_path: Path) -> None:
 
 
 def test_police_key_from_file(tmp_path: Path) -> None:
-    (tmp_path / "police.pem").write_text("-----BEGIN PUBLIC KEY-----\n")
+    key = Ed25519PrivateKey.generate().public_key()
+    pem = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "police.pem").write_bytes(pem)
     config = load(tmp_path, MINIMAL + "police:\n  keys: [{file: police.pem}]\n")
     assert config.police.keys[0].file == tmp_path / "police.pem"
+    assert config.police.keys[0].public_key() == key
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("-----BEGIN PUBLIC KEY-----\n", "not a PEM public key"),
+        ("{not json", "is not valid JSON"),
+        ('{"kty": "RSA"}', "not an Ed25519 public key"),
+    ],
+)
+def test_an_unusable_police_key_file_is_named(tmp_path: Path, text: str, error: str) -> None:
+    (tmp_path / "police.pem").write_text(text)
+    with pytest.raises(ConfigError, match=r"police\.keys\[0\]\.file: .*" + error):
+        load(tmp_path, MINIMAL + "police:\n  keys: [{file: police.pem}]\n")
 
 
 def test_config_is_frozen(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
 """Export of original segments for a time window, byte-identical, with a manifest.
 
-The owner's `footage export` and (later) the evidence upload share this path: every
-segment is re-hashed against the hash recorded when it was written before it is
-copied, and the copy is hashed again, so what leaves is provably what was recorded.
+The owner's `footage export` and the evidence of a police request share this path:
+every segment is copied and hashed in one read and must hash to what was recorded when
+it was written, so what leaves is provably what was recorded. The manifest lists every
+file with its hash and the gaps; signed with the device key it is `manifest.jws`, a
+compact JWS (EdDSA, typ camreg-manifest+jwt) whose payload is manifest.json's bytes.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.crypto import jws
 from agent.errors import AgentError
 from agent.recording.index import Segment, SegmentIndex
 
@@ -23,6 +28,8 @@ log = logging.getLogger(__name__)
 
 MANIFEST_SCHEMA = "camreg.evidence.v1"
 MANIFEST_NAME = "manifest.json"
+SIGNED_MANIFEST_NAME = "manifest.jws"
+MANIFEST_TYPE = "camreg-manifest+jwt"
 _COPY_CHUNK = 1 << 20
 
 
@@ -71,25 +78,60 @@ def export_window(
     end: datetime,
     directory: Path,
     *,
+    key: Ed25519PrivateKey | None = None,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> Path:
-    """Copy the camera's segments overlapping [start, end) into `directory` with a
-    manifest; returns the manifest's path. Raises ExportError (footage_missing,
-    footage_altered) and writes no manifest when any original fails its check."""
+    """The owner's export of one camera: see export_evidence."""
+    return export_evidence(
+        index, agent, [camera], start, end, directory, key=key, progress=progress
+    ).manifest
+
+
+@dataclass(frozen=True)
+class Package:
+    """An exported evidence package in one folder."""
+
+    directory: Path
+    files: list[ExportedFile]
+    manifest: Path  # manifest.json, what was signed
+    signed: Path | None  # manifest.jws
+    manifest_sha256: str  # of manifest.jws (what is sent); of manifest.json if unsigned
+
+
+def export_evidence(
+    index: SegmentIndex,
+    agent: str,
+    cameras: Sequence[str],
+    start: datetime,
+    end: datetime,
+    directory: Path,
+    *,
+    request_id: str | None = None,
+    case: str | None = None,
+    key: Ed25519PrivateKey | None = None,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> Package:
+    """Copy the cameras' segments overlapping [start, end) into `directory` with a
+    manifest, signed with the device key when one is given. Raises ExportError
+    (footage_missing, footage_altered) and writes no manifest when any original fails
+    its check."""
     if end <= start:
         raise ExportError("the end of the window must be after its start", "window_invalid")
-    overlapping = index.segments(camera, start, end)
-    for segment in overlapping:
-        if segment.state == "altered":
-            # Known to differ from what was recorded: leaving it out would hide that.
-            raise ExportError(
-                f"{segment.path} no longer matches the hash recorded when it was written",
-                "footage_altered",
-            )
-    segments = [s for s in overlapping if s.state in ("closed", "partial")]
+    segments: list[Segment] = []
+    for camera in cameras:
+        overlapping = index.segments(camera, start, end)
+        for segment in overlapping:
+            if segment.state == "altered":
+                # Known to differ from what was recorded: leaving it out would hide that.
+                raise ExportError(
+                    f"{segment.path} no longer matches the hash recorded when it was written",
+                    "footage_altered",
+                )
+        segments += [s for s in overlapping if s.state in ("closed", "partial")]
     if not segments:
         raise ExportError(
-            f"camera {camera} has no footage between {rfc3339(start)} and {rfc3339(end)}",
+            f"camera {', '.join(cameras)} has no footage between {rfc3339(start)} and "
+            f"{rfc3339(end)}",
             "footage_missing",
         )
     directory.mkdir(parents=True, exist_ok=True)
@@ -104,14 +146,15 @@ def export_window(
         progress(done, total)
     gaps = [
         {"camera": g.camera, "start": rfc3339(max(g.start, start)), "end": rfc3339(min(g.end, end))}
+        for camera in cameras
         for g in index.gaps(camera, start, end)
     ]
     manifest = {
         "schema": MANIFEST_SCHEMA,
-        "request_id": None,
+        "request_id": request_id,
         "agent": agent,
-        "case": None,
-        "cameras": [camera],
+        "case": case,
+        "cameras": list(cameras),
         "window": {"start": rfc3339(start), "end": rfc3339(end)},
         "files": [
             {
@@ -127,9 +170,17 @@ def export_window(
         "gaps": gaps,
         "created": rfc3339(datetime.now(UTC)),
     }
+    body = (json.dumps(manifest, indent=2) + "\n").encode()
     path = directory / MANIFEST_NAME
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+    path.write_bytes(body)
+    signed = None
+    digest = hashlib.sha256(body).hexdigest()
+    if key is not None:
+        signed = directory / SIGNED_MANIFEST_NAME
+        token = (jws.sign(body, key, MANIFEST_TYPE) + "\n").encode("ascii")
+        signed.write_bytes(token)
+        digest = hashlib.sha256(token).hexdigest()  # of what is sent: manifest.jws
+    return Package(directory, files, path, signed, digest)
 
 
 def _export_one(segment: Segment, directory: Path) -> ExportedFile:
@@ -150,3 +201,29 @@ def _export_one(segment: Segment, directory: Path) -> ExportedFile:
     return ExportedFile(
         name, segment.camera, digest, size, segment.start, segment.end or segment.start
     )
+
+
+def load_package(directory: Path) -> Package:
+    """A package exported earlier (before a restart), from its manifest."""
+    path = directory / MANIFEST_NAME
+    try:
+        body = path.read_bytes()
+        manifest = json.loads(body)
+        files = [
+            ExportedFile(
+                f["name"],
+                f["camera"],
+                f["sha256"],
+                int(f["bytes"]),
+                datetime.fromisoformat(f["start"].replace("Z", "+00:00")),
+                datetime.fromisoformat(f["end"].replace("Z", "+00:00")),
+            )
+            for f in manifest["files"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"{path}: not a usable manifest: {exc}", "footage_missing") from None
+    signed = directory / SIGNED_MANIFEST_NAME
+    if signed.exists():
+        digest = hashlib.sha256(signed.read_bytes()).hexdigest()
+        return Package(directory, files, path, signed, digest)
+    return Package(directory, files, path, None, hashlib.sha256(body).hexdigest())

@@ -19,6 +19,7 @@ import logging
 import queue
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
@@ -87,6 +88,7 @@ class RegistryLink:
         self._in_flight: dict[int, Message] = {}  # paho mid -> outbox message (sender only)
         self._handed = 0  # highest outbox id handed to paho in this run
         self.refused = 0  # messages the broker refused in this run
+        self._subscriptions: dict[str, Callable[[bytes], None]] = {}
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -111,6 +113,7 @@ class RegistryLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         self._client = client
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-outbox", daemon=True)
@@ -140,6 +143,13 @@ class RegistryLink:
         reachable, and kept until the broker has acknowledged it."""
         self._outbox.put(topic, payload, retain=retain, kind=kind, key=key)
         self._kick.set()
+
+    def subscribe(self, topic: str, handler: Callable[[bytes], None]) -> None:
+        """Receive `topic` (QoS 1) now and after every reconnect; `handler` gets each
+        payload on the MQTT thread and must only hand it on."""
+        self._subscriptions[topic] = handler
+        if self.connected:
+            self._client.subscribe(topic, qos=QOS)
 
     @property
     def backlog(self) -> int:
@@ -293,6 +303,16 @@ class RegistryLink:
         self._connected.set()
         self.wake.set()
         self._kick.set()
+        # A resumed session keeps subscriptions, a new one does not: always subscribe.
+        for topic in self._subscriptions:
+            client.subscribe(topic, qos=QOS)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        handler = self._subscriptions.get(message.topic)
+        if handler is None:
+            log.warning("message on %s, which this agent did not subscribe to", message.topic)
+            return
+        handler(bytes(message.payload))
 
     def _on_disconnect(
         self,

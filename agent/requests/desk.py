@@ -1,0 +1,350 @@
+"""The daemon's request desk: tokens in, status and audit out, footage only for valid ones.
+
+Tokens arrive on the MQTT thread and are queued; one thread (`requests`) works through
+them and through the open requests: waiting for a synchronised clock, for the owner's
+decision (or its timeout), exporting and uploading. Every state is stored, published on
+the request's status topic and written to the audit log, in that order.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.clock import ClockState
+from agent.evidence.export import (
+    ExportError,
+    Package,
+    export_evidence,
+    load_package,
+    rfc3339,
+)
+from agent.recording.index import SegmentIndex
+from agent.requests.store import RequestStore, StoredRequest
+from agent.requests.token import Policy, Rejected, status_id, verify
+
+log = logging.getLogger(__name__)
+
+# How often open requests are looked at (clock, owner timeouts) without a new event.
+TICK_S = 5.0
+# Footage of a request stays held this long after the request ends, for the owner and
+# police to sort out a failed upload; the hold is released at once on a decline.
+HOLD_AFTER_S = 14 * 86400.0
+
+
+class Audit(Protocol):
+    def append(self, event: str, request_id: str | None, detail: dict[str, Any]) -> object: ...
+
+
+class Uploading(Protocol):
+    """Sends an exported package to the request's upload URL (tus); see evidence.upload."""
+
+    def send(
+        self,
+        request: StoredRequest,
+        package: Package,
+        progress: Callable[[int, int], None],
+        stop: threading.Event,
+    ) -> None: ...
+
+
+StatusSink = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Consent:
+    order: str  # auto | ask | never
+    voluntary: str
+    owner_timeout: timedelta
+    require_clock: bool
+
+
+class RequestDesk:
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        policy: Policy,
+        consent: Consent,
+        store: RequestStore,
+        index: SegmentIndex,
+        audit: Audit,
+        publish_status: StatusSink,
+        clock: Callable[[], ClockState],
+        device_key: Ed25519PrivateKey | None,
+        evidence_dir: Path,
+        uploader: Uploading | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._agent = agent_id
+        self._policy = policy
+        self._consent = consent
+        self._store = store
+        self._index = index
+        self._audit = audit
+        self._publish = publish_status
+        self._clock = clock
+        self._key = device_key
+        self._evidence_dir = evidence_dir
+        self._uploader = uploader
+        self._now = now
+        self._tokens: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._decisions: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+
+    # --- called from other threads -----------------------------------------------------------
+
+    def token_arrived(self, payload: bytes) -> None:
+        """A message on the requests topic (MQTT thread): queue it, nothing else."""
+        self._tokens.put(payload)
+        self._wake.set()
+
+    def decide(self, request_id: str, approve: bool) -> StoredRequest:
+        """The owner's decision (control socket). Raises RequestStoreError or ValueError."""
+        request = self._store.get(request_id)
+        if request.state != "awaiting_owner":
+            raise ValueError(f"request {request_id} is {request.state}, not awaiting the owner")
+        self._decisions.put((request_id, approve))
+        self._wake.set()
+        return request
+
+    # --- the desk's own thread ---------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self._wake.wait(TICK_S)
+            self._wake.clear()
+            try:
+                self._drain(stop)
+            except Exception:
+                log.exception("request desk: unexpected error; carrying on")
+                stop.wait(TICK_S)
+
+    def _drain(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                payload = self._tokens.get_nowait()
+            except queue.Empty:
+                break
+            self._receive(payload)
+        while not stop.is_set():
+            try:
+                request_id, approve = self._decisions.get_nowait()
+            except queue.Empty:
+                break
+            self._owner_decided(request_id, approve)
+        for request in self._store.open_requests():
+            if stop.is_set():
+                return
+            self._advance(request, stop)
+        self._store.forget_expired(self._now())
+
+    def _receive(self, payload: bytes) -> None:
+        now = self._now()
+        try:
+            request = verify(
+                payload,
+                self._policy,
+                now=now,
+                seen=self._store.seen,
+                oldest_footage=self._oldest_footage(),
+            )
+        except Rejected as exc:
+            where = status_id(payload)
+            log.warning("request %s rejected: %s", where, exc)
+            self._status(where, "rejected", exc.reason)
+            self._audit.append(
+                "rejected",
+                where,
+                {"reason": exc.reason, "detail": exc.detail, "bytes": len(payload)},
+            )
+            return
+        stored = self._store.accept(request, now)
+        log.info(
+            "request %s (%s, case %s, by %s): cameras %s, %s to %s",
+            request.id,
+            request.kind,
+            request.case,
+            request.requester,
+            ", ".join(request.cameras),
+            rfc3339(request.start),
+            rfc3339(request.end),
+        )
+        self._audit.append(
+            "received",
+            request.id,
+            {
+                "kind": request.kind,
+                "case": request.case,
+                "basis": request.basis,
+                "requester": request.requester,
+                "issuer": request.issuer,
+                "cameras": list(request.cameras),
+                "window": {"start": rfc3339(request.start), "end": rfc3339(request.end)},
+            },
+        )
+        self._hold(stored)
+        self._status(stored.id, "received", None, stored)
+        self._advance(stored, None)
+
+    def _hold(self, request: StoredRequest) -> None:
+        """Put the window on hold the moment the request is accepted: pruning must not
+        destroy what police asked for while the owner thinks about it."""
+        until = max(request.expires, self._now()) + timedelta(seconds=HOLD_AFTER_S)
+        for camera in request.cameras:
+            self._index.hold(camera, request.start, request.end, until, f"request {request.id}")
+        self._audit.append("held", request.id, {"until": rfc3339(until)})
+
+    def _oldest_footage(self) -> datetime | None:
+        starts = [s.start for s in self._index.segments()[:1]]
+        return min(starts) if starts else None
+
+    def _advance(self, request: StoredRequest, stop: threading.Event | None) -> None:
+        state = request.state
+        if state in ("received", "waiting_clock"):
+            if self._consent.require_clock and not self._clock().synced:
+                if state != "waiting_clock":
+                    self._set(request, "waiting_clock", None)
+                    self._audit.append("waiting_clock", request.id, {})
+                return
+            self._ask_consent(request)
+        elif state == "awaiting_owner":
+            deadline = request.owner_deadline
+            if deadline is not None and self._now() >= deadline:
+                self._decline(request, "owner_timeout")
+        elif state in ("approved", "exporting", "uploading") and stop is not None:
+            self._deliver(request, stop)
+
+    def _ask_consent(self, request: StoredRequest) -> None:
+        policy = self._consent.order if request.kind == "order" else self._consent.voluntary
+        if policy == "auto":
+            self._approve(request, "policy")
+        elif policy == "never":
+            self._decline(request, "owner_declined")
+        else:
+            deadline = self._now() + self._consent.owner_timeout
+            request = self._store.update(
+                request.id, self._now(), state="awaiting_owner", owner_deadline=deadline
+            )
+            self._status(request.id, "awaiting_owner", None, request)
+            self._audit.append("awaiting_owner", request.id, {"deadline": rfc3339(deadline)})
+            log.warning(
+                "request %s waits for your decision until %s: camera-agent requests show %s",
+                request.id,
+                rfc3339(deadline),
+                request.id,
+            )
+
+    def _owner_decided(self, request_id: str, approve: bool) -> None:
+        request = self._store.get(request_id)
+        if request.state != "awaiting_owner":
+            return
+        if approve:
+            self._approve(request, "owner")
+        else:
+            self._decline(request, "owner_declined")
+
+    def _approve(self, request: StoredRequest, by: str) -> None:
+        self._set(request, "approved", None)
+        self._audit.append("approved", request.id, {"by": by})
+        self._wake.set()  # export on the desk's next pass, not inside the MQTT callback path
+
+    def _decline(self, request: StoredRequest, reason: str) -> None:
+        self._set(request, "declined", reason)
+        self._audit.append("declined", request.id, {"reason": reason})
+        for hold in self._index.holds(self._now()):
+            if hold.reason == f"request {request.id}":
+                self._index.release(hold.id)
+
+    def _deliver(self, request: StoredRequest, stop: threading.Event) -> None:
+        directory = self._evidence_dir / request.id
+        package: Package
+        if request.state == "approved" or not (directory / "manifest.json").exists():
+            request = self._set(request, "exporting", None)
+            if directory.exists():
+                shutil.rmtree(directory)  # a half-made export from before a crash
+            try:
+                package = export_evidence(
+                    self._index,
+                    self._agent,
+                    request.cameras,
+                    request.start,
+                    request.end,
+                    directory,
+                    request_id=request.id,
+                    case=request.case,
+                    key=self._key,
+                )
+            except ExportError as exc:
+                self._set(request, "failed", exc.reason)
+                self._audit.append("failed", request.id, {"reason": exc.reason, "detail": str(exc)})
+                return
+            total = sum(f.bytes for f in package.files)
+            request = self._store.update(
+                request.id,
+                self._now(),
+                bytes_total=total,
+                manifest_sha256=package.manifest_sha256,
+            )
+            self._status(request.id, "exporting", None, request)
+            self._audit.append(
+                "exported",
+                request.id,
+                {
+                    "files": len(package.files),
+                    "bytes": total,
+                    "manifest_sha256": package.manifest_sha256,
+                },
+            )
+        else:
+            package = load_package(directory)
+        if self._uploader is None:
+            log.warning("request %s: exported to %s; no uploader configured", request.id, directory)
+            return
+        request = self._set(request, "uploading", None)
+
+        def progress(sent: int, total: int) -> None:
+            current = self._store.update(request.id, self._now(), bytes_sent=sent)
+            self._status(current.id, "uploading", None, current)
+
+        try:
+            self._uploader.send(request, package, progress, stop)
+        except Exception as exc:  # the uploader's errors carry their reason
+            reason = getattr(exc, "reason", "upload_failed")
+            self._set(request, "failed", reason)
+            self._audit.append("failed", request.id, {"reason": reason, "detail": str(exc)})
+            return
+        if stop.is_set():
+            return
+        self._set(request, "completed", None)
+        self._audit.append("completed", request.id, {"manifest_sha256": request.manifest_sha256})
+
+    def _set(self, request: StoredRequest, state: str, reason: str | None) -> StoredRequest:
+        updated = self._store.update(request.id, self._now(), state=state, reason=reason)
+        self._status(updated.id, state, reason, updated)
+        return updated
+
+    def _status(
+        self, request_id: str, state: str, reason: str | None, request: StoredRequest | None = None
+    ) -> None:
+        body: dict[str, Any] = {
+            "request_id": request_id,
+            "state": state,
+            "reason": reason,
+            "progress": {
+                "bytes_sent": request.bytes_sent if request else 0,
+                "bytes_total": request.bytes_total if request else 0,
+            },
+            "manifest_sha256": request.manifest_sha256 if request else None,
+            "ts": rfc3339(self._now()),
+        }
+        self._publish(request_id, body)

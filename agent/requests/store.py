@@ -1,0 +1,261 @@
+"""Requests and the request ids seen, on disk (SQLite, WAL), so a restart forgets neither.
+
+A request id is remembered until its token expires (plus the allowed clock skew): a
+replay is refused even after a restart, and the table does not grow for ever.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.errors import AgentError
+from agent.requests.token import CLOCK_SKEW, Request
+
+REQUESTS_FILE = "requests.sqlite"
+_BUSY_TIMEOUT_S = 10.0
+
+STATES = (
+    "received",
+    "waiting_clock",
+    "rejected",
+    "awaiting_owner",
+    "declined",
+    "approved",
+    "exporting",
+    "uploading",
+    "completed",
+    "failed",
+)
+# Nothing more happens to a request in these states.
+FINAL = frozenset({"rejected", "declined", "completed", "failed"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS seen (
+    jti TEXT PRIMARY KEY,
+    forget_after REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    reason TEXT,
+    kind TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    basis TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    cameras TEXT NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    upload_url TEXT NOT NULL,
+    upload_token TEXT NOT NULL,
+    expires REAL NOT NULL,
+    received REAL NOT NULL,
+    updated REAL NOT NULL,
+    owner_deadline REAL,
+    bytes_sent INTEGER NOT NULL DEFAULT 0,
+    bytes_total INTEGER NOT NULL DEFAULT 0,
+    manifest_sha256 TEXT
+);
+"""
+
+
+class RequestStoreError(AgentError):
+    """The request store is unusable, or a request id is unknown."""
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    id: str
+    state: str
+    reason: str | None
+    kind: str
+    case: str
+    basis: str
+    requester: str
+    issuer: str
+    cameras: tuple[str, ...]
+    start: datetime
+    end: datetime
+    upload_url: str
+    upload_token: str
+    expires: datetime
+    received: datetime
+    updated: datetime
+    owner_deadline: datetime | None
+    bytes_sent: int
+    bytes_total: int
+    manifest_sha256: str | None
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _row(r: sqlite3.Row) -> StoredRequest:
+    return StoredRequest(
+        id=r["id"],
+        state=r["state"],
+        reason=r["reason"],
+        kind=r["kind"],
+        case=r["case_id"],
+        basis=r["basis"],
+        requester=r["requester"],
+        issuer=r["issuer"],
+        cameras=tuple(json.loads(r["cameras"])),
+        start=_dt(r["start"]),
+        end=_dt(r["end"]),
+        upload_url=r["upload_url"],
+        upload_token=r["upload_token"],
+        expires=_dt(r["expires"]),
+        received=_dt(r["received"]),
+        updated=_dt(r["updated"]),
+        owner_deadline=_dt(r["owner_deadline"]) if r["owner_deadline"] is not None else None,
+        bytes_sent=r["bytes_sent"],
+        bytes_total=r["bytes_total"],
+        manifest_sha256=r["manifest_sha256"],
+    )
+
+
+class RequestStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise RequestStoreError(f"{path}: cannot use the request store: {exc}") from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise RequestStoreError(f"{self.path}: {exc}") from None
+
+    def seen(self, jti: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM seen WHERE jti = ?", (jti,)).fetchone()
+        return row is not None
+
+    def accept(self, request: Request, now: datetime) -> StoredRequest:
+        """Remember a verified request (and its id, against replays) in state received.
+        Raises RequestStoreError if its id was taken meanwhile."""
+        with self._tx() as db:
+            try:
+                db.execute(
+                    "INSERT INTO seen (jti, forget_after) VALUES (?, ?)",
+                    (request.id, _ts(request.expires + CLOCK_SKEW)),
+                )
+            except sqlite3.IntegrityError:
+                raise RequestStoreError(f"request id {request.id!r} was used before") from None
+            db.execute(
+                "INSERT OR REPLACE INTO requests (id, state, kind, case_id, basis, requester,"
+                " issuer, cameras, start, end, upload_url, upload_token, expires, received,"
+                " updated) VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    request.id,
+                    request.kind,
+                    request.case,
+                    request.basis,
+                    request.requester,
+                    request.issuer,
+                    json.dumps(list(request.cameras)),
+                    _ts(request.start),
+                    _ts(request.end),
+                    request.upload_url,
+                    request.upload_token,
+                    _ts(request.expires),
+                    _ts(now),
+                    _ts(now),
+                ),
+            )
+        return self.get(request.id)
+
+    def update(
+        self,
+        request_id: str,
+        now: datetime,
+        *,
+        state: str | None = None,
+        reason: str | None = None,
+        owner_deadline: datetime | None = None,
+        bytes_sent: int | None = None,
+        bytes_total: int | None = None,
+        manifest_sha256: str | None = None,
+    ) -> StoredRequest:
+        if state is not None and state not in STATES:
+            raise ValueError(f"unknown request state {state!r}")
+        changes: dict[str, object] = {"updated": _ts(now)}
+        if state is not None:
+            changes["state"] = state
+            changes["reason"] = reason
+        if owner_deadline is not None:
+            changes["owner_deadline"] = _ts(owner_deadline)
+        if bytes_sent is not None:
+            changes["bytes_sent"] = bytes_sent
+        if bytes_total is not None:
+            changes["bytes_total"] = bytes_total
+        if manifest_sha256 is not None:
+            changes["manifest_sha256"] = manifest_sha256
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        with self._tx() as db:
+            cursor = db.execute(
+                f"UPDATE requests SET {assignments} WHERE id = ?", (*changes.values(), request_id)
+            )
+            if cursor.rowcount == 0:
+                raise RequestStoreError(f"no request {request_id!r}")
+        return self.get(request_id)
+
+    def get(self, request_id: str) -> StoredRequest:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        if row is None:
+            raise RequestStoreError(f"no request {request_id!r}")
+        return _row(row)
+
+    def all(self) -> list[StoredRequest]:
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM requests ORDER BY received").fetchall()
+        return [_row(r) for r in rows]
+
+    def open_requests(self) -> list[StoredRequest]:
+        """Requests something still has to happen to, oldest first."""
+        return [r for r in self.all() if not r.final]
+
+    def forget_expired(self, now: datetime) -> int:
+        with self._tx() as db:
+            cursor = db.execute("DELETE FROM seen WHERE forget_after < ?", (_ts(now),))
+        return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,195 @@
+"""Requests through the real broker to a running agent: hostile tokens rejected with their
+reason on the status topic, a valid order held, approved, exported and signed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.crypto import jws
+from agent.requests.token import status_id
+from tests.support.agent_proc import AgentProcess, write_config
+from tests.support.broker import Broker
+from tests.support.mqtt_watch import Received, Watcher
+from tests.support.tokens import Police, rfc3339
+
+BASE = "camreg/v1/agents/shop-42"
+REQUESTS = f"{BASE}/requests"
+STATUS = f"{BASE}/requests/+/status"
+AUDIT = f"{BASE}/audit"
+
+
+def status_of(request_id: str) -> Callable[[Received], bool]:
+    return lambda m: m.topic == f"{BASE}/requests/{request_id}/status"
+
+
+def state(request_id: str, wanted: str) -> Callable[[Received], bool]:
+    return lambda m: status_of(request_id)(m) and m.json()["state"] == wanted
+
+
+@pytest.fixture
+def police() -> Police:
+    return Police()
+
+
+@pytest.fixture
+def agent_config(
+    tmp_path: Path, broker: Broker, tmp_h264: Callable[..., Path], police: Police
+) -> Path:
+    clip = tmp_h264(4, width=320, height=180, fps=10)
+    return write_config(
+        tmp_path / "config.yaml",
+        broker_url=broker.url,
+        cameras=[
+            {
+                "id": "front",
+                "url": str(clip),
+                "analysis_interval": "2s",
+                "recording": {"segment": "2s"},
+            },
+            {"id": "back", "url": str(clip), "analysis_interval": "2s"},
+        ],
+        registry={"health_interval": "2s"},
+        police={
+            "keys": [{"jwk": police.jwk}],
+            "upload_allow": ["http://127.0.0.1:9/files/"],
+            "max_window": "10m",
+        },
+    )
+
+
+def started(config: Path, agents: list[AgentProcess], watch: Watcher) -> AgentProcess:
+    agent = AgentProcess(config).start()
+    agents.append(agent)
+    # Footage must exist before a window can be served: wait for a couple of segments.
+    watch.wait_for(
+        lambda m: (
+            m.topic.endswith("/front/health") and (m.json().get("footage") or {}).get("oldest")
+        ),
+        timeout=30,
+    )
+    time.sleep(4)
+    return agent
+
+
+def hostile_tokens(police: Police) -> dict[str, bytes]:
+    """Each with the reason DESIGN.md gives it."""
+    now = datetime.now(UTC)
+    other = Police()
+    evil = police.claims(upload={"url": "http://127.0.0.1:9@evil.example/files/", "token": "x"})
+    return {
+        "expired": police.token(police.claims(jti="r-exp", exp=int(now.timestamp()) - 600)),
+        "not_yet_valid": police.token(police.claims(jti="r-nbf", nbf=int(now.timestamp()) + 600)),
+        "wrong_audience": police.token(police.claims(jti="r-aud", aud="bakery-7")),
+        "bad_algorithm": police.token(header=police.header(alg="none")),
+        "bad_type": police.token(header=police.header(typ="JWT")),
+        "unknown_key": police.token(header=police.header(kid="../../keys/device.key")),
+        "bad_signature": police.token(key=other.key),
+        "unknown_camera": police.token(police.claims(jti="r-cam", cameras=["*"])),
+        "window_too_long": police.token(
+            police.claims(
+                jti="r-long",
+                window={"start": rfc3339(now - timedelta(hours=2)), "end": rfc3339(now)},
+            )
+        ),
+        "window_invalid": police.token(
+            police.claims(
+                jti="r-old",
+                window={
+                    "start": rfc3339(now - timedelta(days=30)),
+                    "end": rfc3339(now - timedelta(days=29)),
+                },
+            )
+        ),
+        "upload_not_allowed": police.token(evil),
+        "malformed": police.token(json.dumps(police.claims())[:-1].encode() + b',"jti":"x"}'),
+        "too_large": b"e" * 20000,
+    }
+
+
+def test_hostile_tokens_are_rejected_with_their_reason_and_audited(
+    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        agent = started(agent_config, agents, watch)
+        tokens = hostile_tokens(police)
+        for raw in tokens.values():
+            watch.publish(REQUESTS, raw)
+        for reason, raw in tokens.items():
+            message = watch.wait_for(status_of(status_id(raw)), timeout=15)
+            body = message.json()
+            assert (body["state"], body["reason"]) == ("rejected", reason), reason
+        deadline = time.monotonic() + 10  # each audit entry follows its status
+        while True:
+            audited = [m.json() for m in watch.messages(AUDIT) if m.json()["event"] == "rejected"]
+            if len(audited) >= len(tokens) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert sorted(e["detail"]["reason"] for e in audited) == sorted(tokens)
+        assert agent.terminate()[0] == 0
+    assert not (agent_config.parent / "state" / "evidence").exists()
+
+
+def test_a_valid_order_is_held_approved_exported_and_signed_and_a_replay_is_refused(
+    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        agent = started(agent_config, agents, watch)
+        token = police.token(police.claims(jti="order-1"))
+        watch.publish(REQUESTS, token)
+        watch.wait_for(state("order-1", "received"), timeout=15)
+        watch.wait_for(state("order-1", "approved"), timeout=15)
+        exported = watch.wait_for(
+            lambda m: state("order-1", "exporting")(m) and m.json()["manifest_sha256"],
+            timeout=30,
+        ).json()
+        events = [m.json()["event"] for m in watch.messages(AUDIT)]
+        assert events[:4] == ["received", "held", "approved", "exported"][: len(events[:4])]
+        assert agent.terminate()[0] == 0
+
+        # The same token again, after a restart: refused, and the original's status stays.
+        again = AgentProcess(agent_config).start()
+        agents.append(again)
+        watch.publish(REQUESTS, token)
+        replay = watch.wait_for(status_of(status_id(token)), timeout=20).json()
+        assert (replay["state"], replay["reason"]) == ("rejected", "replayed")
+
+    evidence = agent_config.parent / "state" / "evidence" / "order-1"
+    manifest = json.loads((evidence / "manifest.json").read_text())
+    assert manifest["request_id"] == "order-1" and manifest["cameras"] == ["front"]
+    for entry in manifest["files"]:
+        data = (evidence / entry["name"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["bytes"]
+    signed = (evidence / "manifest.jws").read_bytes()
+    assert hashlib.sha256(signed).hexdigest() == exported["manifest_sha256"]
+    head, body, signature = signed.decode().strip().split(".")
+    device = jws.public_key_from_pem(
+        (agent_config.parent / "state" / "keys" / "device.pub").read_bytes()
+    )
+    assert json.loads(jws.b64url_decode(head)) == {
+        "alg": "EdDSA",
+        "typ": "camreg-manifest+jwt",
+        "kid": jws.thumbprint(device),
+    }
+    assert jws.b64url_decode(body) == (evidence / "manifest.json").read_bytes()
+    assert jws.verify_signature(f"{head}.{body}".encode(), jws.b64url_decode(signature), device)
+
+
+def test_a_voluntary_request_waits_for_the_owner(
+    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        agent = started(agent_config, agents, watch)
+        watch.publish(REQUESTS, police.token(police.claims(jti="vol-1", kind="voluntary")))
+        waiting = watch.wait_for(state("vol-1", "awaiting_owner"), timeout=15)
+        time.sleep(3)
+        later = [m.json()["state"] for m in watch.messages() if status_of("vol-1")(m)]
+        assert later[-1] == "awaiting_owner", later
+        assert waiting.json()["reason"] is None
+        assert agent.terminate()[0] == 0
