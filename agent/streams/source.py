@@ -172,6 +172,12 @@ class StreamSource:
                     at = time.monotonic()
                 last_time = at
                 own = None if stream_time is None else offset + stream_time
+                if offset and self._seconds_per_tick:
+                    # A looped file starts its timestamps again; shift them on, or a
+                    # recording of it would see time run backwards at the seam.
+                    ticks = round(offset / self._seconds_per_tick)
+                    raw.dts = None if raw.dts is None else raw.dts + ticks
+                    raw.pts = None if raw.pts is None else raw.pts + ticks
                 yield Packet(at, int(raw.size), bool(raw.is_keyframe), raw, own)
                 if pause:
                     stop.wait(pause)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import av
 import pytest
 
 from agent.errors import StreamError
@@ -97,3 +98,31 @@ def test_a_refused_rtsp_port_is_a_stream_error_quickly(rtsp_camera: RtspCamera) 
     with pytest.raises(StreamError, match="cannot open"), StreamSource(rtsp_camera.url):
         pass
     assert time.monotonic() - started < 6
+
+
+def test_a_looped_file_records_across_its_seam(
+    tmp_h264: Callable[..., Path], tmp_path: Path
+) -> None:
+    from agent.recording.index import SegmentIndex
+    from agent.recording.recorder import CameraRecorder
+
+    clip = tmp_h264(1, width=160, height=90, fps=10)
+    index = SegmentIndex(tmp_path / "index.sqlite")
+    recorder = CameraRecorder("demo", tmp_path / "footage", index, 60.0)
+    stop = threading.Event()
+    with StreamSource(str(clip)) as source:
+        recorder.connected(source.video_stream)
+        started = time.monotonic()
+        times = []
+        for packet in source.packets(stop):
+            recorder.packet(packet)
+            times.append(packet.raw.dts)
+            if time.monotonic() - started > 2.5:  # two seams
+                break
+        recorder.disconnected()
+    assert times == sorted(times)  # timestamps run on through the loop
+    (segment,) = index.segments("demo")
+    assert segment.state == "closed"
+    with av.open(str(segment.path)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames >= 20
