@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent import __version__
+from agent.crypto import commands as key_commands
 from agent.errors import ConfigError
 from agent.log import setup_logging
+from agent.requests import commands as requests_commands
 
 if TYPE_CHECKING:  # imported lazily below: `check` and `probe` start faster without them
     from agent.audit import AuditLog
@@ -84,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("camera", metavar="CAMERA")
     reset.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+
+    requests_commands.add_parser(commands, DEFAULT_CONFIG)
+    key_commands.add_parser(commands, DEFAULT_CONFIG)
 
     footage = commands.add_parser("footage", help="what footage is held, with gaps; export")
     footage.add_argument("--camera", metavar="ID", help="only this camera")
@@ -170,7 +175,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _footage_list(args.config, args.camera)
     if args.command == "audit":
         return _audit(args)
+    if args.command in ("requests", "keys"):
+        config = _load(args.config)
+        if isinstance(config, int):
+            return config
+        if args.command == "requests":
+            return requests_commands.run(args, config)
+        return key_commands.run(args, config)
     return EX_USAGE
+
+
+def _load(path: Path) -> AgentConfig | int:
+    from agent.config import load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _print_config_errors(path, exc)
+        return EX_CONFIG
 
 
 def _check(path: Path) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from agent.crypto import jws
+from agent.recording.index import SegmentIndex
 from agent.requests.token import status_id
+from tests.support import REPO_ROOT
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Received, Watcher
@@ -181,15 +185,60 @@ def test_a_valid_order_is_held_approved_exported_and_signed_and_a_replay_is_refu
     assert jws.verify_signature(f"{head}.{body}".encode(), jws.b64url_decode(signature), device)
 
 
-def test_a_voluntary_request_waits_for_the_owner(
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args, "--config", str(config)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_a_voluntary_request_waits_for_the_owner_who_approves_it(
     broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess]
 ) -> None:
     with Watcher.for_broker(broker, "camreg/#") as watch:
         agent = started(agent_config, agents, watch)
         watch.publish(REQUESTS, police.token(police.claims(jti="vol-1", kind="voluntary")))
         waiting = watch.wait_for(state("vol-1", "awaiting_owner"), timeout=15)
-        time.sleep(3)
-        later = [m.json()["state"] for m in watch.messages() if status_of("vol-1")(m)]
-        assert later[-1] == "awaiting_owner", later
         assert waiting.json()["reason"] is None
+        time.sleep(2)
+        later = [m.json()["state"] for m in watch.messages() if status_of("vol-1")(m)]
+        assert later[-1] == "awaiting_owner", later  # nothing moves without the owner
+
+        listing = cli(agent_config, "requests", "list")
+        assert listing.returncode == 0 and "vol-1" in listing.stdout
+        assert "waiting for your decision" in listing.stdout
+        shown = cli(agent_config, "requests", "show", "vol-1")
+        assert "case        2026-1234" in shown.stdout and "officer 4711" in shown.stdout
+        assert "decide by" in shown.stdout
+
+        approved = cli(agent_config, "requests", "approve", "vol-1")
+        assert approved.returncode == 0, approved.stderr
+        watch.wait_for(state("vol-1", "approved"), timeout=15)
+        watch.wait_for(state("vol-1", "exporting"), timeout=15)
+        again = cli(agent_config, "requests", "decline", "vol-1")
+        assert again.returncode == 64 and "only a request waiting" in again.stderr
         assert agent.terminate()[0] == 0
+    audit = cli(agent_config, "audit", "verify")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_a_decline_without_the_daemon_is_recorded_and_releases_the_hold(
+    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess]
+) -> None:
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        agent = started(agent_config, agents, watch)
+        watch.publish(REQUESTS, police.token(police.claims(jti="vol-2", kind="voluntary")))
+        watch.wait_for(state("vol-2", "awaiting_owner"), timeout=15)
+        assert agent.terminate()[0] == 0
+    index = SegmentIndex(agent_config.parent / "state" / "footage.sqlite")
+    assert any(h.reason == "request vol-2" for h in index.holds(datetime.now(UTC)))
+    declined = cli(agent_config, "requests", "decline", "vol-2")
+    assert declined.returncode == 0, declined.stderr
+    assert not any(h.reason == "request vol-2" for h in index.holds(datetime.now(UTC)))
+    shown = cli(agent_config, "requests", "show", "vol-2")
+    assert "declined (owner_declined)" in shown.stdout
+    keys = cli(agent_config, "keys", "show", "--json")
+    assert keys.returncode == 0 and json.loads(keys.stdout)["jwk"]["kty"] == "OKP"
