@@ -349,6 +349,7 @@ def _footage_list(path: Path, only: str | None) -> int:
 
 
 def _footage_export(args: argparse.Namespace) -> int:
+    from agent.crypto import device_key
     from agent.evidence.export import ExportError, export_window
 
     opened = _index(args.config, [args.camera])
@@ -363,6 +364,11 @@ def _footage_export(args: argparse.Namespace) -> int:
         print(f"\r{100 * done // max(total, 1):3d} % of {total / 1e6:.1f} MB", end="", flush=True)
 
     try:
+        key = device_key.load_or_create(config.agent.data_dir)
+    except device_key.DeviceKeyError as exc:
+        print(f"camera-agent: {exc}", file=sys.stderr)
+        return EX_CANTCREAT
+    try:
         manifest = export_window(
             index,
             config.agent.id,
@@ -370,12 +376,14 @@ def _footage_export(args: argparse.Namespace) -> int:
             args.start,
             args.end,
             args.directory,
+            key=key,
             progress=progress,
         )
     except ExportError as exc:
         print(f"\ncamera-agent: export failed ({exc.reason}): {exc}", file=sys.stderr)
         return EX_UNAVAILABLE
-    print(f"\nexported to {args.directory}; hashes in {manifest}")
+    kid = device_key.describe(key)["kid"]
+    print(f"\nexported to {args.directory}; hashes in {manifest}, signed by device key {kid}")
     return 0
 
 

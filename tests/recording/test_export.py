@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
+from agent.crypto import jws
 from agent.recording.index import SegmentIndex
 from agent.recording.segments import SegmentWriter
 from agent.streams.source import StreamSource
@@ -86,6 +87,11 @@ def test_export_copies_byte_identical_originals_with_a_manifest(
         assert entry["sha256"] == hashlib.sha256(copy).hexdigest() == original.sha256
         assert entry["bytes"] == len(copy)
     assert [g["camera"] for g in manifest["gaps"]] == ["front"]
+    # Signed by the device key: manifest.jws carries manifest.json's exact bytes.
+    head, body, signature = (target / "manifest.jws").read_text().strip().split(".")
+    device = jws.public_key_from_pem((config.parent / "state" / "keys" / "device.pub").read_bytes())
+    assert jws.b64url_decode(body) == (target / "manifest.json").read_bytes()
+    assert jws.verify_signature(f"{head}.{body}".encode(), jws.b64url_decode(signature), device)
 
 
 def test_an_altered_original_stops_the_export(
