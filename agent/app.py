@@ -18,6 +18,8 @@ from agent.clock import ClockState, clock_state
 from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import ControlServer, socket_path
 from agent.crypto import device_key
+from agent.evidence.delivery import Delivery
+from agent.evidence.upload import Uploader
 from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
 from agent.mqtt.outbox import OUTBOX_FILE, Outbox
@@ -29,6 +31,7 @@ from agent.reporter import CameraChannel, Reporter
 from agent.requests.desk import RequestDesk
 from agent.requests.setup import consent_of, policy_of
 from agent.requests.store import REQUESTS_FILE, RequestStore, RequestStoreError
+from agent.requests.token import upload_allowed
 from agent.state import Counters
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
@@ -93,17 +96,27 @@ class App:
             topic = topics.request_status(request_id)
             link.send(topic, payloads.encode(body), retain=True, kind="status")
 
+        store = RequestStore(data_dir / REQUESTS_FILE)
+        audit = AuditLog(data_dir / AUDIT_FILE, on_append=publish_audit)
+        policy = policy_of(config)
+        uploader = Uploader(
+            rate_limit_bytes_per_s=config.police.upload_rate_limit or None,
+            # The upload URL was checked against the allow-list; so is every URL the
+            # server hands back.
+            url_allowed=lambda url: upload_allowed(url, policy.upload_allow),
+        )
         return RequestDesk(
             agent_id=config.agent.id,
-            policy=policy_of(config),
+            policy=policy,
             consent=consent_of(config),
-            store=RequestStore(data_dir / REQUESTS_FILE),
+            store=store,
             index=storage.index,
-            audit=AuditLog(data_dir / AUDIT_FILE, on_append=publish_audit),
+            audit=audit,
             publish_status=publish_status,
             clock=self._clock,
             device_key=key,
             evidence_dir=data_dir / "evidence",
+            uploader=Delivery(store, audit, uploader),
         )
 
     def run(self, stop: threading.Event) -> int:

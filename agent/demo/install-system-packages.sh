@@ -17,6 +17,13 @@ missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# The tests run the official tus server (@tus/server, Node.js >= 20.19, npm). Debian 12's
+# own nodejs is 18: take Node.js 20 or newer from nodejs.org or NodeSource.
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' 2>/dev/null \
+   || ! command -v npm >/dev/null; then
+  echo "note: the tests need Node.js >= 20.19 with npm (for the tus test server); not found" >&2
+fi
+
 if ((${#missing[@]} == 0)); then
   exit 0
 fi

@@ -28,6 +28,7 @@ from agent.evidence.export import (
     load_package,
     rfc3339,
 )
+from agent.evidence.upload import UploadError, UploadStopped
 from agent.recording.index import SegmentIndex
 from agent.requests.store import RequestStore, StoredRequest
 from agent.requests.token import Policy, Rejected, status_id, verify
@@ -289,6 +290,8 @@ class RequestDesk:
                 self._audit.append("failed", request.id, {"reason": exc.reason, "detail": str(exc)})
                 return
             total = sum(f.bytes for f in package.files)
+            if package.signed is not None:  # the manifest is sent too
+                total += package.signed.stat().st_size
             request = self._store.update(
                 request.id,
                 self._now(),
@@ -318,10 +321,15 @@ class RequestDesk:
 
         try:
             self._uploader.send(request, package, progress, stop)
-        except Exception as exc:  # the uploader's errors carry their reason
-            reason = getattr(exc, "reason", "upload_failed")
-            self._set(request, "failed", reason)
-            self._audit.append("failed", request.id, {"reason": reason, "detail": str(exc)})
+        except UploadStopped:
+            return  # the agent is stopping; the next start resumes from the server's offset
+        except (UploadError, OSError) as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            log.error("request %s: upload failed: %s", request.id, exc)
+            self._set(request, "failed", "upload_failed")
+            self._audit.append(
+                "failed", request.id, {"reason": "upload_failed", "detail": f"{reason}: {exc}"}
+            )
             return
         if stop.is_set():
             return

@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS requests (
     bytes_total INTEGER NOT NULL DEFAULT 0,
     manifest_sha256 TEXT
 );
+CREATE TABLE IF NOT EXISTS uploads (
+    request_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    url TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (request_id, name)
+);
 """
 
 
@@ -250,6 +257,23 @@ class RequestStore:
     def open_requests(self) -> list[StoredRequest]:
         """Requests something still has to happen to, oldest first."""
         return [r for r in self.all() if not r.final]
+
+    def upload_of(self, request_id: str, name: str) -> tuple[str, bool] | None:
+        """(tus URL, finished) of one file of a request's package, if it was created."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT url, done FROM uploads WHERE request_id = ? AND name = ?",
+                (request_id, name),
+            ).fetchone()
+        return None if row is None else (row["url"], bool(row["done"]))
+
+    def record_upload(self, request_id: str, name: str, url: str, *, done: bool) -> None:
+        """Kept before the first byte is sent, so a restart resumes the same upload."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO uploads (request_id, name, url, done) VALUES (?, ?, ?, ?)",
+                (request_id, name, url, int(done)),
+            )
 
     def forget_expired(self, now: datetime) -> int:
         with self._tx() as db:

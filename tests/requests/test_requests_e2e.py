@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Received, Watcher
 from tests.support.tokens import Police, rfc3339
+from tests.support.tus_server import TusServer
 
 BASE = "camreg/v1/agents/shop-42"
 REQUESTS = f"{BASE}/requests"
@@ -38,14 +39,21 @@ def state(request_id: str, wanted: str) -> Callable[[Received], bool]:
 
 
 @pytest.fixture
-def police() -> Police:
-    return Police()
+def tus() -> Iterator[TusServer]:
+    with TusServer(token="bearer-123", checksum=True) as server:
+        yield server
+
+
+@pytest.fixture
+def police(tus: TusServer) -> Police:
+    return Police(upload=tus.endpoint)
 
 
 @pytest.fixture
 def agent_config(
-    tmp_path: Path, broker: Broker, tmp_h264: Callable[..., Path], police: Police
+    tmp_path: Path, broker: Broker, tmp_h264: Callable[..., Path], police: Police, tus: TusServer
 ) -> Path:
+    tus_prefix = tus.endpoint
     clip = tmp_h264(4, width=320, height=180, fps=10)
     return write_config(
         tmp_path / "config.yaml",
@@ -62,7 +70,7 @@ def agent_config(
         registry={"health_interval": "2s"},
         police={
             "keys": [{"jwk": police.jwk}],
-            "upload_allow": ["http://127.0.0.1:9/files/"],
+            "upload_allow": [tus_prefix],
             "max_window": "10m",
         },
     )
@@ -140,21 +148,21 @@ def test_hostile_tokens_are_rejected_with_their_reason_and_audited(
     assert not (agent_config.parent / "state" / "evidence").exists()
 
 
-def test_a_valid_order_is_held_approved_exported_and_signed_and_a_replay_is_refused(
-    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess]
+def test_a_valid_order_ends_in_a_verified_evidence_package_and_a_replay_is_refused(
+    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess], tus: TusServer
 ) -> None:
     with Watcher.for_broker(broker, "camreg/#") as watch:
         agent = started(agent_config, agents, watch)
         token = police.token(police.claims(jti="order-1"))
         watch.publish(REQUESTS, token)
-        watch.wait_for(state("order-1", "received"), timeout=15)
-        watch.wait_for(state("order-1", "approved"), timeout=15)
-        exported = watch.wait_for(
-            lambda m: state("order-1", "exporting")(m) and m.json()["manifest_sha256"],
-            timeout=30,
-        ).json()
+        for step in ("received", "approved", "exporting", "uploading"):
+            watch.wait_for(state("order-1", step), timeout=30)
+        done = watch.wait_for(state("order-1", "completed"), timeout=60).json()
+        assert done["progress"]["bytes_sent"] == done["progress"]["bytes_total"] > 0
+        watch.wait_for(lambda m: m.topic == AUDIT and m.json()["event"] == "completed")
         events = [m.json()["event"] for m in watch.messages(AUDIT)]
-        assert events[:4] == ["received", "held", "approved", "exported"][: len(events[:4])]
+        assert events[:4] == ["received", "held", "approved", "exported"]
+        assert events[-1] == "completed" and "file_uploaded" in events
         assert agent.terminate()[0] == 0
 
         # The same token again, after a restart: refused, and the original's status stays.
@@ -164,25 +172,35 @@ def test_a_valid_order_is_held_approved_exported_and_signed_and_a_replay_is_refu
         replay = watch.wait_for(status_of(status_id(token)), timeout=20).json()
         assert (replay["state"], replay["reason"]) == ("rejected", "replayed")
 
-    evidence = agent_config.parent / "state" / "evidence" / "order-1"
-    manifest = json.loads((evidence / "manifest.json").read_text())
-    assert manifest["request_id"] == "order-1" and manifest["cameras"] == ["front"]
-    for entry in manifest["files"]:
-        data = (evidence / entry["name"]).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["bytes"]
-    signed = (evidence / "manifest.jws").read_bytes()
-    assert hashlib.sha256(signed).hexdigest() == exported["manifest_sha256"]
+    # The receiver's side: what reached the tus server, checked as police would.
+    received: dict[str, bytes] = {}
+    for info_file in tus.store.glob("*.json"):
+        info = json.loads(info_file.read_text())
+        assert info["metadata"]["request_id"] == "order-1"
+        data = (tus.store / info_file.stem).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == info["metadata"]["sha256"]
+        received[info["metadata"]["filename"]] = data
+    signed = received.pop("manifest.jws")
+    assert hashlib.sha256(signed).hexdigest() == done["manifest_sha256"]
     head, body, signature = signed.decode().strip().split(".")
-    device = jws.public_key_from_pem(
-        (agent_config.parent / "state" / "keys" / "device.pub").read_bytes()
-    )
+    pub = agent_config.parent / "state" / "keys" / "device.pub"
+    device = jws.public_key_from_pem(pub.read_bytes())
     assert json.loads(jws.b64url_decode(head)) == {
         "alg": "EdDSA",
         "typ": "camreg-manifest+jwt",
         "kid": jws.thumbprint(device),
     }
-    assert jws.b64url_decode(body) == (evidence / "manifest.json").read_bytes()
     assert jws.verify_signature(f"{head}.{body}".encode(), jws.b64url_decode(signature), device)
+    manifest = json.loads(jws.b64url_decode(body))
+    assert manifest["request_id"] == "order-1" and manifest["cameras"] == ["front"]
+    assert sorted(received) == sorted(f["name"] for f in manifest["files"])
+    for entry in manifest["files"]:
+        data = received[entry["name"]]
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"] and len(data) == entry["bytes"]
+    # Byte-identical to the originals recorded on the device.
+    index = SegmentIndex(agent_config.parent / "state" / "footage.sqlite")
+    originals = {s.sha256 for s in index.segments("front")}
+    assert {f["sha256"] for f in manifest["files"]} <= originals
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

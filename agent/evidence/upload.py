@@ -1,0 +1,557 @@
+"""Evidence upload: one file, one tus 1.0 upload, resumable, bandwidth-capped.
+
+A client of our own on `requests` rather than tuspy, which has no bandwidth cap, keeps
+resume URLs in a fingerprint store of its own (ours live in the agent's state, written
+before the first byte goes), sends sha1 checksums only and without asking the server
+(OPTIONS) whether it supports them, retries a fixed number of times after a fixed delay
+whatever the error, and lets requests follow redirects. What this module does instead:
+
+- creation: POST with Upload-Length and Upload-Metadata, and `on_created(url)` before any
+  data is sent, so an agent killed at any moment resumes the same upload;
+- resume: HEAD the saved URL for the server's offset; an upload the server no longer
+  has (404/410), or one of another file, is created anew;
+- PATCH chunks from the server's offset, each with `Upload-Checksum: sha256 ...` when
+  OPTIONS lists the checksum extension with sha256;
+- network errors, 5xx, 408, 423 and 429 are retried with capped, jittered backoff, the
+  offset re-read with HEAD first; 409 and 460 (offset or checksum mismatch) re-read it at
+  once; any other 4xx, a redirect, or a Location outside the endpoint's origin is a
+  permanent UploadError;
+- a token bucket caps the bytes sent, and `stop` ends the upload between chunks.
+After a crash at most the chunk in flight is sent again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Final
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from agent.errors import AgentError
+from agent.evidence.bandwidth import BURST_SECONDS, TokenBucket
+from agent.streams.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+TUS_VERSION: Final = "1.0.0"
+OFFSET_CONTENT_TYPE: Final = "application/offset+octet-stream"
+MiB: Final = 1 << 20
+# Big enough that one request per chunk costs nothing next to the data, small enough to
+# hold in memory on a Pi (the checksum header needs the whole chunk before it is sent).
+DEFAULT_CHUNK_SIZE: Final = 4 * MiB
+# Under a low bandwidth cap chunks shrink so one lasts at most this long: `stop` is
+# honoured between chunks, a crash re-sends at most one, and servers cut request bodies
+# that take minutes (Node's http server after 300 s).
+CHUNK_SECONDS: Final = 10.0
+MIN_CHUNK_SIZE: Final = 64 * 1024
+# Pieces handed to the socket between bucket checks.
+MAX_PIECE: Final = 64 * 1024
+MIN_PIECE: Final = 4 * 1024
+# A network outage is waited out with delays growing to BACKOFF_CAP_S; after
+# GIVE_UP_AFTER_S without progress the upload fails (the agent retries it after a
+# restart, from the server's offset).
+BACKOFF_BASE_S: Final = 1.0
+BACKOFF_CAP_S: Final = 30.0
+GIVE_UP_AFTER_S: Final = 3600.0
+CONNECT_TIMEOUT_S: Final = 10.0
+READ_TIMEOUT_S: Final = 60.0
+# Offset or checksum mismatches in a row without progress before the server is not
+# believed any more; uploads re-created in one run (the server dropping them) likewise.
+MAX_CONFLICTS: Final = 5
+MAX_RECREATIONS: Final = 3
+_ERROR_BODY_CHARS = 200
+_TRANSIENT_STATUS = frozenset({408, 423, 429})
+_CONFLICT_STATUS = frozenset({409, 460})
+_GONE_STATUS = frozenset({404, 410})
+
+# UploadError reasons.
+UNAUTHORIZED: Final = "unauthorized"  # 401/403: the request's upload token is refused
+REJECTED: Final = "rejected"  # another 4xx, or a redirect
+TOO_LARGE: Final = "too_large"  # 413, or over the server's Tus-Max-Size
+FOREIGN_LOCATION: Final = "foreign_location"  # an upload URL outside the endpoint's origin
+PROTOCOL: Final = "protocol"  # the server broke tus 1.0 (offsets, headers)
+UNREACHABLE: Final = "unreachable"  # no progress for give_up_after_s
+FILE_CHANGED: Final = "file_changed"  # the local file changed size while being sent
+
+
+class UploadError(AgentError):
+    """The upload cannot succeed as asked; `reason` is one of this module's reasons."""
+
+    def __init__(self, message: str, reason: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+
+
+class UploadStopped(AgentError):
+    """`stop` was set; the upload at `url` can be resumed from the server's offset."""
+
+    def __init__(self, url: str | None, offset: int) -> None:
+        super().__init__(f"upload stopped at byte {offset}")
+        self.url = url
+        self.offset = offset
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    url: str
+    bytes_sent: int  # PATCH body bytes sent in this call, re-sent ones included
+    total: int
+    resumed_from: int  # the server's offset when this call began sending
+
+
+class _Transient(Exception):
+    """Worth retrying after a backoff: network trouble or the server's temporary error."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Conflict(Exception):
+    """The server's offset differs from ours, or a chunk's checksum failed: re-read it."""
+
+
+class _Gone(Exception):
+    """The server does not have the upload (any more)."""
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Bearer token as `auth`, so requests never replaces it with credentials from ~/.netrc."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+
+class _ThrottledBody:
+    """A chunk as a request body: pieces cleared by the bucket, counted as they go.
+
+    `__len__` makes requests send a Content-Length instead of chunked encoding.
+    """
+
+    def __init__(self, data: bytes, bucket: TokenBucket | None, piece: int) -> None:
+        self._data = data
+        self._bucket = bucket
+        self._piece = piece
+        self.sent = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[bytes]:
+        view = memoryview(self._data)
+        for start in range(0, len(view), self._piece):
+            piece = view[start : start + self._piece]
+            if self._bucket is not None:
+                self._bucket.take(len(piece))
+            self.sent += len(piece)
+            yield bytes(piece)
+
+
+def encode_metadata(metadata: Mapping[str, str]) -> str:
+    """Upload-Metadata: `key base64(value)` pairs, comma-separated (tus 1.0)."""
+    pairs = []
+    for key, value in metadata.items():
+        if not key or not key.isascii() or any(ch in key for ch in " ,") or not key.isprintable():
+            raise ValueError(f"invalid tus metadata key {key!r}")
+        pairs.append(f"{key} {base64.b64encode(value.encode()).decode('ascii')}")
+    return ",".join(pairs)
+
+
+def decode_metadata(header: str) -> dict[str, str]:
+    """The inverse of encode_metadata; values that are not base64 UTF-8 are left out."""
+    result: dict[str, str] = {}
+    for pair in header.split(","):
+        key, _, value = pair.strip().partition(" ")
+        if not key:
+            continue
+        try:
+            result[key] = base64.b64decode(value.strip(), validate=True).decode()
+        except ValueError:
+            continue
+    return result
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) with the default port filled in; ValueError if not http(s)
+    or if it carries userinfo."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"not an http(s) URL: {loggable(url)}")
+    if "@" in parts.netloc:
+        raise ValueError("URL with userinfo")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def loggable(url: str) -> str:
+    """Scheme, host and path only: no userinfo, query or fragment in logs."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+class Uploader:
+    """Uploads files with tus 1.0; one upload at a time per Uploader, the cap shared."""
+
+    def __init__(
+        self,
+        session: requests.Session | None = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        rate_limit_bytes_per_s: int | None = None,
+        backoff_base_s: float = BACKOFF_BASE_S,
+        backoff_cap_s: float = BACKOFF_CAP_S,
+        give_up_after_s: float = GIVE_UP_AFTER_S,
+        timeout: tuple[float, float] = (CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
+        url_allowed: Callable[[str], bool] | None = None,
+    ) -> None:
+        """`url_allowed`, when given, must also approve every upload URL (the caller's
+        allow-list); an origin other than the endpoint's is refused regardless."""
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be positive")
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.give_up_after_s = give_up_after_s
+        self.url_allowed = url_allowed
+        self.bucket: TokenBucket | None = None
+        self.chunk_size = chunk_size
+        self.piece_size = MAX_PIECE
+        if rate_limit_bytes_per_s is not None:
+            if rate_limit_bytes_per_s <= 0:
+                raise ValueError("rate_limit_bytes_per_s must be positive")
+            self.piece_size = max(MIN_PIECE, min(MAX_PIECE, rate_limit_bytes_per_s // 20))
+            self.bucket = TokenBucket(
+                rate_limit_bytes_per_s,
+                burst=max(self.piece_size, rate_limit_bytes_per_s * BURST_SECONDS),
+            )
+            longest = max(MIN_CHUNK_SIZE, int(rate_limit_bytes_per_s * CHUNK_SECONDS))
+            self.chunk_size = min(chunk_size, longest)
+
+    def upload(
+        self,
+        path: Path,
+        *,
+        endpoint: str,
+        bearer_token: str,
+        metadata: Mapping[str, str],
+        resume_url: str | None = None,
+        on_created: Callable[[str], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> UploadResult:
+        """Send `path` to the tus `endpoint`, resuming `resume_url` if the server still
+        has it. `on_created(url)` runs before the first byte is sent: persist the URL
+        there. Raises UploadError (permanent) or UploadStopped."""
+        transfer = _Transfer(
+            self,
+            path,
+            endpoint=endpoint,
+            auth=_BearerAuth(bearer_token),
+            metadata=dict(metadata),
+            on_created=on_created or (lambda _url: None),
+            on_progress=on_progress or (lambda _done, _total: None),
+            stop=stop or threading.Event(),
+        )
+        return transfer.run(resume_url)
+
+
+class _Transfer:
+    """The state of one upload() call."""
+
+    def __init__(
+        self,
+        uploader: Uploader,
+        path: Path,
+        *,
+        endpoint: str,
+        auth: _BearerAuth,
+        metadata: dict[str, str],
+        on_created: Callable[[str], None],
+        on_progress: Callable[[int, int], None],
+        stop: threading.Event,
+    ) -> None:
+        self._up = uploader
+        self._path = path
+        self._endpoint = endpoint
+        self._auth = auth
+        self._metadata = metadata
+        self._metadata_header = encode_metadata(metadata)
+        self._on_created = on_created
+        self._on_progress = on_progress
+        self._stop = stop
+        self._total = path.stat().st_size
+        try:
+            self._origin = origin(endpoint)
+        except ValueError as exc:
+            raise UploadError(f"bad tus endpoint: {exc}", REJECTED) from None
+        self._checksum: bool | None = None  # learnt from OPTIONS
+        self._url: str | None = None
+        self._offset: int | None = None  # None: ask the server
+        self._confirmed = 0  # the last offset the server confirmed
+        self._resumed_from: int | None = None
+        self._sent = 0
+        self._backoff = Backoff(uploader.backoff_base_s, uploader.backoff_cap_s)
+        self._last_progress = time.monotonic()
+        self._conflicts = 0
+        self._recreations = 0
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self, resume_url: str | None) -> UploadResult:
+        if resume_url is not None:
+            self._url = self._checked_url(resume_url, "the saved upload URL")
+        with open(self._path, "rb") as file:
+            while True:
+                if self._stop.is_set():
+                    raise UploadStopped(self._url, self._confirmed)
+                try:
+                    if self._step(file):
+                        break
+                except _Transient as exc:
+                    self._wait_out(exc)
+                except _Conflict as exc:
+                    self._conflict(exc)
+                except _Gone:
+                    self._gone()
+        assert self._url is not None
+        log.info(
+            "uploaded %s (%d bytes, %d sent now) to %s",
+            self._path.name,
+            self._total,
+            self._sent,
+            loggable(self._url),
+        )
+        return UploadResult(self._url, self._sent, self._total, self._resumed_from or 0)
+
+    def _step(self, file: IO[bytes]) -> bool:
+        """One exchange with the server; True once it holds the whole file."""
+        if self._checksum is None:
+            self._checksum = self._discover()
+        if self._url is None:
+            self._url = self._create()
+            self._offset = self._confirmed = 0
+            self._on_created(self._url)
+        if self._offset is None:
+            self._offset = self._confirmed = self._head(self._url)
+            self._on_progress(self._offset, self._total)
+        if self._resumed_from is None:
+            self._resumed_from = self._offset
+        if self._offset >= self._total:
+            return True
+        before = self._offset
+        self._offset = self._confirmed = self._patch(file, self._url, self._offset)
+        if self._offset > before:
+            self._progressed()
+        self._on_progress(self._offset, self._total)
+        return self._offset >= self._total
+
+    def _progressed(self) -> None:
+        self._last_progress = time.monotonic()
+        self._backoff.reset()
+        self._conflicts = 0
+
+    def _wait_out(self, exc: _Transient) -> None:
+        self._offset = None  # the server may have stored part of what was in flight
+        stalled = time.monotonic() - self._last_progress
+        if stalled > self._up.give_up_after_s:
+            raise UploadError(
+                f"no upload progress for {stalled:.0f}s, giving up: {exc}", UNREACHABLE
+            ) from exc
+        delay = self._backoff.next()
+        if exc.retry_after is not None:
+            delay = max(delay, min(exc.retry_after, self._up.backoff_cap_s))
+        log.warning("upload of %s: %s; retrying in %.1fs", self._path.name, exc, delay)
+        if self._stop.wait(delay):
+            raise UploadStopped(self._url, self._confirmed)
+
+    def _conflict(self, exc: _Conflict) -> None:
+        self._offset = None
+        self._conflicts += 1
+        if self._conflicts > MAX_CONFLICTS:
+            raise UploadError(
+                f"{self._conflicts} offset/checksum mismatches in a row: {exc}", PROTOCOL
+            )
+        log.warning("upload of %s: %s; re-reading the server's offset", self._path.name, exc)
+
+    def _gone(self) -> None:
+        self._recreations += 1
+        if self._recreations > MAX_RECREATIONS:
+            raise UploadError("the server keeps dropping the upload", PROTOCOL)
+        log.info("upload of %s: the server no longer has it; creating it anew", self._path.name)
+        self._url = None
+        self._offset = None
+
+    # --- the requests --------------------------------------------------------------------
+
+    def _request(
+        self, method: str, url: str, headers: dict[str, str], body: _ThrottledBody | None = None
+    ) -> requests.Response:
+        headers = {"Tus-Resumable": TUS_VERSION, **headers}
+        try:
+            response = self._up.session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                auth=self._auth,
+                timeout=self._up.timeout,
+                allow_redirects=False,
+            )
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            raise _Transient(f"{method} failed: {type(exc).__name__}") from exc
+        except requests.RequestException as exc:
+            raise UploadError(f"{method} {loggable(url)}: {exc}", PROTOCOL) from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        detail = f"{method} {loggable(url)}: HTTP {status} {_body_excerpt(response)}".rstrip()
+        if status >= 500 or status in _TRANSIENT_STATUS:
+            raise _Transient(f"HTTP {status}", _retry_after(response))
+        if status in _CONFLICT_STATUS:
+            raise _Conflict(f"HTTP {status}")
+        if status in _GONE_STATUS and method in ("HEAD", "PATCH"):
+            raise _Gone
+        if status in (401, 403):
+            raise UploadError(f"the upload token was refused: {detail}", UNAUTHORIZED, status)
+        if status == 413:
+            raise UploadError(f"the file is too large for the server: {detail}", TOO_LARGE, status)
+        if 300 <= status < 400:
+            raise UploadError(f"redirect refused: {detail}", REJECTED, status)
+        raise UploadError(f"the server refused the upload: {detail}", REJECTED, status)
+
+    def _discover(self) -> bool:
+        """OPTIONS: whether to send sha256 checksums; a server without OPTIONS gets none."""
+        try:
+            response = self._request("OPTIONS", self._endpoint, {})
+        except UploadError as exc:
+            log.info("tus OPTIONS refused (%s); sending without checksums", exc)
+            return False
+        versions = _header_list(response, "Tus-Version")
+        if versions and TUS_VERSION not in versions:
+            raise UploadError(f"the server speaks tus {versions}, not {TUS_VERSION}", PROTOCOL)
+        max_size = response.headers.get("Tus-Max-Size", "")
+        if max_size.isdigit() and self._total > int(max_size):
+            raise UploadError(
+                f"{self._total} bytes is over the server's Tus-Max-Size {max_size}", TOO_LARGE
+            )
+        return "checksum" in _header_list(response, "Tus-Extension") and "sha256" in (
+            _header_list(response, "Tus-Checksum-Algorithm")
+        )
+
+    def _create(self) -> str:
+        headers = {"Upload-Length": str(self._total)}
+        if self._metadata_header:  # an empty Upload-Metadata header is invalid
+            headers["Upload-Metadata"] = self._metadata_header
+        response = self._request("POST", self._endpoint, headers)
+        location = response.headers.get("Location")
+        if response.status_code != 201 or not location:
+            raise UploadError(
+                f"creation answered HTTP {response.status_code} without a Location", PROTOCOL
+            )
+        url = self._checked_url(urljoin(self._endpoint, location), "the server's Location")
+        log.info("upload of %s created at %s", self._path.name, loggable(url))
+        return url
+
+    def _checked_url(self, url: str, what: str) -> str:
+        try:
+            same = origin(url) == self._origin
+        except ValueError as exc:
+            raise UploadError(f"{what} is refused: {exc}", FOREIGN_LOCATION) from None
+        if not same:
+            raise UploadError(
+                f"{what} {loggable(url)} is outside the endpoint's origin "
+                f"{loggable(self._endpoint)}; refusing to send evidence there",
+                FOREIGN_LOCATION,
+            )
+        if self._up.url_allowed is not None and not self._up.url_allowed(url):
+            raise UploadError(f"{what} {loggable(url)} is not allow-listed", FOREIGN_LOCATION)
+        return url
+
+    def _head(self, url: str) -> int:
+        response = self._request("HEAD", url, {})
+        offset = _int_header(response, "Upload-Offset")
+        length = _int_header(response, "Upload-Length")
+        if offset is None:
+            raise UploadError("HEAD answered without a valid Upload-Offset", PROTOCOL)
+        if length is not None and length != self._total:
+            log.warning(
+                "upload at %s is %d bytes long, the file %d; not resuming it",
+                loggable(url),
+                length,
+                self._total,
+            )
+            raise _Gone
+        theirs = decode_metadata(response.headers.get("Upload-Metadata", "")).get("sha256")
+        ours = self._metadata.get("sha256")
+        if theirs is not None and ours is not None and theirs != ours:
+            log.warning("upload at %s is of another file; not resuming it", loggable(url))
+            raise _Gone
+        if offset > self._total:
+            raise UploadError(f"the server's offset {offset} is past the end", PROTOCOL)
+        return offset
+
+    def _patch(self, file: IO[bytes], url: str, offset: int) -> int:
+        end = min(offset + self._up.chunk_size, self._total)
+        file.seek(offset)
+        data = file.read(end - offset)
+        if len(data) != end - offset:
+            raise UploadError(f"{self._path} shrank while being uploaded", FILE_CHANGED)
+        headers = {"Upload-Offset": str(offset), "Content-Type": OFFSET_CONTENT_TYPE}
+        if self._checksum:
+            digest = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+            headers["Upload-Checksum"] = f"sha256 {digest}"
+        body = _ThrottledBody(data, self._up.bucket, self._up.piece_size)
+        try:
+            response = self._request("PATCH", url, headers, body)
+        finally:
+            self._sent += body.sent
+        new_offset = _int_header(response, "Upload-Offset")
+        if new_offset is None:
+            raise _Conflict("PATCH answered without a valid Upload-Offset")
+        if new_offset == offset:
+            raise _Conflict("PATCH accepted none of the chunk")
+        if not offset < new_offset <= end:
+            raise UploadError(
+                f"the server moved the offset from {offset} to {new_offset} for bytes up to {end}",
+                PROTOCOL,
+            )
+        return new_offset
+
+
+def _header_list(response: requests.Response, name: str) -> list[str]:
+    items = (item.strip().lower() for item in response.headers.get(name, "").split(","))
+    return [item for item in items if item]
+
+
+def _int_header(response: requests.Response, name: str) -> int | None:
+    value = response.headers.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def _body_excerpt(response: requests.Response) -> str:
+    text = response.text[:_ERROR_BODY_CHARS] if response.content else ""
+    return " ".join(text.split())
