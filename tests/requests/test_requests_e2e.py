@@ -260,3 +260,67 @@ def test_a_decline_without_the_daemon_is_recorded_and_releases_the_hold(
     assert "declined (owner_declined)" in shown.stdout
     keys = cli(agent_config, "keys", "show", "--json")
     assert keys.returncode == 0 and json.loads(keys.stdout)["jwk"]["kty"] == "OKP"
+
+
+def test_an_agent_killed_mid_upload_resumes_and_resends_at_most_one_chunk(
+    tmp_path: Path,
+    broker: Broker,
+    tmp_h264: Callable[..., Path],
+    police: Police,
+    agents: list[AgentProcess],
+    tus: TusServer,
+) -> None:
+    clip = tmp_h264(4, width=640, height=360, fps=15)
+    config = write_config(
+        tmp_path / "slow.yaml",
+        broker_url=broker.url,
+        cameras=[{"id": "front", "url": str(clip), "recording": {"segment": "2s"}}],
+        police={
+            "keys": [{"jwk": police.jwk}],
+            "upload_allow": [tus.endpoint],
+            "upload_rate_limit": "150kB",
+        },
+    )
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        agent = started(config, agents, watch)
+        watch.publish(REQUESTS, police.token(police.claims(jti="slow-1")))
+        moving = watch.wait_for(
+            lambda m: state("slow-1", "uploading")(m) and m.json()["progress"]["bytes_sent"] > 0,
+            timeout=30,
+        ).json()
+        total = moving["progress"]["bytes_total"]
+        agent.kill()  # kill -9 in the middle of the upload
+        assert moving["progress"]["bytes_sent"] < total
+        again = AgentProcess(config).start()
+        agents.append(again)
+        done = watch.wait_for(state("slow-1", "completed"), timeout=90).json()
+        assert done["progress"]["bytes_sent"] == total
+        assert again.terminate()[0] == 0
+    stats = tus.stats()["uploads"]
+    received = sum(u["received"] for u in stats.values())
+    stored = sum(u["stored"] for u in stats.values())
+    files = sorted(tus.store.glob("*.json"))
+    assert len(files) == len(stats)  # no upload was started twice
+    largest = max((tus.store / f.stem).stat().st_size for f in files)
+    assert received - stored <= largest  # at most the file (one chunk) in flight again
+    assert stored == total
+
+
+def test_a_segment_altered_before_export_fails_the_request_and_nothing_is_sent(
+    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess], tus: TusServer
+) -> None:
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        agent = started(agent_config, agents, watch)
+        index = SegmentIndex(agent_config.parent / "state" / "footage.sqlite")
+        victim = [s for s in index.segments("front") if s.state == "closed"][-1]
+        data = bytearray(victim.path.read_bytes())
+        data[200] ^= 0xFF
+        victim.path.write_bytes(bytes(data))
+        window = {"start": rfc3339(victim.start), "end": rfc3339(victim.end or victim.start)}
+        watch.publish(REQUESTS, police.token(police.claims(jti="alt-1", window=window)))
+        failed = watch.wait_for(state("alt-1", "failed"), timeout=30).json()
+        assert failed["reason"] == "footage_altered"
+        audit = watch.wait_for(lambda m: m.topic == AUDIT and m.json()["event"] == "failed")
+        assert "no longer matches the hash" in audit.json()["detail"]["detail"]
+        assert agent.terminate()[0] == 0
+    assert list(tus.store.glob("*")) == []
