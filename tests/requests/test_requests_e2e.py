@@ -4,6 +4,7 @@ reason on the status topic, a valid order held, approved, exported and signed.""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from agent.crypto import jws
 from agent.recording.index import SegmentIndex
@@ -125,15 +127,33 @@ def hostile_tokens(police: Police) -> dict[str, bytes]:
     }
 
 
+def more_hostile_tokens(police: Police) -> list[tuple[bytes, str]]:
+    public = police.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    head = jws.b64url_encode(json.dumps(police.header(alg="HS256")).encode())
+    body = jws.b64url_encode(json.dumps(police.claims(jti="r-hs")).encode())
+    mac = hmac.new(public, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    deep = police.claims(jti="r-deep", extra=json.loads("[" * 40 + "]" * 40))
+    return [
+        (f"{head}.{body}.{jws.b64url_encode(mac)}".encode(), "bad_algorithm"),
+        (b"eyJhbGciOiJFZERTQSJ9.not*base64.AAAA", "malformed"),
+        (police.token(b'{"aud":"\xff\xfe"}'), "malformed"),
+        (police.token(deep), "malformed"),
+        (police.token(police.claims(jti="r-wild", cameras=["front", "#"])), "unknown_camera"),
+    ]
+
+
 def test_hostile_tokens_are_rejected_with_their_reason_and_audited(
-    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess]
+    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess], tus: TusServer
 ) -> None:
     with Watcher.for_broker(broker, "camreg/#") as watch:
         agent = started(agent_config, agents, watch)
         tokens = hostile_tokens(police)
-        for raw in tokens.values():
+        more = more_hostile_tokens(police)
+        for raw in [*tokens.values(), *(raw for raw, _ in more)]:
             watch.publish(REQUESTS, raw)
-        for reason, raw in tokens.items():
+        for reason, raw in [*tokens.items(), *((reason, raw) for raw, reason in more)]:
             message = watch.wait_for(status_of(status_id(raw)), timeout=15)
             body = message.json()
             assert (body["state"], body["reason"]) == ("rejected", reason), reason
@@ -143,9 +163,11 @@ def test_hostile_tokens_are_rejected_with_their_reason_and_audited(
             if len(audited) >= len(tokens) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        assert sorted(e["detail"]["reason"] for e in audited) == sorted(tokens)
+        expected = [*tokens, *(reason for _, reason in more)]
+        assert sorted(e["detail"]["reason"] for e in audited) == sorted(expected)
         assert agent.terminate()[0] == 0
     assert not (agent_config.parent / "state" / "evidence").exists()
+    assert tus.stats()["uploads"] == {}  # nothing reached the evidence server
 
 
 def test_a_valid_order_ends_in_a_verified_evidence_package_and_a_replay_is_refused(
