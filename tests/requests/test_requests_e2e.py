@@ -23,6 +23,7 @@ from tests.support import REPO_ROOT
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Received, Watcher
+from tests.support.tcp_proxy import SilentProxy
 from tests.support.tokens import Police, rfc3339
 from tests.support.tus_server import TusServer
 
@@ -346,3 +347,38 @@ def test_a_segment_altered_before_export_fails_the_request_and_nothing_is_sent(
         assert "no longer matches the hash" in audit.json()["detail"]["detail"]
         assert agent.terminate()[0] == 0
     assert list(tus.store.glob("*")) == []
+
+
+def test_a_request_sent_while_the_agent_is_cut_off_arrives_after_it_reconnects(
+    tmp_path: Path,
+    make_broker: Callable[..., Broker],
+    tmp_h264: Callable[..., Path],
+    police: Police,
+    agents: list[AgentProcess],
+    tus: TusServer,
+) -> None:
+    broker = make_broker(persistence=True)
+    proxy = SilentProxy(broker.port)
+    try:
+        clip = tmp_h264(4, width=320, height=180, fps=10)
+        config = write_config(
+            tmp_path / "cut.yaml",
+            broker_url=proxy.url,
+            cameras=[{"id": "front", "url": str(clip), "recording": {"segment": "2s"}}],
+            registry={"health_interval": "1s", "keepalive": "2s"},
+            police={"keys": [{"jwk": police.jwk}], "upload_allow": [tus.endpoint]},
+        )
+        with Watcher.for_broker(broker, "camreg/#") as watch:
+            agent = started(config, agents, watch)
+            proxy.go_silent()  # the shop's uplink dies; its connection looks open
+            time.sleep(4)
+            watch.publish(REQUESTS, police.token(police.claims(jti="away-1")))
+            time.sleep(2)
+            assert not any(status_of("away-1")(m) for m in watch.messages())
+            proxy.speak_again()
+            # The broker kept the agent's session; on reconnect the agent subscribes again
+            # and the queued request is delivered.
+            watch.wait_for(state("away-1", "completed"), timeout=60)
+            assert agent.terminate()[0] == 0
+    finally:
+        proxy.close()
