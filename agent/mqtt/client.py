@@ -20,9 +20,12 @@ import queue
 import ssl
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import paho.mqtt.client as paho
+from cryptography import x509
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -89,6 +92,11 @@ class RegistryLink:
         self._handed = 0  # highest outbox id handed to paho in this run
         self.refused = 0  # messages the broker refused in this run
         self._subscriptions: dict[str, Callable[[bytes], None]] = {}
+        self._accepted = False  # the current connection got a CONNACK
+        self._refused = False  # the broker said why it refused (logged then)
+        self._client_cert = client_cert
+        if client_cert is not None:
+            check_certificate(client_cert)
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -188,9 +196,20 @@ class RegistryLink:
             except OSError as exc:
                 log.warning("registry broker %s unreachable: %s", where, exc)
             else:
+                self._accepted = False
                 self._client.loop_forever()
-                if self._connected.is_set():
+                if self._accepted:
                     backoff.reset()
+                elif not self._stop.is_set() and not self._refused:
+                    # TLS 1.3 lets the broker refuse a client certificate only after the
+                    # handshake: the connection just ends, with no CONNACK.
+                    log.error(
+                        "registry broker %s closed the connection before accepting this agent%s",
+                        where,
+                        "; is the client certificate valid and issued by the broker's CA?"
+                        if self._client_cert
+                        else "",
+                    )
                 self._connected.clear()
             if self._stop.is_set():
                 break
@@ -295,8 +314,10 @@ class RegistryLink:
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
+            self._refused = True
             log.error("registry broker refused the connection: %s", reason)
             return
+        self._accepted = True
         log.info("connected to registry broker %s:%d", self._host, self._port)
         with self._lock:
             self._connections += 1
@@ -326,3 +347,27 @@ class RegistryLink:
         self._connected.clear()
         if was and not self._stop.is_set():
             log.warning("lost the registry broker: %s", reason)
+
+
+def check_certificate(path: str) -> None:
+    """Say plainly when the agent's own client certificate is outside its validity: the
+    broker refuses it, and under TLS 1.3 it does so without a reason the client sees."""
+    try:
+        cert = x509.load_pem_x509_certificate(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        log.error("client certificate %s cannot be read: %s", path, exc)
+        return
+    now = datetime.now(UTC)
+    if cert.not_valid_after_utc < now:
+        log.error(
+            "client certificate %s expired on %s; the broker will refuse this agent until "
+            "it is renewed",
+            path,
+            cert.not_valid_after_utc.date(),
+        )
+    elif cert.not_valid_before_utc > now:
+        log.error(
+            "client certificate %s is not valid before %s (is the system clock right?)",
+            path,
+            cert.not_valid_before_utc,
+        )

@@ -154,3 +154,28 @@ def test_camera_password_works_and_never_appears_anywhere(
     assert CAMERA_PASSWORD.encode() not in everything
     assert CAMERA_PASSWORD not in agent.log
     assert "camera front: connected" in agent.log
+
+
+def test_an_expired_client_certificate_is_a_clear_error(
+    make_broker: Callable[..., Broker],
+    rtsp_camera: RtspCamera,
+    tmp_path: Path,
+    agents: list[AgentProcess],
+) -> None:
+    broker = make_broker(tls=True, require_client_cert=True)
+    cert = broker.make_client_cert("shop-42", expired=True)
+    agent = run_agent(
+        agents,
+        tmp_path,
+        broker,
+        rtsp_camera.url,
+        registry={
+            "ca_file": str(broker.ca_file),
+            "client_cert": str(cert.cert_file),
+            "client_key": str(cert.key_file),
+        },
+    )
+    deadline = time.monotonic() + 15
+    while "expired" not in agent.log and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "client certificate" in agent.log and "expired" in agent.log, agent.log
