@@ -49,6 +49,7 @@ SESSION_EXPIRY_S = 86400
 HEALTH_EXPIRY_S = 86400
 # Outbox messages handed to paho and not yet acknowledged, at most.
 WINDOW = 50
+IDLE_WAKE_S = 5.0
 
 ProtocolVersion = Literal["5", "3.1.1"]
 # How long a clean stop waits for the broker to acknowledge the `offline` state.
@@ -233,7 +234,10 @@ class RegistryLink:
 
     def _send_loop(self) -> None:
         while not self._stop.is_set():
-            self._kick.wait(1.0)
+            # Idle, the sender sleeps; a put, an ack or a connect wakes it. The timeout
+            # only covers a kick lost in a race.
+            if not self._kick.wait(IDLE_WAKE_S) and not self._in_flight:
+                continue
             self._kick.clear()
             try:
                 self._settle_acks()

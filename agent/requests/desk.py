@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # How often open requests are looked at (clock, owner timeouts) without a new event.
 TICK_S = 5.0
+# How often request ids past their token's expiry are forgotten.
+FORGET_EVERY = timedelta(hours=1)
 # Footage of a request stays held this long after the request ends, for the owner and
 # police to sort out a failed upload; the hold is released at once on a decline.
 HOLD_AFTER_S = 14 * 86400.0
@@ -101,6 +103,7 @@ class RequestDesk:
         self._tokens: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._decisions: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
         self._wake = threading.Event()
+        self._next_forget = datetime.min.replace(tzinfo=UTC)
 
     # --- called from other threads -----------------------------------------------------------
 
@@ -147,7 +150,10 @@ class RequestDesk:
             if stop.is_set():
                 return
             self._advance(request, stop)
-        self._store.forget_expired(self._now())
+        now = self._now()
+        if now >= self._next_forget:  # a write (and fsync) only now and then
+            self._store.forget_expired(now)
+            self._next_forget = now + FORGET_EVERY
 
     def _receive(self, payload: bytes) -> None:
         now = self._now()

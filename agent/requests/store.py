@@ -256,7 +256,12 @@ class RequestStore:
 
     def open_requests(self) -> list[StoredRequest]:
         """Requests something still has to happen to, oldest first."""
-        return [r for r in self.all() if not r.final]
+        final = ", ".join(f"'{state}'" for state in sorted(FINAL))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM requests WHERE state NOT IN ({final}) ORDER BY received"
+            ).fetchall()
+        return [_row(r) for r in rows]
 
     def upload_of(self, request_id: str, name: str) -> tuple[str, bool] | None:
         """(tus URL, finished) of one file of a request's package, if it was created."""
