@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from agent.errors import AgentError
 
@@ -83,6 +83,14 @@ DECLINE_REASONS = frozenset({"owner_declined", "owner_timeout"})
 # Written by the log itself, never by a caller: the lines of a torn tail it found.
 TORN_TAIL = "torn_tail"
 EVENTS = frozenset(REQUEST_EVENTS) | {TORN_TAIL}
+
+
+class AuditTrail(Protocol):
+    """What request code needs of the audit log (AuditLog; a fake in unit tests)."""
+
+    def append(
+        self, event: str, request_id: str | None, detail: Mapping[str, object]
+    ) -> object: ...
 
 
 class AuditError(AgentError):

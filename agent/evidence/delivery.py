@@ -8,22 +8,18 @@ import hashlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
 
+from agent.audit import AuditTrail
 from agent.evidence.export import Package
 from agent.evidence.upload import Uploader, UploadError
 from agent.requests.store import RequestStore, StoredRequest
-
-
-class Audit(Protocol):
-    def append(self, event: str, request_id: str | None, detail: dict[str, Any]) -> object: ...
 
 
 class Delivery:
     def __init__(
         self,
         store: RequestStore,
-        audit: Audit,
+        audit: AuditTrail,
         uploader: Uploader,
     ) -> None:
         self._store = store

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import AgentError
+from agent.sqlite_db import open_db, transaction
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,6 @@ OUTBOX_FILE = "outbox.sqlite"
 MAX_HEALTH_PER_CAMERA = 4320
 # Refused messages are kept this long for the owner to see why, then forgotten.
 KEEP_REFUSED_S = 7 * 86400.0
-_BUSY_TIMEOUT_S = 10.0
 
 # Kinds of message; only health may be thinned.
 KINDS = frozenset({"health", "status", "audit"})
@@ -77,13 +77,7 @@ class Outbox:
         self._max_health = max_health_per_camera
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._db = open_db(path, _SCHEMA)
             self._db.execute(
                 "DELETE FROM refused WHERE refused_at < ?", (time.time() - KEEP_REFUSED_S,)
             )
@@ -92,17 +86,11 @@ class Outbox:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                raise OutboxError(f"{self.path}: {exc}") from None
+        try:
+            with transaction(self._db, self._lock) as db:
+                yield db
+        except sqlite3.DatabaseError as exc:
+            raise OutboxError(f"{self.path}: {exc}") from None
 
     def put(
         self, topic: str, payload: bytes, *, retain: bool, kind: str, key: str | None = None

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.audit import AuditTrail
 from agent.clock import ClockState
 from agent.evidence.export import (
     ExportError,
@@ -42,10 +43,6 @@ FORGET_EVERY = timedelta(hours=1)
 # Footage of a request stays held this long after the request ends, for the owner and
 # police to sort out a failed upload; the hold is released at once on a decline.
 HOLD_AFTER_S = 14 * 86400.0
-
-
-class Audit(Protocol):
-    def append(self, event: str, request_id: str | None, detail: dict[str, Any]) -> object: ...
 
 
 class Uploading(Protocol):
@@ -80,7 +77,7 @@ class RequestDesk:
         consent: Consent,
         store: RequestStore,
         index: SegmentIndex,
-        audit: Audit,
+        audit: AuditTrail,
         publish_status: StatusSink,
         clock: Callable[[], ClockState],
         device_key: Ed25519PrivateKey | None,

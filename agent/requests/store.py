@@ -17,9 +17,9 @@ from pathlib import Path
 
 from agent.errors import AgentError
 from agent.requests.token import CLOCK_SKEW, Request
+from agent.sqlite_db import open_db, transaction
 
 REQUESTS_FILE = "requests.sqlite"
-_BUSY_TIMEOUT_S = 10.0
 
 STATES = (
     "received",
@@ -143,30 +143,17 @@ class RequestStore:
         self.path = path
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            self._db = open_db(path, _SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RequestStoreError(f"{path}: cannot use the request store: {exc}") from None
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                raise RequestStoreError(f"{self.path}: {exc}") from None
+        try:
+            with transaction(self._db, self._lock) as db:
+                yield db
+        except sqlite3.DatabaseError as exc:
+            raise RequestStoreError(f"{self.path}: {exc}") from None
 
     def seen(self, jti: str) -> bool:
         with self._lock:

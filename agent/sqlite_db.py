@@ -1,0 +1,43 @@
+"""The agent's small SQLite files (outbox, requests): opened one way, written one way.
+
+WAL so readers (the owner's CLI) never wait for the daemon; synchronous=FULL because
+what these files hold (a message not yet delivered, a request id already used) must
+survive a power cut; every write an IMMEDIATE transaction under one lock per file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+# A second process (the owner's CLI) may hold the write lock briefly; wait rather than fail.
+BUSY_TIMEOUT_S = 10.0
+
+
+def open_db(path: Path, schema: str) -> sqlite3.Connection:
+    """Open (creating) `path` and apply `schema`; sqlite3.Error or OSError on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(schema)
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
+    """One write transaction; rolled back if the body raises."""
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
