@@ -30,7 +30,7 @@ class SeqCounter:
         self._lock = threading.Condition()
         self.seqs: dict[str, list[int]] = defaultdict(list)  # camera -> seqs in arrival order
         self.bdseqs: set[int] = set()
-        self.arrivals: list[float] = []  # monotonic arrival time of every report
+        self.arrivals: list[float] = []  # monotonic arrival of every live (not retained) report
         self.connects = 0
         self.contract_problems: list[str] = []
         self.expiries: set[int | None] = set()  # MQTT 5 message expiry left on arrival
@@ -78,7 +78,8 @@ class SeqCounter:
         with self._lock:
             self.seqs[body["camera"]].append(body["seq"])
             self.expiries.add(getattr(message.properties, "MessageExpiryInterval", None))
-            self.arrivals.append(time.monotonic())
+            if not message.retain:  # a retained copy comes from the broker, not the agent
+                self.arrivals.append(time.monotonic())
             self.bdseqs.add(body["bdseq"])
             self._lock.notify_all()
 
