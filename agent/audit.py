@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeAlias
 
 from agent.errors import AgentError
+from agent.strict_json import no_duplicate_keys
 
 log = logging.getLogger(__name__)
 
@@ -600,15 +601,6 @@ def _read_lines(path: Path) -> tuple[list[_Line], bool]:
     return [(number, raw, _parse(raw)) for number, raw in enumerate(raws, 1)], terminated
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"the key {key!r} appears twice")
-        result[key] = value
-    return result
-
-
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -622,7 +614,9 @@ def _parse(raw: bytes) -> AuditEntry | str:
     except UnicodeDecodeError:
         return "not UTF-8 text"
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        value = json.loads(
+            text, object_pairs_hook=no_duplicate_keys, parse_constant=_refuse_constant
+        )
     except ValueError as exc:
         return f"not valid JSON ({exc})"
     except RecursionError:

@@ -253,7 +253,7 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _reference_reset(path: Path, camera: str) -> int:
     from agent.config import load_config
-    from agent.control import ControlError, NoDaemon, ask
+    from agent.control import tell_daemon
     from agent.quality.reference import ReferenceStore
 
     try:
@@ -265,21 +265,16 @@ def _reference_reset(path: Path, camera: str) -> int:
         known = ", ".join(c.id for c in config.cameras)
         print(f"no camera {camera!r} in {path} (cameras: {known})", file=sys.stderr)
         return EX_USAGE
-    try:
-        reply = ask(config.agent.data_dir, {"command": "reference_reset", "camera": camera})
-    except NoDaemon:
+
+    def offline() -> int:
         had = ReferenceStore(config.agent.data_dir).reset(camera)
         state = "forgot its reference view" if had else "had no reference view yet"
         print(f"camera {camera}: {state}; the agent takes a new one after a healthy warm-up")
         return 0
-    except ControlError as exc:
-        print(f"camera-agent: {exc}", file=sys.stderr)
-        return EX_UNAVAILABLE
-    if not reply.get("ok"):
-        print(f"camera-agent: {reply.get('error', 'refused')}", file=sys.stderr)
-        return EX_UNAVAILABLE
-    print(reply.get("message", "done"))
-    return 0
+
+    return tell_daemon(
+        config.agent.data_dir, {"command": "reference_reset", "camera": camera}, offline
+    )
 
 
 def _index(path: Path, cameras: Sequence[str] | None) -> tuple[AgentConfig, SegmentIndex] | int:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,8 @@ MAX_REQUEST_BYTES = 4096
 CLIENT_TIMEOUT_S = 5.0
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
+# sysexits: the daemon refused or could not be asked.
+EX_UNAVAILABLE = 69
 
 
 class ControlError(AgentError):
@@ -143,3 +146,20 @@ def ask(data_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
             raise ControlError(f"{path}: the agent gave no answer") from None
         return reply
     raise NoDaemon("no running agent found")
+
+
+def tell_daemon(data_dir: Path, request: dict[str, Any], offline: Callable[[], int]) -> int:
+    """An owner command for the running daemon, as a CLI exit code: its reply printed
+    (0), or its refusal or a socket error on stderr (69); `offline()` when no daemon runs."""
+    try:
+        reply = ask(data_dir, request)
+    except NoDaemon:
+        return offline()
+    except ControlError as exc:
+        print(f"camera-agent: {exc}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    if not reply.get("ok"):
+        print(f"camera-agent: {reply.get('error', 'refused')}", file=sys.stderr)
+        return EX_UNAVAILABLE
+    print(reply.get("message", "done"))
+    return 0

@@ -560,6 +560,12 @@ class SegmentIndex:
             for r in rows
         ]
 
+    def oldest_start(self) -> datetime | None:
+        """When the oldest indexed segment of any camera begins (None: there is none)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT min(start_us) AS oldest FROM segments").fetchone()
+        return _opt_from_us(row["oldest"])
+
     def summary(self, camera: str) -> FootageSummary:
         """What a camera's watchable footage spans, with the gaps inside that span."""
         with self._read() as conn:

@@ -129,7 +129,7 @@ def _show(store: RequestStore, request_id: str, config: AgentConfig) -> int:
 
 
 def _decide(store: RequestStore, request_id: str, approve: bool, config: AgentConfig) -> int:
-    from agent.control import ControlError, NoDaemon, ask
+    from agent.control import tell_daemon
     from agent.requests.store import RequestStoreError
 
     try:
@@ -145,18 +145,11 @@ def _decide(store: RequestStore, request_id: str, approve: bool, config: AgentCo
         )
         return EX_USAGE
     command = "approve" if approve else "decline"
-    try:
-        reply = ask(config.agent.data_dir, {"command": command, "request": request_id})
-    except NoDaemon:
-        return _decide_offline(store, request_id, approve, config)
-    except ControlError as exc:
-        print(f"camera-agent: {exc}", file=sys.stderr)
-        return EX_UNAVAILABLE
-    if not reply.get("ok"):
-        print(f"camera-agent: {reply.get('error', 'refused')}", file=sys.stderr)
-        return EX_UNAVAILABLE
-    print(reply.get("message", "done"))
-    return 0
+    return tell_daemon(
+        config.agent.data_dir,
+        {"command": command, "request": request_id},
+        lambda: _decide_offline(store, request_id, approve, config),
+    )
 
 
 def _decide_offline(

@@ -160,7 +160,7 @@ class RequestDesk:
                 self._policy,
                 now=now,
                 seen=self._store.seen,
-                oldest_footage=self._oldest_footage(),
+                oldest_footage=self._index.oldest_start(),
             )
         except Rejected as exc:
             where = status_id(payload)
@@ -207,10 +207,6 @@ class RequestDesk:
         for camera in request.cameras:
             self._index.hold(camera, request.start, request.end, until, f"request {request.id}")
         self._audit.append("held", request.id, {"until": rfc3339(until)})
-
-    def _oldest_footage(self) -> datetime | None:
-        starts = [s.start for s in self._index.segments()[:1]]
-        return min(starts) if starts else None
 
     def _advance(self, request: StoredRequest, stop: threading.Event | None) -> None:
         state = request.state

@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.crypto import jws
+from agent.strict_json import no_duplicate_keys
 
 # A real token is about 1 kB; anything near this is not one.
 MAX_TOKEN_BYTES = 16 * 1024
@@ -119,15 +120,6 @@ def _parse(token: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
     return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), raw[2]
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
 def _depth(value: Any) -> int:
     if isinstance(value, dict):
         return 1 + max((_depth(v) for v in value.values()), default=0)
@@ -139,7 +131,7 @@ def _depth(value: Any) -> int:
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, object_pairs_hook=_no_duplicates)
+        value = json.loads(text, object_pairs_hook=no_duplicate_keys)
     except UnicodeDecodeError:
         raise Rejected("malformed", f"the {what} is not UTF-8") from None
     except RecursionError:
