@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn, Self
+from typing import Annotated, Any, Literal, NoReturn, Self, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import yaml
@@ -33,25 +33,33 @@ from agent.errors import ConfigError
 __all__ = [
     "AgentConfig",
     "AgentSection",
+    "Bytes",
     "CameraConfig",
     "ClockConfig",
+    "ConfigPath",
+    "ConfigSection",
     "ConsentPolicy",
     "DirectorySettings",
     "Expectations",
+    "Identifier",
     "Location",
     "PoliceConfig",
     "PoliceKey",
+    "ReadableFile",
     "RecordSettings",
     "RecordingConfig",
     "RegistryConfig",
+    "Seconds",
     "StorageConfig",
     "load_config",
+    "load_yaml_model",
     "parse_duration",
     "parse_size",
     "redact_url",
 ]
 
 Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_DATA_DIR = Path("/var/lib/camera-agent")
 MQTT_PORT = 1883
@@ -264,13 +272,13 @@ def _raise_with(exc: ValidationError, problems: list[tuple[Loc, str]]) -> NoRetu
 # --- models --------------------------------------------------------------------------------
 
 
-class _Section(BaseModel):
+class ConfigSection(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, allow_inf_nan=False, coerce_numbers_to_str=True
     )
 
 
-class AgentSection(_Section):
+class AgentSection(ConfigSection):
     """Who this agent is and where it keeps its state."""
 
     id: Identifier
@@ -278,7 +286,7 @@ class AgentSection(_Section):
     locale: Literal["nl", "en"] = "en"
 
 
-class RegistryConfig(_Section):
+class RegistryConfig(ConfigSection):
     """How to reach the registry's MQTT broker."""
 
     broker: str
@@ -386,7 +394,7 @@ class RegistryConfig(_Section):
         return urlsplit(self.broker).scheme == "mqtts"
 
 
-class ClockConfig(_Section):
+class ClockConfig(ConfigSection):
     """Whether requests wait until the system clock is synchronised."""
 
     require_sync: bool = True
@@ -406,7 +414,7 @@ def _check_jwk(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-class PoliceKey(_Section):
+class PoliceKey(ConfigSection):
     """One pinned police public key: a PEM file, PEM text or a JWK."""
 
     file: ReadableFile | None = None
@@ -462,14 +470,14 @@ def _check_upload_prefix(value: str) -> str:
 Consent = Literal["auto", "ask", "never"]
 
 
-class ConsentPolicy(_Section):
+class ConsentPolicy(ConfigSection):
     """Per request kind: approve automatically, ask the owner, or always decline."""
 
     order: Consent = "auto"
     voluntary: Consent = "ask"
 
 
-class PoliceConfig(_Section):
+class PoliceConfig(ConfigSection):
     """Who may request footage and within which limits."""
 
     keys: list[PoliceKey] = Field(default_factory=list)
@@ -482,7 +490,7 @@ class PoliceConfig(_Section):
     upload_rate_limit: Bytes = 2_000_000
 
 
-class StorageConfig(_Section):
+class StorageConfig(ConfigSection):
     """Where recorded footage lives and how much disk it may use."""
 
     path: ConfigPath | None = None  # default: <agent.data_dir>/footage
@@ -490,7 +498,7 @@ class StorageConfig(_Section):
     min_free_bytes: Annotated[int, BeforeValidator(parse_size), Field(ge=0)] = 2 * 1000**3
 
 
-class Location(_Section):
+class Location(ConfigSection):
     """Where a camera is and what it looks at."""
 
     lat: Annotated[float, AfterValidator(_between(-90, 90))]
@@ -500,14 +508,14 @@ class Location(_Section):
     range_m: Annotated[float, Field(gt=0)] | None = None
 
 
-class Expectations(_Section):
+class Expectations(ConfigSection):
     """What the stream should deliver; less is reported as low_fps / low_resolution."""
 
     min_fps: Annotated[float, Field(gt=0)] = 5.0
     min_width: Annotated[int, Field(gt=0)] = 640
 
 
-class RecordSettings(_Section):
+class RecordSettings(ConfigSection):
     """The agent records the stream itself into segments."""
 
     mode: Literal["record"] = "record"
@@ -536,7 +544,7 @@ def _folder_problem(path: Path) -> str | None:
     return None
 
 
-class DirectorySettings(_Section):
+class DirectorySettings(ConfigSection):
     """The owner's recorder writes files; the agent only reads them."""
 
     mode: Literal["directory"]
@@ -591,7 +599,7 @@ _SCHEME_KINDS: dict[str, SourceKind] = {
 }
 
 
-class CameraConfig(_Section):
+class CameraConfig(ConfigSection):
     """One camera: its stream, credentials, place and what to expect of it."""
 
     id: Identifier
@@ -715,7 +723,7 @@ class CameraConfig(_Section):
         return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
 
 
-class AgentConfig(_Section):
+class AgentConfig(ConfigSection):
     """The whole config file."""
 
     agent: AgentSection
@@ -876,6 +884,15 @@ def load_config(path: str | Path, *, check_folders: bool = False) -> AgentConfig
 
     `check_folders` (for `camera-agent check`) also requires each directory-mode
     camera's `recording.path` to be a readable folder now."""
+    return load_yaml_model(path, AgentConfig, {"check_folders": check_folders})
+
+
+def load_yaml_model(
+    path: str | Path, model: type[M], context: Mapping[str, Any] | None = None
+) -> M:
+    """Read a YAML file into `model`; ConfigError lists every problem by key path and line.
+
+    Shared with the registry's config: one YAML reader with one error format."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -899,15 +916,11 @@ def load_config(path: str | Path, *, check_folders: bool = False) -> AgentConfig
         loader.dispose()
 
     problems = [(line, f"{_format_loc(loc)}: {message}") for loc, message, line in tree.problems]
-    config: AgentConfig | None = None
+    config: M | None = None
     try:
-        config = AgentConfig.model_validate(
+        config = model.model_validate(
             data,
-            context={
-                "base_dir": path.absolute().parent,
-                "from_file": True,
-                "check_folders": check_folders,
-            },
+            context={"base_dir": path.absolute().parent, "from_file": True, **(context or {})},
         )
     except ValidationError as exc:
         for error in exc.errors(include_url=False):

@@ -1,0 +1,1 @@
+"""The registry's database: one SQLAlchemy Core schema on SQLite (default) or PostgreSQL."""

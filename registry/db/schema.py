@@ -1,0 +1,230 @@
+"""Every table of the registry. Times used in queries are epoch seconds (float), so SQLite
+and PostgreSQL compare them the same way; payloads as received are kept as JSON text."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+ID = 64  # ids match ^[A-Za-z0-9_-]{1,64}$ (DESIGN.md conventions)
+
+
+def _row_id() -> Column[int]:
+    # SQLite autoincrements only an INTEGER PRIMARY KEY, PostgreSQL wants BIGINT for history.
+    return Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+
+# --- what agents report (ingest) -------------------------------------------------------
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("agent_id", String(ID), primary_key=True),
+    Column("state", String(16)),  # online | offline; None until the first state message
+    Column("bdseq", BigInteger),
+    Column("version", String(64)),
+    Column("offline_reason", String(64)),
+    Column("clock_synced", Boolean),
+    Column("state_ts", Float),  # when the agent said it (its ts), epoch s
+    Column("last_seen", Float),  # when the registry last received anything from it
+    # Enrolment: the device public key (raw Ed25519, base64url) and its RFC 7638 thumbprint.
+    Column("public_key", String(64)),
+    Column("key_thumbprint", String(64)),
+    Column("enrolled_at", Float),
+    Column("audit_head", String(128)),  # chain hash of the newest audit entry received
+    Column("audit_entries", BigInteger, nullable=False, default=0),
+)
+
+cameras = Table(
+    "cameras",
+    metadata,
+    Column("agent_id", String(ID), primary_key=True),
+    Column("camera_id", String(ID), primary_key=True),
+    Column("name", String(200)),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("bearing_deg", Float),
+    Column("fov_deg", Float),
+    Column("range_m", Float),
+    Column("dori_json", Text),  # {"detect":m,"observe":m,"recognise":m,"identify":m}
+    Column("status", String(16)),  # ok | degraded | failed | offline; None before any health
+    Column("problems_json", Text),
+    Column("report_ts", Float),  # ts of the newest health report
+    Column("footage_oldest", Float),
+    Column("footage_newest", Float),
+    Column("health_json", Text),  # the newest health object as received
+    # Loss counting by (bdseq, seq): the newest pair, reports received and reports missing.
+    Column("bdseq", BigInteger),
+    Column("seq", BigInteger),
+    Column("received", BigInteger, nullable=False, default=0),
+    Column("missing", BigInteger, nullable=False, default=0),
+    Index("cameras_lat_lon", "lat", "lon"),
+)
+
+health_history = Table(
+    "health_history",
+    metadata,
+    _row_id(),
+    Column("agent_id", String(ID), nullable=False),
+    Column("camera_id", String(ID), nullable=False),
+    Column("bdseq", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("problems_json", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+    Index("health_history_camera_ts", "agent_id", "camera_id", "ts"),
+)
+
+request_status = Table(
+    "request_status",
+    metadata,
+    Column("agent_id", String(ID), primary_key=True),
+    Column("request_id", String(ID), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64)),
+    Column("bytes_sent", BigInteger),
+    Column("bytes_total", BigInteger),
+    Column("manifest_sha256", String(64)),
+    Column("ts", Float, nullable=False),
+    Column("payload", Text, nullable=False),
+)
+
+agent_audit = Table(
+    "agent_audit",
+    metadata,
+    _row_id(),
+    Column("agent_id", String(ID), nullable=False),
+    Column("entry", Text, nullable=False),  # the line exactly as the agent published it
+    Column("received_at", Float, nullable=False),
+    Index("agent_audit_agent", "agent_id", "id"),
+)
+
+rejected_messages = Table(
+    "rejected_messages",
+    metadata,
+    _row_id(),
+    Column("topic", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+
+# --- police requests and evidence -------------------------------------------------------
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(ID), primary_key=True),  # the token's jti
+    Column("agent_id", String(ID), nullable=False),
+    Column("cameras_json", Text, nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("case_ref", String(200), nullable=False),
+    Column("basis", Text, nullable=False),
+    Column("requester", String(200), nullable=False),
+    Column("reason", Text, nullable=False),  # why the officer asked (user audit)
+    Column("claims_json", Text, nullable=False),  # what the server prepared, unsigned
+    # The bearer the agent presents at the intake; only its SHA-256 is kept.
+    Column("upload_token_sha256", String(64), nullable=False),
+    Column("prepared_by", String(64), nullable=False),
+    Column("prepared_at", Float, nullable=False),
+    Column("token", Text),  # the signed compact JWS once submitted
+    Column("token_status_id", String(16)),  # where a rejected token's status lands
+    Column("submitted_by", String(64)),
+    Column("submitted_at", Float),
+)
+
+evidence_uploads = Table(
+    "evidence_uploads",
+    metadata,
+    Column("upload_id", String(64), primary_key=True),
+    Column("request_id", String(ID), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),  # as declared in Upload-Metadata
+    Column("length", BigInteger, nullable=False),
+    Column("offset", BigInteger, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("completed_at", Float),
+    Column("actual_sha256", String(64)),  # computed when the last byte arrived
+    Index("evidence_uploads_request", "request_id"),
+)
+
+evidence_packages = Table(
+    "evidence_packages",
+    metadata,
+    Column("request_id", String(ID), primary_key=True),
+    Column("agent_id", String(ID), nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("verdict", Text, nullable=False),  # plain words: what was checked, what failed
+    Column("manifest_json", Text),
+    Column("checked_at", Float, nullable=False),
+)
+
+# --- people ------------------------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),  # police | operator
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", Float),
+    Column("created_at", Float, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_sha256", String(64), primary_key=True),  # the cookie holds the secret
+    Column("username", String(64), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+enrol_codes = Table(
+    "enrol_codes",
+    metadata,
+    Column("code_sha256", String(64), primary_key=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),
+    Column("agent_id", String(ID)),
+)
+
+user_audit = Table(
+    "user_audit",
+    metadata,
+    _row_id(),
+    Column("ts", Float, nullable=False),
+    Column("username", String(64)),  # None when nobody was logged in (a failed login)
+    Column("action", String(64), nullable=False),  # login, search, request_prepare, ...
+    Column("remote", String(64)),
+    Column("detail", Text, nullable=False),  # JSON: where, when, why, outcome
+)

@@ -1,0 +1,1 @@
+"""Enrolment: one-time codes, an agent's device key and cameras in, broker credentials out."""

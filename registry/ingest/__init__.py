@@ -1,0 +1,1 @@
+"""MQTT ingest: agents' state, health, request status and audit into the database."""
