@@ -11,6 +11,8 @@ PACKAGES=(
   gstreamer1.0-x                      # timeoverlay (pango), the clock the live scene shows
   openssl                             # test certificates for TLS
   systemd                             # systemd-analyze checks the unit's hardening
+  chromium                            # the registry's pages are tested in a real browser
+  postgresql                          # the registry's second database engine (tests use both)
 )
 
 missing=()

@@ -1,0 +1,189 @@
+"""The registry's web application: pages, JSON API, and the mounts for evidence intake and
+enrolment (which authenticate by their own bearer token or one-time code)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from registry.web import auth, user_audit
+from registry.web.access import (
+    SESSION_COOKIE,
+    Caller,
+    LoginRequired,
+    identify,
+    remote_of,
+    require,
+    state_of,
+)
+from registry.web.auth import LoginRefused, Role
+from registry.web.camera_list import camera_rows
+from registry.web.state import AppState
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+LEAFLET_DIR = HERE / "assets" / "node_modules" / "leaflet" / "dist"
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+# Both roles see the health map: police pick cameras on it, operators keep them working.
+ANY_ROLE = (Role.POLICE, Role.OPERATOR)
+
+
+def page(request: Request, name: str, caller: Caller | None, **context: Any) -> Response:
+    state = state_of(request)
+    return templates.TemplateResponse(
+        request,
+        name,
+        {
+            "user": caller.user if caller else None,
+            "csrf": caller.session.csrf if caller and caller.session else "",
+            "map": state.config.map,
+            "leaflet": LEAFLET_DIR.is_dir(),
+            **context,
+        },
+    )
+
+
+async def login_form(request: Request) -> Response:
+    if identify(request) is not None:
+        return RedirectResponse("/", 303)
+    return page(request, "login.html", None, error=None)
+
+
+async def login(request: Request) -> Response:
+    state = state_of(request)
+    form = await request.form()
+    name, password = str(form.get("username", "")), str(form.get("password", ""))
+    settings = state.config.login
+    try:
+        user = auth.authenticate(
+            state.engine,
+            name,
+            password,
+            lockout_after=settings.lockout_after,
+            lockout_for=settings.lockout_for,
+        )
+    except LoginRefused as exc:
+        log.warning("login refused from %s: %s", remote_of(request), exc.reason)
+        user_audit.record(
+            state.engine,
+            None,
+            "login_refused",
+            remote_of(request),
+            tried=name,
+            reason=exc.reason,
+        )
+        return page(request, "login.html", None, error=str(exc))
+    secret, _ = auth.start_session(state.engine, user, settings.session_lifetime)
+    user_audit.record(state.engine, user.name, "login", remote_of(request))
+    response = RedirectResponse("/", 303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(settings.session_lifetime),
+        httponly=True,
+        samesite="strict",
+        secure=state.config.http.base_url.startswith("https://"),
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    await require(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        auth.end_session(state_of(request).engine, cookie)
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+def _problem_codes() -> list[str]:
+    """The agents' problem vocabulary, from the health schema (the contract)."""
+    schema = json.loads((HERE.parent / "schemas" / "health.schema.json").read_text())
+    codes: list[str] = schema["properties"]["problems"]["items"]["enum"]
+    return codes
+
+
+PROBLEM_CODES = _problem_codes()
+
+
+async def dashboard(request: Request) -> Response:
+    caller = await require(request, *ANY_ROLE)
+    return page(request, "dashboard.html", caller, problems=PROBLEM_CODES)
+
+
+async def cameras_api(request: Request) -> Response:
+    await require(request, *ANY_ROLE)
+    return JSONResponse({"cameras": camera_rows(state_of(request).engine)})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    wants_page = request.method == "GET" and not request.url.path.startswith("/api/")
+    if isinstance(exc, LoginRequired) and wants_page:
+        return RedirectResponse("/login", 303)
+    if wants_page:
+        caller = identify(request)
+        return page(request, "error.html", caller, status=exc.status_code, message=exc.detail)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+class SecurityHeaders:
+    """No framing, no sniffing, no referrer leaks; scripts and styles only from here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"x-frame-options", b"DENY"),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cache-control", b"no-store"),
+                ]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)  # type: ignore[arg-type]
+
+
+def build_app(state: AppState, extra: Sequence[BaseRoute] = ()) -> Starlette:
+    """The whole web app; `extra` are routes of other areas (intake, enrolment, police)."""
+    routes: list[BaseRoute] = [
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", dashboard),
+        Route("/api/v1/cameras", cameras_api),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        *extra,
+    ]
+    if LEAFLET_DIR.is_dir():
+        routes.append(Mount("/vendor/leaflet", StaticFiles(directory=LEAFLET_DIR)))
+    else:
+        log.warning("Leaflet is not installed in %s (npm ci there); maps show no map", LEAFLET_DIR)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: _http_error},
+    )
+    app.state.registry = state
+    return app

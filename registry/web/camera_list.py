@@ -1,0 +1,62 @@
+"""The dashboard's view of every registered camera: position, view, health and footage."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from registry.db.schema import agents, cameras
+
+# A camera whose agent has not reported for this long is shown as stale, whatever it said.
+STALE_AFTER_S = 3 * 60 * 60.0
+
+
+def rfc3339(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def camera_rows(engine: Engine) -> list[dict[str, Any]]:
+    """One JSON-ready dict per camera, ordered by agent and camera id."""
+    query = (
+        select(cameras, agents.c.state.label("agent_state"), agents.c.last_seen)
+        .join(agents, agents.c.agent_id == cameras.c.agent_id, isouter=True)
+        .order_by(cameras.c.agent_id, cameras.c.camera_id)
+    )
+    with engine.connect() as db:
+        rows = db.execute(query).all()
+    now = time.time()
+    result = []
+    for row in rows:
+        status = row.status or "unknown"
+        if row.agent_state == "offline":
+            status = "offline"  # the agent's will: nothing it last said holds any more
+        result.append(
+            {
+                "agent": row.agent_id,
+                "camera": row.camera_id,
+                "name": row.name,
+                "lat": row.lat,
+                "lon": row.lon,
+                "bearing_deg": row.bearing_deg,
+                "fov_deg": row.fov_deg,
+                "range_m": row.range_m,
+                "dori_m": json.loads(row.dori_json) if row.dori_json else None,
+                "status": status,
+                "problems": json.loads(row.problems_json) if row.problems_json else [],
+                "agent_state": row.agent_state,
+                "last_report": rfc3339(row.report_ts),
+                "stale": row.report_ts is None or now - row.report_ts > STALE_AFTER_S,
+                "footage_oldest": rfc3339(row.footage_oldest),
+                "footage_newest": rfc3339(row.footage_newest),
+                "reports_received": row.received,
+                "reports_missing": row.missing,
+            }
+        )
+    return result
