@@ -17,9 +17,9 @@ START_TIMEOUT_S = 10.0
 
 
 @contextmanager
-def serve_asgi(app: ASGIApp) -> Iterator[str]:
+def serve_asgi(app: ASGIApp, port: int | None = None) -> Iterator[str]:
     """Serve `app` on 127.0.0.1 until the block ends; yields its base URL (no trailing /)."""
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn:{port}", daemon=True)

@@ -17,6 +17,7 @@ from registry.web import auth
 from registry.web.app import build_app
 from registry.web.auth import Role
 from registry.web.state import AppState, Relay
+from tests.support import free_port
 from tests.support.asgi_server import serve_asgi
 
 PASSWORD = "correct horse battery"
@@ -51,10 +52,18 @@ def registry_web(
     extra: Sequence[BaseRoute] = (),
     database_url: str | None = None,
 ) -> Iterator[RegistryWeb]:
+    from registry.web import police_api, police_pages
+
+    # The server's own address goes into upload URLs: serve on the port the config names.
+    port = free_port()
+    config = config.model_copy(
+        update={"http": config.http.model_copy(update={"listen": f"127.0.0.1:{port}"})}
+    )
     engine = open_engine(database_url or config.database_url)
-    app = build_app(AppState(config, engine, relay), extra)
+    routes = [*police_api.routes(), *police_pages.routes(), *extra]
+    app = build_app(AppState(config, engine, relay), routes)
     try:
-        with serve_asgi(app) as url:
+        with serve_asgi(app, port) as url:
             yield RegistryWeb(url, engine, config)
     finally:
         engine.dispose()

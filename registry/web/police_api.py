@@ -1,0 +1,302 @@
+"""What police users do, as JSON API: search cameras near an incident, prepare the claims of
+a request, submit the token they signed off the server, follow its status. Every search and
+request lands in the registry's audit trail with who, when, where and why."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from agent.crypto import jws
+from agent.strict_json import no_duplicate_keys
+from registry.db.schema import request_status, requests
+from registry.errors import RegistryError
+from registry.police import search
+from registry.police.claims import ClaimsError, parse_time, prepare_claims
+from registry.web import user_audit
+from registry.web.access import require, state_of
+from registry.web.auth import Role
+from registry.web.camera_list import rfc3339
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024  # a search or a prepared request is a few hundred bytes
+MAX_TOKEN = 16 * 1024  # the agent refuses bigger tokens anyway (too_large)
+ISSUER = "camera-registry"  # `iss`: who prepared the claims; the police key signs them
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise HTTPException(413, f"the request body is over {MAX_BODY} bytes")
+    try:
+        value = json.loads(body, object_pairs_hook=no_duplicate_keys)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise HTTPException(400, "the body must be a JSON object")
+    return value
+
+
+def _field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise HTTPException(400, f"{name}: required (text)")
+    return value
+
+
+def _match_json(match: search.CameraMatch, radius_m: float) -> dict[str, Any]:
+    return {
+        "agent": match.agent_id,
+        "camera": match.camera_id,
+        "name": match.name,
+        "lat": match.lat,
+        "lon": match.lon,
+        "distance_m": round(match.distance_m, 1),
+        "bearing_to_point": round(match.bearing_to_point, 1),
+        "status": match.status,
+        "footage_oldest": rfc3339(match.footage_oldest),
+        "footage_newest": rfc3339(match.footage_newest),
+        "dori_m": match.dori,
+        "bearing_deg": match.bearing_deg,
+        "fov_deg": match.fov_deg,
+        "range_m": match.range_m,
+        "view_known": match.view_known,
+        "cone": search.view_polygon(match.view, radius_m=radius_m),
+    }
+
+
+async def search_api(request: Request) -> Response:
+    caller = await require(request, Role.POLICE)
+    state = state_of(request)
+    body = await _json_body(request)
+    reason = _field(body, "reason")
+    try:
+        lat, lon = search.check_point(body.get("lat"), body.get("lon"))
+        at = parse_time(body.get("at"), "at")
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    radius = state.config.search_radius_m
+    matches = search.find_cameras(state.engine, lat, lon, at, radius_m=radius)
+    user_audit.record(
+        state.engine,
+        caller.user.name,
+        "search",
+        caller.remote,
+        lat=lat,
+        lon=lon,
+        at=at.isoformat(),
+        reason=reason,
+        found=len(matches),
+    )
+    return JSONResponse(
+        {
+            "lat": lat,
+            "lon": lon,
+            "at": at.isoformat(),
+            "radius_m": radius,
+            "cameras": [_match_json(m, radius) for m in matches],
+        }
+    )
+
+
+async def prepare_api(request: Request) -> Response:
+    caller = await require(request, Role.POLICE)
+    state = state_of(request)
+    body = await _json_body(request)
+    cameras = body.get("cameras")
+    if not isinstance(cameras, list) or not all(isinstance(c, str) for c in cameras):
+        raise HTTPException(400, "cameras: required (a list of camera ids)")
+    try:
+        prepared = prepare_claims(
+            issuer=ISSUER,
+            agent_id=_field(body, "agent"),
+            cameras=cameras,
+            start=parse_time(body.get("start"), "start"),
+            end=parse_time(body.get("end"), "end"),
+            kind=_field(body, "kind"),
+            case=_field(body, "case"),
+            basis=_field(body, "basis"),
+            requester=_field(body, "requester"),
+            upload_url=state.config.http.base_url + "/files/",
+            validity=timedelta(seconds=state.config.evidence.request_validity),
+        )
+    except ClaimsError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    reason = _field(body, "reason")
+    claims = prepared.claims
+    window = claims["window"]
+    with state.engine.begin() as db:
+        db.execute(
+            requests.insert().values(
+                request_id=prepared.request_id,
+                agent_id=claims["aud"],
+                cameras_json=json.dumps(claims["cameras"]),
+                window_start=parse_time(window["start"]).timestamp(),
+                window_end=parse_time(window["end"]).timestamp(),
+                kind=claims["kind"],
+                case_ref=claims["case"],
+                basis=claims["basis"],
+                requester=claims["requester"],
+                reason=reason,
+                claims_json=json.dumps(claims),
+                upload_token_sha256=prepared.upload_token_sha256,
+                prepared_by=caller.user.name,
+                prepared_at=time.time(),
+            )
+        )
+    user_audit.record(
+        state.engine,
+        caller.user.name,
+        "request_prepare",
+        caller.remote,
+        request_id=prepared.request_id,
+        agent=claims["aud"],
+        cameras=claims["cameras"],
+        window=window,
+        case=claims["case"],
+        kind=claims["kind"],
+        reason=reason,
+    )
+    return JSONResponse({"request_id": prepared.request_id, "claims": claims}, status_code=201)
+
+
+def _stored(engine: Engine, request_id: str) -> Any:
+    with engine.connect() as db:
+        row = db.execute(select(requests).where(requests.c.request_id == request_id)).first()
+    if row is None:
+        raise HTTPException(404, f"no request {request_id!r}")
+    return row
+
+
+async def claims_download(request: Request) -> Response:
+    await require(request, Role.POLICE)
+    row = _stored(state_of(request).engine, request.path_params["request_id"])
+    return Response(
+        json.dumps(json.loads(row.claims_json), indent=2) + "\n",
+        media_type="application/json",
+        headers={"content-disposition": f'attachment; filename="{row.request_id}.claims.json"'},
+    )
+
+
+def _payload_of(token: str) -> dict[str, Any]:
+    """The token's header checks and payload, unverified: the server holds no police key;
+    it checks only that the officer signed what was prepared. The agent verifies."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise HTTPException(400, "token: not a compact JWS (three parts separated by dots)")
+    try:
+        header = json.loads(jws.b64url_decode(parts[0]), object_pairs_hook=no_duplicate_keys)
+        payload = json.loads(jws.b64url_decode(parts[1]), object_pairs_hook=no_duplicate_keys)
+    except ValueError as exc:
+        raise HTTPException(400, f"token: cannot be decoded ({exc})") from exc
+    if not isinstance(header, dict) or header.get("alg") != "EdDSA":
+        raise HTTPException(400, "token: not signed with EdDSA (use `camera-registry police sign`)")
+    if header.get("typ") != "camreg-request+jwt":
+        raise HTTPException(400, "token: typ is not camreg-request+jwt")
+    if not isinstance(payload, dict):
+        raise HTTPException(400, "token: the payload is not a JSON object")
+    return payload
+
+
+async def submit_api(request: Request) -> Response:
+    caller = await require(request, Role.POLICE)
+    state = state_of(request)
+    row = _stored(state.engine, request.path_params["request_id"])
+    body = await _json_body(request)
+    token = _field(body, "token").strip()
+    if len(token) > MAX_TOKEN or not token.isascii():
+        raise HTTPException(400, f"token: not an ASCII token of at most {MAX_TOKEN} bytes")
+    if _payload_of(token) != json.loads(row.claims_json):
+        raise HTTPException(
+            400,
+            "token: its claims differ from the ones prepared for this request; "
+            "sign the claims.json downloaded for it",
+        )
+    if state.relay is None:
+        raise HTTPException(503, "no MQTT link to the agents (the server runs without one)")
+    try:
+        state.relay.publish_request(row.agent_id, token)
+    except RegistryError as exc:
+        log.warning("request %s not relayed to %s: %s", row.request_id, row.agent_id, exc)
+        raise HTTPException(503, f"could not reach the broker: {exc}") from exc
+    status_id = hashlib.sha256(token.encode("ascii")).hexdigest()[:16]
+    with state.engine.begin() as db:
+        db.execute(
+            update(requests)
+            .where(requests.c.request_id == row.request_id)
+            .values(
+                token=token,
+                token_status_id=status_id,
+                submitted_by=caller.user.name,
+                submitted_at=time.time(),
+            )
+        )
+    user_audit.record(
+        state.engine,
+        caller.user.name,
+        "request_submit",
+        caller.remote,
+        request_id=row.request_id,
+        agent=row.agent_id,
+    )
+    return JSONResponse({"request_id": row.request_id, "state": "sent"}, status_code=202)
+
+
+def request_list(engine: Engine) -> list[dict[str, Any]]:
+    """Every request, newest first, with the state its agent last reported."""
+    with engine.connect() as db:
+        rows = db.execute(select(requests).order_by(requests.c.prepared_at.desc())).all()
+        statuses = {(s.agent_id, s.request_id): s for s in db.execute(select(request_status)).all()}
+    result = []
+    for row in rows:
+        status = statuses.get((row.agent_id, row.request_id)) or statuses.get(
+            (row.agent_id, row.token_status_id or "")
+        )
+        if status is not None:
+            state, reason = status.state, status.reason
+        else:
+            state, reason = ("sent" if row.token else "prepared"), None
+        result.append(
+            {
+                "request_id": row.request_id,
+                "agent": row.agent_id,
+                "cameras": json.loads(row.cameras_json),
+                "window": {"start": rfc3339(row.window_start), "end": rfc3339(row.window_end)},
+                "kind": row.kind,
+                "case": row.case_ref,
+                "prepared_by": row.prepared_by,
+                "prepared_at": rfc3339(row.prepared_at),
+                "state": state,
+                "reason": reason,
+                "progress": None
+                if status is None or status.bytes_total is None
+                else {"bytes_sent": status.bytes_sent, "bytes_total": status.bytes_total},
+            }
+        )
+    return result
+
+
+async def requests_api(request: Request) -> Response:
+    await require(request, Role.POLICE)
+    return JSONResponse({"requests": request_list(state_of(request).engine)})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/search", search_api, methods=["POST"]),
+        Route("/api/v1/requests", requests_api, methods=["GET"]),
+        Route("/api/v1/requests", prepare_api, methods=["POST"]),
+        Route("/api/v1/requests/{request_id}/claims.json", claims_download, methods=["GET"]),
+        Route("/api/v1/requests/{request_id}/token", submit_api, methods=["POST"]),
+    ]
