@@ -90,6 +90,26 @@ def _parser() -> argparse.ArgumentParser:
     requests_commands.add_parser(commands, DEFAULT_CONFIG)
     key_commands.add_parser(commands, DEFAULT_CONFIG)
 
+    enroll = commands.add_parser(
+        "enroll", help="join the registry with a one-time code from its operator"
+    )
+    enroll.add_argument(
+        "--registry",
+        required=True,
+        metavar="URL",
+        help="the registry's address, e.g. https://registry.example.org",
+    )
+    enroll.add_argument(
+        "--code", required=True, metavar="CODE", help="the one-time code, e.g. 7KQ2-M9XD-4HRT-0WBE"
+    )
+    enroll.add_argument(
+        "--ca-file",
+        type=Path,
+        metavar="PATH",
+        help="the CA of the registry's HTTPS certificate, if it is not publicly trusted",
+    )
+    enroll.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+
     footage = commands.add_parser("footage", help="what footage is held, with gaps; export")
     footage.add_argument("--camera", metavar="ID", help="only this camera")
     footage.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
@@ -175,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _footage_list(args.config, args.camera)
     if args.command == "audit":
         return _audit(args)
+    if args.command == "enroll":
+        from agent import enrolment  # lazily: `probe` starts faster without pydantic
+
+        return enrolment.run(args)
     if args.command in ("requests", "keys"):
         config = _load(args.config)
         if isinstance(config, int):

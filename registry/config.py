@@ -17,8 +17,10 @@ from agent.config import (
     Seconds,
     load_yaml_model,
 )
+from registry.enrolment.settings import EnrolmentSettings
 
 __all__ = [
+    "EnrolmentSettings",
     "EvidenceSettings",
     "HttpSettings",
     "LoginSettings",
@@ -113,6 +115,7 @@ class ServerConfig(ConfigSection):
     map: MapSettings = MapSettings()
     login: LoginSettings = LoginSettings()
     evidence: EvidenceSettings = EvidenceSettings()
+    enrolment: EnrolmentSettings = EnrolmentSettings()
     # Where no bearing is known, a camera "could have seen" points within this distance.
     search_radius_m: Annotated[float, Field(gt=0, le=1000)] = 30.0
     # Ingest workers share the agents' messages through this MQTT shared-subscription group.
