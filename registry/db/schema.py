@@ -71,6 +71,10 @@ cameras = Table(
     Column("seq", BigInteger),
     Column("received", BigInteger, nullable=False, default=0),
     Column("missing", BigInteger, nullable=False, default=0),
+    # Ingest: the lowest seq and the distinct reports of the current bdseq, so reports that
+    # arrive out of order (several ingest workers) still give the right `missing`.
+    Column("seq_first", BigInteger),
+    Column("epoch_received", BigInteger, nullable=False, default=0),
     Index("cameras_lat_lon", "lat", "lon"),
 )
 
@@ -88,6 +92,8 @@ health_history = Table(
     Column("payload", Text, nullable=False),
     Column("received_at", Float, nullable=False),
     Index("health_history_camera_ts", "agent_id", "camera_id", "ts"),
+    # One row per report: a redelivered (QoS 1) or re-sent retained report is a duplicate.
+    Index("health_history_report", "agent_id", "camera_id", "bdseq", "seq", unique=True),
 )
 
 request_status = Table(
@@ -111,7 +117,13 @@ agent_audit = Table(
     Column("agent_id", String(ID), nullable=False),
     Column("entry", Text, nullable=False),  # the line exactly as the agent published it
     Column("received_at", Float, nullable=False),
+    # The entry's own seq and chain hash (ingest): a redelivered entry is one row, and the
+    # head is the entry with the highest seq whatever order entries arrived in.
+    Column("seq", BigInteger),
+    Column("hash", String(64)),
     Index("agent_audit_agent", "agent_id", "id"),
+    Index("agent_audit_entry", "agent_id", "hash", unique=True),
+    Index("agent_audit_seq", "agent_id", "seq"),
 )
 
 rejected_messages = Table(

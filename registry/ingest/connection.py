@@ -1,0 +1,318 @@
+"""The registry's MQTT 5 connection to the broker: TLS, a password or a client certificate
+as in the agent's RegistryConfig, reconnect with backoff, subscriptions renewed on every
+connect, and publishes that wait for their PUBACK.
+
+Like the agent's link (agent/mqtt/client.py) it runs the connect loop itself, so the log
+says why a connection failed. paho callbacks only hand messages on.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from agent.config import RegistryConfig
+from agent.streams.backoff import Backoff
+from registry.errors import RegistryError
+
+log = logging.getLogger(__name__)
+
+QOS = 1  # DESIGN.md: every topic is QoS 1
+RECONNECT_BASE_S = 0.5
+RECONNECT_CAP_S = 10.0
+# The broker keeps an ingest worker's session (its shared subscriptions and the messages
+# queued for it) this long while the worker is down: a day covers an upgrade or a crash.
+SESSION_EXPIRY_S = 86400
+# QoS 1 messages the broker may have in flight to us unacknowledged (MQTT 5 Receive
+# Maximum; mosquitto 2 honours it). Messages are acknowledged only once committed, so
+# this must exceed a batch with room for the next one to fill meanwhile.
+RECEIVE_MAXIMUM = 4000
+# Our own unacknowledged publishes (relayed requests are few).
+MAX_INFLIGHT = 100
+STOP_TIMEOUT_S = 5.0
+# MQTT 5 reason code 142: another client connected with our client id.
+SESSION_TAKEN_OVER = 142
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic_filter: str
+    identifier: int | None = None  # MQTT 5 subscription identifier, to tell copies apart
+
+
+MessageHandler = Callable[[paho.MQTTMessage], None]
+
+
+class BrokerConnection:
+    """One MQTT 5 connection of the registry, kept up until stop()."""
+
+    def __init__(
+        self,
+        config: RegistryConfig,
+        *,
+        client_id: str,
+        persistent_session: bool = True,
+        manual_ack: bool = False,
+        on_message: MessageHandler | None = None,
+        on_connect: Callable[[bool], None] | None = None,
+        name: str = "mqtt",
+    ) -> None:
+        if config.mqtt_version != "5":
+            # Shared subscriptions, subscription identifiers and PUBACK reason codes
+            # (a refused relay) are MQTT 5.
+            raise RegistryError("mqtt.mqtt_version: the registry needs MQTT 5")
+        self.client_id = client_id
+        self._where = f"{config.host}:{config.port}"
+        self._host, self._port = config.host, config.port
+        self._keepalive = max(1, round(config.keepalive))
+        self._persistent = persistent_session
+        self._on_message_cb = on_message
+        self._on_connect_cb = on_connect
+        self._subscriptions: list[Subscription] = []
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._accepted = False
+        self._refused = False
+        self._lock = threading.Lock()
+        self._acks: dict[int, ReasonCode | None] = {}
+        self._ack_ready = threading.Condition(self._lock)
+        self._brief: dict[int, str] = {}  # SUBACK mid -> filter to drop then
+        self._client_cert = config.client_cert
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=paho.MQTTv5,
+            reconnect_on_failure=False,
+            manual_ack=manual_ack,
+        )
+        client.max_inflight_messages_set(MAX_INFLIGHT)
+        if config.tls:
+            client.tls_set(
+                ca_certs=str(config.ca_file) if config.ca_file else None,
+                certfile=str(config.client_cert) if config.client_cert else None,
+                keyfile=str(config.client_key) if config.client_key else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if config.username is not None:
+            password = config.password.get_secret_value() if config.password else None
+            client.username_pw_set(config.username, password)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_message = self._handle_message
+        client.on_publish = self._handle_publish
+        client.on_subscribe = self._handle_subscribe
+        self._client = client
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def add_subscription(self, subscription: Subscription) -> None:
+        """Subscribe now (if connected) and after every reconnect."""
+        self._subscriptions.append(subscription)
+        if self.connected:
+            self._subscribe(subscription)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._client.disconnect()
+        self._thread.join(STOP_TIMEOUT_S)
+        with self._ack_ready:
+            self._ack_ready.notify_all()
+
+    # --- publish, subscribe, ack -------------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, *, timeout: float) -> None:
+        """Publish at QoS 1 and wait for the PUBACK; RegistryError if it does not come or
+        carries a failure (MQTT 5: "Not authorized" when the broker's ACL refuses it)."""
+        if not self._connected.wait(timeout):
+            raise RegistryError(f"MQTT broker {self._where}: not connected within {timeout:.0f} s")
+        info = self._client.publish(topic, payload, qos=QOS, retain=False)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise RegistryError(f"MQTT broker {self._where}: {paho.error_string(info.rc)}")
+        with self._ack_ready:
+            arrived = self._ack_ready.wait_for(
+                lambda: info.mid in self._acks or self._stop.is_set(), timeout
+            )
+            reason = self._acks.pop(info.mid, None)
+        if not arrived or self._stop.is_set():
+            raise RegistryError(
+                f"MQTT broker {self._where} did not acknowledge the message on {topic} "
+                f"within {timeout:.0f} s"
+            )
+        if reason is not None and reason.is_failure:
+            raise RegistryError(f"MQTT broker {self._where} refused the message on {topic}: "
+                                f"{reason} (check the broker's ACL for the registry's user)")
+
+    def subscribe_briefly(self, subscription: Subscription) -> None:
+        """Subscribe, and unsubscribe as soon as the SUBACK arrives: the broker sends the
+        retained messages of the filter (queued before it reads our UNSUBSCRIBE) and
+        nothing after. May be called from a paho callback: it does not wait."""
+        result, mid = self._subscribe(subscription)
+        if result == paho.MQTT_ERR_SUCCESS and mid is not None:
+            with self._lock:
+                self._brief[mid] = subscription.topic_filter
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        self._client.unsubscribe(topic_filter)
+
+    def ack(self, mid: int) -> None:
+        """Acknowledge a received message (manual_ack): the broker may forget it now."""
+        self._client.ack(mid, QOS)
+
+    def _subscribe(self, subscription: Subscription) -> tuple[int, int | None]:
+        properties = None
+        if subscription.identifier is not None:
+            properties = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
+            properties.SubscriptionIdentifier = subscription.identifier
+        options = SubscribeOptions(qos=QOS)
+        result, mid = self._client.subscribe(
+            subscription.topic_filter, options=options, properties=properties
+        )
+        return int(result), mid
+
+    # --- the connect loop --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = Backoff(RECONNECT_BASE_S, RECONNECT_CAP_S)
+        while not self._stop.is_set():
+            try:
+                self._connect()
+            except ssl.SSLCertVerificationError as exc:
+                log.error("MQTT broker %s: TLS certificate not trusted: %s", self._where,
+                          exc.verify_message)
+            except ssl.SSLError as exc:
+                log.error("MQTT broker %s: TLS failed: %s", self._where, exc)
+            except OSError as exc:
+                log.warning("MQTT broker %s unreachable: %s", self._where, exc)
+            else:
+                self._accepted = False
+                self._client.loop_forever()
+                if self._accepted:
+                    backoff.reset()
+                elif not self._stop.is_set() and not self._refused:
+                    log.error(
+                        "MQTT broker %s closed the connection before accepting %s%s",
+                        self._where,
+                        self.client_id,
+                        "; is the client certificate valid and issued by the broker's CA?"
+                        if self._client_cert
+                        else "",
+                    )
+                self._connected.clear()
+            if self._stop.is_set():
+                break
+            self._stop.wait(backoff.next())
+
+    def _connect(self) -> None:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        if self._persistent:
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        self._refused = False
+        self._client.connect(
+            self._host,
+            self._port,
+            keepalive=self._keepalive,
+            clean_start=not self._persistent,
+            properties=properties,
+        )
+
+    # --- paho callbacks (paho's thread: record and hand on only) -----------------------------
+
+    def _handle_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            self._refused = True
+            log.error("MQTT broker %s refused %s: %s", self._where, self.client_id, reason)
+            return
+        self._accepted = True
+        log.info("connected to MQTT broker %s as %s (session %s)", self._where, self.client_id,
+                 "resumed" if flags.session_present else "new")
+        for subscription in self._subscriptions:
+            self._subscribe(subscription)
+        self._connected.set()
+        if self._on_connect_cb is not None:
+            self._on_connect_cb(flags.session_present)
+
+    def _handle_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        was = self._connected.is_set()
+        self._connected.clear()
+        if self._stop.is_set():
+            return
+        if reason.value == SESSION_TAKEN_OVER:
+            log.error(
+                "MQTT broker %s: another client connected with the client id %s and took "
+                "over this session; give every ingest worker its own client id (and, with "
+                "use_username_as_clientid, its own broker user)",
+                self._where,
+                self.client_id,
+            )
+        elif was:
+            log.warning("lost the MQTT broker %s: %s", self._where, reason)
+
+    def _handle_message(
+        self, client: paho.Client, userdata: Any, message: paho.MQTTMessage
+    ) -> None:
+        if self._on_message_cb is not None:
+            self._on_message_cb(message)
+
+    def _handle_publish(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason: ReasonCode | None,
+        properties: Properties | None,
+    ) -> None:
+        with self._ack_ready:
+            self._acks[mid] = reason
+            self._ack_ready.notify_all()
+
+    def _handle_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        for reason in reasons:
+            if reason.is_failure:
+                log.error("MQTT broker %s refused a subscription: %s", self._where, reason)
+        with self._lock:
+            brief = self._brief.pop(mid, None)
+        if brief is not None:
+            client.unsubscribe(brief)

@@ -1,0 +1,473 @@
+"""Validated messages into the database, a batch per transaction, the same on SQLite and
+PostgreSQL.
+
+Loss counting is per camera and order-independent, because several ingest workers share
+the agents' messages (shared subscriptions) and commit their batches in any order. Each
+distinct report (agent, camera, bdseq, seq) is one health_history row (a unique index makes
+a redelivered or re-sent retained report a duplicate, stored once and counted once). Within
+the current bdseq the camera row keeps the lowest and highest seq and the number of
+distinct reports, so `missing` = the reports the seq range says were sent but never
+arrived; a late report fills its gap. A new bdseq starts a new range (the reports between
+the end of one run and the start of the next are not counted as lost). A report of an
+older bdseq is stored and counted as received but changes nothing else. `received`
+counts distinct reports only.
+
+Row locks are taken in one order (cameras, then agents, each sorted by key) so concurrent
+workers on PostgreSQL do not deadlock; a batch that still hits one is retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Float,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+
+from registry.db.schema import (
+    agent_audit,
+    agents,
+    cameras,
+    health_history,
+    rejected_messages,
+    request_status,
+)
+from registry.errors import RegistryError
+from registry.ingest.topics import Kind
+from registry.ingest.validate import Accepted, Rejected, epoch
+
+log = logging.getLogger(__name__)
+
+# A batch that lost a deadlock (PostgreSQL) or a lock wait (SQLite) is tried again.
+ATTEMPTS = 3
+RETRY_PAUSE_S = 0.05
+# PostgreSQL SQLSTATEs worth retrying: deadlock detected, serialization failure.
+RETRYABLE_SQLSTATES = ("40P01", "40001")
+
+Message = Accepted | Rejected
+
+
+@dataclass
+class BatchResult:
+    """What one batch did, for the worker's counters and the benchmark."""
+
+    stored: int = 0  # accepted messages applied (duplicates included)
+    duplicates: int = 0  # health reports and audit entries already held
+    rejected: int = 0
+    per_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _greater(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+    # GREATEST() is PostgreSQL, max(a, b) SQLite: a CASE is both.
+    return case((a > b, a), else_=b)
+
+
+def _lesser(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((a < b, a), else_=b)
+
+
+def _camera_update() -> Any:
+    """One UPDATE that applies k new reports of one (camera, bdseq) to the camera's row.
+
+    Every SET expression sees the row as it was before the statement, on both engines."""
+    c = cameras.c
+    b = bindparam("p_bdseq", type_=BigInteger)
+    lo = bindparam("p_lo", type_=BigInteger)
+    hi = bindparam("p_hi", type_=BigInteger)
+    k = bindparam("p_k", type_=BigInteger)
+    new_epoch = or_(c.bdseq.is_(None), b > c.bdseq)
+    same = b == c.bdseq
+    newest = or_(new_epoch, and_(same, hi > c.seq))
+    missing_before = c.seq - c.seq_first + 1 - c.epoch_received
+    missing_after = _greater(c.seq, hi) - _lesser(c.seq_first, lo) + 1 - (c.epoch_received + k)
+
+    def current(column: Any, name: str, type_: Any) -> ColumnElement[Any]:
+        return case((newest, bindparam(name, type_=type_)), else_=column)
+
+    return (
+        update(cameras)
+        .where(
+            c.agent_id == bindparam("p_agent", type_=String),
+            c.camera_id == bindparam("p_camera", type_=String),
+        )
+        .values(
+            received=c.received + k,
+            missing=case(
+                (new_epoch, c.missing + (hi - lo + 1 - k)),
+                (same, c.missing - missing_before + missing_after),
+                else_=c.missing,
+            ),
+            seq_first=case((new_epoch, lo), (same, _lesser(c.seq_first, lo)), else_=c.seq_first),
+            seq=case((new_epoch, hi), (same, _greater(c.seq, hi)), else_=c.seq),
+            epoch_received=case(
+                (new_epoch, k), (same, c.epoch_received + k), else_=c.epoch_received
+            ),
+            bdseq=case((new_epoch, b), else_=c.bdseq),
+            status=current(c.status, "p_status", String),
+            problems_json=current(c.problems_json, "p_problems", Text),
+            report_ts=current(c.report_ts, "p_ts", Float),
+            footage_oldest=current(c.footage_oldest, "p_oldest", Float),
+            footage_newest=current(c.footage_newest, "p_newest", Float),
+            health_json=current(c.health_json, "p_health", Text),
+        )
+    )
+
+
+class IngestStore:
+    """Applies batches of validated (and rejected) messages to the registry database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._dialect = engine.dialect.name
+        self._camera_update = _camera_update()
+
+    # --- dialect-specific upserts ---------------------------------------------------------
+
+    def _insert(self, table: Table) -> Any:
+        """INSERT with ON CONFLICT support in this engine's dialect."""
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    # --- a batch -----------------------------------------------------------------------------
+
+    def apply(self, batch: Sequence[Message]) -> BatchResult:
+        """Store a batch in one transaction; RegistryError if the database refuses it."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                with self.engine.begin() as connection:
+                    return self._apply(connection, batch)
+            except DBAPIError as exc:
+                if attempt == ATTEMPTS or not self._retryable(exc):
+                    cause = str(exc.orig or exc).strip().splitlines()[0]
+                    raise RegistryError(f"database refused an ingest batch: {cause}") from exc
+                log.info("ingest batch retried (%s)", str(exc.orig).strip().splitlines()[0])
+                time.sleep(RETRY_PAUSE_S * attempt)
+        raise AssertionError("unreachable")
+
+    def _retryable(self, exc: DBAPIError) -> bool:
+        if self._dialect == "postgresql":
+            return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+        return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+
+    def _apply(self, connection: Connection, batch: Sequence[Message]) -> BatchResult:
+        result = BatchResult()
+        by_kind: dict[Kind, list[Accepted]] = defaultdict(list)
+        rejected: list[Rejected] = []
+        last_seen: dict[str, float] = {}
+        for message in batch:
+            if isinstance(message, Rejected):
+                rejected.append(message)
+                continue
+            by_kind[message.topic.kind].append(message)
+            agent = message.topic.agent
+            last_seen[agent] = max(last_seen.get(agent, 0.0), message.received_at)
+            result.per_kind[message.topic.kind.value] += 1
+        result.rejected = len(rejected)
+        result.stored = len(batch) - len(rejected)
+        if rejected:
+            connection.execute(
+                rejected_messages.insert(),
+                [
+                    {"topic": m.topic, "reason": m.reason, "received_at": m.received_at}
+                    for m in rejected
+                ],
+            )
+        # Inserts of new rows first (no shared row locks), then cameras, then agents.
+        new_reports = self._insert_history(connection, by_kind[Kind.HEALTH])
+        new_audit = self._insert_audit(connection, by_kind[Kind.AUDIT])
+        result.duplicates = (len(by_kind[Kind.HEALTH]) - len(new_reports)) + (
+            len(by_kind[Kind.AUDIT]) - sum(new_audit.values())
+        )
+        births = [m for m in by_kind[Kind.STATE] if m.payload["state"] == "online"]
+        self._upsert_birth_cameras(connection, births)
+        self._update_cameras(connection, new_reports)
+        self._touch_agents(connection, last_seen)
+        for message in by_kind[Kind.STATE]:
+            self._apply_state(connection, message)
+        self._update_audit_heads(connection, new_audit)
+        self._upsert_statuses(connection, by_kind[Kind.STATUS])
+        return result
+
+    # --- health ------------------------------------------------------------------------------
+
+    def _insert_history(
+        self, connection: Connection, reports: list[Accepted]
+    ) -> list[Accepted]:
+        """Insert the reports not held yet; returns those (the rest are duplicates)."""
+        if not reports:
+            return []
+        rows = []
+        for m in reports:
+            p = m.payload
+            rows.append(
+                {
+                    "agent_id": m.topic.agent,
+                    "camera_id": m.topic.camera,
+                    "bdseq": p["bdseq"],
+                    "seq": p["seq"],
+                    "ts": epoch(p["ts"]),
+                    "status": p["status"],
+                    "problems_json": _dumps(p["problems"]),
+                    "payload": m.text,
+                    "received_at": m.received_at,
+                }
+            )
+        h = health_history.c
+        statement = (
+            self._insert(health_history)
+            .on_conflict_do_nothing(index_elements=["agent_id", "camera_id", "bdseq", "seq"])
+            .returning(h.agent_id, h.camera_id, h.bdseq, h.seq)
+        )
+        inserted = {
+            (row.agent_id, row.camera_id, row.bdseq, row.seq)
+            for row in connection.execute(statement, rows)
+        }
+        new: list[Accepted] = []
+        for m in reports:
+            key = (m.topic.agent, m.topic.camera, m.payload["bdseq"], m.payload["seq"])
+            if key in inserted:
+                inserted.discard(key)  # a report twice in one batch counts once
+                new.append(m)
+        return new
+
+    def _update_cameras(self, connection: Connection, reports: list[Accepted]) -> None:
+        if not reports:
+            return
+        groups: dict[tuple[str, str, int], list[Accepted]] = defaultdict(list)
+        for m in reports:
+            assert m.topic.camera is not None
+            groups[(m.topic.agent, m.topic.camera, m.payload["bdseq"])].append(m)
+        keys = sorted({(agent, camera) for agent, camera, _ in groups})
+        # A camera may report before its agent's birth was seen: make its row first.
+        connection.execute(
+            self._insert(cameras).on_conflict_do_nothing(index_elements=["agent_id", "camera_id"]),
+            [{"agent_id": agent, "camera_id": camera} for agent, camera in keys],
+        )
+        params = []
+        # Sorted by key, and by bdseq within a camera, so an agent restart inside one batch
+        # is applied old run first.
+        for (agent, camera, bdseq), group in sorted(groups.items()):
+            newest = max(group, key=lambda m: m.payload["seq"])
+            p = newest.payload
+            footage = p["footage"]
+            params.append(
+                {
+                    "p_agent": agent,
+                    "p_camera": camera,
+                    "p_bdseq": bdseq,
+                    "p_lo": min(m.payload["seq"] for m in group),
+                    "p_hi": p["seq"],
+                    "p_k": len(group),
+                    "p_status": p["status"],
+                    "p_problems": _dumps(p["problems"]),
+                    "p_ts": epoch(p["ts"]),
+                    "p_oldest": epoch(footage["oldest"]),
+                    "p_newest": epoch(footage["newest"]),
+                    "p_health": newest.text,
+                }
+            )
+        connection.execute(self._camera_update, params)
+
+    # --- state -------------------------------------------------------------------------------
+
+    def _upsert_birth_cameras(self, connection: Connection, births: list[Accepted]) -> None:
+        """Where each camera is and what it can see, from the agent's birth."""
+        if not births:
+            return
+        rows = connection.execute(
+            select(agents.c.agent_id, agents.c.bdseq).where(
+                agents.c.agent_id.in_({m.topic.agent for m in births})
+            )
+        )
+        held: dict[str, int | None] = {row.agent_id: row.bdseq for row in rows}
+        described: dict[tuple[str, str], dict[str, Any]] = {}
+        for m in births:  # in arrival order: a later birth's description wins
+            agent, bdseq = m.topic.agent, m.payload["bdseq"]
+            known = held.get(agent)
+            if known is not None and known > bdseq:
+                continue  # an old retained birth: the agent has started since
+            for camera in m.payload["cameras"]:
+                location = camera["location"] or {}
+                described[(agent, camera["id"])] = {
+                    "agent_id": agent,
+                    "camera_id": camera["id"],
+                    "name": camera["name"],
+                    "lat": location.get("lat"),
+                    "lon": location.get("lon"),
+                    "bearing_deg": location.get("bearing_deg"),
+                    "fov_deg": location.get("fov_deg"),
+                    "range_m": location.get("range_m"),
+                    "dori_json": None if camera["dori_m"] is None else _dumps(camera["dori_m"]),
+                }
+        if not described:
+            return
+        statement = self._insert(cameras)
+        columns = ("name", "lat", "lon", "bearing_deg", "fov_deg", "range_m", "dori_json")
+        statement = statement.on_conflict_do_update(
+            index_elements=["agent_id", "camera_id"],
+            set_={name: statement.excluded[name] for name in columns},
+        )
+        connection.execute(statement, [described[key] for key in sorted(described)])
+
+    def _touch_agents(self, connection: Connection, last_seen: dict[str, float]) -> None:
+        """Every agent heard from gets a row and its last_seen."""
+        if not last_seen:
+            return
+        statement = self._insert(agents)
+        statement = statement.on_conflict_do_update(
+            index_elements=["agent_id"],
+            set_={
+                "last_seen": _greater(
+                    _coalesce(agents.c.last_seen), statement.excluded.last_seen
+                )
+            },
+        )
+        connection.execute(
+            statement,
+            [
+                {"agent_id": agent, "last_seen": seen, "audit_entries": 0}
+                for agent, seen in sorted(last_seen.items())
+            ],
+        )
+
+    def _apply_state(self, connection: Connection, message: Accepted) -> None:
+        """Birth or offline, unless the agent has already started again (a newer bdseq)."""
+        p = message.payload
+        a = agents.c
+        if p["state"] == "online":
+            values: dict[str, Any] = {
+                "state": "online",
+                "bdseq": p["bdseq"],
+                "version": p["version"],
+                "offline_reason": None,
+                "clock_synced": p["clock"]["synced"],
+                "state_ts": epoch(p["ts"]),
+            }
+        else:
+            # The will carries no ts: the broker sends it the moment the agent is gone.
+            values = {
+                "state": "offline",
+                "bdseq": p["bdseq"],
+                "offline_reason": p["reason"],
+                "state_ts": message.received_at,
+            }
+        connection.execute(
+            update(agents)
+            .where(a.agent_id == message.topic.agent, or_(a.bdseq.is_(None), a.bdseq <= p["bdseq"]))
+            .values(**values)
+        )
+
+    # --- audit -------------------------------------------------------------------------------
+
+    def _insert_audit(self, connection: Connection, entries: list[Accepted]) -> dict[str, int]:
+        """Insert entries not held yet; returns how many were new, per agent."""
+        new: dict[str, int] = defaultdict(int)
+        if not entries:
+            return new
+        t = agent_audit.c
+        statement = (
+            self._insert(agent_audit)
+            .on_conflict_do_nothing(index_elements=["agent_id", "hash"])
+            .returning(t.agent_id)
+        )
+        rows = [
+            {
+                "agent_id": m.topic.agent,
+                "entry": m.text,
+                "received_at": m.received_at,
+                "seq": m.payload["seq"],
+                "hash": m.payload["hash"],
+            }
+            for m in entries
+        ]
+        for row in connection.execute(statement, rows):
+            new[row.agent_id] += 1
+        return new
+
+    def _update_audit_heads(self, connection: Connection, new: dict[str, int]) -> None:
+        if not new:
+            return
+        t = agent_audit.c
+        # The head is the entry with the highest seq, whatever order entries arrived in.
+        head = (
+            select(t.hash)
+            .where(t.agent_id == agents.c.agent_id)
+            .order_by(t.seq.desc(), t.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        connection.execute(
+            update(agents)
+            .where(agents.c.agent_id == bindparam("p_agent", type_=String))
+            .values(
+                audit_entries=agents.c.audit_entries + bindparam("p_new", type_=BigInteger),
+                audit_head=head,
+            ),
+            [{"p_agent": agent, "p_new": count} for agent, count in sorted(new.items())],
+        )
+
+    # --- request status ----------------------------------------------------------------------
+
+    def _upsert_statuses(self, connection: Connection, statuses: list[Accepted]) -> None:
+        """The newest status of each request (by the agent's ts; a tie: the later arrival)."""
+        if not statuses:
+            return
+        rows = []
+        for m in statuses:
+            p = m.payload
+            progress = p["progress"] or {}
+            rows.append(
+                {
+                    "agent_id": m.topic.agent,
+                    "request_id": m.topic.request_id,
+                    "state": p["state"],
+                    "reason": p["reason"],
+                    "bytes_sent": progress.get("bytes_sent"),
+                    "bytes_total": progress.get("bytes_total"),
+                    "manifest_sha256": p["manifest_sha256"],
+                    "ts": epoch(p["ts"]),
+                    "payload": m.text,
+                }
+            )
+        statement = self._insert(request_status)
+        columns = ("state", "reason", "bytes_sent", "bytes_total", "manifest_sha256", "ts",
+                   "payload")
+        statement = statement.on_conflict_do_update(
+            index_elements=["agent_id", "request_id"],
+            set_={name: statement.excluded[name] for name in columns},
+            where=request_status.c.ts <= statement.excluded.ts,
+        )
+        # Executed one by one, in arrival order: two statuses of one request in a batch must
+        # both be compared, and a multi-row upsert may not touch a row twice (PostgreSQL).
+        for row in rows:
+            connection.execute(statement, row)
+
+
+def _coalesce(column: ColumnElement[float]) -> ColumnElement[float]:
+    return case((column.is_(None), 0.0), else_=column)

@@ -1,0 +1,71 @@
+"""The agent topics the registry reads (DESIGN.md), parsed back into their parts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from agent.mqtt.topics import Topics
+
+# DESIGN.md conventions: agent and camera ids lower case, request ids any case.
+AGENT_ID = re.compile(r"[a-z0-9_-]{1,64}")
+CAMERA_ID = AGENT_ID
+REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class Kind(StrEnum):
+    STATE = "state"
+    HEALTH = "health"
+    STATUS = "status"
+    AUDIT = "audit"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicParts:
+    """One agent topic: what it carries and whose it is."""
+
+    kind: Kind
+    agent: str
+    camera: str | None = None
+    request_id: str | None = None
+
+
+class TopicError(ValueError):
+    """A topic that is not one of the contract's agent topics."""
+
+
+def filters(prefix: str) -> dict[Kind, str]:
+    """The subscription filter of each kind, for every agent."""
+    every = Topics(prefix, "+")
+    return {
+        Kind.STATE: every.state,
+        Kind.HEALTH: every.health("+"),
+        Kind.STATUS: every.request_status("+"),
+        Kind.AUDIT: every.audit,
+    }
+
+
+def parse(prefix: str, topic: str) -> TopicParts:
+    """Split `{prefix}/agents/{agent}/...`; TopicError says what is wrong with it."""
+    head = f"{prefix}/agents/"
+    if not topic.startswith(head):
+        raise TopicError(f"not under {head}")
+    levels = topic[len(head) :].split("/")
+    agent = levels[0]
+    if not AGENT_ID.fullmatch(agent):
+        raise TopicError(f"agent id {agent[:80]!r} in the topic is not a valid id")
+    rest = levels[1:]
+    if rest == ["state"]:
+        return TopicParts(Kind.STATE, agent)
+    if rest == ["audit"]:
+        return TopicParts(Kind.AUDIT, agent)
+    if len(rest) == 3 and rest[0] == "cameras" and rest[2] == "health":
+        if not CAMERA_ID.fullmatch(rest[1]):
+            raise TopicError(f"camera id {rest[1][:80]!r} in the topic is not a valid id")
+        return TopicParts(Kind.HEALTH, agent, camera=rest[1])
+    if len(rest) == 3 and rest[0] == "requests" and rest[2] == "status":
+        if not REQUEST_ID.fullmatch(rest[1]):
+            raise TopicError(f"request id {rest[1][:80]!r} in the topic is not a valid id")
+        return TopicParts(Kind.STATUS, agent, request_id=rest[1])
+    raise TopicError("not an agent topic of the contract")

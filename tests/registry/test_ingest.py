@@ -1,0 +1,327 @@
+"""Ingest through a real mosquitto into SQLite and PostgreSQL: what agents publish is stored,
+loss is counted, the last will takes an agent offline, bad messages are rejected, two
+workers share the load, and request tokens are relayed."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Engine, func, select
+
+from agent.config import RegistryConfig
+from registry.config import ServerConfig
+from registry.db.schema import (
+    agent_audit,
+    agents,
+    cameras,
+    health_history,
+    rejected_messages,
+    request_status,
+)
+from registry.errors import RegistryError
+from registry.ingest.service import IngestService
+from registry.link import RequestRelay
+from tests.registry.test_ingest_store import (
+    audit_chain,
+    birth,
+    encode,
+    health,
+    offline,
+    status,
+    topic,
+)
+from tests.support.broker import Broker
+
+WAIT_S = 10.0
+
+
+class Publisher:
+    """A plain MQTT 5 client acting as an agent; publish() waits for the PUBACK."""
+
+    def __init__(self, broker: Broker, client_id: str, *,
+                 will: tuple[str, bytes] | None = None) -> None:
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  protocol=paho.MQTTv5)
+        self.client.max_inflight_messages_set(1000)
+        if will is not None:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+
+    def publish(self, where: str, payload: bytes, *, retain: bool = False) -> None:
+        info = self.client.publish(where, payload, qos=1, retain=retain)
+        info.wait_for_publish(WAIT_S)
+
+    def publish_many(self, messages: list[tuple[str, bytes]], *, retain: bool = False) -> None:
+        infos = [self.client.publish(t, p, qos=1, retain=retain) for t, p in messages]
+        for info in infos:
+            info.wait_for_publish(WAIT_S)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def publishers(broker: Broker) -> Iterator[Callable[..., Publisher]]:
+    made: list[Publisher] = []
+
+    def make(client_id: str = "shop-1", **options: Any) -> Publisher:
+        publisher = Publisher(broker, client_id, **options)
+        made.append(publisher)
+        return publisher
+
+    yield make
+    for publisher in made:
+        publisher.close()
+
+
+def server_config(broker: Broker, db_url: str) -> ServerConfig:
+    return ServerConfig(mqtt=RegistryConfig(broker=broker.url), database=db_url)
+
+
+@pytest.fixture
+def start_ingest(broker: Broker, db_url: str) -> Iterator[Callable[..., IngestService]]:
+    """start_ingest(client_id=..., snapshot=...) -> a running, connected IngestService."""
+    running: list[tuple[IngestService, threading.Event]] = []
+
+    def start(client_id: str = "ingest-1", **options: Any) -> IngestService:
+        from registry.db.engine import open_engine
+
+        service = IngestService(server_config(broker, db_url), open_engine(db_url),
+                                client_id=client_id, **options)
+        stop = threading.Event()
+        service.start(stop)
+        running.append((service, stop))
+        assert service.worker.connection.wait_connected(WAIT_S)
+        time.sleep(0.2)  # the subscriptions' SUBACKs
+        return service
+
+    yield start
+    for service, stop in running:
+        stop.set()
+        service.join()
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def count(engine: Engine, table: Any) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def one(engine: Engine, statement: Any) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(statement).one_or_none()
+
+
+def test_what_an_agent_publishes_is_stored(
+    engine: Engine, start_ingest: Callable[..., IngestService],
+    publishers: Callable[..., Publisher],
+) -> None:
+    start_ingest()
+    agent = publishers("shop-1")
+    agent.publish(topic("shop-1", "state"), encode(birth()), retain=True)
+    agent.publish(topic("shop-1", "cameras/front/health"), encode(health(status="degraded")),
+                  retain=True)
+    agent.publish(topic("shop-1", "requests/req-1/status"), encode(status()), retain=True)
+    chain = audit_chain(2)
+    for entry in chain:
+        agent.publish(topic("shop-1", "audit"), encode(entry))
+    wait_until(lambda: count(engine, agent_audit) == 2 and count(engine, request_status) == 1,
+               "audit and status rows")
+    wait_until(lambda: one(engine, select(cameras.c.status)) == ("degraded",), "camera status")
+    row = one(engine, select(cameras))
+    assert (row.name, row.lat, row.lon, row.received, row.missing) == (
+        "Voordeur", 52.9925, 6.5649, 1, 0)
+    assert row.footage_newest is not None
+    state = one(engine, select(agents))
+    assert (state.state, state.bdseq, state.audit_head, state.audit_entries) == (
+        "online", 1, chain[-1]["hash"], 2)
+    assert one(engine, select(request_status.c.state)) == ("received",)
+
+
+def test_a_seq_gap_is_counted_as_missing(
+    engine: Engine, start_ingest: Callable[..., IngestService],
+    publishers: Callable[..., Publisher],
+) -> None:
+    start_ingest()
+    agent = publishers("shop-1")
+    for seq in (1, 2, 5):
+        agent.publish(topic("shop-1", "cameras/front/health"), encode(health(seq=seq)),
+                      retain=True)
+    wait_until(lambda: count(engine, health_history) == 3, "three reports")
+    row = one(engine, select(cameras.c.received, cameras.c.missing, cameras.c.seq))
+    assert tuple(row) == (3, 2, 5)
+
+
+def test_the_last_will_takes_the_agent_offline(
+    engine: Engine, start_ingest: Callable[..., IngestService],
+    publishers: Callable[..., Publisher],
+) -> None:
+    start_ingest()
+    agent = publishers("shop-1", will=(topic("shop-1", "state"), encode(offline(bdseq=4))))
+    agent.publish(topic("shop-1", "state"), encode(birth(bdseq=4)), retain=True)
+    wait_until(lambda: one(engine, select(agents.c.state)) == ("online",), "online")
+    # The agent's process dies: its socket closes without DISCONNECT, the broker sends the will.
+    agent.client.loop_stop()
+    sock = agent.client.socket()
+    assert sock is not None
+    sock.close()
+    wait_until(lambda: one(engine, select(agents.c.state)) == ("offline",), "offline")
+    row = one(engine, select(agents))
+    assert (row.bdseq, row.offline_reason) == (4, "connection_lost")
+
+
+def test_bad_messages_are_rejected_with_reasons_and_nothing_stored(
+    engine: Engine, start_ingest: Callable[..., IngestService],
+    publishers: Callable[..., Publisher], caplog: pytest.LogCaptureFixture,
+) -> None:
+    start_ingest()
+    agent = publishers("shop-1")
+    bad = {
+        topic("shop-1", "cameras/front/health"): b'{"schema": "camreg.health.v1",',
+        topic("shop-1", "cameras/back/health"): encode(health(camera="back", status="fine")),
+        topic("shop-1", "cameras/side/health"): b"{" + b" " * 70_000 + b"}",
+        # shop-2's camera, but the broker (no ACL here) let shop-1 publish it.
+        topic("shop-2", "cameras/front/health"): encode(health(agent="shop-1")),
+    }
+    for where, payload in bad.items():
+        agent.publish(where, payload)
+    wait_until(lambda: count(engine, rejected_messages) == len(bad), "four rejections")
+    with engine.connect() as connection:
+        reasons = dict(connection.execute(
+            select(rejected_messages.c.topic, rejected_messages.c.reason)).all())
+    assert set(reasons) == set(bad)
+    assert "malformed JSON" in reasons[topic("shop-1", "cameras/front/health")]
+    assert "health schema: status" in reasons[topic("shop-1", "cameras/back/health")]
+    assert "too large" in reasons[topic("shop-1", "cameras/side/health")]
+    assert "is not the topic's agent 'shop-2'" in reasons[topic("shop-2", "cameras/front/health")]
+    for table in (agents, cameras, health_history):
+        assert count(engine, table) == 0
+    assert "rejected a message on" in caplog.text
+
+
+def test_two_workers_share_the_messages_none_lost_or_doubled(
+    engine: Engine, start_ingest: Callable[..., IngestService],
+    publishers: Callable[..., Publisher],
+) -> None:
+    first, second = start_ingest("ingest-1"), start_ingest("ingest-2")
+    agent = publishers("shop-1")
+    messages = [
+        (topic("shop-1", f"cameras/cam-{c}/health"), encode(health(camera=f"cam-{c}", seq=s)))
+        for s in range(1, 21)
+        for c in range(20)
+    ]
+    agent.publish_many(messages)
+    wait_until(lambda: count(engine, health_history) == len(messages), "every report",
+               timeout=30)
+    time.sleep(0.5)  # anything doubled would show by now
+    one_stats, two_stats = first.stats(), second.stats()
+    assert one_stats.received > 0 and two_stats.received > 0, (one_stats, two_stats)
+    assert one_stats.received + two_stats.received == len(messages)
+    with engine.connect() as connection:
+        rows = connection.execute(select(cameras.c.received, cameras.c.missing, cameras.c.seq))
+        assert {tuple(row) for row in rows} == {(20, 0, 20)}
+
+
+def test_a_fresh_registry_learns_the_retained_state(
+    engine: Engine, start_ingest: Callable[..., IngestService],
+    publishers: Callable[..., Publisher],
+) -> None:
+    agent = publishers("shop-1")
+    agent.publish(topic("shop-1", "state"), encode(birth(bdseq=7)), retain=True)
+    agent.publish(topic("shop-1", "cameras/front/health"), encode(health(bdseq=7, seq=30)),
+                  retain=True)
+    agent.publish(topic("shop-1", "requests/req-9/status"), encode(status("req-9")),
+                  retain=True)
+    start_ingest()
+    wait_until(lambda: count(engine, request_status) == 1 and count(engine, health_history),
+               "the retained messages")
+    wait_until(lambda: one(engine, select(agents.c.state, agents.c.bdseq)) == ("online", 7),
+               "the retained birth")
+    # Live messages after the snapshot arrive once (shared subscription only).
+    agent.publish(topic("shop-1", "cameras/front/health"), encode(health(bdseq=7, seq=31)))
+    wait_until(lambda: count(engine, health_history) == 2, "the live report")
+    time.sleep(0.3)
+    row = one(engine, select(cameras.c.received, cameras.c.missing))
+    assert tuple(row) == (2, 0)
+
+
+def test_a_relayed_token_reaches_the_agent(
+    broker: Broker, engine: Engine, start_ingest: Callable[..., IngestService],
+) -> None:
+    service = start_ingest()
+    got: list[bytes] = []
+    agent = paho.Client(CallbackAPIVersion.VERSION2, client_id="shop-1", protocol=paho.MQTTv5)
+    agent.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
+    agent.connect(broker.host, broker.port)
+    agent.subscribe(topic("shop-1", "requests"), qos=1)
+    agent.loop_start()
+    try:
+        time.sleep(0.3)
+        token = "eyJhbGciOiJFZERTQSJ9.eyJqdGkiOiJyIn0.c2ln"
+        service.relay.publish_request("shop-1", token)  # over the worker's own connection
+        wait_until(lambda: got == [token.encode()], "the token at the agent")
+        with pytest.raises(RegistryError, match="not a compact JWS"):
+            service.relay.publish_request("shop-1", '{"not": "a token"}')
+    finally:
+        agent.disconnect()
+        agent.loop_stop()
+
+
+def test_a_relay_without_a_broker_says_so(broker: Broker) -> None:
+    relay = RequestRelay(RegistryConfig(broker=broker.url), timeout=1.0)
+    broker.stop()
+    relay.start()
+    try:
+        with pytest.raises(RegistryError, match="not connected within 1 s"):
+            relay.publish_request("shop-1", "a.b.c")
+    finally:
+        relay.stop()
+
+
+def test_a_standalone_relay_publishes(broker: Broker) -> None:
+    got: list[Any] = []
+    agent = paho.Client(CallbackAPIVersion.VERSION2, client_id="shop-2", protocol=paho.MQTTv5)
+    agent.on_message = lambda _c, _u, m: got.append((m.topic, bytes(m.payload), m.retain))
+    agent.connect(broker.host, broker.port)
+    agent.subscribe(topic("shop-2", "requests"), qos=1)
+    agent.loop_start()
+    relay = RequestRelay(RegistryConfig(broker=broker.url))
+    relay.start()
+    try:
+        time.sleep(0.3)
+        relay.publish_request("shop-2", "a.b.c")
+        wait_until(lambda: got, "the token")
+        assert got == [(topic("shop-2", "requests"), b"a.b.c", False)]
+    finally:
+        relay.stop()
+        agent.disconnect()
+        agent.loop_stop()
+
+
+def test_stored_payloads_are_the_bytes_received(
+    engine: Engine, start_ingest: Callable[..., IngestService],
+    publishers: Callable[..., Publisher],
+) -> None:
+    start_ingest()
+    payload = json.dumps(health(), ensure_ascii=False, indent=1).encode()
+    publishers("shop-1").publish(topic("shop-1", "cameras/front/health"), payload)
+    wait_until(lambda: count(engine, health_history) == 1, "the report")
+    assert one(engine, select(health_history.c.payload)) == (payload.decode(),)

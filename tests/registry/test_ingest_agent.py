@@ -1,0 +1,83 @@
+"""End to end: a real agent process with a live RTSP camera, a real mosquitto, and the
+ingest worker; the camera shows up in the registry database as a user would look for it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+
+from agent.config import RegistryConfig
+from registry.config import ServerConfig
+from registry.db.schema import agents as agents_table
+from registry.db.schema import cameras
+from registry.ingest.service import IngestService
+from tests.support.agent_proc import AgentProcess, write_config
+from tests.support.broker import Broker
+from tests.support.rtsp import RtspCamera
+
+WAIT_S = 40.0
+
+
+@pytest.fixture
+def ingest(broker: Broker, db_url: str, engine: Engine) -> Iterator[IngestService]:
+    config = ServerConfig(mqtt=RegistryConfig(broker=broker.url), database=db_url)
+    service = IngestService(config, engine, client_id="ingest-e2e")
+    stop = threading.Event()
+    service.start(stop)
+    yield service
+    stop.set()
+    service.join()
+
+
+def test_a_real_agents_camera_appears_in_the_registry(
+    broker: Broker, rtsp_camera: RtspCamera, tmp_path: Path, agents: list[AgentProcess],
+    ingest: IngestService, engine: Engine,
+) -> None:
+    camera = {
+        "id": "front",
+        "name": "Voordeur",
+        "url": rtsp_camera.url,
+        "location": {"lat": 52.9925, "lon": 6.5649, "bearing_deg": 180, "fov_deg": 90,
+                     "range_m": 25},
+        "analysis_interval": "1s",
+        "recording": {"mode": "record", "segment": "2s", "retention": "7d"},
+    }
+    config = write_config(tmp_path / "config.yaml", broker_url=broker.url, cameras=[camera])
+    agent = AgentProcess(config).start()
+    agents.append(agent)
+    deadline = time.monotonic() + WAIT_S
+    row = None
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            row = connection.execute(select(cameras)).one_or_none()
+        if row is not None and row.status == "ok" and row.footage_newest is not None:
+            break
+        time.sleep(0.5)
+    assert row is not None, agent.log[-3000:]
+    assert (row.agent_id, row.camera_id, row.name) == ("shop-42", "front", "Voordeur")
+    assert (row.lat, row.lon, row.bearing_deg, row.fov_deg, row.range_m) == (
+        52.9925, 6.5649, 180, 90, 25)
+    assert row.status == "ok", (row.status, row.problems_json, agent.log[-3000:])
+    assert row.footage_oldest is not None and row.footage_newest is not None
+    assert row.footage_oldest <= row.footage_newest <= time.time() + 5
+    assert row.dori_json is not None  # the birth after the stream's width was known
+    assert row.missing == 0 and row.received >= 1
+
+    code, _ = agent.terminate()
+    assert code == 0
+    deadline = time.monotonic() + 10
+    state = None
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            state = connection.execute(
+                select(agents_table.c.state, agents_table.c.offline_reason)
+            ).one()
+        if state == ("offline", "shutdown"):
+            break
+        time.sleep(0.2)
+    assert state == ("offline", "shutdown")
