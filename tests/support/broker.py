@@ -248,6 +248,12 @@ class Broker:
         return f"{scheme}://{self.host}:{self._port}"
 
     @property
+    def pid(self) -> int:
+        """The running broker's process id (SIGHUP makes it reload passwords and ACL)."""
+        assert self._proc is not None, "the broker is not running"
+        return self._proc.pid
+
+    @property
     def ca_file(self) -> Path:
         if self._ca is None:
             raise AttributeError("ca_file exists only for Broker(tls=True)")

@@ -1,0 +1,99 @@
+"""`camera-registry serve` as a child process with its own config, as an operator runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from tests.support import REPO_ROOT, free_port, port_accepts
+
+START_TIMEOUT_S = 20.0
+
+
+def registry_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `camera-registry ARGS...` to completion; its output as text."""
+    result = subprocess.run(
+        [sys.executable, "-m", "registry", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"camera-registry {' '.join(args)} exited {result.returncode}:\n"
+            f"{result.stdout}{result.stderr}",
+            pytrace=False,
+        )
+    return result
+
+
+class RegistryProcess:
+    def __init__(self, directory: Path, **config: Any) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config_file = directory / "registry.yaml"
+        self.log_path = directory / "registry.log"
+        settings = {
+            "data_dir": str(directory / "data"),
+            "http": {"listen": f"127.0.0.1:{self.port}"},
+            "map": {"tile_url": ""},
+            **config,
+        }
+        self.config_file.write_text(yaml.safe_dump(settings, sort_keys=False))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return registry_cli(*args, "--config", str(self.config_file), check=check)
+
+    def start(self) -> RegistryProcess:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "registry", "serve", "--config", str(self.config_file)],
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not port_accepts(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the registry did not start:\n{self.log}", pytrace=False)
+            time.sleep(0.1)
+        return self
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def api(self, token: str, method: str, path: str, body: Any = None) -> Any:
+        answer = requests.request(
+            method,
+            self.url + path,
+            json=body,
+            timeout=15,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if answer.status_code >= 400:
+            pytest.fail(f"{method} {path}: {answer.status_code} {answer.text}", pytrace=False)
+        return json.loads(answer.content) if answer.content else None
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
