@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The local demo: a broker, a simulated RTSP camera and the agent, all on this machine,
-# with the registry's view (every MQTT message) printed as it arrives. Ctrl-C stops it all.
+# The local demo, the whole system on this machine: mosquitto with passwords and the
+# documented ACL, a simulated RTSP camera, the registry (SQLite) with its dashboard, and
+# the agent, which enrols with a one-time code. After a minute of footage a police
+# officer signs an order for the last few minutes; the agent uploads the originals and
+# the registry verifies them. Ctrl-C stops it all.
 #
 #   bash agent/demo/demo.sh            # installs what is missing, then runs
 #
@@ -9,18 +12,27 @@
 #   echo covered > /tmp/camera-agent-demo.XXXX/camera.ctl
 # with any of: covered blurred too_dark too_bright low_contrast colour_cast noisy
 # frozen moved clear.
+#
+# Settings (environment): DEMO_ORDER_AFTER (seconds of footage before the order, 60),
+# DEMO_ORDER_MINUTES (3), DEMO_BROKER_PORT, DEMO_CAMERA_PORT, DEMO_REGISTRY_PORT;
+# DEMO_SKIP_INSTALL=1 uses .venv as it is; DEMO_EXIT_AFTER_ORDER=1 stops after the order.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
 
-bash agent/demo/install-system-packages.sh
-echo "installing the agent into .venv"
-[[ -x .venv/bin/pip ]] || python3 -m venv .venv
-.venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q .
+if [[ -z ${DEMO_SKIP_INSTALL:-} ]]; then
+  bash agent/demo/install-system-packages.sh
+  echo "installing the agent and the registry into .venv"
+  [[ -x .venv/bin/pip ]] || python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[registry]'
+  npm ci --prefix registry/web/assets --no-audit --no-fund --loglevel=error
+fi
 
 BROKER_PORT=${DEMO_BROKER_PORT:-18830}
 CAMERA_PORT=${DEMO_CAMERA_PORT:-18554}
+REGISTRY_PORT=${DEMO_REGISTRY_PORT:-18080}
+REGISTRY=http://127.0.0.1:$REGISTRY_PORT
 WORK=$(mktemp -d /tmp/camera-agent-demo.XXXXXX)
 pids=()
 cleanup() {
@@ -34,18 +46,56 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
+secret() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
+umask 077
+# The broker: every client logs in; the documented ACL lets each agent write only its own
+# topics and the registry read them all and relay requests.
+REGISTRY_BROKER_PASSWORD=$(secret)
+printf '%s\n%s\n' "$REGISTRY_BROKER_PASSWORD" "$REGISTRY_BROKER_PASSWORD" \
+  | mosquitto_passwd -c "$WORK/broker.passwd" camera-registry > /dev/null
+printf '%s\n' "$REGISTRY_BROKER_PASSWORD" > "$WORK/registry-broker.pass"
 cat > "$WORK/mosquitto.conf" <<CONF
 listener $BROKER_PORT 127.0.0.1
-allow_anonymous true
+allow_anonymous false
+password_file $WORK/broker.passwd
+acl_file $REPO/docs/mosquitto/acl
 persistence false
 log_dest stderr
+# Run as whoever runs the demo, so the broker can read the demo's (private) files.
+user $(id -un)
 CONF
 mosquitto -c "$WORK/mosquitto.conf" 2> "$WORK/mosquitto.log" & pids+=($!)
+BROKER_PID=$!
 
 /usr/bin/python3 agent/demo/rtsp_camera.py --port "$CAMERA_PORT" --path /cam \
   --width 1280 --height 720 --fps 10 --scene synthetic --control "$WORK/camera.ctl" \
   > "$WORK/camera.log" 2>&1 &
 pids+=($!)
+
+# The registry, with SQLite in the demo folder; plain http because it listens on loopback.
+cat > "$WORK/registry.yaml" <<CONF
+data_dir: $WORK/registry
+mqtt:
+  broker: mqtt://127.0.0.1:$BROKER_PORT
+  username: camera-registry
+  password_file: $WORK/registry-broker.pass
+http: {listen: "127.0.0.1:$REGISTRY_PORT"}
+map: {center: [52.9925, 6.5649], zoom: 17}
+enrolment:
+  password_file: $WORK/broker.passwd
+  reload_command: [kill, -HUP, "$BROKER_PID"]
+CONF
+REG=(.venv/bin/camera-registry)
+OFFICER_PASSWORD=$(secret); OPERATOR_PASSWORD=$(secret)
+printf '%s\n' "$OFFICER_PASSWORD" > "$WORK/officer.pass"
+printf '%s\n' "$OPERATOR_PASSWORD" > "$WORK/operator.pass"
+"${REG[@]}" users add officer --role police --password-file "$WORK/officer.pass" --config "$WORK/registry.yaml"
+"${REG[@]}" users add operator --role operator --password-file "$WORK/operator.pass" --config "$WORK/registry.yaml"
+OFFICER_TOKEN=$("${REG[@]}" tokens add officer --label demo --config "$WORK/registry.yaml" 2>/dev/null)
+"${REG[@]}" serve --config "$WORK/registry.yaml" > "$WORK/registry.log" 2>&1 & pids+=($!)
+# The police key lives on the officer's machine, never on the registry.
+"${REG[@]}" police keygen --out "$WORK/police" --name police-demo > /dev/null
+CODE=$("${REG[@]}" enrol-code --by operator --config "$WORK/registry.yaml" | sed -n 1p)
 
 cat > "$WORK/config.yaml" <<CONF
 # The demo's config: see config.example.yaml for every key.
@@ -54,9 +104,15 @@ agent:
   data_dir: $WORK/state
 registry:
   broker: mqtt://127.0.0.1:$BROKER_PORT
+  username: demo-shop
+  password_file: $WORK/state/keys/broker.pass
   health_interval: 15s
 clock:
   require_sync: false
+police:
+  keys: [{file: $WORK/police/police-demo.pem}]
+  upload_allow: ["$REGISTRY/files/"]
+  max_window: 10m
 cameras:
   - id: front
     name: Demo camera (simulated)
@@ -64,27 +120,42 @@ cameras:
     location: {lat: 52.9925, lon: 6.5649, bearing_deg: 180, fov_deg: 90, range_m: 25}
     expect: {min_fps: 8, min_width: 1280}
     analysis_interval: 2s
+    recording: {segment: 10s, retention: 1d}
 CONF
 
 for _ in $(seq 50); do
   grep -q READY "$WORK/camera.log" 2>/dev/null && break
   sleep 0.2
 done
+for _ in $(seq 100); do
+  curl -s -o /dev/null "$REGISTRY/login" && break
+  sleep 0.2
+done
+# The owner enrols the agent: its device key goes to the registry, a broker login comes back.
+.venv/bin/camera-agent enroll --registry "$REGISTRY" --code "$CODE" --config "$WORK/config.yaml" > "$WORK/enroll.log"
 .venv/bin/camera-agent check --config "$WORK/config.yaml"
 .venv/bin/camera-agent run --config "$WORK/config.yaml" > "$WORK/agent.log" 2>&1 & pids+=($!)
 
 cat <<MSG
 
 Demo running (files in $WORK):
-  broker   mqtt://127.0.0.1:$BROKER_PORT
-  camera   rtsp://127.0.0.1:$CAMERA_PORT/cam   (pid ${pids[1]}: kill it to see 'offline')
-  agent    log in $WORK/agent.log                (pid ${pids[2]})
+  dashboard  $REGISTRY/
+             police:   officer / $OFFICER_PASSWORD
+             operator: operator / $OPERATOR_PASSWORD
+  broker     mqtt://127.0.0.1:$BROKER_PORT (passwords and ACL)
+  camera     rtsp://127.0.0.1:$CAMERA_PORT/cam
+  logs       $WORK/agent.log, $WORK/registry.log
 
-Spoil the camera's picture from another terminal and watch its health change:
+Spoil the camera's picture from another terminal and watch the dashboard:
   echo covered > $WORK/camera.ctl      (or blurred, too_dark, too_bright, low_contrast,
                                         colour_cast, noisy, frozen, moved; 'clear' undoes)
-The agent takes its reference view after 6 healthy samples (12 s here); 'moved' needs one.
-Below: every message the registry would receive. Ctrl-C stops the demo.
 
+In ${DEMO_ORDER_AFTER:-60} s a police officer orders the last ${DEMO_ORDER_MINUTES:-3} minutes of footage:
 MSG
-mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -v -t 'camreg/v1/#'
+sleep "${DEMO_ORDER_AFTER:-60}"
+.venv/bin/python agent/demo/police_order.py --registry "$REGISTRY" --token "$OFFICER_TOKEN" \
+  --key "$WORK/police/police-demo.key" --agent demo-shop --camera front \
+  --minutes "${DEMO_ORDER_MINUTES:-3}"
+echo "The evidence is on $REGISTRY/evidence (log in as officer). Ctrl-C stops the demo."
+[[ -n ${DEMO_EXIT_AFTER_ORDER:-} ]] && exit 0
+while true; do sleep 3600; done
