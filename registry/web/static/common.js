@@ -17,6 +17,11 @@ async function api(method, url, body) {
   return data;
 }
 
+// "2026-11-28T01:00:56Z" -> "2026-11-28 01:00 UTC": readable, and still unambiguous.
+function when(iso) {
+  return iso ? iso.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC") : null;
+}
+
 function text(value) { return value === null || value === undefined ? "—" : String(value); }
 
 function cell(row, value, className) {

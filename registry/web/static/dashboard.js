@@ -27,8 +27,8 @@ function draw() {
     cell(row, `${camera.name || camera.camera} (${camera.agent}/${camera.camera})`);
     cell(row, camera.status, `status status-${camera.status}`);
     cell(row, camera.problems.join(", ") || "none");
-    cell(row, camera.last_report + (camera.stale ? " (stale)" : ""));
-    cell(row, camera.footage_oldest);
+    cell(row, camera.last_report ? when(camera.last_report) + (camera.stale ? " (stale)" : "") : null);
+    cell(row, when(camera.footage_oldest));
     tbody.appendChild(row);
   }
   const problems = cameras.filter((c) => c.status !== "ok").length;
