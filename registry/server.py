@@ -16,7 +16,7 @@ from registry.enrolment.service import enrolment_routes
 from registry.evidence.intake import EvidenceIntake
 from registry.ingest.service import IngestService
 from registry.link import RequestRelay
-from registry.web import evidence_pages, police_api, police_pages
+from registry.web import evidence_pages, operator_pages, police_api, police_pages
 from registry.web.app import build_app
 from registry.web.state import AppState
 
@@ -37,6 +37,7 @@ def run_server(config: ServerConfig, *, ingest: bool = True) -> int:
         *evidence_pages.routes(intake),
         *enrolment_routes(engine, config),
         *operator_routes(),
+        *operator_pages.routes(),
         Mount("/files", routes=intake.routes()),
     ]
     app = build_app(AppState(config, engine, relay), routes)

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -43,7 +44,9 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 ANY_ROLE = (Role.POLICE, Role.OPERATOR)
 
 
-def page(request: Request, name: str, caller: Caller | None, **context: Any) -> Response:
+def page(
+    request: Request, name: str, caller: Caller | None, status: int = 200, **context: Any
+) -> Response:
     state = state_of(request)
     return templates.TemplateResponse(
         request,
@@ -53,8 +56,10 @@ def page(request: Request, name: str, caller: Caller | None, **context: Any) -> 
             "csrf": caller.session.csrf if caller and caller.session else "",
             "map": state.config.map,
             "leaflet": LEAFLET_DIR.is_dir(),
+            "status": status,
             **context,
         },
+        status_code=status,
     )
 
 
@@ -139,15 +144,33 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         return RedirectResponse("/login", 303)
     if wants_page:
         caller = identify(request)
-        return page(request, "error.html", caller, status=exc.status_code, message=exc.detail)
+        return page(request, "error.html", caller, exc.status_code, message=exc.detail)
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+def content_policy(tile_url: str) -> bytes:
+    """Scripts, styles and data only from the registry itself; map tiles also from the tile
+    server. Agents supply camera names: even if one slipped into the page as markup, no
+    script of theirs would run."""
+    tiles = ""
+    if tile_url:
+        parts = urlsplit(tile_url.replace("{s}", "a"))
+        # Leaflet's {s} picks among subdomains: allow the tile host's siblings.
+        host = parts.netloc.replace("a.", "*.", 1) if "{s}" in tile_url else parts.netloc
+        tiles = f" {parts.scheme}://{host}"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self' data:{tiles}; connect-src 'self'; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ).encode()
 
 
 class SecurityHeaders:
     """No framing, no sniffing, no referrer leaks; scripts and styles only from here."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, policy: bytes) -> None:
         self.app = app
+        self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def with_headers(message: dict[str, Any]) -> None:
@@ -158,6 +181,7 @@ class SecurityHeaders:
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
                     (b"cache-control", b"no-store"),
+                    (b"content-security-policy", self.policy),
                 ]
                 message["headers"] = headers
             await send(message)
@@ -182,7 +206,9 @@ def build_app(state: AppState, extra: Sequence[BaseRoute] = ()) -> Starlette:
         log.warning("Leaflet is not installed in %s (npm ci there); maps show no map", LEAFLET_DIR)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SecurityHeaders, policy=content_policy(state.config.map.tile_url))
+        ],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.registry = state

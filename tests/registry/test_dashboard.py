@@ -152,3 +152,23 @@ def test_state_change_without_csrf_token_is_refused_and_changes_nothing(
     assert "CSRF" in refused.text
     # Still logged in: the forged logout did nothing.
     assert session.get(web.url + "/api/v1/cameras", timeout=5).status_code == 200
+
+
+def test_a_camera_name_from_an_agent_is_shown_as_text_never_run(web: RegistryWeb) -> None:
+    hostile = '<img id="injected" src="x" onerror="document.title=\'owned\'">'
+    with web.engine.begin() as db:
+        db.execute(update(cameras).where(cameras.c.camera_id == "front").values(name=hostile))
+    with chromium() as browser:
+        page = browser.new_page()
+        _log_in(page, web, "olga")
+        front = page.locator('tr[data-camera="shop-42/front"]')
+        expect(front).to_contain_text(hostile)
+        page.locator("path.marker.status-ok").click()
+        expect(page.locator(".leaflet-popup-content")).to_contain_text(hostile)
+        expect(page.locator("#injected")).to_have_count(0)
+        assert page.title() != "owned"
+
+
+def test_pages_carry_a_content_security_policy(web: RegistryWeb) -> None:
+    policy = requests.get(web.url + "/login", timeout=5).headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy

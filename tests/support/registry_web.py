@@ -52,7 +52,7 @@ def registry_web(
     extra: Sequence[BaseRoute] = (),
     database_url: str | None = None,
 ) -> Iterator[RegistryWeb]:
-    from registry.web import police_api, police_pages
+    from registry.web import operator_pages, police_api, police_pages
 
     # The server's own address goes into upload URLs: serve on the port the config names.
     port = free_port()
@@ -60,7 +60,7 @@ def registry_web(
         update={"http": config.http.model_copy(update={"listen": f"127.0.0.1:{port}"})}
     )
     engine = open_engine(database_url or config.database_url)
-    routes = [*police_api.routes(), *police_pages.routes(), *extra]
+    routes = [*police_api.routes(), *police_pages.routes(), *operator_pages.routes(), *extra]
     app = build_app(AppState(config, engine, relay), routes)
     try:
         with serve_asgi(app, port) as url:

@@ -17,6 +17,17 @@ function matches(camera) {
   return camera.status === value;
 }
 
+// Built as text nodes: names come from agents and are never parsed as markup.
+function popup(camera) {
+  const box = document.createElement("div");
+  const title = document.createElement("strong");
+  title.textContent = camera.name || camera.camera;
+  const status = document.createElement("div");
+  status.textContent = `${camera.status}: ${camera.problems.join(", ") || "no problems"}`;
+  box.append(title, status);
+  return box;
+}
+
 function draw() {
   const shown = cameras.filter(matches);
   const tbody = document.querySelector("#cameras tbody");
@@ -43,7 +54,7 @@ function draw() {
     const cone = conePoints(camera, camera.range_m || 25);
     if (cone) L.polygon(cone, { color: colour, weight: 1, fillOpacity: 0.25, className: "cone" }).addTo(layer);
     L.circleMarker([camera.lat, camera.lon], { radius: 6, color: colour, fillColor: colour, fillOpacity: 0.9, className: `marker status-${camera.status}` })
-      .bindPopup(`${camera.name || camera.camera}<br>${camera.status}: ${camera.problems.join(", ") || "no problems"}`)
+      .bindPopup(popup(camera))
       .addTo(layer);
     bounds.push([camera.lat, camera.lon]);
   }

@@ -28,19 +28,26 @@ document.getElementById("prepare").addEventListener("submit", async (event) => {
   const outcome = document.getElementById("prepared");
   try {
     const result = await api("POST", "/api/v1/requests", body);
-    preparedId = result.request_id;
-    outcome.replaceChildren(`Prepared ${preparedId}. `);
-    const link = document.createElement("a");
-    link.href = `/api/v1/requests/${preparedId}/claims.json`;
-    link.textContent = "Download claims.json";
-    link.id = "claims-link";
-    outcome.appendChild(link);
-    document.getElementById("submit").hidden = false;
+    choose(result.request_id, `Prepared ${result.request_id}. `);
     refresh();
   } catch (error) {
     outcome.textContent = `Not prepared: ${error.message}`;
   }
 });
+
+// Shows the claims download and the token form for one prepared request.
+function choose(requestId, message) {
+  preparedId = requestId;
+  const outcome = document.getElementById("prepared");
+  outcome.replaceChildren(message);
+  const link = document.createElement("a");
+  link.href = `/api/v1/requests/${encodeURIComponent(requestId)}/claims.json`;
+  link.textContent = "Download claims.json";
+  link.id = "claims-link";
+  outcome.appendChild(link);
+  document.getElementById("submit").hidden = false;
+  document.getElementById("token").focus();
+}
 
 document.getElementById("submit").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -71,6 +78,16 @@ async function refresh() {
         state += ` ${Math.round(100 * request.progress.bytes_sent / Math.max(1, request.progress.bytes_total))} %`;
       }
       cell(row, state, "state");
+      const action = cell(row, "");
+      if (request.state === "prepared") {
+        // A request prepared earlier (or on another visit) can still be signed and sent.
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = "Submit token";
+        button.className = "choose";
+        button.addEventListener("click", () => choose(request.request_id, `Selected ${request.request_id}. `));
+        action.replaceChildren(button);
+      }
       tbody.appendChild(row);
     }
   } catch (error) { /* shown on the next successful refresh */ }

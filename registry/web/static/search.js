@@ -40,7 +40,7 @@ function drawResults(result) {
     if (camera.dori_m && camera.view_known) {
       for (const [label, metres] of Object.entries(camera.dori_m)) {
         const ring = conePoints(camera, metres);
-        if (ring) L.polyline(ring.slice(1), { color: colour, weight: 1, dashArray: "3 3", className: `dori dori-${label}` }).bindTooltip(`${label} ${metres} m`).addTo(layer);
+        if (ring) L.polyline(ring.slice(1), { color: colour, weight: 1, dashArray: "3 3", className: `dori dori-${label}` }).bindTooltip(document.createTextNode(`${label} ${metres} m`)).addTo(layer);
       }
     }
     L.circleMarker([camera.lat, camera.lon], { radius: 6, color: colour, className: "marker" }).addTo(layer);
