@@ -115,6 +115,13 @@ class BrokerConnection:
         client.on_subscribe = self._handle_subscribe
         self._client = client
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # paho writes a packet queued from another thread (ack() from the writer,
+        # publish() from the web app) on that thread, at once, unless it believes its own
+        # loop thread runs (`_thread`, set only by loop_start). We run loop_forever in
+        # our thread instead, so without this two threads write the socket concurrently:
+        # interleaved partial writes (and SSL objects are not thread-safe). Told, paho
+        # only queues the packet and wakes its loop, which writes it.
+        client._thread = self._thread
 
     @property
     def connected(self) -> bool:
@@ -198,7 +205,8 @@ class BrokerConnection:
             try:
                 self._connect()
             except ssl.SSLCertVerificationError as exc:
-                log.error("MQTT broker %s: TLS certificate not trusted: %s", self._where,
+                log.error("MQTT broker %s: TLS certificate not trusted: %s (is mqtt.ca_file "
+                          "the CA that signed the broker's certificate?)", self._where,
                           exc.verify_message)
             except ssl.SSLError as exc:
                 log.error("MQTT broker %s: TLS failed: %s", self._where, exc)

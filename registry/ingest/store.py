@@ -28,16 +28,11 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     Connection,
     Engine,
-    Float,
     String,
     Table,
-    Text,
-    and_,
     bindparam,
-    case,
     or_,
     select,
     update,
@@ -49,11 +44,11 @@ from registry.db.schema import (
     agent_audit,
     agents,
     cameras,
-    health_history,
     rejected_messages,
     request_status,
 )
 from registry.errors import RegistryError
+from registry.ingest import health
 from registry.ingest.topics import Kind
 from registry.ingest.validate import Accepted, Rejected, epoch
 
@@ -82,69 +77,13 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _greater(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
-    # GREATEST() is PostgreSQL, max(a, b) SQLite: a CASE is both.
-    return case((a > b, a), else_=b)
-
-
-def _lesser(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
-    return case((a < b, a), else_=b)
-
-
-def _camera_update() -> Any:
-    """One UPDATE that applies k new reports of one (camera, bdseq) to the camera's row.
-
-    Every SET expression sees the row as it was before the statement, on both engines."""
-    c = cameras.c
-    b = bindparam("p_bdseq", type_=BigInteger)
-    lo = bindparam("p_lo", type_=BigInteger)
-    hi = bindparam("p_hi", type_=BigInteger)
-    k = bindparam("p_k", type_=BigInteger)
-    new_epoch = or_(c.bdseq.is_(None), b > c.bdseq)
-    same = b == c.bdseq
-    newest = or_(new_epoch, and_(same, hi > c.seq))
-    missing_before = c.seq - c.seq_first + 1 - c.epoch_received
-    missing_after = _greater(c.seq, hi) - _lesser(c.seq_first, lo) + 1 - (c.epoch_received + k)
-
-    def current(column: Any, name: str, type_: Any) -> ColumnElement[Any]:
-        return case((newest, bindparam(name, type_=type_)), else_=column)
-
-    return (
-        update(cameras)
-        .where(
-            c.agent_id == bindparam("p_agent", type_=String),
-            c.camera_id == bindparam("p_camera", type_=String),
-        )
-        .values(
-            received=c.received + k,
-            missing=case(
-                (new_epoch, c.missing + (hi - lo + 1 - k)),
-                (same, c.missing - missing_before + missing_after),
-                else_=c.missing,
-            ),
-            seq_first=case((new_epoch, lo), (same, _lesser(c.seq_first, lo)), else_=c.seq_first),
-            seq=case((new_epoch, hi), (same, _greater(c.seq, hi)), else_=c.seq),
-            epoch_received=case(
-                (new_epoch, k), (same, c.epoch_received + k), else_=c.epoch_received
-            ),
-            bdseq=case((new_epoch, b), else_=c.bdseq),
-            status=current(c.status, "p_status", String),
-            problems_json=current(c.problems_json, "p_problems", Text),
-            report_ts=current(c.report_ts, "p_ts", Float),
-            footage_oldest=current(c.footage_oldest, "p_oldest", Float),
-            footage_newest=current(c.footage_newest, "p_newest", Float),
-            health_json=current(c.health_json, "p_health", Text),
-        )
-    )
-
-
 class IngestStore:
     """Applies batches of validated (and rejected) messages to the registry database."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
-        self._camera_update = _camera_update()
+        self._health = health.writer_for(self._dialect)
 
     # --- dialect-specific upserts ---------------------------------------------------------
 
@@ -199,100 +138,45 @@ class IngestStore:
                 ],
             )
         # Inserts of new rows first (no shared row locks), then cameras, then agents.
-        new_reports = self._insert_history(connection, by_kind[Kind.HEALTH])
         new_audit = self._insert_audit(connection, by_kind[Kind.AUDIT])
-        result.duplicates = (len(by_kind[Kind.HEALTH]) - len(new_reports)) + (
-            len(by_kind[Kind.AUDIT]) - sum(new_audit.values())
-        )
         births = [m for m in by_kind[Kind.STATE] if m.payload["state"] == "online"]
         self._upsert_birth_cameras(connection, births)
-        self._update_cameras(connection, new_reports)
-        self._touch_agents(connection, last_seen)
+        new_reports = self._apply_health(connection, by_kind[Kind.HEALTH], last_seen)
+        result.duplicates = (len(by_kind[Kind.HEALTH]) - new_reports) + (
+            len(by_kind[Kind.AUDIT]) - sum(new_audit.values())
+        )
         for message in by_kind[Kind.STATE]:
             self._apply_state(connection, message)
         self._update_audit_heads(connection, new_audit)
         self._upsert_statuses(connection, by_kind[Kind.STATUS])
         return result
 
-    # --- health ------------------------------------------------------------------------------
+    # --- health (registry/ingest/health.py writes it, on the driver's cursor) ------------
 
-    def _insert_history(
-        self, connection: Connection, reports: list[Accepted]
-    ) -> list[Accepted]:
-        """Insert the reports not held yet; returns those (the rest are duplicates)."""
-        if not reports:
-            return []
-        rows = []
-        for m in reports:
-            p = m.payload
-            rows.append(
-                {
-                    "agent_id": m.topic.agent,
-                    "camera_id": m.topic.camera,
-                    "bdseq": p["bdseq"],
-                    "seq": p["seq"],
-                    "ts": epoch(p["ts"]),
-                    "status": p["status"],
-                    "problems_json": _dumps(p["problems"]),
-                    "payload": m.text,
-                    "received_at": m.received_at,
-                }
-            )
-        h = health_history.c
-        statement = (
-            self._insert(health_history)
-            .on_conflict_do_nothing(index_elements=["agent_id", "camera_id", "bdseq", "seq"])
-            .returning(h.agent_id, h.camera_id, h.bdseq, h.seq)
-        )
-        inserted = {
-            (row.agent_id, row.camera_id, row.bdseq, row.seq)
-            for row in connection.execute(statement, rows)
-        }
-        new: list[Accepted] = []
-        for m in reports:
-            key = (m.topic.agent, m.topic.camera, m.payload["bdseq"], m.payload["seq"])
-            if key in inserted:
-                inserted.discard(key)  # a report twice in one batch counts once
-                new.append(m)
-        return new
-
-    def _update_cameras(self, connection: Connection, reports: list[Accepted]) -> None:
-        if not reports:
-            return
-        groups: dict[tuple[str, str, int], list[Accepted]] = defaultdict(list)
-        for m in reports:
-            assert m.topic.camera is not None
-            groups[(m.topic.agent, m.topic.camera, m.payload["bdseq"])].append(m)
-        keys = sorted({(agent, camera) for agent, camera, _ in groups})
-        # A camera may report before its agent's birth was seen: make its row first.
-        connection.execute(
-            self._insert(cameras).on_conflict_do_nothing(index_elements=["agent_id", "camera_id"]),
-            [{"agent_id": agent, "camera_id": camera} for agent, camera in keys],
-        )
-        params = []
-        # Sorted by key, and by bdseq within a camera, so an agent restart inside one batch
-        # is applied old run first.
-        for (agent, camera, bdseq), group in sorted(groups.items()):
-            newest = max(group, key=lambda m: m.payload["seq"])
-            p = newest.payload
-            footage = p["footage"]
-            params.append(
-                {
-                    "p_agent": agent,
-                    "p_camera": camera,
-                    "p_bdseq": bdseq,
-                    "p_lo": min(m.payload["seq"] for m in group),
-                    "p_hi": p["seq"],
-                    "p_k": len(group),
-                    "p_status": p["status"],
-                    "p_problems": _dumps(p["problems"]),
-                    "p_ts": epoch(p["ts"]),
-                    "p_oldest": epoch(footage["oldest"]),
-                    "p_newest": epoch(footage["newest"]),
-                    "p_health": newest.text,
-                }
-            )
-        connection.execute(self._camera_update, params)
+    def _apply_health(
+        self, connection: Connection, reports: list[Accepted], last_seen: dict[str, float]
+    ) -> int:
+        """History, camera rows and agents' last_seen; returns how many reports were new."""
+        cursor = connection.connection.cursor()
+        try:
+            new = 0
+            if reports:
+                rows = health.history_rows(reports)
+                inserted = self._health.insert_history(cursor, rows)
+                fresh: list[tuple[health.HistoryRow, Accepted]] = []
+                for row, message in zip(rows, reports, strict=True):
+                    key = (row[0], row[1], row[2], row[3])
+                    if key in inserted:
+                        inserted.discard(key)  # a report twice in one batch counts once
+                        fresh.append((row, message))
+                new = len(fresh)
+                if fresh:
+                    self._health.update_cameras(cursor, health.camera_changes(fresh))
+            if last_seen:
+                self._health.touch_agents(cursor, last_seen)
+            return new
+        finally:
+            cursor.close()
 
     # --- state -------------------------------------------------------------------------------
 
@@ -334,27 +218,6 @@ class IngestStore:
             set_={name: statement.excluded[name] for name in columns},
         )
         connection.execute(statement, [described[key] for key in sorted(described)])
-
-    def _touch_agents(self, connection: Connection, last_seen: dict[str, float]) -> None:
-        """Every agent heard from gets a row and its last_seen."""
-        if not last_seen:
-            return
-        statement = self._insert(agents)
-        statement = statement.on_conflict_do_update(
-            index_elements=["agent_id"],
-            set_={
-                "last_seen": _greater(
-                    _coalesce(agents.c.last_seen), statement.excluded.last_seen
-                )
-            },
-        )
-        connection.execute(
-            statement,
-            [
-                {"agent_id": agent, "last_seen": seen, "audit_entries": 0}
-                for agent, seen in sorted(last_seen.items())
-            ],
-        )
 
     def _apply_state(self, connection: Connection, message: Accepted) -> None:
         """Birth or offline, unless the agent has already started again (a newer bdseq)."""
@@ -468,6 +331,3 @@ class IngestStore:
         for row in rows:
             connection.execute(statement, row)
 
-
-def _coalesce(column: ColumnElement[float]) -> ColumnElement[float]:
-    return case((column.is_(None), 0.0), else_=column)
