@@ -22,6 +22,8 @@ from registry.web.state import AppState
 
 log = logging.getLogger(__name__)
 
+GRACEFUL_SHUTDOWN_S = 5
+
 
 def run_server(config: ServerConfig, *, ingest: bool = True) -> int:
     engine = open_engine(config.database_url)
@@ -52,6 +54,10 @@ def run_server(config: ServerConfig, *, ingest: bool = True) -> int:
             log_level="warning",
             # Uploads are long; a slow PATCH must not be cut by the default keep-alive timeout.
             timeout_keep_alive=30,
+            # SIGTERM waits this long for open connections, then closes them: over TLS a
+            # keep-alive connection its client already dropped held stop for 30 s (asyncio's
+            # TLS shutdown timeout). An upload cut here resumes from its offset.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
     )
 
