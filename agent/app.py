@@ -19,7 +19,7 @@ from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import ControlServer, socket_path
 from agent.crypto import device_key
 from agent.evidence.delivery import Delivery
-from agent.evidence.upload import Uploader
+from agent.evidence.upload import Uploader, session_trusting
 from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
 from agent.mqtt.outbox import OUTBOX_FILE, Outbox
@@ -100,6 +100,7 @@ class App:
         audit = AuditLog(data_dir / AUDIT_FILE, on_append=publish_audit)
         policy = policy_of(config)
         uploader = Uploader(
+            session_trusting(config.police.upload_ca_file),
             rate_limit_bytes_per_s=config.police.upload_rate_limit or None,
             # The upload URL was checked against the allow-list; so is every URL the
             # server hands back.

@@ -488,6 +488,9 @@ class PoliceConfig(ConfigSection):
     consent: ConsentPolicy = Field(default_factory=ConsentPolicy)
     owner_timeout: Seconds = 72 * 3600.0
     upload_rate_limit: Bytes = 2_000_000
+    # The CA of an evidence server whose HTTPS certificate is not publicly trusted (added
+    # to, not instead of, the system's CAs).
+    upload_ca_file: ReadableFile | None = None
 
 
 class StorageConfig(ConfigSection):

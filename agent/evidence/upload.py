@@ -25,12 +25,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -80,6 +81,7 @@ FOREIGN_LOCATION: Final = "foreign_location"  # an upload URL outside the endpoi
 PROTOCOL: Final = "protocol"  # the server broke tus 1.0 (offsets, headers)
 UNREACHABLE: Final = "unreachable"  # no progress for give_up_after_s
 FILE_CHANGED: Final = "file_changed"  # the local file changed size while being sent
+UNTRUSTED: Final = "untrusted_certificate"  # the server's TLS certificate did not verify
 
 
 class UploadError(AgentError):
@@ -201,6 +203,28 @@ def loggable(url: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
     return f"{parts.scheme}://{host}{parts.path}"
+
+
+class _ExtraCaAdapter(requests.adapters.HTTPAdapter):
+    """HTTPS that trusts one more CA besides the usual ones (requests' `verify=path` would
+    trust that CA instead of them)."""
+
+    def __init__(self, ca_file: Path) -> None:
+        self._context = ssl.create_default_context()
+        self._context.load_verify_locations(cafile=str(ca_file))
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+
+def session_trusting(ca_file: Path | None) -> requests.Session:
+    """A session for uploads; with `ca_file`, servers signed by that CA are trusted too."""
+    session = requests.Session()
+    if ca_file is not None:
+        session.mount("https://", _ExtraCaAdapter(ca_file))
+    return session
 
 
 class Uploader:
@@ -412,6 +436,17 @@ class _Transfer:
                 timeout=self._up.timeout,
                 allow_redirects=False,
             )
+        except requests.exceptions.SSLError as exc:
+            why = _certificate_problem(exc)
+            if why is None:  # a TLS handshake cut short: the network, not the certificate
+                raise _Transient(f"{method} failed: TLS error") from exc
+            # A certificate that does not verify is a setting to fix, not a network blip:
+            # retrying for an hour would only hide it.
+            raise UploadError(
+                f"{method} {loggable(url)}: the server's TLS certificate is not trusted: {why} "
+                "(a private CA goes in police.upload_ca_file)",
+                UNTRUSTED,
+            ) from exc
         except (
             requests.ConnectionError,
             requests.Timeout,
@@ -535,6 +570,25 @@ class _Transfer:
                 PROTOCOL,
             )
         return new_offset
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """The verification failure inside requests' wrapped exceptions, if that is the cause."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return str(current.verify_message or current.reason or current)
+        pending += [a for a in current.args if isinstance(a, BaseException)]
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            pending.append(reason)
+    return None
 
 
 def _header_list(response: requests.Response, name: str) -> list[str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from agent.evidence.upload import UNTRUSTED, Uploader, UploadError, session_trusting
 from registry.server import GRACEFUL_SHUTDOWN_S
 from tests.support import REPO_ROOT, free_port
 from tests.support.agent_proc import AgentProcess, write_config
@@ -302,7 +304,28 @@ def test_pages_api_and_intake_answer_over_https_only(
         timeout=10,
     )
     assert prepared.status_code == 201, prepared.text
-    assert prepared.json()["claims"]["upload"]["url"] == registry.url + "/files/"
+    upload = prepared.json()["claims"]["upload"]
+    assert upload["url"] == registry.url + "/files/"
+
+    # The agent's uploader trusts the private CA only when the owner configured it
+    # (police.upload_ca_file), and says so at once when it does not.
+    evidence = tmp_path / "front_1.ts"
+    evidence.write_bytes(b"\x47" * 188 * 100)
+    metadata = {
+        "request_id": prepared.json()["request_id"],
+        "filename": evidence.name,
+        "sha256": hashlib.sha256(evidence.read_bytes()).hexdigest(),
+    }
+    with pytest.raises(UploadError) as refused:
+        Uploader(requests.Session()).upload(
+            evidence, endpoint=upload["url"], bearer_token=upload["token"], metadata=metadata
+        )
+    assert refused.value.reason == UNTRUSTED
+    assert "certificate is not trusted" in str(refused.value)
+    sent = Uploader(session_trusting(ca_file)).upload(
+        evidence, endpoint=upload["url"], bearer_token=upload["token"], metadata=metadata
+    )
+    assert sent.url.startswith(registry.url + "/files/")
 
     # Not trusted without the private CA, and no plain HTTP on the TLS port.
     with pytest.raises(requests.exceptions.SSLError):
