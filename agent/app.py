@@ -24,6 +24,7 @@ from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
 from agent.mqtt.outbox import OUTBOX_FILE, Outbox
 from agent.mqtt.topics import Topics
+from agent.notify.service import Notifications
 from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
 from agent.quality.reference import ReferenceStore
 from agent.recording.storage import Storage
@@ -83,7 +84,12 @@ class App:
         self._clock = clock
 
     def _request_desk(
-        self, config: AgentConfig, storage: Storage, link: RegistryLink, topics: Topics
+        self,
+        config: AgentConfig,
+        storage: Storage,
+        link: RegistryLink,
+        topics: Topics,
+        notifications: Notifications,
     ) -> RequestDesk:
         data_dir = config.agent.data_dir
         key = device_key.load_or_create(data_dir)
@@ -118,6 +124,7 @@ class App:
             device_key=key,
             evidence_dir=data_dir / "evidence",
             uploader=Delivery(store, audit, uploader),
+            on_state=notifications.request_changed,
         )
 
     def run(self, stop: threading.Event) -> int:
@@ -145,7 +152,9 @@ class App:
             keepalive=registry.keepalive,
         )
         started = time.monotonic()
-        storage = Storage(config)
+        # The owner's e-mail / webhook / ntfy messages; its hooks only enqueue.
+        notifications = Notifications(config, clock=self._clock)
+        storage = Storage(config, on_low_change=notifications.storage_changed)
         references = ReferenceStore(config.agent.data_dir)
         channels: list[CameraChannel] = []
         workers: list[CameraWorker] = []
@@ -156,6 +165,7 @@ class App:
                 references=references.load(camera.id),
                 on_reference=functools.partial(references.save, camera.id),
                 warmup_samples=self._tuning.warmup_samples,
+                keep_picture=config.owner_page.enabled,
             )
             channels.append(CameraChannel(camera.id, camera.name, location_of(camera), assessor))
             workers.append(
@@ -181,9 +191,10 @@ class App:
             health_interval=registry.health_interval,
             clock=self._clock,
             footage=storage.report,
+            on_change=notifications.camera_changed,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
-        desk = self._request_desk(config, storage, link, topics)
+        desk = self._request_desk(config, storage, link, topics, notifications)
         link.subscribe(topics.requests, desk.token_arrived)
         assessors = {channel.id: channel.assessor for channel in channels}
 
@@ -201,6 +212,21 @@ class App:
             return {"ok": True, "message": f"camera {camera_id}: taking a new reference view"}
 
         control = ControlServer(socket_path(config.agent.data_dir), handle)
+        owner_page = None
+        if config.owner_page.enabled:
+            # Imported only when on: the web stack costs start-up time and memory.
+            from agent.owner_page.server import start_owner_page
+            from agent.owner_page.view import CameraSource
+
+            owner_page = start_owner_page(
+                config,
+                [
+                    CameraSource(camera, channel)
+                    for camera, channel in zip(config.cameras, channels, strict=True)
+                ],
+                storage.index,
+                desk.decide,
+            )
         log.info(
             "camera-agent %s starting: agent %s, %d camera(s), boot %d",
             __version__,
@@ -221,6 +247,7 @@ class App:
         link.start()
         control.start()
         threading.Thread(target=desk.run, args=(stop,), name="requests", daemon=True).start()
+        notifications.start(stop)
         supervisor.start()
         self._notifier.ready()
         self._notifier.status(f"watching {len(workers)} camera(s)")
@@ -245,6 +272,8 @@ class App:
         self._notifier.stopping()
         stop.set()
         control.close()
+        if owner_page is not None:
+            owner_page.close()
         supervisor.join(WORKER_JOIN_S)
         storage.close()
         link.stop(topics.state, payloads.encode(payloads.death(agent_id, bdseq, "shutdown")))

@@ -34,10 +34,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from agent.errors import AgentError
 from agent.strict_json import no_duplicate_keys
+
+if TYPE_CHECKING:
+    from agent.i18n import Translator
 
 log = logging.getLogger(__name__)
 
@@ -829,70 +832,97 @@ def _local(ts: object) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _size(count: object) -> str:
+def _size(count: object, _: Translator) -> str:
     if not isinstance(count, int):
-        return "? bytes"
-    return f"{count} bytes" if count < 1_000_000 else f"{count / 1e6:.1f} MB"
+        return _("? bytes")
+    if count < 1_000_000:
+        return _.ngettext("{count} byte", "{count} bytes", count).format(count=count)
+    return _("{megabytes} MB").format(megabytes=f"{count / 1e6:.1f}")
 
 
-def _because(words: Mapping[str, str], reason: object) -> str:
+def _because(words: Mapping[str, str], reason: object, _: Translator) -> str:
     said = words.get(str(reason))
-    return f"{said} ({reason})" if said else str(reason)
+    return f"{_(said)} ({reason})" if said else str(reason)
 
 
-def describe(entry: AuditEntry) -> str:
-    """What an entry says, in words for the owner (English)."""
+def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
+    """What an entry says, in words for the owner: English, or the language of `translate`
+    (the word maps above are the catalogue's msgids)."""
+    from agent.i18n import translator
+
+    _ = translate if translate is not None else translator("en")
     d = entry.detail
     match entry.event:
         case "received":
-            said = ["received"]
             kind = d.get("kind")
             if kind == "order":
-                said.append("a police order")
+                said = [_("received a police order")]
             elif kind == "voluntary":
-                said.append("a voluntary request")
+                said = [_("received a voluntary request")]
+            else:
+                said = [_("received a request")]
             cameras = d.get("cameras")
             if isinstance(cameras, list) and cameras:
-                said.append("for camera " + ", ".join(str(c) for c in cameras))
+                said.append(
+                    _("for camera {cameras}").format(cameras=", ".join(str(c) for c in cameras))
+                )
             window = d.get("window")
             if isinstance(window, dict) and "start" in window and "end" in window:
-                said.append(f"from {_local(window['start'])} to {_local(window['end'])}")
+                said.append(
+                    _("from {start} to {end}").format(
+                        start=_local(window["start"]), end=_local(window["end"])
+                    )
+                )
             if d.get("case"):
-                said.append(f"(case {d['case']})")
+                said.append(_("(case {case})").format(case=d["case"]))
             return " ".join(said)
         case "rejected":
-            return f"rejected — {_because(REJECTION_WORDS, d.get('reason'))}"
+            return _("rejected — {reason}").format(
+                reason=_because(REJECTION_WORDS, d.get("reason"), _)
+            )
         case "waiting_clock":
-            return "waiting until the system clock is synchronised before checking it"
+            return _("waiting until the system clock is synchronised before checking it")
         case "awaiting_owner":
-            return "waiting for you to approve or decline it (camera-agent requests)"
+            return _("waiting for you to approve or decline it (camera-agent requests)")
         case "approved":
             if d.get("by") == "policy":
-                return "approved automatically by your policy (police.consent)"
-            return "approved by you"
+                return _("approved automatically by your policy (police.consent)")
+            return _("approved by you")
         case "declined":
-            return f"declined — {_because(DECLINE_WORDS, d.get('reason'))}"
-        case "held":
-            return "its footage is on hold: pruning will not delete it"
-        case "exported":
-            return (
-                f"exported {d.get('files')} file(s), {_size(d.get('bytes'))}, each checked "
-                "against the hash taken when it was recorded"
+            return _("declined — {reason}").format(
+                reason=_because(DECLINE_WORDS, d.get("reason"), _)
             )
+        case "held":
+            return _("its footage is on hold: pruning will not delete it")
+        case "exported":
+            files = d.get("files")
+            count = files if isinstance(files, int) else 0
+            return _.ngettext(
+                "exported {files} file, {size}, checked against the hash taken when it was "
+                "recorded",
+                "exported {files} files, {size}, each checked against the hash taken when it "
+                "was recorded",
+                count,
+            ).format(files=files, size=_size(d.get("bytes"), _))
         case "file_uploaded":
             digest = str(d.get("sha256", ""))
-            return f"uploaded {d.get('name')} ({_size(d.get('bytes'))}, sha256 {digest[:16]}…)"
+            return _("uploaded {name} ({size}, sha256 {digest}…)").format(
+                name=d.get("name"), size=_size(d.get("bytes"), _), digest=digest[:16]
+            )
         case "completed":
-            return "completed: the footage and its signed manifest were delivered"
+            return _("completed: the footage and its signed manifest were delivered")
         case "failed":
-            return f"failed — {_because(FAILURE_WORDS, d.get('reason'))}"
+            return _("failed — {reason}").format(reason=_because(FAILURE_WORDS, d.get("reason"), _))
         case "torn_tail":
             first, last = d.get("from_line"), d.get("to_line")
-            lines = f"line {first}" if first == last else f"lines {first}-{last}"
-            return (
-                f"audit log: {lines} ({d.get('bytes')} bytes) had been cut off while being "
-                "written (the agent stopped?); kept as found, and the chain goes on"
-            )
+            if first == last:
+                lines = _("line {first}").format(first=first)
+            else:
+                lines = _("lines {first}-{last}").format(first=first, last=last)
+            return _(
+                "audit log: {lines} ({bytes} bytes) had been cut off while being written "
+                "(the agent stopped?); kept as found, and the chain goes on"
+            ).format(lines=lines, bytes=d.get("bytes"))
         case _:
             extra = json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)
             return entry.event + ("" if extra == "{}" else f" {extra}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -16,11 +17,14 @@ from agent import __version__
 from agent.crypto import commands as key_commands
 from agent.errors import ConfigError
 from agent.log import setup_logging
+from agent.owner_page import commands as owner_commands
 from agent.requests import commands as requests_commands
 
 if TYPE_CHECKING:  # imported lazily below: `check` and `probe` start faster without them
     from agent.audit import AuditLog
     from agent.config import AgentConfig
+    from agent.enrolment import Enrolment
+    from agent.i18n import Translator
     from agent.recording.index import SegmentIndex
 
 log = logging.getLogger(__name__)
@@ -87,8 +91,24 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("camera", metavar="CAMERA")
     reset.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
 
+    setup = commands.add_parser(
+        "setup", help="create the config file from answers to a few questions"
+    )
+    setup.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+    setup.add_argument(
+        "--language", choices=("nl", "en"), help="ask in Dutch or English (default: from LANG)"
+    )
+    setup.add_argument(
+        "--probe-seconds",
+        type=_positive,
+        default=5.0,
+        metavar="N",
+        help="how long to watch each camera URL as it is entered",
+    )
+
     requests_commands.add_parser(commands, DEFAULT_CONFIG)
     key_commands.add_parser(commands, DEFAULT_CONFIG)
+    owner_commands.add_parser(commands, DEFAULT_CONFIG)
 
     enroll = commands.add_parser(
         "enroll", help="join the registry with a one-time code from its operator"
@@ -187,6 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args.config)
     if args.command == "probe":
         return _probe(args)
+    if args.command == "setup":
+        from agent.setup_wizard import run as run_setup
+
+        return run_setup(args)
     if args.command == "reference":
         return _reference_reset(args.config, args.camera)
     if args.command == "footage":
@@ -196,9 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "audit":
         return _audit(args)
     if args.command == "enroll":
-        from agent import enrolment  # lazily: `probe` starts faster without pydantic
-
-        return enrolment.run(args)
+        return _enroll(args)
+    if args.command == "owner-password":
+        config = _load(args.config)
+        return config if isinstance(config, int) else owner_commands.run(args, config)
     if args.command in ("requests", "keys"):
         config = _load(args.config)
         if isinstance(config, int):
@@ -207,6 +232,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return requests_commands.run(args, config)
         return key_commands.run(args, config)
     return EX_USAGE
+
+
+def environment_locale() -> str:
+    """The language of the environment (LC_ALL, LC_MESSAGES, LANG, in POSIX order): for
+    commands that have no config to take `agent.locale` from, or cannot read it."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name)
+        if value:
+            return "nl" if value.lower().startswith("nl") else "en"
+    return "en"
+
+
+def owner_translator(config: AgentConfig | None = None) -> Translator:
+    """The owner's language: `agent.locale` from the config, else the environment's."""
+    from agent.i18n import translator
+
+    return translator(config.agent.locale if config is not None else environment_locale())
 
 
 def _load(path: Path) -> AgentConfig | int:
@@ -227,15 +269,90 @@ def _check(path: Path) -> int:
     except ConfigError as exc:
         _print_config_errors(path, exc)
         return EX_CONFIG
-    print(f"{path}: valid ({len(config.cameras)} camera(s), agent {config.agent.id})")
+    _ = owner_translator(config)
+    count = len(config.cameras)
+    said = _.ngettext(
+        "{path}: valid ({count} camera, agent {agent})",
+        "{path}: valid ({count} cameras, agent {agent})",
+        count,
+    )
+    print(said.format(path=path, count=count, agent=config.agent.id))
     return 0
 
 
 def _print_config_errors(path: Path, exc: ConfigError) -> None:
+    # The config could not be read, so its locale is unknown: the environment's language.
+    _ = owner_translator()
     count = len(exc.errors)
-    print(f"{path}: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+    said = _.ngettext("{path}: {count} error", "{path}: {count} errors", count)
+    print(said.format(path=path, count=count), file=sys.stderr)
     for line in exc.errors:
         print(f"  {line}", file=sys.stderr)
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    from agent import enrolment  # lazily: `probe` starts faster without pydantic
+
+    try:
+        view = enrolment.load_enrolment_view(args.config)
+    except ConfigError as exc:
+        _print_config_errors(args.config, exc)
+        return EX_CONFIG
+    from agent.i18n import translator
+
+    _ = translator(view.agent.locale)
+    try:
+        result = enrolment.enrol(view, args.registry, args.code, ca_file=args.ca_file)
+    except enrolment.EnrolmentError as exc:
+        print(f"camera-agent enroll: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return report_enrolment(result, view.agent.data_dir, args.config, _)
+
+
+def report_enrolment(
+    result: Enrolment, data_dir: Path, config_path: Path | None, _: Translator
+) -> int:
+    """Say what enrolment gave and save the broker password; `config_path` None: the caller
+    (setup) writes the registry section itself."""
+    from agent import enrolment
+
+    print(
+        _("enrolled as {agent}; device key {kid}").format(
+            agent=result.agent_id, kid=result.key_thumbprint
+        )
+    )
+    print(
+        _("broker: {broker} (topic prefix {prefix})").format(
+            broker=result.broker, prefix=result.topic_prefix
+        )
+    )
+    lines = ["registry:", f"  broker: {result.broker}", f"  username: {result.username}"]
+    if result.password is not None:
+        try:
+            saved = enrolment.save_password(data_dir, result.password)
+        except OSError as exc:
+            said = _(
+                "enrolled, but cannot save the broker password: {error}; enrol again with a "
+                "new code"
+            )
+            print("camera-agent enroll: " + said.format(error=exc), file=sys.stderr)
+            return EX_CANTCREAT
+        print(_("broker password saved in {path} (mode 0600)").format(path=saved))
+        lines.append(f"  password_file: {saved}")
+    else:
+        print(
+            _(
+                "the registry issued no password: the broker knows this agent by its client "
+                "certificate (CN = agent id); set client_cert and client_key"
+            )
+        )
+    if result.topic_prefix != "camreg/v1":
+        lines.append(f"  topic_prefix: {result.topic_prefix}")
+    if config_path is not None:
+        print()
+        print(_("this config file was not changed; {path} should have:").format(path=config_path))
+        print("\n".join(lines))
+    return 0
 
 
 def _run(path: Path) -> int:
@@ -285,15 +402,25 @@ def _reference_reset(path: Path, camera: str) -> int:
     except ConfigError as exc:
         _print_config_errors(path, exc)
         return EX_CONFIG
+    _ = owner_translator(config)
     if config.camera(camera) is None:
         known = ", ".join(c.id for c in config.cameras)
-        print(f"no camera {camera!r} in {path} (cameras: {known})", file=sys.stderr)
+        said = _("no camera '{camera}' in {path} (cameras: {known})")
+        print(said.format(camera=camera, path=path, known=known), file=sys.stderr)
         return EX_USAGE
 
     def offline() -> int:
-        had = ReferenceStore(config.agent.data_dir).reset(camera)
-        state = "forgot its reference view" if had else "had no reference view yet"
-        print(f"camera {camera}: {state}; the agent takes a new one after a healthy warm-up")
+        if ReferenceStore(config.agent.data_dir).reset(camera):
+            said = _(
+                "camera {camera}: forgot its reference view; the agent takes a new one after "
+                "a healthy warm-up"
+            )
+        else:
+            said = _(
+                "camera {camera}: had no reference view yet; the agent takes one after a "
+                "healthy warm-up"
+            )
+        print(said.format(camera=camera))
         return 0
 
     return tell_daemon(
@@ -325,7 +452,8 @@ def _index(path: Path, cameras: Sequence[str] | None) -> tuple[AgentConfig, Segm
     ]
     index_path = config.agent.data_dir / INDEX_FILE
     if not index_path.exists() and not folders:
-        print(f"no footage recorded yet (no index at {index_path})")
+        _ = owner_translator(config)
+        print(_("no footage recorded yet (no index at {path})").format(path=index_path))
         return 0
     try:
         index = SegmentIndex(index_path)
@@ -344,26 +472,40 @@ def _footage_list(path: Path, only: str | None) -> int:
     if isinstance(opened, int):
         return opened
     config, index = opened
+    _ = owner_translator(config)
     cameras = [c for c in config.cameras if only in (None, c.id)]
     if not cameras:
-        print(f"no camera {only!r} in {path}", file=sys.stderr)
+        print(_("no camera '{camera}' in {path}").format(camera=only, path=path), file=sys.stderr)
         return EX_USAGE
     for config_camera in cameras:
         camera = config_camera.id
         summary = index.summary(camera)
         if summary.oldest is None or summary.newest is None:
-            print(f"{camera}: no footage")
+            print(_("{camera}: no footage").format(camera=camera))
             continue
         count = sum(1 for s in index.segments(camera) if s.state in ("closed", "partial"))
         # The owner knows their recorder's pieces as files, the agent's own as segments.
-        pieces = "files" if config_camera.recording.mode == "directory" else "segments"
+        if config_camera.recording.mode == "directory":
+            pieces = _.ngettext("{count} file", "{count} files", count)
+        else:
+            pieces = _.ngettext("{count} segment", "{count} segments", count)
+        gaps = _.ngettext(
+            "{count} gap ({seconds} s)", "{count} gaps ({seconds} s)", summary.gap_count
+        ).format(count=summary.gap_count, seconds=f"{summary.gap_seconds:.0f}")
+        said = _("{camera}: {oldest} to {newest}, {pieces}, {megabytes} MB, {gaps}")
         print(
-            f"{camera}: {rfc3339(summary.oldest)} to {rfc3339(summary.newest)}, "
-            f"{count} {pieces}, {summary.bytes / 1e6:.1f} MB, {summary.gap_count} gap(s) "
-            f"({summary.gap_seconds:.0f} s)"
+            said.format(
+                camera=camera,
+                oldest=rfc3339(summary.oldest),
+                newest=rfc3339(summary.newest),
+                pieces=pieces.format(count=count),
+                megabytes=f"{summary.bytes / 1e6:.1f}",
+                gaps=gaps,
+            )
         )
         for gap in index.gaps(camera, summary.oldest, summary.newest):
-            print(f"  gap {rfc3339(gap.start)} to {rfc3339(gap.end)} ({gap.reason})")
+            said = _("  gap {start} to {end} ({reason})")
+            print(said.format(start=rfc3339(gap.start), end=rfc3339(gap.end), reason=gap.reason))
     return 0
 
 
@@ -375,12 +517,17 @@ def _footage_export(args: argparse.Namespace) -> int:
     if isinstance(opened, int):
         return opened if opened else EX_UNAVAILABLE
     config, index = opened
+    _ = owner_translator(config)
     if config.camera(args.camera) is None:
-        print(f"no camera {args.camera!r} in {args.config}", file=sys.stderr)
+        said = _("no camera '{camera}' in {path}")
+        print(said.format(camera=args.camera, path=args.config), file=sys.stderr)
         return EX_USAGE
 
     def progress(done: int, total: int) -> None:
-        print(f"\r{100 * done // max(total, 1):3d} % of {total / 1e6:.1f} MB", end="", flush=True)
+        said = _("{percent} % of {megabytes} MB").format(
+            percent=f"{100 * done // max(total, 1):3d}", megabytes=f"{total / 1e6:.1f}"
+        )
+        print("\r" + said, end="", flush=True)
 
     try:
         key = device_key.load_or_create(config.agent.data_dir)
@@ -399,10 +546,12 @@ def _footage_export(args: argparse.Namespace) -> int:
             progress=progress,
         )
     except ExportError as exc:
-        print(f"\ncamera-agent: export failed ({exc.reason}): {exc}", file=sys.stderr)
+        said = _("export failed ({reason}): {error}").format(reason=exc.reason, error=exc)
+        print("\ncamera-agent: " + said, file=sys.stderr)
         return EX_UNAVAILABLE
     kid = device_key.describe(key)["kid"]
-    print(f"\nexported to {args.directory}; hashes in {manifest}, signed by device key {kid}")
+    said = _("exported to {directory}; hashes in {manifest}, signed by device key {kid}")
+    print("\n" + said.format(directory=args.directory, manifest=manifest, kid=kid))
     return 0
 
 
@@ -421,11 +570,12 @@ def _audit(args: argparse.Namespace) -> int:
         audit = AuditLog(path)
         if args.action == "verify":
             return _audit_verify(audit, args.head)
-        return _audit_show(audit, args.request, args.json)
+        return _audit_show(audit, args.request, args.json, owner_translator(config))
     except AuditError as exc:
         hint = ""
         if isinstance(exc.__cause__, PermissionError):
-            hint = " (it belongs to the agent's service user: run this with sudo)"
+            _ = owner_translator(config)
+            hint = " " + _("(it belongs to the agent's service user: run this with sudo)")
         print(f"camera-agent: {exc}{hint}", file=sys.stderr)
         return EX_IOERR
 
@@ -452,30 +602,32 @@ def _audit_verify(audit: AuditLog, head: str | None) -> int:
     return 1
 
 
-def _audit_show(audit: AuditLog, request: str | None, as_json: bool) -> int:
+def _audit_show(audit: AuditLog, request: str | None, as_json: bool, _: Translator) -> int:
     from agent.audit import describe
 
     if not audit.path.exists():
-        print("no audit entries yet")
+        print(_("no audit entries yet"))
         return 0
     entries = audit.entries(request)
     if not entries:
-        print("no audit entries yet" if request is None else f"no audit entries for {request}")
+        if request is None:
+            print(_("no audit entries yet"))
+        else:
+            print(_("no audit entries for {request}").format(request=request))
     for entry in entries:
         if as_json:
             print(entry.line().decode("utf-8"))
             continue
         when = entry.time.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        who = f"request {entry.request_id}: " if entry.request_id else ""
-        print(f"{when}  #{entry.seq}  {who}{describe(entry)}")
+        who = ""
+        if entry.request_id:
+            who = _("request {request}: ").format(request=entry.request_id)
+        print(f"{when}  #{entry.seq}  {who}{describe(entry, _)}")
     result = audit.verify()
     if result.intact:
         return 0
-    print(
-        "camera-agent: the audit log is broken, do not trust what it shows "
-        "(camera-agent audit verify):",
-        file=sys.stderr,
-    )
+    said = _("the audit log is broken, do not trust what it shows (camera-agent audit verify):")
+    print("camera-agent: " + said, file=sys.stderr)
     for problem in result.breaks:
         print(f"  {problem}", file=sys.stderr)
     return 1

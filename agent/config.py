@@ -1,5 +1,6 @@
 """The owner's YAML config as frozen pydantic models; every error names its key path and line."""
 
+import ipaddress
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from agent.crypto import jws
 from agent.durations import parse_duration, parse_size
 from agent.errors import ConfigError
+from agent.notify.config import NotificationsConfig
 
 __all__ = [
     "AgentConfig",
@@ -726,6 +728,65 @@ class CameraConfig(ConfigSection):
         return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
 
 
+# The private and link-local ranges of home and shop networks, and this machine itself.
+LOCAL_NETWORKS = (
+    "192.168.0.0/16",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "127.0.0.0/8",
+    "::1/128",
+    "fe80::/10",
+    "fd00::/8",
+)
+
+
+def _check_network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an address or network (like 192.168.1.0/24)") from None
+    return value.strip()
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r}: want ADDRESS:PORT, like 0.0.0.0:8081 or [::]:8081")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{value!r}: put an IPv6 address in brackets, like [::]:8081")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{value!r}: the address must be an IP address, not a name") from None
+    return host, int(port)
+
+
+def _check_listen(value: str) -> str:
+    _split_listen(value)
+    return value
+
+
+class OwnerPageConfig(ConfigSection):
+    """The owner's local web page (docs/owner-page.md): off unless enabled."""
+
+    enabled: bool = False
+    listen: Annotated[str, AfterValidator(_check_listen)] = "0.0.0.0:8081"
+    # Peers outside these networks get 403 (and a log line) whatever they send.
+    allow: list[Annotated[str, AfterValidator(_check_network)]] = Field(
+        default_factory=lambda: list(LOCAL_NETWORKS), min_length=1
+    )
+
+    @property
+    def host(self) -> str:
+        return _split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return _split_listen(self.listen)[1]
+
+
 class AgentConfig(ConfigSection):
     """The whole config file."""
 
@@ -735,6 +796,9 @@ class AgentConfig(ConfigSection):
     police: PoliceConfig = Field(default_factory=PoliceConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     cameras: list[CameraConfig] = Field(min_length=1)
+    # E-mail, webhook or ntfy messages to the owner; none without this section.
+    notifications: NotificationsConfig | None = None
+    owner_page: OwnerPageConfig = Field(default_factory=OwnerPageConfig)
 
     @model_validator(mode="wrap")
     @classmethod

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 # What the recording adds to a camera's health: the footage object and its problems
 # (`storage_low`, `recording_stopped`).
 FootageReport = Callable[[str, bool], tuple[dict[str, object] | None, tuple[str, ...]]]
+# Told (camera id, previous snapshot, new one) when a camera's status or problems change.
+HealthChange = Callable[[str, Health | None, Health], None]
 
 
 class Link(Protocol):
@@ -59,6 +61,7 @@ class Reporter:
         health_interval: float,
         clock: Callable[[], ClockState],
         footage: FootageReport | None = None,
+        on_change: HealthChange | None = None,
     ) -> None:
         self._link = link
         self._topics = topics
@@ -68,6 +71,7 @@ class Reporter:
         self._interval = health_interval
         self._clock = clock
         self._footage = footage
+        self._on_change = on_change
         self._connections_seen = 0
         self._widths: dict[str, int | None] = {c.id: None for c in cameras}
 
@@ -102,6 +106,8 @@ class Reporter:
                         snapshot.status,
                         ", ".join(snapshot.problems) or "",
                     )
+                    if self._on_change is not None:
+                        self._on_change(camera.id, camera.last, snapshot)
                 camera.last = snapshot
                 camera.last_sent = now
 

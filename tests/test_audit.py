@@ -635,7 +635,7 @@ def test_verify_refuses_a_head_that_is_not_a_hash(config: Path) -> None:
         ("declined", {"reason": "owner_timeout"}, "nobody approved it"),
         ("declined", {"reason": "owner_declined"}, "you declined it (owner_declined)"),
         ("held", {}, "on hold"),
-        ("exported", {"files": 3, "bytes": 12_400_000}, "exported 3 file(s), 12.4 MB"),
+        ("exported", {"files": 3, "bytes": 12_400_000}, "exported 3 files, 12.4 MB"),
         ("completed", {}, "completed"),
         ("failed", {"reason": "footage_altered"}, "no longer matches the hash"),
         ("rejected", {"reason": "upload_not_allowed"}, "police.upload_allow"),

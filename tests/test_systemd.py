@@ -76,6 +76,15 @@ def test_unit_allows_only_the_socket_families_it_uses() -> None:
     assert sorted(families) == ["AF_INET", "AF_INET6", "AF_UNIX"]
 
 
+def test_unit_lets_the_owner_page_listen() -> None:
+    """owner_page.listen is an unprivileged port on the local network: no capability needed,
+    and nothing in the unit may refuse the incoming connections or the bind."""
+    settings = unit_settings()
+    for key in ("IPAddressDeny", "IPAddressAllow", "SocketBindDeny", "PrivateNetwork"):
+        assert key not in settings, key
+    assert "@network-io" not in " ".join(settings.get("SystemCallFilter", []))
+
+
 @pytest.fixture(params=["path", "abstract"])
 def notify_socket(
     request: pytest.FixtureRequest, tmp_path: Path

@@ -27,12 +27,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
 
 def run(args: argparse.Namespace, config: AgentConfig) -> int:
     from agent.crypto import device_key
+    from agent.i18n import translator
 
+    _ = translator(config.agent.locale)
     data_dir = config.agent.data_dir
     try:
         if args.action == "init":
             key = device_key.create(data_dir)
-            print(f"device key created in {device_key.key_dir(data_dir)}")
+            print(_("device key created in {path}").format(path=device_key.key_dir(data_dir)))
         else:
             key = device_key.load(data_dir)
     except device_key.DeviceKeyError as exc:
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace, config: AgentConfig) -> int:
     if getattr(args, "json", False):
         print(json.dumps({"kid": public["kid"], "jwk": public["jwk"]}, indent=2))
         return 0
-    print(f"kid (RFC 7638 thumbprint): {public['kid']}")
-    print(f"public JWK: {json.dumps(public['jwk'])}")
+    print(_("kid (RFC 7638 thumbprint): {kid}").format(kid=public["kid"]))
+    print(_("public JWK: {jwk}").format(jwk=json.dumps(public["jwk"])))
     print(str(public["pem"]).rstrip())
     return 0

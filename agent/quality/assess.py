@@ -11,6 +11,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 
 from agent.quality import diagnose, metrics
@@ -173,8 +174,13 @@ class StreamAssessor:
         references: Mapping[Lighting, Reference] | None = None,
         on_reference: ReferenceSink | None = None,
         warmup_samples: int = WARMUP_SAMPLES,
+        keep_picture: bool = False,
     ) -> None:
         self._expect = expect
+        # The owner page shows the last analysed picture; kept (one decoded frame per
+        # camera) only when that page is on.
+        self._keep_picture = keep_picture
+        self._last_picture: tuple[datetime, Planes] | None = None
         self._lock = threading.Lock()
         self._started = started
         self._facts: StreamFacts | None = None
@@ -238,6 +244,8 @@ class StreamAssessor:
         with self._lock:
             self._previous = prepared
             self._picture = measured
+            if self._keep_picture:
+                self._last_picture = (datetime.now(UTC), planes)
             active = self._debounce.update(found)
             if lighting != self._lighting:
                 self._lighting = lighting
@@ -249,6 +257,11 @@ class StreamAssessor:
                     self._references[lighting] = diagnose.reference_of(prepared)
         if take_reference and self._on_reference is not None:
             self._on_reference(lighting, prepared)
+
+    def last_picture(self) -> tuple[datetime, Planes] | None:
+        """When the last analysed picture was taken, and its planes (with `keep_picture`)."""
+        with self._lock:
+            return self._last_picture
 
     def settled(self, t: float) -> bool:
         """True once there is something honest to report: a picture, or the grace time is over."""

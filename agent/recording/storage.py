@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from agent.config import AgentConfig, DirectorySettings, RecordSettings
@@ -30,9 +31,16 @@ SCAN_EVERY_S = 30.0
 SCAN_JOIN_S = 2.0
 
 
+# Told (low, free bytes, bytes of footage) when storage becomes low or no longer is.
+StorageLowChange = Callable[[bool, int, int], None]
+
+
 class Storage:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(
+        self, config: AgentConfig, *, on_low_change: StorageLowChange | None = None
+    ) -> None:
         self._config = config
+        self._on_low_change = on_low_change
         self._root = config.footage_dir
         self._root.mkdir(parents=True, exist_ok=True)
         self.index = SegmentIndex(config.agent.data_dir / INDEX_FILE)
@@ -169,6 +177,8 @@ class Storage:
             )
         elif self._storage_low and not low:
             log.info("storage no longer low")
+        if low != self._storage_low and self._on_low_change is not None:
+            self._on_low_change(low, free, kept)
         self._storage_low = low
         self._summarise()
         return freed

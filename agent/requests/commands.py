@@ -17,11 +17,13 @@ from agent.errors import AgentError
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
+    from agent.i18n import Translator
     from agent.requests.store import RequestStore
 
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
 
+# Each state in words for the owner; the texts are catalogue msgids.
 _WORDS = {
     "received": "received, being checked",
     "waiting_clock": "waiting for the system clock to be synchronised",
@@ -52,11 +54,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
 
 
 def run(args: argparse.Namespace, config: AgentConfig) -> int:
+    from agent.i18n import translator
     from agent.requests.store import REQUESTS_FILE, RequestStore
 
+    _ = translator(config.agent.locale)
     path = config.agent.data_dir / REQUESTS_FILE
     if args.action == "list" and not path.exists():
-        print("no requests yet")
+        print(_("no requests yet"))
         return 0
     try:
         store = RequestStore(path)
@@ -65,10 +69,10 @@ def run(args: argparse.Namespace, config: AgentConfig) -> int:
         return EX_UNAVAILABLE
     try:
         if args.action == "list":
-            return _list(store)
+            return _list(store, _)
         if args.action == "show":
-            return _show(store, args.request, config)
-        return _decide(store, args.request, args.action == "approve", config)
+            return _show(store, args.request, config, _)
+        return _decide(store, args.request, args.action == "approve", config, _)
     finally:
         store.close()
 
@@ -77,21 +81,40 @@ def _local(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _list(store: RequestStore) -> int:
+def _state(state: str, reason: str | None, _: Translator) -> str:
+    words = _WORDS.get(state)
+    said = _(words) if words else state
+    return said + (f" ({reason})" if reason else "")
+
+
+def _kind(kind: str, _: Translator) -> str:
+    if kind == "order":
+        return _("order")
+    if kind == "voluntary":
+        return _("voluntary")
+    return kind
+
+
+def _list(store: RequestStore, _: Translator) -> int:
     requests = store.all()
     if not requests:
-        print("no requests yet")
+        print(_("no requests yet"))
         return 0
     for r in requests:
-        print(
-            f"{r.id}  {r.kind:9}  case {r.case}  {', '.join(r.cameras)}  "
-            f"{_local(r.start)} to {_local(r.end)}  {_WORDS.get(r.state, r.state)}"
-            + (f" ({r.reason})" if r.reason else "")
+        said = _("{id}  {kind}  case {case}  {cameras}  {start} to {end}  {state}").format(
+            id=r.id,
+            kind=f"{_kind(r.kind, _):9}",
+            case=r.case,
+            cameras=", ".join(r.cameras),
+            start=_local(r.start),
+            end=_local(r.end),
+            state=_state(r.state, r.reason, _),
         )
+        print(said)
     return 0
 
 
-def _show(store: RequestStore, request_id: str, config: AgentConfig) -> int:
+def _show(store: RequestStore, request_id: str, config: AgentConfig, _: Translator) -> int:
     from agent.audit import AUDIT_FILE, AuditLog, describe
     from agent.requests.store import RequestStoreError
 
@@ -100,35 +123,44 @@ def _show(store: RequestStore, request_id: str, config: AgentConfig) -> int:
     except RequestStoreError as exc:
         print(f"camera-agent: {exc}", file=sys.stderr)
         return EX_USAGE
-    kind = "a court order" if r.kind == "order" else "asks for your help"
+    kind = _("a court order") if r.kind == "order" else _("asks for your help")
+    # The labels are padded in each language so the values line up.
     lines = [
-        f"request {r.id}: {_WORDS.get(r.state, r.state)}" + (f" ({r.reason})" if r.reason else ""),
-        f"  kind        {r.kind} ({kind})",
-        f"  case        {r.case}",
-        f"  requester   {r.requester} ({r.issuer})",
-        f"  legal basis {r.basis}",
-        f"  cameras     {', '.join(r.cameras)}",
-        f"  window      {_local(r.start)} to {_local(r.end)} (your local time)",
-        f"  received    {_local(r.received)}",
+        _("request {id}: {state}").format(id=r.id, state=_state(r.state, r.reason, _)),
+        _("  kind        {kind} ({words})").format(kind=_kind(r.kind, _), words=kind),
+        _("  case        {case}").format(case=r.case),
+        _("  requester   {requester} ({issuer})").format(requester=r.requester, issuer=r.issuer),
+        _("  legal basis {basis}").format(basis=r.basis),
+        _("  cameras     {cameras}").format(cameras=", ".join(r.cameras)),
+        _("  window      {start} to {end} (your local time)").format(
+            start=_local(r.start), end=_local(r.end)
+        ),
+        _("  received    {received}").format(received=_local(r.received)),
     ]
     if r.owner_deadline and r.state == "awaiting_owner":
         how = f"camera-agent requests approve|decline {r.id}"
-        lines.append(f"  decide by   {_local(r.owner_deadline)}: {how}")
+        lines.append(
+            _("  decide by   {deadline}: {how}").format(deadline=_local(r.owner_deadline), how=how)
+        )
     if r.bytes_total:
         share = 100 * r.bytes_sent // max(r.bytes_total, 1)
         lines.append(
-            f"  sent        {r.bytes_sent / 1e6:.1f} of {r.bytes_total / 1e6:.1f} MB ({share} %)"
+            _("  sent        {sent} of {total} MB ({share} %)").format(
+                sent=f"{r.bytes_sent / 1e6:.1f}", total=f"{r.bytes_total / 1e6:.1f}", share=share
+            )
         )
     print("\n".join(lines))
     audit_path = config.agent.data_dir / AUDIT_FILE
     if audit_path.exists():
-        print("  history")
+        print(_("  history"))
         for entry in AuditLog(audit_path).entries(r.id):
-            print(f"    {_local(entry.time)}  {describe(entry)}")
+            print(f"    {_local(entry.time)}  {describe(entry, _)}")
     return 0
 
 
-def _decide(store: RequestStore, request_id: str, approve: bool, config: AgentConfig) -> int:
+def _decide(
+    store: RequestStore, request_id: str, approve: bool, config: AgentConfig, _: Translator
+) -> int:
     from agent.control import tell_daemon
     from agent.requests.store import RequestStoreError
 
@@ -138,22 +170,22 @@ def _decide(store: RequestStore, request_id: str, approve: bool, config: AgentCo
         print(f"camera-agent: {exc}", file=sys.stderr)
         return EX_USAGE
     if request.state != "awaiting_owner":
-        print(
-            f"camera-agent: request {request_id} is {_WORDS.get(request.state, request.state)};"
-            " only a request waiting for your decision can be approved or declined",
-            file=sys.stderr,
-        )
+        said = _(
+            "request {id} is {state}; only a request waiting for your decision can be "
+            "approved or declined"
+        ).format(id=request_id, state=_state(request.state, None, _))
+        print("camera-agent: " + said, file=sys.stderr)
         return EX_USAGE
     command = "approve" if approve else "decline"
     return tell_daemon(
         config.agent.data_dir,
         {"command": command, "request": request_id},
-        lambda: _decide_offline(store, request_id, approve, config),
+        lambda: _decide_offline(store, request_id, approve, config, _),
     )
 
 
 def _decide_offline(
-    store: RequestStore, request_id: str, approve: bool, config: AgentConfig
+    store: RequestStore, request_id: str, approve: bool, config: AgentConfig, _: Translator
 ) -> int:
     """No daemon: record the decision; the daemon exports (or not) when it starts."""
     from agent.audit import AUDIT_FILE, AuditLog
@@ -165,7 +197,8 @@ def _decide_offline(
     if approve:
         store.update(request_id, now, state="approved")
         audit.append("approved", request_id, {"by": "owner"})
-        print(f"request {request_id} approved; the agent sends its footage when it runs again")
+        said = _("request {id} approved; the agent sends its footage when it runs again")
+        print(said.format(id=request_id))
         return 0
     store.update(request_id, now, state="declined", reason="owner_declined")
     audit.append("declined", request_id, {"reason": "owner_declined"})
@@ -174,5 +207,5 @@ def _decide_offline(
         if hold.reason == f"request {request_id}":
             index.release(hold.id)
     index.close_db()
-    print(f"request {request_id} declined; nothing is sent")
+    print(_("request {id} declined; nothing is sent").format(id=request_id))
     return 0

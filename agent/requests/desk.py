@@ -58,6 +58,8 @@ class Uploading(Protocol):
 
 
 StatusSink = Callable[[str, dict[str, Any]], None]
+# Told each accepted request's state as it is published (the owner's notifications).
+RequestWatcher = Callable[[StoredRequest], None]
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,10 @@ class RequestDesk:
         evidence_dir: Path,
         uploader: Uploading | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_state: RequestWatcher | None = None,
     ) -> None:
         self._agent = agent_id
+        self._on_state = on_state
         self._policy = policy
         self._consent = consent
         self._store = store
@@ -355,3 +359,5 @@ class RequestDesk:
             "ts": rfc3339(self._now()),
         }
         self._publish(request_id, body)
+        if request is not None and self._on_state is not None:
+            self._on_state(request)

@@ -672,7 +672,7 @@ def test_footage_and_export_on_the_command_line(tmp_path: Path) -> None:
         assert listing.returncode == 0, listing.stderr
         assert listing.stdout.splitlines() == [
             "front: 2024-05-01T10:00:00.000Z to 2024-05-01T10:00:22.000Z, 4 files, "
-            f"{sum(p.stat().st_size for p in files) / 1e6:.1f} MB, 1 gap(s) (14 s)",
+            f"{sum(p.stat().st_size for p in files) / 1e6:.1f} MB, 1 gap (14 s)",
             "  gap 2024-05-01T10:00:06.000Z to 2024-05-01T10:00:20.000Z (recorder_gap)",
         ]
         assert str(garbage) in listing.stderr and "not a video" in listing.stderr

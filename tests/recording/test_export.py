@@ -63,7 +63,7 @@ def test_footage_lists_what_is_held_with_gaps(recorded: tuple[Path, SegmentIndex
     count = len(index.segments("front"))
     first = index.segments("front")[0].start.strftime("%Y-%m-%dT%H:%M:%S")
     assert out.startswith(f"front: {first}")
-    assert f"{count} segments" in out and "1 gap(s)" in out
+    assert f"{count} segments" in out and "1 gap (" in out
     assert "(no_signal)" in out
 
 

@@ -1,0 +1,292 @@
+"""The notification sender: hooks that only enqueue, and one thread that does the rest.
+
+Camera workers, the publisher and the request desk never wait for a mail server: their
+hooks put an event on a queue. The `notifications` thread applies the rate limit or
+the digest, renders the message in the owner's language and delivers it on every
+configured channel, retrying each channel with backoff and logging what fails."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from agent.clock import ClockState
+from agent.config import AgentConfig
+from agent.i18n import translator
+from agent.notify.channels import Channel, ChannelError, EmailChannel, NtfyChannel, WebhookChannel
+from agent.notify.config import EventKind, NotificationsConfig
+from agent.notify.events import DOWN, REQUEST_ENDED, Event, RequestFacts
+from agent.notify.limiter import Digest, Throttle
+from agent.notify.messages import Message, Renderer
+from agent.quality.assess import Health
+from agent.requests.store import StoredRequest
+
+log = logging.getLogger(__name__)
+
+# After a failed delivery a channel is tried again after each of these, then given up.
+RETRY_DELAYS_S = (10.0, 60.0, 300.0, 1800.0)
+# A Pi has no battery clock: it boots unsynchronised and NTP sets it within a minute or
+# two. Only a clock still unsynchronised after this long is worth telling the owner.
+CLOCK_GRACE_S = 900.0
+CLOCK_POLL_S = 30.0
+# The thread looks at the stop event at least this often.
+STOP_CHECK_S = 1.0
+# Deliveries waiting for a retry; beyond this the oldest are dropped (a channel down for
+# days must not grow the agent's memory).
+MAX_WAITING = 200
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Timings that tests shorten."""
+
+    retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+    clock_grace_s: float = CLOCK_GRACE_S
+    clock_poll_s: float = CLOCK_POLL_S
+
+
+@dataclass(order=True)
+class _Delivery:
+    due: datetime
+    seq: int
+    channel: Channel = field(compare=False)
+    message: Message = field(compare=False)
+    tries: int = field(default=0, compare=False)
+
+
+def channels_for(config: AgentConfig) -> list[Channel]:
+    """The channels the owner configured, in the order email, webhook, ntfy."""
+    settings = config.notifications
+    if settings is None:
+        return []
+    channels: list[Channel] = []
+    if settings.email is not None:
+        channels.append(EmailChannel(settings.email, config.agent.id))
+    if settings.webhook is not None:
+        channels.append(WebhookChannel(settings.webhook, config.agent.id, config.agent.locale))
+    if settings.ntfy is not None:
+        channels.append(NtfyChannel(settings.ntfy))
+    return channels
+
+
+class Notifications:
+    """Always safe to call: without a `notifications:` section the hooks do nothing."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        clock: Callable[[], ClockState],
+        channels: Sequence[Channel] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tz: tzinfo | None = None,
+        tuning: Tuning = Tuning(),
+    ) -> None:
+        self._settings: NotificationsConfig | None = config.notifications
+        self._channels = list(channels) if channels is not None else channels_for(config)
+        self._clock = clock
+        self._now = now
+        self._tuning = tuning
+        self._consent = config.police.consent
+        names = {camera.id: camera.name for camera in config.cameras}
+        self._renderer = Renderer(config.agent.id, translator(config.agent.locale), names, tz)
+        self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._waiting: list[_Delivery] = []
+        self._seq = itertools.count()
+        settings = self._settings
+        self._wanted = frozenset(settings.events) if settings is not None else frozenset()
+        self._throttle = Throttle(settings.min_interval if settings is not None else 1.0)
+        start = now()
+        self._digest = (
+            Digest(settings.digest_at, start, tz)
+            if settings is not None and settings.digest == "daily"
+            else None
+        )
+        self._unsynced_since: datetime | None = None
+        self._clock_told = False
+        self._next_clock_poll = start
+
+    @property
+    def enabled(self) -> bool:
+        return self._settings is not None and bool(self._channels)
+
+    # --- hooks: called from other threads, they only enqueue ---------------------------------
+
+    def notify(self, event: Event) -> None:
+        if self.enabled and event.kind in self._wanted:
+            self._events.put(event)
+            self._wake.set()
+
+    def camera_changed(self, camera: str, before: Health | None, after: Health) -> None:
+        """The publisher saw a camera's status or problems change."""
+        was_down = before is not None and before.status in DOWN
+        kind: EventKind
+        if after.status in DOWN and not was_down:
+            kind = "camera_failed"
+        elif was_down and after.status not in DOWN:
+            kind = "camera_recovered"
+        else:
+            return
+        self.notify(Event(kind, self._now(), camera, after.status, after.problems))
+
+    def storage_changed(self, low: bool, free_bytes: int, footage_bytes: int) -> None:
+        """Storage became low (or no longer is)."""
+        if low:
+            self.notify(
+                Event(
+                    "storage_low", self._now(), free_bytes=free_bytes, footage_bytes=footage_bytes
+                )
+            )
+
+    def request_changed(self, request: StoredRequest) -> None:
+        """The request desk published a request's new state."""
+        kind: EventKind
+        if request.state == "received":
+            kind = "request_received"
+        elif request.state in REQUEST_ENDED:
+            kind = "request_completed"
+        else:
+            return
+        decision = self._consent.order if request.kind == "order" else self._consent.voluntary
+        facts = RequestFacts(
+            id=request.id,
+            kind=request.kind,
+            case=request.case,
+            requester=request.requester,
+            basis=request.basis,
+            cameras=request.cameras,
+            start=request.start,
+            end=request.end,
+            state=request.state,
+            reason=request.reason,
+            decision=decision,
+        )
+        self.notify(Event(kind, self._now(), request=facts))
+
+    # --- the sender thread -------------------------------------------------------------------
+
+    def start(self, stop: threading.Event) -> None:
+        if not self.enabled:
+            return
+        names = ", ".join(channel.name for channel in self._channels)
+        log.info("notifications by %s", names)
+        threading.Thread(target=self.run, args=(stop,), name="notifications", daemon=True).start()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                wait = self.step()
+            except Exception:
+                log.exception("notifications: unexpected error; carrying on")
+                wait = STOP_CHECK_S
+            self._wake.wait(min(max(wait, 0.0), STOP_CHECK_S))
+            self._wake.clear()
+
+    def step(self) -> float:
+        """Everything due now: new events, held-back ones, the digest, retries. Returns the
+        seconds until something else falls due (tests call this with a controlled clock)."""
+        now = self._now()
+        self._watch_clock(now)
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if self._digest is not None and not event.urgent:
+                self._digest.add(event)
+                continue
+            outgoing = self._throttle.offer(event, now)
+            if outgoing is not None:
+                self._queue(self._renderer.single(outgoing), now)
+        for outgoing in self._throttle.due(now):
+            self._queue(self._renderer.single(outgoing), now)
+        if self._digest is not None:
+            events = self._digest.take(now)
+            if events:
+                self._queue(self._renderer.digest(events), now)
+        self._send_due()
+        return self._seconds_until_next(self._now())
+
+    def _watch_clock(self, now: datetime) -> None:
+        if "clock_unsynced" not in self._wanted or now < self._next_clock_poll:
+            return
+        self._next_clock_poll = now + timedelta(seconds=self._tuning.clock_poll_s)
+        state = self._clock()
+        if state.synced:
+            self._unsynced_since, self._clock_told = None, False
+            return
+        if self._unsynced_since is None:
+            self._unsynced_since = now
+        grace = timedelta(seconds=self._tuning.clock_grace_s)
+        if not self._clock_told and now - self._unsynced_since >= grace:
+            self._clock_told = True
+            self.notify(Event("clock_unsynced", self._unsynced_since, clock_source=state.source))
+            self._wake.set()
+
+    def _queue(self, message: Message, now: datetime) -> None:
+        for channel in self._channels:
+            heapq.heappush(self._waiting, _Delivery(now, next(self._seq), channel, message))
+        while len(self._waiting) > MAX_WAITING:
+            dropped = min(self._waiting, key=lambda d: d.seq)
+            self._waiting.remove(dropped)
+            heapq.heapify(self._waiting)
+            log.error(
+                "notification %r by %s dropped: too many waiting for a retry",
+                dropped.message.title,
+                dropped.channel.name,
+            )
+
+    def _send_due(self) -> None:
+        while self._waiting and self._waiting[0].due <= self._now():
+            delivery = heapq.heappop(self._waiting)
+            channel, message = delivery.channel, delivery.message
+            try:
+                channel.send(message)
+            except ChannelError as exc:
+                delays = self._tuning.retry_delays_s
+                if delivery.tries < len(delays):
+                    delay = delays[delivery.tries]
+                    log.warning(
+                        "notification %r by %s failed (%s); trying again in %.0f s",
+                        message.title,
+                        channel.name,
+                        exc,
+                        delay,
+                    )
+                    delivery.tries += 1
+                    delivery.due = self._now() + timedelta(seconds=delay)
+                    heapq.heappush(self._waiting, delivery)
+                else:
+                    log.error(
+                        "notification %r by %s failed %d times, giving up: %s",
+                        message.title,
+                        channel.name,
+                        delivery.tries + 1,
+                        exc,
+                    )
+            except Exception:
+                log.exception(
+                    "notification %r by %s: unexpected error", message.title, channel.name
+                )
+            else:
+                log.info("notification %r sent by %s", message.title, channel.name)
+
+    def _seconds_until_next(self, now: datetime) -> float:
+        moments = [self._next_clock_poll] if "clock_unsynced" in self._wanted else []
+        if self._waiting:
+            moments.append(self._waiting[0].due)
+        due = self._throttle.next_due()
+        if due is not None:
+            moments.append(due)
+        if self._digest is not None:
+            moments.append(self._digest.next_at)
+        if not self._events.empty():
+            return 0.0
+        return min(((m - now).total_seconds() for m in moments), default=STOP_CHECK_S)
