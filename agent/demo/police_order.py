@@ -1,11 +1,13 @@
-"""The demo's police officer: find the demo camera, prepare an order for the last few
+"""The demo's police officer: find the demo camera, prepare a request for the last few
 minutes, sign it with the police key (off the server, with `camera-registry police sign`),
 submit it, and follow it until the evidence is verified at the registry.
 
     python agent/demo/police_order.py --registry URL --token API_TOKEN --key police.key \\
-        --agent demo-shop --camera front --minutes 3
+        --agent demo-shop --camera front --minutes 3 [--kind voluntary --owner-page URL]
 
-Prints each step; exits 0 once the package is verified, 1 if anything fails."""
+An order is approved by the agent's policy; a voluntary request waits for the owner, on
+the owner page (`--owner-page` says where) or `camera-agent requests approve`. Prints each
+step; exits 0 once the package is verified, 1 if anything fails."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +24,33 @@ from typing import Any
 import requests
 
 POLL_S = 1.0
+# Gives up after this long without progress; a request waiting for the owner waits on.
 TIMEOUT_S = 300.0
 FINAL = ("completed", "failed", "rejected", "declined")
+AWAITING_OWNER = "awaiting_owner"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the officer writes for each kind of request."""
+
+    case: str
+    basis: str
+    reason: str
+    words: str
+
+
+KINDS = {
+    "order": Kind(
+        "DEMO-001", "demo order (no real case)", "the demo shows the whole flow", "order"
+    ),
+    "voluntary": Kind(
+        "DEMO-002",
+        "voluntary request (no real case)",
+        "the demo shows the owner's side",
+        "voluntary request",
+    ),
+}
 
 
 class Officer:
@@ -53,6 +81,40 @@ def _wait(what: str, probe: Any) -> Any:
     raise SystemExit(f"gave up waiting for {what} after {TIMEOUT_S:.0f} s")
 
 
+def _follow(officer: Officer, request_id: str, owner_page: str | None) -> dict[str, Any]:
+    """Print each new state (and upload progress) of the request until it ends."""
+    seen = ""
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        row: dict[str, Any] = next(
+            r
+            for r in officer.call("GET", "/api/v1/requests")["requests"]
+            if r["request_id"] == request_id
+        )
+        progress = row["progress"]
+        now = row["state"] + (
+            f" {progress['bytes_sent']}/{progress['bytes_total']} bytes"
+            if progress and progress["bytes_total"]
+            else ""
+        )
+        if now != seen:
+            print(f"agent: {now}" + (f" ({row['reason']})" if row["reason"] else ""))
+            if row["state"] == AWAITING_OWNER:
+                where = (
+                    f"on the owner page {owner_page}/requests"
+                    if owner_page
+                    else f"with camera-agent requests approve|decline {request_id}"
+                )
+                print(f"police: {request_id} waits for the owner, who decides {where}")
+            seen = now
+            deadline = time.monotonic() + TIMEOUT_S
+        if row["state"] in FINAL:
+            return row
+        if row["state"] != AWAITING_OWNER and time.monotonic() > deadline:
+            raise SystemExit(f"gave up: no progress of {request_id} in {TIMEOUT_S:.0f} s")
+        time.sleep(POLL_S)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--registry", required=True)
@@ -61,8 +123,13 @@ def main() -> int:
     parser.add_argument("--agent", required=True)
     parser.add_argument("--camera", required=True)
     parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--kind", choices=sorted(KINDS), default="order")
+    parser.add_argument(
+        "--owner-page", metavar="URL", help="where the owner decides on a voluntary request"
+    )
     args = parser.parse_args()
     officer = Officer(args.registry, args.token)
+    kind = KINDS[args.kind]
 
     camera = _wait(
         "the camera's footage at the registry",
@@ -79,7 +146,7 @@ def main() -> int:
     start = end - timedelta(minutes=args.minutes)
     print(
         f"police: {args.agent}/{args.camera} holds footage from {camera['footage_oldest']}; "
-        f"asking for {start:%H:%M:%S}-{end:%H:%M:%S} UTC"
+        f"asking ({kind.words}, case {kind.case}) for {start:%H:%M:%S}-{end:%H:%M:%S} UTC"
     )
     prepared = officer.call(
         "POST",
@@ -87,11 +154,11 @@ def main() -> int:
         {
             "agent": args.agent,
             "cameras": [args.camera],
-            "kind": "order",
-            "case": "DEMO-001",
-            "basis": "demo order (no real case)",
+            "kind": args.kind,
+            "case": kind.case,
+            "basis": kind.basis,
             "requester": "Demo officer",
-            "reason": "the demo shows the whole flow",
+            "reason": kind.reason,
             "start": start.isoformat(),
             "end": end.isoformat(),
         },
@@ -121,25 +188,7 @@ def main() -> int:
     print(f"police: signed {request_id} with the police key; the registry relays it")
     officer.call("POST", f"/api/v1/requests/{request_id}/token", {"token": signed.stdout.strip()})
 
-    seen = ""
-
-    def finished() -> dict[str, Any] | None:
-        nonlocal seen
-        row = next(
-            r
-            for r in officer.call("GET", "/api/v1/requests")["requests"]
-            if r["request_id"] == request_id
-        )
-        progress = row["progress"]
-        now = row["state"] + (
-            f" {progress['bytes_sent']}/{progress['bytes_total']} bytes" if progress else ""
-        )
-        if now != seen:
-            print(f"agent: {now}" + (f" ({row['reason']})" if row["reason"] else ""))
-            seen = now
-        return row if row["state"] in FINAL else None
-
-    outcome = _wait("the request to finish", finished)
+    outcome = _follow(officer, request_id, args.owner_page)
     if outcome["state"] != "completed":
         return 1
     package = _wait(
@@ -154,7 +203,7 @@ def main() -> int:
         ),
     )
     verdict = "VERIFIED" if package["verified"] else "NOT VERIFIED"
-    print(f"registry: evidence {verdict}: {package['verdict']}")
+    print(f"registry: evidence {verdict} ({kind.words} {kind.case}): {package['verdict']}")
     return 0 if package["verified"] else 1
 
 
