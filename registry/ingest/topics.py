@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 
 from agent.mqtt.topics import Topics
 
@@ -46,8 +47,20 @@ def filters(prefix: str) -> dict[Kind, str]:
     }
 
 
+@cache
+def _health_topic(prefix: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"{re.escape(prefix)}/agents/({AGENT_ID.pattern})/cameras/({CAMERA_ID.pattern})/health"
+    )
+
+
 def parse(prefix: str, topic: str) -> TopicParts:
     """Split `{prefix}/agents/{agent}/...`; TopicError says what is wrong with it."""
+    # Health, nearly all the traffic, in one match (~1 µs instead of ~5); anything it
+    # does not match goes the long way, which says what is wrong.
+    health = _health_topic(prefix).fullmatch(topic)
+    if health is not None:
+        return TopicParts(Kind.HEALTH, health[1], camera=health[2])
     head = f"{prefix}/agents/"
     if not topic.startswith(head):
         raise TopicError(f"not under {head}")
