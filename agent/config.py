@@ -4,7 +4,7 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, Self, TypeVar
@@ -27,6 +27,18 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from agent.config_fields import (
+    Bytes,
+    ConfigPath,
+    Loc,
+    ReadableFile,
+    Seconds,
+)
+from agent.config_fields import base_dir as _base_dir
+from agent.config_fields import check_readable as _check_readable
+from agent.config_fields import read_secret as _read_secret
+from agent.config_fields import rule_details as _rule_details
+from agent.config_fields import rule_error as _rule_error
 from agent.crypto import jws
 from agent.durations import parse_duration, parse_size
 from agent.errors import ConfigError
@@ -60,7 +72,6 @@ __all__ = [
     "redact_url",
 ]
 
-Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_DATA_DIR = Path("/var/lib/camera-agent")
@@ -144,48 +155,12 @@ def _format_loc(loc: Loc) -> str:
     return text or "(top level)"
 
 
-def _rule_details(problems: Iterable[tuple[Loc, str]]) -> list[InitErrorDetails]:
-    return [
-        InitErrorDetails(
-            type=PydanticCustomError("config_rule", "{message}", {"message": message}),
-            loc=loc,
-            input=None,
-        )
-        for loc, message in problems
-    ]
-
-
-def _rule_error(*problems: tuple[Loc, str]) -> NoReturn:
-    """Raise config-rule errors at locations relative to the model being validated."""
-    raise ValidationError.from_exception_data("config", _rule_details(problems))
-
-
 # --- field types ---------------------------------------------------------------------------
 
 
 def _check_id(value: str) -> str:
     if not _ID.fullmatch(value):
         raise ValueError(_ID_MESSAGE)
-    return value
-
-
-def _base_dir(info: ValidationInfo) -> Path | None:
-    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
-    return base if isinstance(base, Path) else None
-
-
-def _resolve_path(value: Path, info: ValidationInfo) -> Path:
-    """Relative paths in the config are relative to the config file's directory."""
-    base = _base_dir(info)
-    return base / value if base is not None and not value.is_absolute() else value
-
-
-def _check_readable(value: Path) -> Path:
-    try:
-        with value.open("rb"):
-            pass
-    except OSError as exc:
-        raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from None
     return value
 
 
@@ -199,9 +174,6 @@ def _between(low: float, high: float) -> Callable[[float], float]:
 
 
 Identifier = Annotated[str, AfterValidator(_check_id)]
-ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
-ReadableFile = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_check_readable)]
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 
 
 def _at_least_seconds(minimum: float) -> AfterValidator:
@@ -211,23 +183,6 @@ def _at_least_seconds(minimum: float) -> AfterValidator:
         return value
 
     return AfterValidator(check)
-
-
-Bytes = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
-
-
-def _read_secret(path: Path) -> SecretStr:
-    """A password file's content without its trailing newline."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not UTF-8 text") from None
-    text = text.removesuffix("\n").removesuffix("\r")
-    if not text:
-        raise ValueError(f"{path} is empty")
-    return SecretStr(text)
 
 
 def _credential_path(name: str) -> Path:

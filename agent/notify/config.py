@@ -1,8 +1,8 @@
 """The `notifications:` section of the owner's config.
 
-Self-contained (it imports nothing from `agent.config`, which imports it): the same
-conventions, though — unknown keys refused, durations with units, secrets only from files
-relative to the config file, errors reported by key path."""
+It cannot import `agent.config` (which imports it); the shared field types come from
+`agent.config_fields`. The same conventions: unknown keys refused, durations with units,
+secrets only from files relative to the config file, errors reported by key path."""
 
 from __future__ import annotations
 
@@ -19,14 +19,13 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from agent.durations import parse_duration
+from agent.config_fields import ConfigPath, Loc, ReadableFile, Seconds, rule_error
+from agent.config_fields import read_secret as read_secret_file
 
 EventKind = Literal[
     "camera_failed",
@@ -42,53 +41,19 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
-def _rule_error(loc: tuple[str | int, ...], message: str) -> NoReturn:
-    """A config-rule error at `loc` (agent.config shows these as `key.path: message`)."""
-    raise ValidationError.from_exception_data(
-        "config",
-        [
-            InitErrorDetails(
-                type=PydanticCustomError("config_rule", "{message}", {"message": message}),
-                loc=loc,
-                input=None,
-            )
-        ],
-    )
-
-
-def _resolve(value: Path, info: ValidationInfo) -> Path:
-    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
-    return base / value if isinstance(base, Path) and not value.is_absolute() else value
+def _rule_error(loc: Loc, message: str) -> NoReturn:
+    rule_error((loc, message))
 
 
 def read_secret(path: Path) -> SecretStr:
-    """A secret file's content without its trailing newline; ValueError says what is wrong."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not UTF-8 text") from None
-    text = text.removesuffix("\n").removesuffix("\r")
-    if not text:
-        raise ValueError(f"{path} is empty")
-    if "\n" in text or "\r" in text:
+    """A secret file's one line (a token or password); ValueError says what is wrong."""
+    secret = read_secret_file(path)
+    if "\n" in secret.get_secret_value() or "\r" in secret.get_secret_value():
         raise ValueError(f"{path} holds more than one line")
-    return SecretStr(text)
+    return secret
 
 
-def _check_readable(value: Path) -> Path:
-    try:
-        with value.open("rb"):
-            pass
-    except OSError as exc:
-        raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from None
-    return value
-
-
-SecretFile = Annotated[Path, AfterValidator(_resolve)]
-ReadableFile = Annotated[Path, AfterValidator(_resolve), AfterValidator(_check_readable)]
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+SecretFile = ConfigPath
 
 
 def is_loopback(host: str | None) -> bool:

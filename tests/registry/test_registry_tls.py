@@ -19,7 +19,7 @@ from registry.server import GRACEFUL_SHUTDOWN_S
 from tests.support import REPO_ROOT, free_port
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker, CertPair, _CertAuthority
-from tests.support.registry_proc import RegistryProcess
+from tests.support.registry_proc import RegistryProcess, wait_for
 from tests.support.tokens import Police
 
 ACL = (REPO_ROOT / "docs" / "mosquitto" / "acl").read_text()
@@ -27,17 +27,6 @@ REGISTRY_PASSWORD = "registry-broker-secret"
 AGENT_PASSWORD = "shop-42 broker secret"
 OFFICER_PASSWORD = "officer password 1"
 TUS = {"Tus-Resumable": "1.0.0"}
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float, *logs: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.3)
-    tails = "\n".join(f"--- log ---\n{log()[-3000:]}" for log in logs)
-    pytest.fail(f"timed out waiting for {what}\n{tails}", pytrace=False)
 
 
 def officer_token(registry: RegistryProcess, tmp_path: Path) -> str:

@@ -20,23 +20,12 @@ import requests
 from tests.support import REPO_ROOT
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
-from tests.support.registry_proc import RegistryProcess
+from tests.support.registry_proc import RegistryProcess, wait_for
 
 ACL = (REPO_ROOT / "docs" / "mosquitto" / "acl").read_text()
 REGISTRY_PASSWORD = "registry-broker-secret"
 OFFICER_PASSWORD = "officer password 1"
 FLOW_TIMEOUT_S = 90.0
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float, *logs: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.5)
-    tails = "\n".join(f"--- log ---\n{log()[-3000:]}" for log in logs)
-    pytest.fail(f"timed out waiting for {what}\n{tails}", pytrace=False)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,19 @@ import yaml
 from tests.support import REPO_ROOT, free_port, port_accepts
 
 START_TIMEOUT_S = 20.0
+POLL_S = 0.3
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float, *logs: Callable[[], str]) -> Any:
+    """`probe()`'s first truthy value within `timeout` s, else fail showing the logs' tails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(POLL_S)
+    tails = "\n".join(f"--- log ---\n{log()[-3000:]}" for log in logs)
+    pytest.fail(f"timed out waiting for {what}\n{tails}", pytrace=False)
 
 
 def registry_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
