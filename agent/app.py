@@ -20,6 +20,7 @@ from agent.control import ControlServer, socket_path
 from agent.crypto import device_key
 from agent.evidence.delivery import Delivery
 from agent.evidence.upload import Uploader, session_trusting
+from agent.i18n import Translator, translator
 from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
 from agent.mqtt.outbox import OUTBOX_FILE, Outbox
@@ -29,9 +30,9 @@ from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
 from agent.quality.reference import ReferenceStore
 from agent.recording.storage import Storage
 from agent.reporter import CameraChannel, Reporter
-from agent.requests.desk import RequestDesk
+from agent.requests.desk import NotAwaitingOwner, RequestDesk
 from agent.requests.setup import consent_of, policy_of
-from agent.requests.store import REQUESTS_FILE, RequestStore, RequestStoreError
+from agent.requests.store import REQUESTS_FILE, RequestStore, UnknownRequest
 from agent.requests.token import upload_allowed
 from agent.state import Counters
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
@@ -198,18 +199,26 @@ class App:
         link.subscribe(topics.requests, desk.token_arrived)
         assessors = {channel.id: channel.assessor for channel in channels}
 
+        # Replies reach the owner through the CLI: in the owner's language.
+        _ = translator(config.agent.locale)
+
         def handle(request: dict[str, Any]) -> dict[str, Any]:
             if request["command"] in ("approve", "decline"):
-                return decide(desk, request)
+                return decide(desk, request, _)
             if request["command"] != "reference_reset":
                 return {"ok": False, "error": f"unknown command {request['command']!r}"}
             camera_id = request.get("camera")
             if camera_id not in assessors:
-                return {"ok": False, "error": f"no camera {camera_id!r} in this agent's config"}
+                said = _(
+                    "the running agent has no camera '{camera}'; restart it after editing its "
+                    "config"
+                )
+                return {"ok": False, "error": said.format(camera=camera_id)}
             references.reset(camera_id)
             assessors[camera_id].reset_references()
             log.info("camera %s: reference reset by the owner", camera_id)
-            return {"ok": True, "message": f"camera {camera_id}: taking a new reference view"}
+            said = _("camera {camera}: taking a new reference view")
+            return {"ok": True, "message": said.format(camera=camera_id)}
 
         control = ControlServer(socket_path(config.agent.data_dir), handle)
         owner_page = None
@@ -283,16 +292,30 @@ class App:
         return code
 
 
-def decide(desk: RequestDesk, request: dict[str, Any]) -> dict[str, Any]:
+def decide(desk: RequestDesk, request: dict[str, Any], _: Translator) -> dict[str, Any]:
     """The owner's approve / decline over the control socket."""
+    from agent.requests.commands import state_words
+
     request_id = str(request.get("request", ""))
     approve = request["command"] == "approve"
     try:
         desk.decide(request_id, approve)
-    except (RequestStoreError, ValueError) as exc:
-        return {"ok": False, "error": str(exc)}
-    done = "approved: its footage is exported and sent" if approve else "declined"
-    return {"ok": True, "message": f"request {request_id} {done}"}
+    except NotAwaitingOwner as exc:
+        said = _(
+            "request {id} is {state}; only a request waiting for your decision can be "
+            "approved or declined"
+        )
+        return {
+            "ok": False,
+            "error": said.format(id=request_id, state=state_words(exc.state, None, _)),
+        }
+    except UnknownRequest:
+        return {"ok": False, "error": _("no request '{id}'").format(id=request_id)}
+    if approve:
+        said = _("request {id} approved: its footage is exported and sent")
+    else:
+        said = _("request {id} declined; nothing is sent")
+    return {"ok": True, "message": said.format(id=request_id)}
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -46,17 +47,25 @@ def config(tmp_path: Path, broker: Broker, rtsp_camera: RtspCamera) -> Path:
     )
 
 
-@pytest.fixture
-def running_agent(config: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
-    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+@contextlib.contextmanager
+def agent_running(config: Path) -> Iterator[App]:
     app = App(load_config(config), notifier=Notifier.from_env(), tuning=Tuning(warmup_samples=2))
     stop = threading.Event()
     runner = threading.Thread(target=app.run, args=(stop,))
     runner.start()
-    yield app
-    stop.set()
-    runner.join(10)
+    try:
+        yield app
+    finally:
+        stop.set()
+        runner.join(10)
+
+
+@pytest.fixture
+def running_agent(config: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    with agent_running(config) as app:
+        yield app
 
 
 def test_reference_is_taken_and_reset_through_the_running_agent(
@@ -85,3 +94,30 @@ def test_an_unknown_camera_is_refused_naming_the_known_ones(config: Path) -> Non
     result = reset(config, "garden")
     assert result.returncode == 64
     assert "no camera 'garden'" in result.stderr and "front" in result.stderr
+
+
+def test_the_running_agent_answers_in_the_owners_language(
+    tmp_path: Path, broker: Broker, rtsp_camera: RtspCamera, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    config = write_config(
+        tmp_path / "config.yaml",
+        broker_url=broker.url,
+        cameras=[{"id": "front", "url": rtsp_camera.url, "analysis_interval": "1s"}],
+        agent={"locale": "nl"},
+    )
+    with agent_running(config):
+        wait_for_file(tmp_path / "state" / "control.sock", timeout=20)
+        result = reset(config)
+        assert result.returncode == 0, result.stderr
+        assert "camera front: er wordt een nieuw referentiebeeld genomen" in result.stdout
+        approve = subprocess.run(
+            [sys.executable, "-m", "agent", "requests", "approve", "nope", "--config", str(config)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert approve.returncode != 0
+        assert "nope" in approve.stderr and "verzoek" in approve.stderr

@@ -35,6 +35,10 @@ RETRY_DELAYS_S = (10.0, 60.0, 300.0, 1800.0)
 # two. Only a clock still unsynchronised after this long is worth telling the owner.
 CLOCK_GRACE_S = 900.0
 CLOCK_POLL_S = 30.0
+# Cameras take a while to answer after a reboot or a power cut (a recorder boots slower
+# than the Pi): a camera that has not worked since the agent started is told as failed
+# only if it still does not work this long after the start.
+STARTUP_GRACE_S = 120.0
 # The thread looks at the stop event at least this often.
 STOP_CHECK_S = 1.0
 # Deliveries waiting for a retry; beyond this the oldest are dropped (a channel down for
@@ -49,6 +53,7 @@ class Tuning:
     retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
     clock_grace_s: float = CLOCK_GRACE_S
     clock_poll_s: float = CLOCK_POLL_S
+    startup_grace_s: float = STARTUP_GRACE_S
 
 
 @dataclass(order=True)
@@ -109,6 +114,10 @@ class Notifications:
             if settings is not None and settings.digest == "daily"
             else None
         )
+        self._grace_ends = start + timedelta(seconds=tuning.startup_grace_s)
+        # Cameras down since the start, told only if still down when the grace ends.
+        self._not_yet_up: dict[str, Event] = {}
+        self._not_yet_up_lock = threading.Lock()
         self._unsynced_since: datetime | None = None
         self._clock_told = False
         self._next_clock_poll = start
@@ -127,6 +136,16 @@ class Notifications:
     def camera_changed(self, camera: str, before: Health | None, after: Health) -> None:
         """The publisher saw a camera's status or problems change."""
         was_down = before is not None and before.status in DOWN
+        now = self._now()
+        with self._not_yet_up_lock:
+            if before is None and after.status in DOWN and now < self._grace_ends:
+                self._not_yet_up[camera] = Event(
+                    "camera_failed", now, camera, after.status, after.problems
+                )
+                self._wake.set()
+                return
+            if after.status not in DOWN and self._not_yet_up.pop(camera, None) is not None:
+                return  # it came up within the grace: the owner was never told it failed
         kind: EventKind
         if after.status in DOWN and not was_down:
             kind = "camera_failed"
@@ -134,7 +153,7 @@ class Notifications:
             kind = "camera_recovered"
         else:
             return
-        self.notify(Event(kind, self._now(), camera, after.status, after.problems))
+        self.notify(Event(kind, now, camera, after.status, after.problems))
 
     def storage_changed(self, low: bool, free_bytes: int, footage_bytes: int) -> None:
         """Storage became low (or no longer is)."""
@@ -194,6 +213,7 @@ class Notifications:
         seconds until something else falls due (tests call this with a controlled clock)."""
         now = self._now()
         self._watch_clock(now)
+        self._end_grace(now)
         while True:
             try:
                 event = self._events.get_nowait()
@@ -229,6 +249,14 @@ class Notifications:
             self._clock_told = True
             self.notify(Event("clock_unsynced", self._unsynced_since, clock_source=state.source))
             self._wake.set()
+
+    def _end_grace(self, now: datetime) -> None:
+        if now < self._grace_ends:
+            return
+        with self._not_yet_up_lock:
+            still_down, self._not_yet_up = list(self._not_yet_up.values()), {}
+        for event in still_down:
+            self.notify(event)
 
     def _queue(self, message: Message, now: datetime) -> None:
         for channel in self._channels:
@@ -280,6 +308,8 @@ class Notifications:
 
     def _seconds_until_next(self, now: datetime) -> float:
         moments = [self._next_clock_poll] if "clock_unsynced" in self._wanted else []
+        if self._not_yet_up:
+            moments.append(self._grace_ends)
         if self._waiting:
             moments.append(self._waiting[0].due)
         due = self._throttle.next_due()

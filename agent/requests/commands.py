@@ -81,7 +81,8 @@ def _local(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _state(state: str, reason: str | None, _: Translator) -> str:
+def state_words(state: str, reason: str | None, _: Translator) -> str:
+    """A request's state in the owner's words."""
     words = _WORDS.get(state)
     said = _(words) if words else state
     return said + (f" ({reason})" if reason else "")
@@ -108,7 +109,7 @@ def _list(store: RequestStore, _: Translator) -> int:
             cameras=", ".join(r.cameras),
             start=_local(r.start),
             end=_local(r.end),
-            state=_state(r.state, r.reason, _),
+            state=state_words(r.state, r.reason, _),
         )
         print(said)
     return 0
@@ -116,17 +117,17 @@ def _list(store: RequestStore, _: Translator) -> int:
 
 def _show(store: RequestStore, request_id: str, config: AgentConfig, _: Translator) -> int:
     from agent.audit import AUDIT_FILE, AuditLog, describe
-    from agent.requests.store import RequestStoreError
+    from agent.requests.store import UnknownRequest
 
     try:
         r = store.get(request_id)
-    except RequestStoreError as exc:
-        print(f"camera-agent: {exc}", file=sys.stderr)
+    except UnknownRequest:
+        print("camera-agent: " + _("no request '{id}'").format(id=request_id), file=sys.stderr)
         return EX_USAGE
     kind = _("a court order") if r.kind == "order" else _("asks for your help")
     # The labels are padded in each language so the values line up.
     lines = [
-        _("request {id}: {state}").format(id=r.id, state=_state(r.state, r.reason, _)),
+        _("request {id}: {state}").format(id=r.id, state=state_words(r.state, r.reason, _)),
         _("  kind        {kind} ({words})").format(kind=_kind(r.kind, _), words=kind),
         _("  case        {case}").format(case=r.case),
         _("  requester   {requester} ({issuer})").format(requester=r.requester, issuer=r.issuer),
@@ -162,18 +163,18 @@ def _decide(
     store: RequestStore, request_id: str, approve: bool, config: AgentConfig, _: Translator
 ) -> int:
     from agent.control import tell_daemon
-    from agent.requests.store import RequestStoreError
+    from agent.requests.store import UnknownRequest
 
     try:
         request = store.get(request_id)
-    except RequestStoreError as exc:
-        print(f"camera-agent: {exc}", file=sys.stderr)
+    except UnknownRequest:
+        print("camera-agent: " + _("no request '{id}'").format(id=request_id), file=sys.stderr)
         return EX_USAGE
     if request.state != "awaiting_owner":
         said = _(
             "request {id} is {state}; only a request waiting for your decision can be "
             "approved or declined"
-        ).format(id=request_id, state=_state(request.state, None, _))
+        ).format(id=request_id, state=state_words(request.state, None, _))
         print("camera-agent: " + said, file=sys.stderr)
         return EX_USAGE
     command = "approve" if approve else "decline"

@@ -45,6 +45,15 @@ FORGET_EVERY = timedelta(hours=1)
 HOLD_AFTER_S = 14 * 86400.0
 
 
+class NotAwaitingOwner(ValueError):
+    """The owner decided on a request that no longer waits for a decision."""
+
+    def __init__(self, request_id: str, state: str) -> None:
+        super().__init__(f"request {request_id} is {state}, not awaiting the owner")
+        self.request_id = request_id
+        self.state = state
+
+
 class Uploading(Protocol):
     """Sends an exported package to the request's upload URL (tus); see evidence.upload."""
 
@@ -114,10 +123,11 @@ class RequestDesk:
         self._wake.set()
 
     def decide(self, request_id: str, approve: bool) -> StoredRequest:
-        """The owner's decision (control socket). Raises RequestStoreError or ValueError."""
+        """The owner's decision (control socket, owner page). Raises RequestStoreError when
+        there is no such request, NotAwaitingOwner when it is not waiting for one."""
         request = self._store.get(request_id)
         if request.state != "awaiting_owner":
-            raise ValueError(f"request {request_id} is {request.state}, not awaiting the owner")
+            raise NotAwaitingOwner(request_id, request.state)
         self._decisions.put((request_id, approve))
         self._wake.set()
         return request

@@ -77,6 +77,14 @@ class RequestStoreError(AgentError):
     """The request store is unusable, or a request id is unknown."""
 
 
+class UnknownRequest(RequestStoreError):
+    """No request with this id."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"no request {request_id!r}")
+        self.request_id = request_id
+
+
 @dataclass(frozen=True)
 class StoredRequest:
     id: str
@@ -226,14 +234,14 @@ class RequestStore:
                 f"UPDATE requests SET {assignments} WHERE id = ?", (*changes.values(), request_id)
             )
             if cursor.rowcount == 0:
-                raise RequestStoreError(f"no request {request_id!r}")
+                raise UnknownRequest(request_id)
         return self.get(request_id)
 
     def get(self, request_id: str) -> StoredRequest:
         with self._lock:
             row = self._db.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
         if row is None:
-            raise RequestStoreError(f"no request {request_id!r}")
+            raise UnknownRequest(request_id)
         return _row(row)
 
     def all(self) -> list[StoredRequest]:

@@ -35,8 +35,12 @@ from tests.support.broker import CertPair
 
 DOCS = REPO_ROOT / "docs" / "mosquitto"
 PREFIX = "camreg/v1"
-PASSWORDS = {"shop-1": "pw-shop-1", "shop-2": "pw-shop-2", "registry": "pw-registry",
-             "camera-registry": "pw-camera-registry"}
+PASSWORDS = {
+    "shop-1": "pw-shop-1",
+    "shop-2": "pw-shop-2",
+    "registry": "pw-registry",
+    "camera-registry": "pw-camera-registry",
+}
 SHOP1 = Topics(PREFIX, "shop-1")
 SHOP2 = Topics(PREFIX, "shop-2")
 # The registry's subscriptions, as docs/mosquitto/README.md tells it to subscribe.
@@ -663,12 +667,15 @@ def test_the_camera_registry_account_ingests_and_relays(connect: Any) -> None:
     shop1 = connect("shop-1")
     shop1.subscribe(SHOP1.requests)
     camera, request = unique("front"), unique("req")
-    for topic, retain in ((SHOP1.state, True), (SHOP1.health(camera), True),
-                          (SHOP1.request_status(request), True), (SHOP1.audit, False)):
+    for topic, retain in (
+        (SHOP1.state, True),
+        (SHOP1.health(camera), True),
+        (SHOP1.request_status(request), True),
+        (SHOP1.audit, False),
+    ):
         assert shop1.publish(topic, b"{}", retain=retain) in ACCEPTED, topic
         worker.wait_for(topic)
     assert worker.publish(SHOP1.requests, b"token") in ACCEPTED
     shop1.wait_for(SHOP1.requests, b"token")
-    for forged in (SHOP1.state, SHOP1.health(camera), SHOP1.request_status(request),
-                   SHOP1.audit):
+    for forged in (SHOP1.state, SHOP1.health(camera), SHOP1.request_status(request), SHOP1.audit):
         assert worker.publish(forged, b"fake") == NOT_AUTHORIZED, forged

@@ -348,3 +348,46 @@ def test_the_sender_thread_delivers_and_hooks_never_wait(
     finally:
         stop.set()
     assert json.loads(post.body)["event"] == "camera_failed"
+
+
+def test_a_camera_slow_to_answer_at_start_up_is_not_told_as_failed(
+    make_config: ConfigMaker, receiver: HttpReceiver, clock: Clock
+) -> None:
+    notes = service(make_config(webhook(receiver)), clock, tuning=Tuning(startup_grace_s=120))
+    notes.camera_changed("front", None, health("offline", "no_signal"))
+    assert notes.step() <= 120
+    clock.advance(seconds=40)
+    notes.camera_changed("front", health("offline", "no_signal"), health("ok"))
+    clock.advance(seconds=200)
+    notes.step()
+    assert receiver.posts == []  # neither "not working" nor "working again"
+    notes.camera_changed("front", health("ok"), health("failed", "covered"))
+    notes.step()
+    assert [e["event"] for e in events_of(receiver)] == ["camera_failed"]
+
+
+def test_a_camera_still_down_when_the_start_up_grace_ends_is_told_from_when_it_was_seen(
+    make_config: ConfigMaker, receiver: HttpReceiver, clock: Clock
+) -> None:
+    notes = service(make_config(webhook(receiver)), clock, tuning=Tuning(startup_grace_s=120))
+    clock.advance(seconds=5)
+    notes.camera_changed("front", None, health("offline", "no_signal"))
+    clock.advance(seconds=60)
+    notes.camera_changed("front", health("offline", "no_signal"), health("failed", "covered"))
+    assert 0 < notes.step() <= 55  # it wakes up by the end of the grace
+    assert receiver.posts == []
+    clock.advance(seconds=55)
+    notes.step()
+    sent = events_of(receiver)
+    assert [e["event"] for e in sent] == ["camera_failed"]
+    assert sent[0]["events"][0]["ts"] == "2026-03-14T08:00:05Z"
+
+
+def test_a_camera_first_seen_after_the_grace_is_told_at_once(
+    make_config: ConfigMaker, receiver: HttpReceiver, clock: Clock
+) -> None:
+    notes = service(make_config(webhook(receiver)), clock, tuning=Tuning(startup_grace_s=120))
+    clock.advance(seconds=121)
+    notes.camera_changed("back", None, health("offline", "no_signal"))
+    notes.step()
+    assert [e["event"] for e in events_of(receiver)] == ["camera_failed"]

@@ -43,8 +43,15 @@ def export_package(
         segment = index.begin("front", path, start)
         index.close(segment, start + SEGMENT, size, hashlib.sha256(data).hexdigest())
     package = export_evidence(
-        index, agent, ["front"], T0, T0 + len(sizes) * SEGMENT, root / "package",
-        request_id=request_id, case="2026-ZZ-0042", key=key,
+        index,
+        agent,
+        ["front"],
+        T0,
+        T0 + len(sizes) * SEGMENT,
+        root / "package",
+        request_id=request_id,
+        case="2026-ZZ-0042",
+        key=key,
     )
     index.close_db()
     return package
@@ -67,8 +74,9 @@ def package(tmp_path: Path, device: Ed25519PrivateKey) -> Package:
 
 
 def test_an_intact_package_is_verified(package: Package, device: Ed25519PrivateKey) -> None:
-    verdict = verify_package(package.directory, device.public_key(), request_id="req-1",
-                             agent="shop-42")
+    verdict = verify_package(
+        package.directory, device.public_key(), request_id="req-1", agent="shop-42"
+    )
     assert verdict.verified, verdict.findings
     assert verdict.findings == ()
     assert verdict.key_thumbprint == jws.thumbprint(device.public_key())
@@ -101,11 +109,15 @@ def test_a_truncated_missing_or_extra_file_is_reported(
     verdict = verify_package(package.directory, device.public_key())
 
     assert not verdict.verified
-    assert f"{first.name}: {package.files[0].bytes - 1} bytes, the manifest says " \
+    assert (
+        f"{first.name}: {package.files[0].bytes - 1} bytes, the manifest says "
         f"{package.files[0].bytes} (incomplete or altered)" in verdict.findings
+    )
     assert f"{second.name}: missing (listed in the manifest)" in verdict.findings
-    assert "stray.txt: not listed in the manifest, so not part of the signed evidence" \
+    assert (
+        "stray.txt: not listed in the manifest, so not part of the signed evidence"
         in verdict.findings
+    )
 
 
 def test_only_an_extra_file_does_not_fail_the_signed_evidence(
@@ -152,8 +164,9 @@ def test_a_manifest_edited_after_signing_does_not_verify(
 
 
 def header_token(header: dict[str, object], payload: bytes, key: Ed25519PrivateKey) -> str:
-    signing_input = (jws.b64url_encode(json.dumps(header).encode()) + "."
-                     + jws.b64url_encode(payload))
+    signing_input = (
+        jws.b64url_encode(json.dumps(header).encode()) + "." + jws.b64url_encode(payload)
+    )
     return signing_input + "." + jws.b64url_encode(key.sign(signing_input.encode()))
 
 
@@ -172,7 +185,9 @@ def test_header_rules(
     package: Package, device: Ed25519PrivateKey, change: dict[str, object], expected: str
 ) -> None:
     header: dict[str, object] = {
-        "alg": "EdDSA", "typ": "camreg-manifest+jwt", "kid": jws.thumbprint(device.public_key())
+        "alg": "EdDSA",
+        "typ": "camreg-manifest+jwt",
+        "kid": jws.thumbprint(device.public_key()),
     }
     header.update(change)
     header = {k: v for k, v in header.items() if v is not None}
@@ -214,18 +229,19 @@ def test_duplicate_keys_and_schema_errors_are_reported(
     manifest["schema"] = "camreg.evidence.v2"
     manifest["files"][0]["bytes"] = "12"
     manifest["files"][1]["sha256"] = "ABC"
-    package.signed.write_text(jws.sign(json.dumps(manifest).encode(), device,
-                                       "camreg-manifest+jwt"))
+    package.signed.write_text(
+        jws.sign(json.dumps(manifest).encode(), device, "camreg-manifest+jwt")
+    )
     verdict = verify_package(package.directory, device.public_key())
     assert not verdict.verified
-    assert "manifest: schema is 'camreg.evidence.v2', not 'camreg.evidence.v1'" \
-        in verdict.findings
+    assert "manifest: schema is 'camreg.evidence.v2', not 'camreg.evidence.v1'" in verdict.findings
     assert "manifest: file 1: bytes must be a whole number" in verdict.findings
     assert "manifest: file 2: sha256 must be 64 lower-case hex digits" in verdict.findings
 
 
-@pytest.mark.parametrize("name", ["../escape.mp4", "/etc/passwd", "sub/dir.mp4", ".hidden",
-                                  "manifest.jws"])
+@pytest.mark.parametrize(
+    "name", ["../escape.mp4", "/etc/passwd", "sub/dir.mp4", ".hidden", "manifest.jws"]
+)
 def test_path_like_names_in_the_manifest_are_never_read(
     tmp_path: Path, package: Package, device: Ed25519PrivateKey, name: str
 ) -> None:
@@ -233,30 +249,34 @@ def test_path_like_names_in_the_manifest_are_never_read(
     manifest = json.loads(package.manifest.read_bytes())
     manifest["files"][0]["name"] = name
     assert package.signed is not None
-    package.signed.write_text(jws.sign(json.dumps(manifest).encode(), device,
-                                       "camreg-manifest+jwt"))
+    package.signed.write_text(
+        jws.sign(json.dumps(manifest).encode(), device, "camreg-manifest+jwt")
+    )
     verdict = verify_package(package.directory, device.public_key())
     assert not verdict.verified
-    assert f"{name!r}: not an acceptable file name (path parts or a reserved name); not read" \
+    assert (
+        f"{name!r}: not an acceptable file name (path parts or a reserved name); not read"
         in verdict.findings
+    )
 
 
 def test_expectations_and_no_key(package: Package, device: Ed25519PrivateKey) -> None:
-    verdict = verify_package(package.directory, device.public_key(), request_id="req-2",
-                             agent="other")
+    verdict = verify_package(
+        package.directory, device.public_key(), request_id="req-2", agent="other"
+    )
     assert "manifest: request_id is 'req-1', expected 'req-2'" in verdict.findings
     assert "manifest: agent is 'shop-42', expected 'other'" in verdict.findings
 
     verdict = verify_package(package.directory, None)
     assert not verdict.verified
     assert verdict.findings == (
-        "manifest signature: not checked, there is no public key of the agent to check it "
-        "against",
+        "manifest signature: not checked, there is no public key of the agent to check it against",
     )
 
 
-def test_a_symlinked_file_is_not_followed(package: Package, device: Ed25519PrivateKey,
-                                          tmp_path: Path) -> None:
+def test_a_symlinked_file_is_not_followed(
+    package: Package, device: Ed25519PrivateKey, tmp_path: Path
+) -> None:
     target = package.directory / package.files[0].name
     moved = tmp_path / "elsewhere.mp4"
     target.rename(moved)
@@ -269,7 +289,9 @@ def test_a_symlinked_file_is_not_followed(package: Package, device: Ed25519Priva
 
 
 def test_command_verifies_with_the_key_in_the_folder_or_given(
-    package: Package, device: Ed25519PrivateKey, tmp_path: Path,
+    package: Package,
+    device: Ed25519PrivateKey,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (package.directory / "agent-key.pem").write_bytes(pem(device))
@@ -281,8 +303,22 @@ def test_command_verifies_with_the_key_in_the_folder_or_given(
 
     jwk_file = tmp_path / "device.jwk"
     jwk_file.write_text(json.dumps(jws.public_jwk(device.public_key())))
-    assert main(["evidence", "verify", str(package.directory), "--key", str(jwk_file),
-                 "--request-id", "req-1", "--agent", "shop-42"]) == 0
+    assert (
+        main(
+            [
+                "evidence",
+                "verify",
+                str(package.directory),
+                "--key",
+                str(jwk_file),
+                "--request-id",
+                "req-1",
+                "--agent",
+                "shop-42",
+            ]
+        )
+        == 0
+    )
 
 
 def test_command_refuses_an_altered_package(
@@ -293,8 +329,7 @@ def test_command_refuses_an_altered_package(
     target.write_bytes(b"\0" * target.stat().st_size)
     assert main(["evidence", "verify", str(package.directory)]) == 1
     out = capsys.readouterr().out
-    assert (f"FINDING  {target.name}: SHA-256 differs from the manifest (file altered?)"
-            in out)
+    assert f"FINDING  {target.name}: SHA-256 differs from the manifest (file altered?)" in out
     assert out.strip().endswith("NOT VERIFIED")
 
 
@@ -307,8 +342,9 @@ def test_command_with_another_key_says_not_verified(
     assert "NOT VERIFIED" in capsys.readouterr().out
 
 
-def test_command_usage_errors_exit_2(package: Package, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_usage_errors_exit_2(
+    package: Package, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["evidence", "verify", str(package.directory)]) == 2  # no agent-key.pem
     assert "give the agent's public key with --key" in capsys.readouterr().out
     assert main(["evidence", "verify", str(tmp_path / "nope")]) == 2

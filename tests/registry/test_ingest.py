@@ -48,10 +48,12 @@ WAIT_S = 10.0
 class Publisher:
     """A plain MQTT 5 client acting as an agent; publish() waits for the PUBACK."""
 
-    def __init__(self, broker: Broker, client_id: str, *,
-                 will: tuple[str, bytes] | None = None) -> None:
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=paho.MQTTv5)
+    def __init__(
+        self, broker: Broker, client_id: str, *, will: tuple[str, bytes] | None = None
+    ) -> None:
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5
+        )
         self.client.max_inflight_messages_set(1000)
         if will is not None:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
@@ -98,8 +100,9 @@ def start_ingest(broker: Broker, db_url: str) -> Iterator[Callable[..., IngestSe
     def start(client_id: str = "ingest-1", **options: Any) -> IngestService:
         from registry.db.engine import open_engine
 
-        service = IngestService(server_config(broker, db_url), open_engine(db_url),
-                                client_id=client_id, **options)
+        service = IngestService(
+            server_config(broker, db_url), open_engine(db_url), client_id=client_id, **options
+        )
         stop = threading.Event()
         service.start(stop)
         running.append((service, stop))
@@ -134,47 +137,61 @@ def one(engine: Engine, statement: Any) -> Any:
 
 
 def test_what_an_agent_publishes_is_stored(
-    engine: Engine, start_ingest: Callable[..., IngestService],
+    engine: Engine,
+    start_ingest: Callable[..., IngestService],
     publishers: Callable[..., Publisher],
 ) -> None:
     start_ingest()
     agent = publishers("shop-1")
     agent.publish(topic("shop-1", "state"), encode(birth()), retain=True)
-    agent.publish(topic("shop-1", "cameras/front/health"), encode(health(status="degraded")),
-                  retain=True)
+    agent.publish(
+        topic("shop-1", "cameras/front/health"), encode(health(status="degraded")), retain=True
+    )
     agent.publish(topic("shop-1", "requests/req-1/status"), encode(status()), retain=True)
     chain = audit_chain(2)
     for entry in chain:
         agent.publish(topic("shop-1", "audit"), encode(entry))
-    wait_until(lambda: count(engine, agent_audit) == 2 and count(engine, request_status) == 1,
-               "audit and status rows")
+    wait_until(
+        lambda: count(engine, agent_audit) == 2 and count(engine, request_status) == 1,
+        "audit and status rows",
+    )
     wait_until(lambda: one(engine, select(cameras.c.status)) == ("degraded",), "camera status")
     row = one(engine, select(cameras))
     assert (row.name, row.lat, row.lon, row.received, row.missing) == (
-        "Voordeur", 52.9925, 6.5649, 1, 0)
+        "Voordeur",
+        52.9925,
+        6.5649,
+        1,
+        0,
+    )
     assert row.footage_newest is not None
     state = one(engine, select(agents))
     assert (state.state, state.bdseq, state.audit_head, state.audit_entries) == (
-        "online", 1, chain[-1]["hash"], 2)
+        "online",
+        1,
+        chain[-1]["hash"],
+        2,
+    )
     assert one(engine, select(request_status.c.state)) == ("received",)
 
 
 def test_a_seq_gap_is_counted_as_missing(
-    engine: Engine, start_ingest: Callable[..., IngestService],
+    engine: Engine,
+    start_ingest: Callable[..., IngestService],
     publishers: Callable[..., Publisher],
 ) -> None:
     start_ingest()
     agent = publishers("shop-1")
     for seq in (1, 2, 5):
-        agent.publish(topic("shop-1", "cameras/front/health"), encode(health(seq=seq)),
-                      retain=True)
+        agent.publish(topic("shop-1", "cameras/front/health"), encode(health(seq=seq)), retain=True)
     wait_until(lambda: count(engine, health_history) == 3, "three reports")
     row = one(engine, select(cameras.c.received, cameras.c.missing, cameras.c.seq))
     assert tuple(row) == (3, 2, 5)
 
 
 def test_the_last_will_takes_the_agent_offline(
-    engine: Engine, start_ingest: Callable[..., IngestService],
+    engine: Engine,
+    start_ingest: Callable[..., IngestService],
     publishers: Callable[..., Publisher],
 ) -> None:
     start_ingest()
@@ -192,8 +209,10 @@ def test_the_last_will_takes_the_agent_offline(
 
 
 def test_bad_messages_are_rejected_with_reasons_and_nothing_stored(
-    engine: Engine, start_ingest: Callable[..., IngestService],
-    publishers: Callable[..., Publisher], caplog: pytest.LogCaptureFixture,
+    engine: Engine,
+    start_ingest: Callable[..., IngestService],
+    publishers: Callable[..., Publisher],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     start_ingest()
     agent = publishers("shop-1")
@@ -208,8 +227,9 @@ def test_bad_messages_are_rejected_with_reasons_and_nothing_stored(
         agent.publish(where, payload)
     wait_until(lambda: count(engine, rejected_messages) == len(bad), "four rejections")
     with engine.connect() as connection:
-        reasons = dict(connection.execute(
-            select(rejected_messages.c.topic, rejected_messages.c.reason)).all())
+        reasons = dict(
+            connection.execute(select(rejected_messages.c.topic, rejected_messages.c.reason)).all()
+        )
     assert set(reasons) == set(bad)
     assert "malformed JSON" in reasons[topic("shop-1", "cameras/front/health")]
     assert "health schema: status" in reasons[topic("shop-1", "cameras/back/health")]
@@ -221,7 +241,8 @@ def test_bad_messages_are_rejected_with_reasons_and_nothing_stored(
 
 
 def test_two_workers_share_the_messages_none_lost_or_doubled(
-    engine: Engine, start_ingest: Callable[..., IngestService],
+    engine: Engine,
+    start_ingest: Callable[..., IngestService],
     publishers: Callable[..., Publisher],
 ) -> None:
     first, second = start_ingest("ingest-1"), start_ingest("ingest-2")
@@ -232,8 +253,7 @@ def test_two_workers_share_the_messages_none_lost_or_doubled(
         for c in range(20)
     ]
     agent.publish_many(messages)
-    wait_until(lambda: count(engine, health_history) == len(messages), "every report",
-               timeout=30)
+    wait_until(lambda: count(engine, health_history) == len(messages), "every report", timeout=30)
     time.sleep(0.5)  # anything doubled would show by now
     one_stats, two_stats = first.stats(), second.stats()
     assert one_stats.received > 0 and two_stats.received > 0, (one_stats, two_stats)
@@ -244,20 +264,25 @@ def test_two_workers_share_the_messages_none_lost_or_doubled(
 
 
 def test_a_fresh_registry_learns_the_retained_state(
-    engine: Engine, start_ingest: Callable[..., IngestService],
+    engine: Engine,
+    start_ingest: Callable[..., IngestService],
     publishers: Callable[..., Publisher],
 ) -> None:
     agent = publishers("shop-1")
     agent.publish(topic("shop-1", "state"), encode(birth(bdseq=7)), retain=True)
-    agent.publish(topic("shop-1", "cameras/front/health"), encode(health(bdseq=7, seq=30)),
-                  retain=True)
-    agent.publish(topic("shop-1", "requests/req-9/status"), encode(status("req-9")),
-                  retain=True)
+    agent.publish(
+        topic("shop-1", "cameras/front/health"), encode(health(bdseq=7, seq=30)), retain=True
+    )
+    agent.publish(topic("shop-1", "requests/req-9/status"), encode(status("req-9")), retain=True)
     start_ingest()
-    wait_until(lambda: count(engine, request_status) == 1 and count(engine, health_history),
-               "the retained messages")
-    wait_until(lambda: one(engine, select(agents.c.state, agents.c.bdseq)) == ("online", 7),
-               "the retained birth")
+    wait_until(
+        lambda: count(engine, request_status) == 1 and count(engine, health_history),
+        "the retained messages",
+    )
+    wait_until(
+        lambda: one(engine, select(agents.c.state, agents.c.bdseq)) == ("online", 7),
+        "the retained birth",
+    )
     # Live messages after the snapshot arrive once (shared subscription only).
     agent.publish(topic("shop-1", "cameras/front/health"), encode(health(bdseq=7, seq=31)))
     wait_until(lambda: count(engine, health_history) == 2, "the live report")
@@ -267,7 +292,9 @@ def test_a_fresh_registry_learns_the_retained_state(
 
 
 def test_a_relayed_token_reaches_the_agent(
-    broker: Broker, engine: Engine, start_ingest: Callable[..., IngestService],
+    broker: Broker,
+    engine: Engine,
+    start_ingest: Callable[..., IngestService],
 ) -> None:
     service = start_ingest()
     got: list[bytes] = []
@@ -320,7 +347,8 @@ def test_a_standalone_relay_publishes(broker: Broker) -> None:
 
 
 def test_stored_payloads_are_the_bytes_received(
-    engine: Engine, start_ingest: Callable[..., IngestService],
+    engine: Engine,
+    start_ingest: Callable[..., IngestService],
     publishers: Callable[..., Publisher],
 ) -> None:
     start_ingest()
@@ -342,14 +370,16 @@ BURST = 6000  # > RECEIVE_MAXIMUM (4000) in flight + mosquitto's default queue o
 
 
 def test_a_burst_beyond_the_default_broker_queue_is_stored_whole(
-    broker: Broker, engine: Engine, start_ingest: Callable[..., IngestService],
-    publishers: Callable[..., Publisher], monkeypatch: pytest.MonkeyPatch,
+    broker: Broker,
+    engine: Engine,
+    start_ingest: Callable[..., IngestService],
+    publishers: Callable[..., Publisher],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """mosquitto drops QoS 1 messages for a client beyond max_queued_messages (default
     1000, measured: 211 of 8,000 lost against a slow worker); with the documented setting a
     burst while the database is stalled is stored whole once it is back."""
-    broker.config_file.write_text(broker.config_file.read_text() + documented_queue_limit()
-                                  + "\n")
+    broker.config_file.write_text(broker.config_file.read_text() + documented_queue_limit() + "\n")
     broker.restart()
     database_back = threading.Event()
     apply = IngestStore.apply
@@ -361,11 +391,15 @@ def test_a_burst_beyond_the_default_broker_queue_is_stored_whole(
     monkeypatch.setattr(IngestStore, "apply", stalled)
     start_ingest()
     agent = publishers("shop-1")
-    agent.publish_many([
-        (topic("shop-1", f"cameras/cam-{n % 50}/health"),
-         encode(health(camera=f"cam-{n % 50}", seq=n // 50 + 1)))
-        for n in range(BURST)
-    ])
+    agent.publish_many(
+        [
+            (
+                topic("shop-1", f"cameras/cam-{n % 50}/health"),
+                encode(health(camera=f"cam-{n % 50}", seq=n // 50 + 1)),
+            )
+            for n in range(BURST)
+        ]
+    )
     database_back.set()
     wait_until(lambda: count(engine, health_history) == BURST, "the whole burst", timeout=60)
     with engine.connect() as connection:

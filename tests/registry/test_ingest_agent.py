@@ -35,15 +35,24 @@ def ingest(broker: Broker, db_url: str, engine: Engine) -> Iterator[IngestServic
 
 
 def test_a_real_agents_camera_appears_in_the_registry(
-    broker: Broker, rtsp_camera: RtspCamera, tmp_path: Path, agents: list[AgentProcess],
-    ingest: IngestService, engine: Engine,
+    broker: Broker,
+    rtsp_camera: RtspCamera,
+    tmp_path: Path,
+    agents: list[AgentProcess],
+    ingest: IngestService,
+    engine: Engine,
 ) -> None:
     camera = {
         "id": "front",
         "name": "Voordeur",
         "url": rtsp_camera.url,
-        "location": {"lat": 52.9925, "lon": 6.5649, "bearing_deg": 180, "fov_deg": 90,
-                     "range_m": 25},
+        "location": {
+            "lat": 52.9925,
+            "lon": 6.5649,
+            "bearing_deg": 180,
+            "fov_deg": 90,
+            "range_m": 25,
+        },
         "analysis_interval": "1s",
         "recording": {"mode": "record", "segment": "2s", "retention": "7d"},
     }
@@ -61,7 +70,12 @@ def test_a_real_agents_camera_appears_in_the_registry(
     assert row is not None, agent.log[-3000:]
     assert (row.agent_id, row.camera_id, row.name) == ("shop-42", "front", "Voordeur")
     assert (row.lat, row.lon, row.bearing_deg, row.fov_deg, row.range_m) == (
-        52.9925, 6.5649, 180, 90, 25)
+        52.9925,
+        6.5649,
+        180,
+        90,
+        25,
+    )
     assert row.status == "ok", (row.status, row.problems_json, agent.log[-3000:])
     assert row.footage_oldest is not None and row.footage_newest is not None
     assert row.footage_oldest <= row.footage_newest <= time.time() + 5

@@ -24,8 +24,15 @@ def topic(agent: str, rest: str) -> str:
     return f"{PREFIX}/agents/{agent}/{rest}"
 
 
-def health(agent: str = "shop-1", camera: str = "front", *, bdseq: int = 1, seq: int = 1,
-           status: str = "ok", **extra: Any) -> dict[str, Any]:
+def health(
+    agent: str = "shop-1",
+    camera: str = "front",
+    *,
+    bdseq: int = 1,
+    seq: int = 1,
+    status: str = "ok",
+    **extra: Any,
+) -> dict[str, Any]:
     """A valid camreg.health.v1 object."""
     return {
         "schema": "camreg.health.v1",
@@ -37,11 +44,20 @@ def health(agent: str = "shop-1", camera: str = "front", *, bdseq: int = 1, seq:
         "status": status,
         "problems": [] if status == "ok" else ["blurred"],
         "metrics": {"fps": 15.0, "brightness": 100.0},
-        "stream": {"codec": "h264", "width": 1920, "height": 1080, "fps": 15.0,
-                   "bitrate_kbps": 2000.0},
-        "footage": {"oldest": "2026-02-22T10:00:00Z", "newest": "2026-03-01T10:00:00Z",
-                    "gaps": {"count": 0, "seconds": 0}, "bytes": 1000,
-                    "retention_days_effective": 7},
+        "stream": {
+            "codec": "h264",
+            "width": 1920,
+            "height": 1080,
+            "fps": 15.0,
+            "bitrate_kbps": 2000.0,
+        },
+        "footage": {
+            "oldest": "2026-02-22T10:00:00Z",
+            "newest": "2026-03-01T10:00:00Z",
+            "gaps": {"count": 0, "seconds": 0},
+            "bytes": 1000,
+            "retention_days_effective": 7,
+        },
         "clock": {"synced": True, "source": "ntp"},
         **extra,
     }
@@ -49,35 +65,59 @@ def health(agent: str = "shop-1", camera: str = "front", *, bdseq: int = 1, seq:
 
 def birth(agent: str = "shop-1", *, bdseq: int = 1) -> dict[str, Any]:
     return {
-        "state": "online", "agent": agent, "bdseq": bdseq, "version": "0.1.0",
-        "ts": "2026-03-01T10:00:00.000Z", "clock": {"synced": True, "source": "ntp"},
-        "cameras": [{
-            "id": "front", "name": "Voordeur",
-            "location": {"lat": 52.9925, "lon": 6.5649, "bearing_deg": 180, "fov_deg": 90,
-                         "range_m": 25},
-            "dori_m": {"detect": 60.0, "observe": 24.0, "recognise": 12.0, "identify": 6.0},
-        }],
+        "state": "online",
+        "agent": agent,
+        "bdseq": bdseq,
+        "version": "0.1.0",
+        "ts": "2026-03-01T10:00:00.000Z",
+        "clock": {"synced": True, "source": "ntp"},
+        "cameras": [
+            {
+                "id": "front",
+                "name": "Voordeur",
+                "location": {
+                    "lat": 52.9925,
+                    "lon": 6.5649,
+                    "bearing_deg": 180,
+                    "fov_deg": 90,
+                    "range_m": 25,
+                },
+                "dori_m": {"detect": 60.0, "observe": 24.0, "recognise": 12.0, "identify": 6.0},
+            }
+        ],
     }
 
 
-def offline(agent: str = "shop-1", *, bdseq: int = 1,
-            reason: str = "connection_lost") -> dict[str, Any]:
+def offline(
+    agent: str = "shop-1", *, bdseq: int = 1, reason: str = "connection_lost"
+) -> dict[str, Any]:
     return {"state": "offline", "agent": agent, "bdseq": bdseq, "reason": reason}
 
 
 def status(
     request_id: str = "req-1", state: str = "received", ts_second: int = 0
 ) -> dict[str, Any]:
-    return {"request_id": request_id, "state": state, "reason": None, "progress": None,
-            "manifest_sha256": None, "ts": f"2026-03-01T10:00:{ts_second:02d}.000Z"}
+    return {
+        "request_id": request_id,
+        "state": state,
+        "reason": None,
+        "progress": None,
+        "manifest_sha256": None,
+        "ts": f"2026-03-01T10:00:{ts_second:02d}.000Z",
+    }
 
 
 def audit_chain(count: int) -> list[dict[str, Any]]:
     entries, prev = [], ZERO
     for seq in range(1, count + 1):
-        body: dict[str, Any] = {"seq": seq, "ts": "2026-03-01T10:00:00.000Z",
-                                "event": "received", "request_id": f"req-{seq}", "detail": {},
-                                "prev": prev}
+        body: dict[str, Any] = {
+            "seq": seq,
+            "ts": "2026-03-01T10:00:00.000Z",
+            "event": "received",
+            "request_id": f"req-{seq}",
+            "detail": {},
+            "prev": prev,
+        }
         body["hash"] = entry_hash(seq, body["ts"], "received", body["request_id"], {}, prev)
         entries.append(body)
         prev = body["hash"]
@@ -98,8 +138,7 @@ def store(engine: Engine) -> IngestStore:
     return IngestStore(engine)
 
 
-def apply(store: IngestStore, validator: MessageValidator,
-          *messages: tuple[str, bytes]) -> None:
+def apply(store: IngestStore, validator: MessageValidator, *messages: tuple[str, bytes]) -> None:
     store.apply([validator.check(t, payload) for t, payload in messages])
 
 
@@ -125,35 +164,70 @@ def health_message(**options: Any) -> tuple[str, bytes]:
 
 REJECTIONS = [
     ("not JSON", topic("shop-1", "cameras/front/health"), b"{not json", "malformed JSON"),
-    ("duplicate key", topic("shop-1", "cameras/front/health"),
-     b'{"agent":"shop-1","agent":"shop-2"}', "appears twice"),
-    ("NaN", topic("shop-1", "cameras/front/health"),
-     encode(health())[:-1] + b',"x":NaN}', "not a JSON number"),
+    (
+        "duplicate key",
+        topic("shop-1", "cameras/front/health"),
+        b'{"agent":"shop-1","agent":"shop-2"}',
+        "appears twice",
+    ),
+    (
+        "NaN",
+        topic("shop-1", "cameras/front/health"),
+        encode(health())[:-1] + b',"x":NaN}',
+        "not a JSON number",
+    ),
     ("not UTF-8", topic("shop-1", "cameras/front/health"), b'{"a":"\xff"}', "not UTF-8"),
-    ("schema", topic("shop-1", "cameras/front/health"),
-     encode(health(status="weird")), "health schema: status"),
-    ("oversized", topic("shop-1", "cameras/front/health"),
-     b" " * (MAX_PAYLOAD_BYTES + 1), "too large"),
-    ("other agent's payload", topic("shop-2", "cameras/front/health"),
-     encode(health(agent="shop-1")), "is not the topic's agent 'shop-2'"),
-    ("other camera's payload", topic("shop-1", "cameras/back/health"),
-     encode(health(camera="front")), "is not the topic's camera 'back'"),
-    ("state of another agent", topic("shop-2", "state"), encode(birth("shop-1")),
-     "is not the topic's agent"),
-    ("status of another request", topic("shop-1", "requests/req-2/status"),
-     encode(status("req-1")), "is not the topic's request id"),
-    ("altered audit entry", topic("shop-1", "audit"),
-     encode({**audit_chain(1)[0], "event": "approved", "detail": {"by": "owner"}}),
-     "hash does not match"),
+    (
+        "schema",
+        topic("shop-1", "cameras/front/health"),
+        encode(health(status="weird")),
+        "health schema: status",
+    ),
+    (
+        "oversized",
+        topic("shop-1", "cameras/front/health"),
+        b" " * (MAX_PAYLOAD_BYTES + 1),
+        "too large",
+    ),
+    (
+        "other agent's payload",
+        topic("shop-2", "cameras/front/health"),
+        encode(health(agent="shop-1")),
+        "is not the topic's agent 'shop-2'",
+    ),
+    (
+        "other camera's payload",
+        topic("shop-1", "cameras/back/health"),
+        encode(health(camera="front")),
+        "is not the topic's camera 'back'",
+    ),
+    (
+        "state of another agent",
+        topic("shop-2", "state"),
+        encode(birth("shop-1")),
+        "is not the topic's agent",
+    ),
+    (
+        "status of another request",
+        topic("shop-1", "requests/req-2/status"),
+        encode(status("req-1")),
+        "is not the topic's request id",
+    ),
+    (
+        "altered audit entry",
+        topic("shop-1", "audit"),
+        encode({**audit_chain(1)[0], "event": "approved", "detail": {"by": "owner"}}),
+        "hash does not match",
+    ),
     ("upper-case agent id", topic("Shop-1", "state"), encode(birth()), "not a valid id"),
-    ("not a contract topic", topic("shop-1", "cameras/front/picture"), b"{}",
-     "not an agent topic"),
+    ("not a contract topic", topic("shop-1", "cameras/front/picture"), b"{}", "not an agent topic"),
     ("deep nesting", topic("shop-1", "audit"), b"[" * 30_000 + b"]" * 30_000, "nested"),
 ]
 
 
-@pytest.mark.parametrize(("case", "where", "payload", "reason"), REJECTIONS,
-                         ids=[r[0] for r in REJECTIONS])
+@pytest.mark.parametrize(
+    ("case", "where", "payload", "reason"), REJECTIONS, ids=[r[0] for r in REJECTIONS]
+)
 def test_each_bad_message_is_rejected_with_its_reason(
     validator: MessageValidator, case: str, where: str, payload: bytes, reason: str
 ) -> None:
@@ -163,13 +237,17 @@ def test_each_bad_message_is_rejected_with_its_reason(
     assert len(result.reason) <= 300
 
 
-@pytest.mark.parametrize("message", [
-    (topic("shop-1", "state"), encode(birth())),
-    (topic("shop-1", "state"), encode(offline())),
-    health_message(),
-    (topic("shop-1", "requests/req-1/status"), encode(status())),
-    (topic("shop-1", "audit"), encode(audit_chain(1)[0])),
-], ids=["birth", "offline", "health", "status", "audit"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        (topic("shop-1", "state"), encode(birth())),
+        (topic("shop-1", "state"), encode(offline())),
+        health_message(),
+        (topic("shop-1", "requests/req-1/status"), encode(status())),
+        (topic("shop-1", "audit"), encode(audit_chain(1)[0])),
+    ],
+    ids=["birth", "offline", "health", "status", "audit"],
+)
 def test_contract_messages_are_accepted(
     validator: MessageValidator, message: tuple[str, bytes]
 ) -> None:
@@ -266,10 +344,20 @@ def test_birth_then_will(engine: Engine, store: IngestStore, validator: MessageV
     with engine.connect() as connection:
         agent = connection.execute(select(agents)).one()
     assert (agent.state, agent.bdseq, agent.version, agent.clock_synced) == (
-        "online", 3, "0.1.0", True)
+        "online",
+        3,
+        "0.1.0",
+        True,
+    )
     row = camera_row(engine)
     assert (row.name, row.lat, row.lon, row.bearing_deg, row.fov_deg, row.range_m) == (
-        "Voordeur", 52.9925, 6.5649, 180, 90, 25)
+        "Voordeur",
+        52.9925,
+        6.5649,
+        180,
+        90,
+        25,
+    )
     assert json.loads(row.dori_json)["identify"] == 6.0
     # The old run's will, re-sent as retained, must not take the new run offline.
     apply(store, validator, (topic("shop-1", "state"), encode(offline(bdseq=2))))
@@ -286,8 +374,12 @@ def test_request_status_keeps_the_newest(
     engine: Engine, store: IngestStore, validator: MessageValidator
 ) -> None:
     where = topic("shop-1", "requests/req-1/status")
-    apply(store, validator, (where, encode(status(state="received", ts_second=1))),
-          (where, encode(status(state="awaiting_owner", ts_second=2))))
+    apply(
+        store,
+        validator,
+        (where, encode(status(state="received", ts_second=1))),
+        (where, encode(status(state="awaiting_owner", ts_second=2))),
+    )
     apply(store, validator, (where, encode(status(state="received", ts_second=1))))  # late copy
     with engine.connect() as connection:
         row = connection.execute(select(request_status_table)).one()

@@ -40,9 +40,15 @@ WAIT_S = 20.0
 def test_each_worker_gets_its_own_client_id_and_broker_user(tmp_path: Path) -> None:
     password_file = tmp_path / "broker.pass"
     password_file.write_text(PASSWORD + "\n")
-    config = ServerConfig.model_validate({"mqtt": {
-        "broker": "mqtt://127.0.0.1:1883", "username": "camera-registry",
-        "password_file": password_file}})
+    config = ServerConfig.model_validate(
+        {
+            "mqtt": {
+                "broker": "mqtt://127.0.0.1:1883",
+                "username": "camera-registry",
+                "password_file": password_file,
+            }
+        }
+    )
     first, first_id = worker_config(config, 1, "reg-a")
     third, third_id = worker_config(config, 3, "reg-a")
     assert (first.mqtt.username, first_id) == ("camera-registry", "reg-a")
@@ -58,9 +64,15 @@ def test_several_workers_with_one_client_certificate_are_refused(tmp_path: Path)
     cert.write_text("not read here")
     key = tmp_path / "registry.key"
     key.write_text("not read here")
-    config = ServerConfig.model_validate({"mqtt": {
-        "broker": "mqtts://registry.example.org:8883", "client_cert": cert,
-        "client_key": key}})
+    config = ServerConfig.model_validate(
+        {
+            "mqtt": {
+                "broker": "mqtts://registry.example.org:8883",
+                "client_cert": cert,
+                "client_key": key,
+            }
+        }
+    )
     check_workers(config, 1)
     with pytest.raises(RegistryError, match="its own certificate"):
         check_workers(config, 2)
@@ -71,16 +83,20 @@ def documented_broker(tmp_path: Path) -> Iterator[Broker]:
     """Users and ACL as docs/mosquitto says for two ingest workers: camera-registry and
     camera-registry-2 (the same lines), with use_username_as_clientid."""
     acl = DOCS_ACL.read_text()
-    registry_lines = acl[acl.index("user camera-registry\n"):].splitlines()[1:]
-    acl += "\nuser camera-registry-2\n" + "\n".join(
-        line for line in registry_lines if line.startswith("topic ")) + "\n"
-    broker = Broker(
-        users={"camera-registry": PASSWORD, "camera-registry-2": PASSWORD,
-               "shop-1": "shop-secret"},
-        acl=acl, directory=tmp_path / "broker",
+    registry_lines = acl[acl.index("user camera-registry\n") :].splitlines()[1:]
+    acl += (
+        "\nuser camera-registry-2\n"
+        + "\n".join(line for line in registry_lines if line.startswith("topic "))
+        + "\n"
     )
-    broker.config_file.write_text(broker.config_file.read_text()
-                                  + "use_username_as_clientid true\n")
+    broker = Broker(
+        users={"camera-registry": PASSWORD, "camera-registry-2": PASSWORD, "shop-1": "shop-secret"},
+        acl=acl,
+        directory=tmp_path / "broker",
+    )
+    broker.config_file.write_text(
+        broker.config_file.read_text() + "use_username_as_clientid true\n"
+    )
     broker.start()
     yield broker
     broker.close()
@@ -92,41 +108,67 @@ def _count(engine: Engine, table: Any) -> int:
 
 
 def test_two_worker_processes_share_the_load_and_stop_on_sigterm(
-    documented_broker: Broker, db_url: str, engine: Engine, tmp_path: Path,
+    documented_broker: Broker,
+    db_url: str,
+    engine: Engine,
+    tmp_path: Path,
 ) -> None:
     password_file = tmp_path / "broker.pass"
     password_file.write_text(PASSWORD + "\n")
     config_file = tmp_path / "registry.yaml"
-    config_file.write_text(yaml.safe_dump({
-        "data_dir": str(tmp_path / "data"),
-        "database": db_url,
-        "mqtt": {"broker": documented_broker.url, "username": "camera-registry",
-                 "password_file": str(password_file)},
-    }))
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(tmp_path / "data"),
+                "database": db_url,
+                "mqtt": {
+                    "broker": documented_broker.url,
+                    "username": "camera-registry",
+                    "password_file": str(password_file),
+                },
+            }
+        )
+    )
     ingest = subprocess.Popen(
-        [sys.executable, "-m", "registry", "ingest", "--config", str(config_file),
-         "--workers", "2"],
-        cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "registry",
+            "ingest",
+            "--config",
+            str(config_file),
+            "--workers",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + WAIT_S
-        while not all(f"as {user} " in documented_broker.log()
-                      for user in ("camera-registry", "camera-registry-2")):
+        while not all(
+            f"as {user} " in documented_broker.log()
+            for user in ("camera-registry", "camera-registry-2")
+        ):
             assert time.monotonic() < deadline, documented_broker.log()
             assert ingest.poll() is None
             time.sleep(0.1)
         time.sleep(0.5)  # the SUBACKs
 
-        agent = paho.Client(CallbackAPIVersion.VERSION2, client_id="shop-1",
-                            protocol=paho.MQTTv5)
+        agent = paho.Client(CallbackAPIVersion.VERSION2, client_id="shop-1", protocol=paho.MQTTv5)
         agent.username_pw_set("shop-1", "shop-secret")
         agent.max_inflight_messages_set(1000)
         agent.connect(documented_broker.host, documented_broker.port)
         agent.loop_start()
         infos = [
-            agent.publish(topic("shop-1", f"cameras/cam-{c}/health"),
-                          encode(health(camera=f"cam-{c}", seq=s)), qos=1)
-            for s in range(1, 11) for c in range(40)
+            agent.publish(
+                topic("shop-1", f"cameras/cam-{c}/health"),
+                encode(health(camera=f"cam-{c}", seq=s)),
+                qos=1,
+            )
+            for s in range(1, 11)
+            for c in range(40)
         ]
         for info in infos:
             info.wait_for_publish(WAIT_S)
@@ -157,23 +199,31 @@ def test_two_worker_processes_share_the_load_and_stop_on_sigterm(
 # --- the strict JSON parse: fast path (orjson, round trip) and the stdlib path agree ------
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
 @given(JSON_VALUES, st.sampled_from([(",", ":"), (", ", ": ")]), st.booleans())
-def test_the_strict_parse_reads_what_the_stdlib_reads(value: Any, separators: tuple[str, str],
-                                                      ascii_only: bool) -> None:
+def test_the_strict_parse_reads_what_the_stdlib_reads(
+    value: Any, separators: tuple[str, str], ascii_only: bool
+) -> None:
     text = json.dumps(value, separators=separators, ensure_ascii=ascii_only)
     assert parse_strict(text.encode(), text) == json.loads(text)
 
 
-@given(st.dictionaries(st.text(max_size=5), JSON_VALUES, min_size=1, max_size=4),
-       JSON_VALUES, st.data())
+@given(
+    st.dictionaries(st.text(max_size=5), JSON_VALUES, min_size=1, max_size=4),
+    JSON_VALUES,
+    st.data(),
+)
 def test_a_repeated_key_is_refused_whatever_the_spelling(
     value: dict[str, Any], other: Any, data: st.DataObject
 ) -> None:

@@ -62,16 +62,34 @@ class Intake:
         return {**TUS, "Authorization": f"Bearer {token}"}
 
     def create(self, name: str, data: bytes, **extra: str) -> requests.Response:
-        metadata = {"request_id": "req-1", "filename": name,
-                    "sha256": hashlib.sha256(data).hexdigest(), **extra}
-        return requests.post(self.endpoint, headers={
-            **self.auth(), "Upload-Length": str(len(data)),
-            "Upload-Metadata": encode_metadata(metadata)}, timeout=10)
+        metadata = {
+            "request_id": "req-1",
+            "filename": name,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            **extra,
+        }
+        return requests.post(
+            self.endpoint,
+            headers={
+                **self.auth(),
+                "Upload-Length": str(len(data)),
+                "Upload-Metadata": encode_metadata(metadata),
+            },
+            timeout=10,
+        )
 
     def patch(self, url: str, offset: int, data: bytes, **headers: str) -> requests.Response:
-        return requests.patch(url, data=data, headers={
-            **self.auth(), "Upload-Offset": str(offset),
-            "Content-Type": "application/offset+octet-stream", **headers}, timeout=10)
+        return requests.patch(
+            url,
+            data=data,
+            headers={
+                **self.auth(),
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+                **headers,
+            },
+            timeout=10,
+        )
 
     def head(self, url: str) -> requests.Response:
         return requests.head(url, headers=self.auth(), timeout=10)
@@ -88,12 +106,24 @@ class Intake:
 def add_request(engine: Engine, request_id: str = "req-1", token: str = TOKEN) -> None:
     now = time.time()
     with engine.begin() as conn:
-        conn.execute(insert(requests_table).values(
-            request_id=request_id, agent_id="shop-42", cameras_json='["front"]',
-            window_start=now - 3600, window_end=now - 1800, kind="order", case_ref=CASE,
-            basis="Sv 126nd", requester="det. Jansen", reason="burglary", claims_json="{}",
-            upload_token_sha256=hashlib.sha256(token.encode()).hexdigest(),
-            prepared_by="jansen", prepared_at=now))
+        conn.execute(
+            insert(requests_table).values(
+                request_id=request_id,
+                agent_id="shop-42",
+                cameras_json='["front"]',
+                window_start=now - 3600,
+                window_end=now - 1800,
+                kind="order",
+                case_ref=CASE,
+                basis="Sv 126nd",
+                requester="det. Jansen",
+                reason="burglary",
+                claims_json="{}",
+                upload_token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+                prepared_by="jansen",
+                prepared_at=now,
+            )
+        )
 
 
 @pytest.fixture
@@ -101,9 +131,15 @@ def intake(engine: Engine, tmp_path: Path) -> Iterator[Intake]:
     device = Ed25519PrivateKey.generate()
     raw = jws.public_jwk(device.public_key())["x"]
     with engine.begin() as conn:
-        conn.execute(insert(agents).values(
-            agent_id="shop-42", public_key=raw, key_thumbprint=jws.thumbprint(device.public_key()),
-            enrolled_at=time.time(), audit_entries=0))
+        conn.execute(
+            insert(agents).values(
+                agent_id="shop-42",
+                public_key=raw,
+                key_thumbprint=jws.thumbprint(device.public_key()),
+                enrolled_at=time.time(),
+                audit_entries=0,
+            )
+        )
     add_request(engine)
     evidence = EvidenceIntake(engine, tmp_path / "evidence", MAX_FILE_BYTES)
     app = Starlette(routes=[Mount("/files", routes=evidence.routes())])
@@ -112,8 +148,7 @@ def intake(engine: Engine, tmp_path: Path) -> Iterator[Intake]:
 
 
 def fast_uploader(**settings: object) -> Uploader:
-    return Uploader(backoff_base_s=0.05, backoff_cap_s=0.2, chunk_size=64 * KiB,
-                    **settings)  # type: ignore[arg-type]
+    return Uploader(backoff_base_s=0.05, backoff_cap_s=0.2, chunk_size=64 * KiB, **settings)  # type: ignore[arg-type]
 
 
 class Audit:
@@ -128,16 +163,32 @@ def deliver(env: Intake, pkg: Package, token: str = TOKEN) -> None:
     """The agent's own delivery: every file, then manifest.jws."""
     now = datetime.now(UTC)
     stored = StoredRequest(
-        id="req-1", state="uploading", reason=None, kind="order", case=CASE, basis="Sv 126nd",
-        requester="det. Jansen", issuer="police", cameras=("front",), start=now, end=now,
-        upload_url=env.endpoint, upload_token=token, expires=now + timedelta(hours=1),
-        received=now, updated=now, owner_deadline=None, bytes_sent=0, bytes_total=0,
+        id="req-1",
+        state="uploading",
+        reason=None,
+        kind="order",
+        case=CASE,
+        basis="Sv 126nd",
+        requester="det. Jansen",
+        issuer="police",
+        cameras=("front",),
+        start=now,
+        end=now,
+        upload_url=env.endpoint,
+        upload_token=token,
+        expires=now + timedelta(hours=1),
+        received=now,
+        updated=now,
+        owner_deadline=None,
+        bytes_sent=0,
+        bytes_total=0,
         manifest_sha256=None,
     )
     store = RequestStore(env.root / "agent-requests.sqlite")
     try:
         Delivery(store, Audit(), fast_uploader()).send(
-            stored, pkg, lambda done, total: None, threading.Event())
+            stored, pkg, lambda done, total: None, threading.Event()
+        )
     finally:
         store.close()
 
@@ -257,10 +308,17 @@ def test_a_wrong_bearer_is_refused_logged_and_nothing_stored(
     missing = requests.post(intake.endpoint, headers={**TUS, "Upload-Length": "1"}, timeout=10)
     assert missing.status_code == 401
     assert "Authorization: Bearer" in missing.text
-    unknown = requests.post(intake.endpoint, headers={
-        **intake.auth(), "Upload-Length": "1",
-        "Upload-Metadata": encode_metadata({"request_id": "no-such", "filename": "a",
-                                            "sha256": "0" * 64})}, timeout=10)
+    unknown = requests.post(
+        intake.endpoint,
+        headers={
+            **intake.auth(),
+            "Upload-Length": "1",
+            "Upload-Metadata": encode_metadata(
+                {"request_id": "no-such", "filename": "a", "sha256": "0" * 64}
+            ),
+        },
+        timeout=10,
+    )
     assert unknown.status_code == 403
 
     assert intake.uploads() == []
@@ -268,22 +326,32 @@ def test_a_wrong_bearer_is_refused_logged_and_nothing_stored(
     assert list((intake.evidence / ".partial").iterdir()) == []
     refusals = [r for r in caplog.records if "wrong upload token" in r.getMessage()]
     assert refusals and all(r.levelno == logging.WARNING for r in refusals)
-    assert not any("forged-token" in r.getMessage() or TOKEN in r.getMessage()
-                   for r in caplog.records)
+    assert not any(
+        "forged-token" in r.getMessage() or TOKEN in r.getMessage() for r in caplog.records
+    )
 
 
 def test_head_patch_and_delete_need_the_requests_token(intake: Intake) -> None:
     url = intake.create("a.mp4", b"abc").headers["Location"]
     assert requests.head(url, headers=TUS, timeout=10).status_code == 401
     assert requests.head(url, headers=intake.auth("wrong"), timeout=10).status_code == 403
-    wrong = requests.patch(url, data=b"abc", headers={
-        **intake.auth("wrong"), "Upload-Offset": "0",
-        "Content-Type": "application/offset+octet-stream"}, timeout=10)
+    wrong = requests.patch(
+        url,
+        data=b"abc",
+        headers={
+            **intake.auth("wrong"),
+            "Upload-Offset": "0",
+            "Content-Type": "application/offset+octet-stream",
+        },
+        timeout=10,
+    )
     assert wrong.status_code == 403
     assert requests.delete(url, headers=intake.auth("wrong"), timeout=10).status_code == 403
     assert intake.head(url).headers["Upload-Offset"] == "0"
-    assert requests.options(intake.endpoint, headers=intake.auth("wrong"),
-                            timeout=10).status_code == 403
+    assert (
+        requests.options(intake.endpoint, headers=intake.auth("wrong"), timeout=10).status_code
+        == 403
+    )
 
 
 # --- the protocol -----------------------------------------------------------------------------
@@ -294,7 +362,10 @@ def test_options_and_head_headers(intake: Intake) -> None:
     assert options.status_code == 204
     assert options.headers["Tus-Version"] == "1.0.0"
     assert set(options.headers["Tus-Extension"].split(",")) == {
-        "creation", "checksum", "termination"}
+        "creation",
+        "checksum",
+        "termination",
+    }
     assert options.headers["Tus-Max-Size"] == str(MAX_FILE_BYTES)
     assert set(options.headers["Tus-Checksum-Algorithm"].split(",")) == {"sha1", "sha256"}
 
@@ -332,16 +403,23 @@ def test_protocol_errors(intake: Intake) -> None:
     assert (intake.evidence / "req-1" / "a.mp4").read_bytes() == b"hello"
 
 
-@pytest.mark.parametrize("name", ["../escape.mp4", "sub/a.mp4", ".hidden", "a" * 129,
-                                  "agent-key.pem", "", "naïve.mp4"])
-def test_path_like_or_odd_filenames_are_refused(intake: Intake, tmp_path: Path,
-                                                name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["../escape.mp4", "sub/a.mp4", ".hidden", "a" * 129, "agent-key.pem", "", "naïve.mp4"]
+)
+def test_path_like_or_odd_filenames_are_refused(intake: Intake, tmp_path: Path, name: str) -> None:
     source = tmp_path / "x.mp4"
     source.write_bytes(b"data")
     with pytest.raises(UploadError) as caught:
-        fast_uploader().upload(source, endpoint=intake.endpoint, bearer_token=TOKEN, metadata={
-            "request_id": "req-1", "filename": name,
-            "sha256": hashlib.sha256(b"data").hexdigest()})
+        fast_uploader().upload(
+            source,
+            endpoint=intake.endpoint,
+            bearer_token=TOKEN,
+            metadata={
+                "request_id": "req-1",
+                "filename": name,
+                "sha256": hashlib.sha256(b"data").hexdigest(),
+            },
+        )
     assert (caught.value.reason, caught.value.status) == (REJECTED, 400)
     assert "plain file name" in str(caught.value)
     assert intake.uploads() == []
@@ -349,16 +427,27 @@ def test_path_like_or_odd_filenames_are_refused(intake: Intake, tmp_path: Path,
 
 
 def test_over_the_size_limit_is_refused(intake: Intake, tmp_path: Path) -> None:
-    response = requests.post(intake.endpoint, headers={
-        **intake.auth(), "Upload-Length": str(MAX_FILE_BYTES + 1),
-        "Upload-Metadata": encode_metadata({"request_id": "req-1", "filename": "big.mp4",
-                                            "sha256": "0" * 64})}, timeout=10)
+    response = requests.post(
+        intake.endpoint,
+        headers={
+            **intake.auth(),
+            "Upload-Length": str(MAX_FILE_BYTES + 1),
+            "Upload-Metadata": encode_metadata(
+                {"request_id": "req-1", "filename": "big.mp4", "sha256": "0" * 64}
+            ),
+        },
+        timeout=10,
+    )
     assert response.status_code == 413
     source = tmp_path / "big.mp4"
     source.write_bytes(b"\0" * (MAX_FILE_BYTES + 1))
     with pytest.raises(UploadError) as caught:
-        fast_uploader().upload(source, endpoint=intake.endpoint, bearer_token=TOKEN, metadata={
-            "request_id": "req-1", "filename": "big.mp4", "sha256": "0" * 64})
+        fast_uploader().upload(
+            source,
+            endpoint=intake.endpoint,
+            bearer_token=TOKEN,
+            metadata={"request_id": "req-1", "filename": "big.mp4", "sha256": "0" * 64},
+        )
     assert caught.value.reason == TOO_LARGE
     assert intake.uploads() == []
 
@@ -367,13 +456,13 @@ def test_a_checksum_mismatch_is_460_and_keeps_nothing(intake: Intake) -> None:
     data = os.urandom(100 * KiB)
     url = intake.create("a.mp4", data).headers["Location"]
     wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
-    response = intake.patch(url, 0, data[:50 * KiB], **{"Upload-Checksum": f"sha256 {wrong}"})
+    response = intake.patch(url, 0, data[: 50 * KiB], **{"Upload-Checksum": f"sha256 {wrong}"})
     assert response.status_code == 460
     assert intake.head(url).headers["Upload-Offset"] == "0"
     upload_id = url.rsplit("/", 1)[1]
     assert (intake.evidence / ".partial" / f"{upload_id}.part").stat().st_size == 0
 
-    for algorithm, half in (("sha1", data[:50 * KiB]), ("sha256", data[50 * KiB:])):
+    for algorithm, half in (("sha1", data[: 50 * KiB]), ("sha256", data[50 * KiB :])):
         digest = base64.b64encode(hashlib.new(algorithm, half).digest()).decode()
         offset = 0 if algorithm == "sha1" else 50 * KiB
         ok = intake.patch(url, offset, half, **{"Upload-Checksum": f"{algorithm} {digest}"})
@@ -381,18 +470,25 @@ def test_a_checksum_mismatch_is_460_and_keeps_nothing(intake: Intake) -> None:
     assert (intake.evidence / "req-1" / "a.mp4").read_bytes() == data
 
 
-def cut_patch(env: Intake, url: str, offset: int, data: bytes, sent: int,
-              checksum: bool) -> None:
+def cut_patch(env: Intake, url: str, offset: int, data: bytes, sent: int, checksum: bool) -> None:
     """A PATCH whose connection drops after `sent` of its bytes."""
     parts = urlsplit(url)
-    headers = {**env.auth(), "Upload-Offset": str(offset),
-               "Content-Type": "application/offset+octet-stream",
-               "Content-Length": str(len(data)), "Host": parts.netloc}
+    headers = {
+        **env.auth(),
+        "Upload-Offset": str(offset),
+        "Content-Type": "application/offset+octet-stream",
+        "Content-Length": str(len(data)),
+        "Host": parts.netloc,
+    }
     if checksum:
-        headers["Upload-Checksum"] = "sha256 " + base64.b64encode(
-            hashlib.sha256(data).digest()).decode()
-    head = f"PATCH {parts.path} HTTP/1.1\r\n" + "".join(
-        f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        headers["Upload-Checksum"] = (
+            "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode()
+        )
+    head = (
+        f"PATCH {parts.path} HTTP/1.1\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        + "\r\n"
+    )
     with socket.create_connection((parts.hostname, parts.port or 80)) as sock:
         sock.sendall(head.encode() + data[:sent])
         time.sleep(0.2)
@@ -422,13 +518,22 @@ def test_an_upload_cut_off_mid_patch_resumes_from_the_servers_offset(
 
     cut_patch(intake, url, 0, data, 120 * KiB, checksum)
     kept = 0 if checksum else 120 * KiB
-    wait_for(lambda: intake.head(url).headers["Upload-Offset"] == str(kept) and unlocked(part),
-             "the cut PATCH to be handled")
+    wait_for(
+        lambda: intake.head(url).headers["Upload-Offset"] == str(kept) and unlocked(part),
+        "the cut PATCH to be handled",
+    )
 
-    result = fast_uploader().upload(source, endpoint=intake.endpoint, bearer_token=TOKEN,
-                                    metadata={"request_id": "req-1", "filename": "front.mp4",
-                                              "sha256": hashlib.sha256(data).hexdigest()},
-                                    resume_url=url)
+    result = fast_uploader().upload(
+        source,
+        endpoint=intake.endpoint,
+        bearer_token=TOKEN,
+        metadata={
+            "request_id": "req-1",
+            "filename": "front.mp4",
+            "sha256": hashlib.sha256(data).hexdigest(),
+        },
+        resume_url=url,
+    )
     assert result.url == url
     assert result.resumed_from == kept
     assert result.bytes_sent == len(data) - kept

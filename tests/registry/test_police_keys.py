@@ -170,7 +170,7 @@ def test_keygen_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert f"kid (RFC 7638 thumbprint): {kid}" in printed
     assert "NOT encrypted" in printed
     assert "Keep the private key off the registry server" in printed
-    snippet = printed[printed.index("# police request key"):]
+    snippet = printed[printed.index("# police request key") :]
     assert yaml.safe_load(snippet) == {
         "police": {"keys": [{"file": "/etc/camera-agent/police-2026.pem"}]}
     }
@@ -181,8 +181,9 @@ def test_keygen_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert (out / "police-2026.key").read_bytes() == before
 
 
-def test_keygen_command_with_a_passphrase(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                          ) -> None:
+def test_keygen_command_with_a_passphrase(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     secret = tmp_path / "pass"
     secret.write_text("correct horse\n")
     args = ["police", "keygen", "--out", str(tmp_path), "--name", "p", "--passphrase-file"]

@@ -216,8 +216,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def status_message(request_id: str, state: str, **fields: Any) -> bytes:
     """A request status as an agent publishes it (docs/schemas/request-status.schema.json)."""
     now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    body = {"request_id": request_id, "state": state, "reason": None, "progress": None,
-            "manifest_sha256": None, "ts": now, **fields}
+    body = {
+        "request_id": request_id,
+        "state": state,
+        "reason": None,
+        "progress": None,
+        "manifest_sha256": None,
+        "ts": now,
+        **fields,
+    }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -261,14 +268,18 @@ def test_a_request_is_prepared_signed_off_the_server_relayed_and_followed(
             request_id = claims["jti"]
             assert download.suggested_filename == f"{request_id}.claims.json"
             assert (claims["aud"], claims["cameras"], claims["case"]) == (
-                "shop-42", ["front"], "2026-ZZ-0042")
+                "shop-42",
+                ["front"],
+                "2026-ZZ-0042",
+            )
             assert claims["upload"]["url"] == web.url + "/files/"
             row = page.locator(f'#requests tr[data-request="{request_id}"]')
             expect(row.locator(".state")).to_have_text("prepared")
 
             # The officer signs on their own machine, with the real CLI.
-            signed = run_cli("police", "sign", str(claims_file), "--yes",
-                             "--key", str(keys / "police.key"))
+            signed = run_cli(
+                "police", "sign", str(claims_file), "--yes", "--key", str(keys / "police.key")
+            )
             assert signed.returncode == 0, signed.stderr
             token = signed.stdout.strip()
             assert token.count(".") == 2
@@ -288,12 +299,24 @@ def test_a_request_is_prepared_signed_off_the_server_relayed_and_followed(
 
             # The agent reports; the page follows without a reload.
             status_topic = f"camreg/v1/agents/shop-42/requests/{request_id}/status"
-            agent.publish(status_topic, status_message(request_id, "uploading", progress={
-                "bytes_sent": 250, "bytes_total": 1000}), retain=True)
+            agent.publish(
+                status_topic,
+                status_message(
+                    request_id, "uploading", progress={"bytes_sent": 250, "bytes_total": 1000}
+                ),
+                retain=True,
+            )
             expect(row.locator(".state")).to_have_text("uploading 25 %", timeout=WAIT_MS)
-            agent.publish(status_topic, status_message(
-                request_id, "completed", progress={"bytes_sent": 1000, "bytes_total": 1000},
-                manifest_sha256="ab" * 32), retain=True)
+            agent.publish(
+                status_topic,
+                status_message(
+                    request_id,
+                    "completed",
+                    progress={"bytes_sent": 1000, "bytes_total": 1000},
+                    manifest_sha256="ab" * 32,
+                ),
+                retain=True,
+            )
             expect(row.locator(".state")).to_have_text("completed", timeout=WAIT_MS)
             page.set_viewport_size(PHONE)
             expect(row).to_be_visible()
@@ -339,13 +362,15 @@ def test_a_token_that_is_not_the_prepared_one_is_refused_on_the_page(
             claims = json.loads(claims_file.read_text())
             claims["cameras"] = ["front", "yard"]  # more than was prepared
             claims_file.write_text(json.dumps(claims))
-            signed = run_cli("police", "sign", str(claims_file), "--yes",
-                             "--key", str(keys / "police.key"))
+            signed = run_cli(
+                "police", "sign", str(claims_file), "--yes", "--key", str(keys / "police.key")
+            )
             assert signed.returncode == 0, signed.stderr
             page.get_by_label("Token").fill(signed.stdout.strip())
             page.get_by_role("button", name="Send to the agent").click()
             expect(page.locator("#submitted")).to_contain_text(
-                "Not sent: token: its claims differ from the ones prepared")
+                "Not sent: token: its claims differ from the ones prepared"
+            )
             row = page.locator(f'#requests tr[data-request="{claims["jti"]}"]')
             expect(row.locator(".state")).to_have_text("prepared")
             context.close()
@@ -361,28 +386,56 @@ def test_a_token_that_is_not_the_prepared_one_is_refused_on_the_page(
 def add_request(engine: Engine, request_id: str, token: str, case: str) -> None:
     now = time.time()
     with engine.begin() as db:
-        db.execute(insert(requests_table).values(
-            request_id=request_id, agent_id="shop-42", cameras_json='["front"]',
-            window_start=now - 3600, window_end=now - 1800, kind="order", case_ref=case,
-            basis="Sv 126nd", requester="det. Jansen", reason="burglary", claims_json="{}",
-            upload_token_sha256=hashlib.sha256(token.encode()).hexdigest(),
-            prepared_by="piet", prepared_at=now))
+        db.execute(
+            insert(requests_table).values(
+                request_id=request_id,
+                agent_id="shop-42",
+                cameras_json='["front"]',
+                window_start=now - 3600,
+                window_end=now - 1800,
+                kind="order",
+                case_ref=case,
+                basis="Sv 126nd",
+                requester="det. Jansen",
+                reason="burglary",
+                claims_json="{}",
+                upload_token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+                prepared_by="piet",
+                prepared_at=now,
+            )
+        )
 
 
 def deliver(registry: Registry, request_id: str, token: str, pkg: Package, root: Path) -> None:
     """The agent's own delivery (Delivery + tus Uploader) to the registry's intake."""
     now = datetime.now(UTC)
     stored = StoredRequest(
-        id=request_id, state="uploading", reason=None, kind="order", case="c", basis="b",
-        requester="r", issuer="police", cameras=("front",), start=now, end=now,
-        upload_url=registry.web.url + "/files/", upload_token=token,
-        expires=now + timedelta(hours=1), received=now, updated=now, owner_deadline=None,
-        bytes_sent=0, bytes_total=0, manifest_sha256=None,
+        id=request_id,
+        state="uploading",
+        reason=None,
+        kind="order",
+        case="c",
+        basis="b",
+        requester="r",
+        issuer="police",
+        cameras=("front",),
+        start=now,
+        end=now,
+        upload_url=registry.web.url + "/files/",
+        upload_token=token,
+        expires=now + timedelta(hours=1),
+        received=now,
+        updated=now,
+        owner_deadline=None,
+        bytes_sent=0,
+        bytes_total=0,
+        manifest_sha256=None,
     )
     store = RequestStore(root / "agent-requests.sqlite")
     try:
         Delivery(store, Audit(), fast_uploader()).send(
-            stored, pkg, lambda done, total: None, threading.Event())
+            stored, pkg, lambda done, total: None, threading.Event()
+        )
     finally:
         store.close()
 
@@ -399,9 +452,15 @@ def test_evidence_shows_verified_and_altered_packages_and_downloads_originals(
     web = registry.web
     device = Ed25519PrivateKey.generate()
     with web.engine.begin() as db:
-        db.execute(agents.update().where(agents.c.agent_id == "shop-42").values(
-            public_key=jws.public_jwk(device.public_key())["x"],
-            key_thumbprint=jws.thumbprint(device.public_key()), enrolled_at=time.time()))
+        db.execute(
+            agents.update()
+            .where(agents.c.agent_id == "shop-42")
+            .values(
+                public_key=jws.public_jwk(device.public_key())["x"],
+                key_thumbprint=jws.thumbprint(device.public_key()),
+                enrolled_at=time.time(),
+            )
+        )
     good_token, bad_token = "upload-" + "g" * 40, "upload-" + "b" * 40
     add_request(web.engine, "req-good", good_token, "2026-ZZ-0042")
     add_request(web.engine, "req-bad", bad_token, "2026-ZZ-0044")
@@ -437,13 +496,16 @@ def test_evidence_shows_verified_and_altered_packages_and_downloads_originals(
         altered = page.locator('section.package[data-request="req-bad"]')
         expect(altered.locator(".unverified")).to_have_text("NOT verified")
         expect(altered.locator(".verdict")).to_contain_text(
-            f"{victim.name}: SHA-256 differs from the manifest (file altered?)")
+            f"{victim.name}: SHA-256 differs from the manifest (file altered?)"
+        )
         assert no_horizontal_scroll(page)
         context.close()
 
     [download] = user_audit.recent(web.engine, action="evidence_download")
     assert (download.username, download.detail) == (
-        "piet", {"request_id": "req-good", "file": first.name})
+        "piet",
+        {"request_id": "req-good", "file": first.name},
+    )
 
 
 # --- (d) roles --------------------------------------------------------------------------------

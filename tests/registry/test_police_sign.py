@@ -61,8 +61,18 @@ def test_prepare_claims_fills_in_ids_times_and_the_upload_bearer() -> None:
     prepared = prepare(now=NOW)
     claims = prepared.claims
     assert list(claims) == [
-        "iss", "aud", "jti", "iat", "exp", "kind", "case", "basis", "requester", "cameras",
-        "window", "upload",
+        "iss",
+        "aud",
+        "jti",
+        "iat",
+        "exp",
+        "kind",
+        "case",
+        "basis",
+        "requester",
+        "cameras",
+        "window",
+        "upload",
     ]
     assert claims["aud"] == "shop-42"
     assert prepared.request_id == claims["jti"]
@@ -124,7 +134,9 @@ def test_prepare_claims_max_window_and_validity_are_settings() -> None:
     with pytest.raises(ClaimsError, match="longer than"):
         prepare(now=NOW + timedelta(hours=2), end=long_end)
     claims = prepare(
-        now=NOW + timedelta(hours=2), end=long_end, max_window=timedelta(hours=2),
+        now=NOW + timedelta(hours=2),
+        end=long_end,
+        max_window=timedelta(hours=2),
         validity=timedelta(minutes=30),
     ).claims
     assert claims["exp"] - claims["iat"] == 1800
@@ -156,8 +168,14 @@ def test_describe_claims_in_plain_words() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "words"),
-    [(0, "0 s"), (45, "45 s"), (300, "5 min"), (3600, "1 h"), (5400, "1 h 30 min"),
-     (90061, "1 d 1 h")],
+    [
+        (0, "0 s"),
+        (45, "45 s"),
+        (300, "5 min"),
+        (3600, "1 h"),
+        (5400, "1 h 30 min"),
+        (90061, "1 d 1 h"),
+    ],
 )
 def test_format_duration(seconds: int, words: str) -> None:
     assert format_duration(timedelta(seconds=seconds)) == words
@@ -227,8 +245,21 @@ def police(tmp_path: Path) -> dict[str, Path]:
     assert main(["police", "keygen", "--out", str(folder), "--name", "police-2026"]) == 0
     secret = tmp_path / "passphrase"
     secret.write_text("correct horse battery staple\n")
-    assert main(["police", "keygen", "--out", str(folder), "--name", "sealed",
-                 "--passphrase-file", str(secret)]) == 0
+    assert (
+        main(
+            [
+                "police",
+                "keygen",
+                "--out",
+                str(folder),
+                "--name",
+                "sealed",
+                "--passphrase-file",
+                str(secret),
+            ]
+        )
+        == 0
+    )
     return {
         "key": folder / "police-2026.key",
         "public": folder / "police-2026.pem",
@@ -243,8 +274,7 @@ def agent_config(tmp_path: Path, *public_keys: Path) -> Path:
     config = {
         "agent": {"id": "shop-42", "data_dir": str(tmp_path / "agent")},
         "registry": {"broker": "mqtt://127.0.0.1:1883"},
-        "police": {"keys": [{"file": str(key)} for key in public_keys],
-                   "upload_allow": [UPLOAD]},
+        "police": {"keys": [{"file": str(key)} for key in public_keys], "upload_allow": [UPLOAD]},
         "cameras": [
             {"id": "front", "url": "rtsp://127.0.0.1:8554/front"},
             {"id": "back", "url": "rtsp://127.0.0.1:8554/back"},
@@ -306,13 +336,21 @@ def test_signed_token_verifies_with_the_agents_own_verifier(
     assert request.claims == prepared.claims
 
 
-def test_an_agent_that_pins_another_key_rejects_it(
-    tmp_path: Path, police: dict[str, Path]
-) -> None:
+def test_an_agent_that_pins_another_key_rejects_it(tmp_path: Path, police: dict[str, Path]) -> None:
     _, claims_file = recent_claims(tmp_path)
     out = tmp_path / "token.jws"
-    code = main(["police", "sign", str(claims_file), "--key", str(police["key"]), "--yes",
-                 "--out", str(out)])
+    code = main(
+        [
+            "police",
+            "sign",
+            str(claims_file),
+            "--key",
+            str(police["key"]),
+            "--yes",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert os.stat(out).st_mode & 0o077 == 0  # it carries the upload bearer
     token = out.read_text()
@@ -404,8 +442,12 @@ TAMPERED = [
 
 @pytest.mark.parametrize(("old", "new", "words"), TAMPERED)
 def test_tampered_claims_file_is_refused(
-    tmp_path: Path, police: dict[str, Path], capsys: pytest.CaptureFixture[str],
-    old: str, new: str, words: str,
+    tmp_path: Path,
+    police: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    old: str,
+    new: str,
+    words: str,
 ) -> None:
     _, claims_file = recent_claims(tmp_path)
     text = claims_file.read_text()
@@ -421,12 +463,18 @@ def test_tampered_claims_file_is_refused(
 
 @pytest.mark.parametrize(
     ("content", "words"),
-    [(b"{not json", "is not valid JSON"), (b"\xff\xfe", "is not UTF-8"),
-     (b"[" * 100_000, "over 16384 bytes")],
+    [
+        (b"{not json", "is not valid JSON"),
+        (b"\xff\xfe", "is not UTF-8"),
+        (b"[" * 100_000, "over 16384 bytes"),
+    ],
 )
 def test_unreadable_claims_file_is_refused(
-    tmp_path: Path, police: dict[str, Path], capsys: pytest.CaptureFixture[str],
-    content: bytes, words: str,
+    tmp_path: Path,
+    police: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    words: str,
 ) -> None:
     path = tmp_path / "claims.json"
     path.write_bytes(content)
@@ -438,8 +486,11 @@ def test_expired_request_is_signed_with_a_warning(
     tmp_path: Path, police: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     prepared_at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
-    prepared = prepare(now=prepared_at, start=prepared_at - timedelta(minutes=10),
-                       end=prepared_at - timedelta(minutes=5))
+    prepared = prepare(
+        now=prepared_at,
+        start=prepared_at - timedelta(minutes=10),
+        end=prepared_at - timedelta(minutes=5),
+    )
     path = tmp_path / "claims.json"
     path.write_text(json.dumps(prepared.claims))
     assert main(["police", "sign", str(path), "--key", str(police["key"]), "--yes"]) == 0

@@ -33,9 +33,7 @@ def officer_token(registry: RegistryProcess, tmp_path: Path) -> str:
     """An officer `piet` with the police role and an API token."""
     password_file = tmp_path / "officer.pass"
     password_file.write_text(OFFICER_PASSWORD)
-    registry.cli(
-        "users", "add", "piet", "--role", "police", "--password-file", str(password_file)
-    )
+    registry.cli("users", "add", "piet", "--role", "police", "--password-file", str(password_file))
     return registry.cli("tokens", "add", "piet", "--label", "test").stdout.strip()
 
 

@@ -76,8 +76,9 @@ def test_angle_between_wraps_at_north(a: float, b: float, expected: float) -> No
     assert angle_between_deg(a, b) == pytest.approx(expected)
 
 
-def looking(camera_bearing: float, fov: float, rng: float | None, at: float, meters: float
-            ) -> tuple[CameraView, tuple[float, float]]:
+def looking(
+    camera_bearing: float, fov: float, rng: float | None, at: float, meters: float
+) -> tuple[CameraView, tuple[float, float]]:
     """A camera at POINT looking along `camera_bearing`, and a point `meters` away along `at`."""
     view = CameraView(*POINT, bearing_deg=camera_bearing, fov_deg=fov, range_m=rng)
     return view, destination(*POINT, at, meters)
@@ -232,8 +233,15 @@ def scene(engine: Engine) -> None:
         engine,
         [
             # 20 m south of the point, looking north at it.
-            row("front", 180, 20, bearing_deg=0.0, fov_deg=90.0, range_m=40.0,
-                dori_json=json.dumps(DORI)),
+            row(
+                "front",
+                180,
+                20,
+                bearing_deg=0.0,
+                fov_deg=90.0,
+                range_m=40.0,
+                dori_json=json.dumps(DORI),
+            ),
             # 10 m south, looking south: the point is behind it.
             row("away", 180, 10, bearing_deg=180.0, fov_deg=90.0, range_m=40.0),
             # 900 m west, a long lens looking east: far, but it sees the point.
@@ -243,20 +251,33 @@ def scene(engine: Engine) -> None:
             # 25 m east, nothing known about its view: the search radius decides.
             row("plain", 90, 25, bearing_deg=None, fov_deg=None, range_m=None),
             # In view, but its footage ends before the moment searched.
-            row("old", 0, 15, bearing_deg=180.0, fov_deg=90.0, range_m=40.0,
-                footage_newest=T - 60),
+            row("old", 0, 15, bearing_deg=180.0, fov_deg=90.0, range_m=40.0, footage_newest=T - 60),
             # In view, but its footage starts after the moment (retention pruned it).
-            row("pruned", 0, 16, bearing_deg=180.0, fov_deg=90.0, range_m=40.0,
-                footage_oldest=T + 1),
+            row(
+                "pruned", 0, 16, bearing_deg=180.0, fov_deg=90.0, range_m=40.0, footage_oldest=T + 1
+            ),
             # In view, footage not reported yet.
-            row("fresh", 0, 30, bearing_deg=180.0, fov_deg=90.0, range_m=40.0,
-                footage_oldest=None, footage_newest=None, status=None),
+            row(
+                "fresh",
+                0,
+                30,
+                bearing_deg=180.0,
+                fov_deg=90.0,
+                range_m=40.0,
+                footage_oldest=None,
+                footage_newest=None,
+                status=None,
+            ),
             # Failed now; its footage from the moment is still there.
-            row("broken", 45, 12, bearing_deg=225.0, fov_deg=60.0, range_m=30.0,
-                status="failed"),
+            row("broken", 45, 12, bearing_deg=225.0, fov_deg=60.0, range_m=30.0, status="failed"),
             # No location reported.
-            {"agent_id": "shop-7", "camera_id": "nowhere", "status": "ok",
-             "footage_oldest": T - 60, "footage_newest": T + 60},
+            {
+                "agent_id": "shop-7",
+                "camera_id": "nowhere",
+                "status": "ok",
+                "footage_oldest": T - 60,
+                "footage_newest": T + 60,
+            },
         ],
     )
 
@@ -304,12 +325,28 @@ def test_search_across_the_antimeridian(engine: Engine) -> None:
     insert(
         engine,
         [
-            {"agent_id": "island", "camera_id": "east", "lat": 0.0, "lon": 179.9999,
-             "bearing_deg": 90.0, "fov_deg": 60.0, "range_m": 100.0,
-             "footage_oldest": T - 60, "footage_newest": T + 60},
-            {"agent_id": "island", "camera_id": "west", "lat": 0.0, "lon": -179.9998,
-             "bearing_deg": 270.0, "fov_deg": 60.0, "range_m": 100.0,
-             "footage_oldest": T - 60, "footage_newest": T + 60},
+            {
+                "agent_id": "island",
+                "camera_id": "east",
+                "lat": 0.0,
+                "lon": 179.9999,
+                "bearing_deg": 90.0,
+                "fov_deg": 60.0,
+                "range_m": 100.0,
+                "footage_oldest": T - 60,
+                "footage_newest": T + 60,
+            },
+            {
+                "agent_id": "island",
+                "camera_id": "west",
+                "lat": 0.0,
+                "lon": -179.9998,
+                "bearing_deg": 270.0,
+                "fov_deg": 60.0,
+                "range_m": 100.0,
+                "footage_oldest": T - 60,
+                "footage_newest": T + 60,
+            },
         ],
     )
     found = find_cameras(engine, 0.0, -179.9999, T)
@@ -320,8 +357,17 @@ def test_search_across_the_antimeridian(engine: Engine) -> None:
 def test_search_near_a_pole(engine: Engine) -> None:
     insert(
         engine,
-        [{"agent_id": "station", "camera_id": "mast", "lat": 89.9999, "lon": 120.0,
-          "range_m": 50.0, "footage_oldest": T - 60, "footage_newest": T + 60}],
+        [
+            {
+                "agent_id": "station",
+                "camera_id": "mast",
+                "lat": 89.9999,
+                "lon": 120.0,
+                "range_m": 50.0,
+                "footage_oldest": T - 60,
+                "footage_newest": T + 60,
+            }
+        ],
     )
     assert [m.camera_id for m in find_cameras(engine, 90.0, -60.0, T)] == ["mast"]
 
@@ -352,10 +398,20 @@ def test_search_keeps_a_camera_at_the_edge_of_its_reach(engine: Engine, side: fl
     # The database prefilters on each camera's own reach; it must not drop the edge.
     insert(
         engine,
-        [row("edge", side, 39.99, bearing_deg=(side + 180.0) % 360.0, fov_deg=10.0,
-             range_m=40.0),
-         row("short", side, 40.01, bearing_deg=(side + 180.0) % 360.0, fov_deg=10.0,
-             range_m=40.0, agent_id="shop-7"),
-         row("round", side, 29.99, range_m=None, agent_id="shop-8")],
+        [
+            row(
+                "edge", side, 39.99, bearing_deg=(side + 180.0) % 360.0, fov_deg=10.0, range_m=40.0
+            ),
+            row(
+                "short",
+                side,
+                40.01,
+                bearing_deg=(side + 180.0) % 360.0,
+                fov_deg=10.0,
+                range_m=40.0,
+                agent_id="shop-7",
+            ),
+            row("round", side, 29.99, range_m=None, agent_id="shop-8"),
+        ],
     )
     assert [m.camera_id for m in find_cameras(engine, *POINT, T)] == ["round", "edge"]

@@ -257,6 +257,7 @@ def test_a_voluntary_request_waits_for_the_owner_who_approves_it(
 
         approved = cli(agent_config, "requests", "approve", "vol-1")
         assert approved.returncode == 0, approved.stderr
+        assert "request vol-1 approved: its footage is exported and sent" in approved.stdout
         watch.wait_for(state("vol-1", "approved"), timeout=15)
         watch.wait_for(state("vol-1", "exporting"), timeout=15)
         again = cli(agent_config, "requests", "decline", "vol-1")
