@@ -408,19 +408,27 @@ class PoliceKey(ConfigSection):
         return jws.public_key_from_pem(data)
 
 
-def _check_upload_prefix(value: str) -> str:
+def upload_prefix_problem(value: str) -> str | None:
+    """What is wrong with an upload allow-list entry, or None."""
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ValueError(f"{value!r} is not a valid URL") from None
+        return f"{value!r} is not a valid URL"
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
     if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
-        raise ValueError("must be an https:// URL (http:// only for 127.0.0.1 or localhost)")
+        return "must be an https:// URL (http:// only for 127.0.0.1 or localhost)"
     if not parts.hostname:
-        raise ValueError("has no host name")
+        return "has no host name"
     if "@" in parts.netloc:
-        raise ValueError("must not contain credentials")
+        return "must not contain credentials"
+    return None
+
+
+def _check_upload_prefix(value: str) -> str:
+    problem = upload_prefix_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

@@ -93,6 +93,15 @@ class Registry:
     enrol_code: str | None = None
 
 
+@dataclass
+class PoliceTrust:
+    """The police key the owner checked by its fingerprint, and where evidence may go."""
+
+    key: bytes = field(repr=False)
+    kid: str
+    upload_allow: str
+
+
 class Wizard:
     """The questions; `ask` and `say` are input() and print() unless a test swaps them."""
 
@@ -372,6 +381,77 @@ class Wizard:
                 continue
             return answer
 
+    def police(self, registry: Registry) -> PoliceTrust | None:
+        """The police key to trust, checked by its fingerprint: without one the agent
+        refuses every request, which is safe but useless to the police."""
+        _ = self._
+        from agent.config import PoliceKey, upload_prefix_problem
+        from agent.crypto import jws
+
+        self.say("")
+        self.say(_("Police requests: the agent only obeys requests signed with a key you trust."))
+        while True:
+            answer = self.ask(
+                _(
+                    "File with the police's public key, from the police or the registry "
+                    "(empty: none; every request is then refused)"
+                )
+            )
+            if not answer:
+                return None
+            path = Path(answer).expanduser().absolute()
+            try:
+                data = path.read_bytes()
+                key = PoliceKey.model_construct(file=path).public_key()
+            except OSError as exc:
+                self.say(_("Cannot read {path}: {error}").format(path=path, error=exc.strerror))
+                continue
+            except ValueError as exc:
+                said = _("{path} is not a police public key: {error}")
+                self.say(said.format(path=path, error=_first_line(exc)))
+                continue
+            kid = jws.thumbprint(key)
+            self.say(_("Its fingerprint: {kid}").format(kid=kid))
+            if not self.yes(
+                _("Is this the fingerprint the police published? Trust this key?"), default=False
+            ):
+                continue
+            break
+        default = f"{registry.enrol_url.rstrip('/')}/files/" if registry.enrol_url else None
+        while True:
+            upload = self.ask(
+                _("Address evidence may be sent to, e.g. https://evidence.example.org/files/"),
+                default,
+            )
+            problem = upload_prefix_problem(upload)
+            if problem is None:
+                return PoliceTrust(data, kid, upload)
+            self.say(problem)
+
+    def notifications(self) -> str | None:
+        """An ntfy topic for the owner's phone (e-mail and webhooks: edit the config)."""
+        _ = self._
+        from pydantic import ValidationError
+
+        from agent.notify.config import NtfySettings
+
+        while True:
+            answer = self.ask(
+                _(
+                    "Notifications on your phone with the ntfy app: its topic address, e.g. "
+                    "https://ntfy.sh/shop-42-x7q (empty: none)"
+                )
+            )
+            if not answer:
+                return None
+            try:
+                NtfySettings.model_validate({"url": answer})
+            except ValidationError as exc:
+                for error in exc.errors(include_url=False):
+                    self.say(str(error["msg"]).removeprefix("Value error, "))
+                continue
+            return answer
+
     def owner_page_password(self) -> str | None:
         _ = self._
         while True:
@@ -381,6 +461,15 @@ class Wizard:
             if self.secret(_("The same password again")) == first:
                 return first
             self.say(_("The two passwords differ; try again."))
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def police_key_path(config_path: Path, kid: str) -> Path:
+    """Where setup keeps a trusted police key: beside the config, named by its fingerprint."""
+    return config_path.absolute().parent / f"police-{kid[:16]}.pem"
 
 
 def stream_url(camera: Camera) -> str:
@@ -428,6 +517,8 @@ def config_document(
     cameras: list[Camera],
     max_bytes: str,
     owner_page: bool = False,
+    police: tuple[Path, str] | None = None,
+    ntfy: str | None = None,
 ) -> dict[str, Any]:
     """The config as YAML-ready data; password files are named, never passwords."""
     from agent.crypto.device_key import key_dir
@@ -454,8 +545,13 @@ def config_document(
         "registry": section,
         "storage": {"max_bytes": max_bytes},
     }
+    if police is not None:
+        key_file, upload_allow = police
+        document["police"] = {"keys": [{"file": str(key_file)}], "upload_allow": [upload_allow]}
     if owner_page:
         document["owner_page"] = {"enabled": True}
+    if ntfy is not None:
+        document["notifications"] = {"ntfy": {"url": ntfy}}
     document["cameras"] = listed
     return document
 
@@ -550,6 +646,9 @@ def _questions(wizard: Wizard, locale: str) -> int:
     cameras = wizard.cameras()
     say("")
     max_bytes = wizard.footage_space()
+    police = wizard.police(registry)
+    say("")
+    ntfy = wizard.notifications()
     setter = owner_page_setter()
     page_password = wizard.owner_page_password() if setter is not None else None
     if page_password is not None:
@@ -581,7 +680,22 @@ def _questions(wizard: Wizard, locale: str) -> int:
 
     # The page is switched on with its password, where this version of the agent has one.
     page = page_password is not None and "owner_page" in AgentConfig.model_fields
-    document = config_document(agent_id, data_dir, locale, registry, cameras, max_bytes, page)
+    pinned = None
+    if police is not None:
+        # A copy beside the config: the file the owner named may be gone tomorrow.
+        key_file = police_key_path(path, police.kid)
+        try:
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_bytes(police.key)
+            key_file.chmod(CONFIG_MODE)
+        except OSError as exc:
+            said = _("Cannot write {path}: {error}").format(path=key_file, error=exc)
+            print(said, file=sys.stderr)
+            return EX_CANTCREAT
+        pinned = (key_file, police.upload_allow)
+    document = config_document(
+        agent_id, data_dir, locale, registry, cameras, max_bytes, page, pinned, ntfy
+    )
     if replacing:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         backup = path.with_name(f"{path.name}.{stamp}.bak")

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from agent.crypto.jws import thumbprint
 from agent.setup_wizard import owner_page_setter
 from tests.support import REPO_ROOT, free_port
 from tests.support.rtsp import RtspCamera
@@ -60,6 +63,12 @@ def test_setup_in_dutch_probes_each_camera_and_writes_a_valid_config(
 ) -> None:
     camera = make_rtsp_camera(user="admin", password=PASSWORD)
     clip = tmp_h264(4, name="achter.mp4")
+    police_key = Ed25519PrivateKey.generate().public_key()
+    police_pem = tmp_path / "download" / "politie.pem"
+    police_pem.parent.mkdir()
+    police_pem.write_bytes(police_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    not_a_key = tmp_path / "download" / "readme.txt"
+    not_a_key.write_text("no key here\n")
     nowhere = f"rtsp://127.0.0.1:{free_port()}/stream"
     config = tmp_path / "etc" / "config.yaml"
     answers = [
@@ -92,6 +101,14 @@ def test_setup_in_dutch_probes_each_camera_and_writes_a_valid_config(
         "",  # no location
         "",  # no more cameras
         "20GB",
+        str(tmp_path / "download" / "missing.pem"),  # a police key file that is not there
+        str(not_a_key),  # nor a key
+        str(police_pem),
+        "j",  # the fingerprint is the one the police published
+        "http://evidence.example.org/files/",  # not https: refused
+        "https://evidence.example.org/files/",
+        "https://ntfy.sh/",  # no topic
+        "https://ntfy.sh/winkel-7-x7q",
         PAGE_PASSWORD,
         PAGE_PASSWORD,
     ]
@@ -105,6 +122,10 @@ def test_setup_in_dutch_probes_each_camera_and_writes_a_valid_config(
     assert "De camera werkt: geen problemen gezien." in out
     assert "beeld 640x360 (h264)" in out
     assert PASSWORD not in out
+    assert "missing.pem niet lezen" in out
+    assert "readme.txt is geen publieke sleutel van de politie" in out
+    assert f"De vingerafdruk: {thumbprint(police_key)}" in out
+    assert "must be an https:// URL" in out and "must name the topic" in out
 
     text = config.read_text()
     assert PASSWORD not in text
@@ -128,6 +149,11 @@ def test_setup_in_dutch_probes_each_camera_and_writes_a_valid_config(
     assert secret.read_text() == PASSWORD + "\n"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert back == {"id": "achter", "name": "achter", "url": str(clip)}
+    (pinned,) = written["police"]["keys"]
+    assert Path(pinned["file"]).parent == config.parent  # a copy: the download may go
+    assert Path(pinned["file"]).read_bytes() == police_pem.read_bytes()
+    assert written["police"]["upload_allow"] == ["https://evidence.example.org/files/"]
+    assert written["notifications"] == {"ntfy": {"url": "https://ntfy.sh/winkel-7-x7q"}}
     if owner_page_setter() is not None:
         assert written["owner_page"] == {"enabled": True}
         assert PAGE_PASSWORD not in "".join(
@@ -159,6 +185,8 @@ def test_credentials_typed_into_the_address_are_taken_out(
         "",  # no location
         "",  # no more cameras
         "",  # 50GB
+        "",  # no police key
+        "",  # no notifications
         "",  # no owner page
     ]
     done = setup(config, answers, "--language", "en")

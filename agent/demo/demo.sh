@@ -22,6 +22,12 @@
 # DEMO_SKIP_INSTALL=1 uses .venv as it is; DEMO_APPROVE_WITH=cli lets the demo approve the
 # voluntary request itself (`camera-agent requests approve`) instead of waiting for the
 # owner page; DEMO_EXIT_AFTER_ORDER=1 stops once both requests are done.
+#
+# DEMO_AGENT=external runs everything but the agent, for trying the owner's install: it
+# prints what to answer to `camera-agent setup` on a machine installed with
+# systemd/install.sh that shares this machine's network (this machine, or a container on
+# it; the demo listens on 127.0.0.1), waits for that agent's footage, and then sends it
+# the same order and voluntary request.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
@@ -43,6 +49,15 @@ OWNER_PORT=${DEMO_OWNER_PORT:-18081}
 OWNER_PAGE=http://127.0.0.1:$OWNER_PORT
 NOTIFY_PORT=${DEMO_NOTIFY_PORT:-18082}
 APPROVE_WITH=${DEMO_APPROVE_WITH:-page}
+AGENT_MODE=${DEMO_AGENT:-here}
+case $AGENT_MODE in
+  here | external) ;;
+  *) echo "DEMO_AGENT must be here or external, not '$AGENT_MODE'" >&2; exit 64 ;;
+esac
+if [[ $AGENT_MODE == external && $APPROVE_WITH == cli ]]; then
+  echo "with DEMO_AGENT=external the owner approves on the owner page" >&2
+  exit 64
+fi
 case $APPROVE_WITH in
   page | cli) ;;
   *) echo "DEMO_APPROVE_WITH must be page or cli, not '$APPROVE_WITH'" >&2; exit 64 ;;
@@ -125,6 +140,53 @@ OFFICER_TOKEN=$("${REG[@]}" tokens add officer --label demo --config "$WORK/regi
 "${REG[@]}" police keygen --out "$WORK/police" --name police-demo > /dev/null
 CODE=$("${REG[@]}" enrol-code --by operator --config "$WORK/registry.yaml" | sed -n 1p)
 
+for _ in $(seq 50); do
+  grep -q READY "$WORK/camera.log" 2>/dev/null && break
+  sleep 0.2
+done
+for _ in $(seq 100); do
+  curl -s -o /dev/null "$REGISTRY/login" && break
+  sleep 0.2
+done
+curl -s -o /dev/null "http://127.0.0.1:$NOTIFY_PORT/" \
+  || { echo "the notice board did not start (port $NOTIFY_PORT taken?)" >&2; exit 1; }
+POLICE=(.venv/bin/python -u agent/demo/police_order.py --registry "$REGISTRY"
+  --token "$OFFICER_TOKEN" --key "$WORK/police/police-demo.key"
+  --minutes "${DEMO_ORDER_MINUTES:-3}")
+
+if [[ $AGENT_MODE == external ]]; then
+  OWNER_PAGE=http://127.0.0.1:8081 # the installed agent's page, at its default port
+  FINGERPRINT=$(.venv/bin/python -c 'import sys
+from agent.config import PoliceKey
+from agent.crypto.jws import thumbprint
+print(thumbprint(PoliceKey.model_construct(file=sys.argv[1]).public_key()))' "$WORK/police/police-demo.pem")
+  cat <<MSG
+
+Demo registry running, without an agent (files in $WORK):
+  dashboard  $REGISTRY/   police: officer / $OFFICER_PASSWORD
+  notices    the agent's notifications appear here as "notification: ..."
+  logs       $WORK/registry.log
+
+Install the agent (sudo ./systemd/install.sh) on a machine that shares this one's
+network, and give camera-agent setup these answers:
+  registry address   $REGISTRY
+  enrolment code     $CODE
+  camera address     rtsp://127.0.0.1:$CAMERA_PORT/cam   (no user name, no password)
+  police key         $WORK/police/police-demo.pem
+                     fingerprint $FINGERPRINT
+  evidence address   $REGISTRY/files/   (the default)
+  notifications      http://127.0.0.1:$NOTIFY_PORT/demo-owner
+  owner page         any password you like; then open $OWNER_PAGE/
+
+Spoil the camera's picture from another terminal, and watch the owner page, the
+dashboard and the notifications here:
+  echo covered > $WORK/camera.ctl      ('clear' undoes)
+
+The officer waits for the agent's footage (up to an hour), then orders the last
+${DEMO_ORDER_MINUTES:-3} minutes ${DEMO_ORDER_AFTER:-60} s later:
+MSG
+  run "${POLICE[@]}" --wait-only --wait 3600
+else
 cat > "$WORK/config.yaml" <<CONF
 # The demo's config: see config.example.yaml for every key.
 agent:
@@ -159,16 +221,6 @@ notifications:
   min_interval: 10s
 CONF
 
-for _ in $(seq 50); do
-  grep -q READY "$WORK/camera.log" 2>/dev/null && break
-  sleep 0.2
-done
-for _ in $(seq 100); do
-  curl -s -o /dev/null "$REGISTRY/login" && break
-  sleep 0.2
-done
-curl -s -o /dev/null "http://127.0.0.1:$NOTIFY_PORT/" \
-  || { echo "the notice board did not start (port $NOTIFY_PORT taken?)" >&2; exit 1; }
 # The owner enrols the agent: its device key goes to the registry, a broker login comes back.
 .venv/bin/camera-agent enroll --registry "$REGISTRY" --code "$CODE" --config "$WORK/config.yaml" > "$WORK/enroll.log"
 .venv/bin/camera-agent check --config "$WORK/config.yaml"
@@ -196,10 +248,9 @@ dashboard and the notifications here:
 
 In ${DEMO_ORDER_AFTER:-60} s a police officer orders the last ${DEMO_ORDER_MINUTES:-3} minutes of footage:
 MSG
+  POLICE+=(--agent demo-shop --camera front)
+fi
 run sleep "${DEMO_ORDER_AFTER:-60}"
-POLICE=(.venv/bin/python -u agent/demo/police_order.py --registry "$REGISTRY"
-  --token "$OFFICER_TOKEN" --key "$WORK/police/police-demo.key" --agent demo-shop
-  --camera front --minutes "${DEMO_ORDER_MINUTES:-3}")
 run "${POLICE[@]}" --kind order
 
 # The owner approves on the command line (DEMO_APPROVE_WITH=cli): for runs nobody watches.

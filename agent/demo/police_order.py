@@ -3,7 +3,7 @@ minutes, sign it with the police key (off the server, with `camera-registry poli
 submit it, and follow it until the evidence is verified at the registry.
 
     python agent/demo/police_order.py --registry URL --token API_TOKEN --key police.key \\
-        --agent demo-shop --camera front --minutes 3 [--kind voluntary --owner-page URL]
+        [--agent demo-shop --camera front] --minutes 3 [--kind voluntary --owner-page URL]
 
 An order is approved by the agent's policy; a voluntary request waits for the owner, on
 the owner page (`--owner-page` says where) or `camera-agent requests approve`. Prints each
@@ -71,14 +71,24 @@ class Officer:
         return answer.content
 
 
-def _wait(what: str, probe: Any) -> Any:
-    deadline = time.monotonic() + TIMEOUT_S
+def _wait(what: str, probe: Any, timeout: float = TIMEOUT_S) -> Any:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = probe()
         if value:
             return value
         time.sleep(POLL_S)
-    raise SystemExit(f"gave up waiting for {what} after {TIMEOUT_S:.0f} s")
+    raise SystemExit(f"gave up waiting for {what} after {timeout:.0f} s")
+
+
+def _with_footage(officer: Officer, agent: str | None, camera: str | None) -> Any:
+    """The first camera with footage at the registry (the one named, if named)."""
+    for row in officer.call("GET", "/api/v1/cameras")["cameras"]:
+        if agent not in (None, row["agent"]) or camera not in (None, row["camera"]):
+            continue
+        if row["footage_newest"]:
+            return row
+    return None
 
 
 def _follow(officer: Officer, request_id: str, owner_page: str | None) -> dict[str, Any]:
@@ -120,8 +130,18 @@ def main() -> int:
     parser.add_argument("--registry", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--key", type=Path, required=True)
-    parser.add_argument("--agent", required=True)
-    parser.add_argument("--camera", required=True)
+    parser.add_argument("--agent", help="the agent to ask (default: the first with footage)")
+    parser.add_argument("--camera", help="its camera (default: the first with footage)")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=TIMEOUT_S,
+        metavar="SECONDS",
+        help="how long to wait for a camera with footage",
+    )
+    parser.add_argument(
+        "--wait-only", action="store_true", help="only wait for a camera with footage"
+    )
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--kind", choices=sorted(KINDS), default="order")
     parser.add_argument(
@@ -132,28 +152,26 @@ def main() -> int:
     kind = KINDS[args.kind]
 
     camera = _wait(
-        "the camera's footage at the registry",
-        lambda: next(
-            (
-                c
-                for c in officer.call("GET", "/api/v1/cameras")["cameras"]
-                if c["agent"] == args.agent and c["camera"] == args.camera and c["footage_newest"]
-            ),
-            None,
-        ),
+        "a camera's footage at the registry",
+        lambda: _with_footage(officer, args.agent, args.camera),
+        args.wait,
     )
+    if args.wait_only:
+        print(f"police: {camera['agent']}/{camera['camera']} is at the registry with footage")
+        return 0
     end = datetime.now(UTC)
     start = end - timedelta(minutes=args.minutes)
     print(
-        f"police: {args.agent}/{args.camera} holds footage from {camera['footage_oldest']}; "
+        f"police: {camera['agent']}/{camera['camera']} holds footage from "
+        f"{camera['footage_oldest']}; "
         f"asking ({kind.words}, case {kind.case}) for {start:%H:%M:%S}-{end:%H:%M:%S} UTC"
     )
     prepared = officer.call(
         "POST",
         "/api/v1/requests",
         {
-            "agent": args.agent,
-            "cameras": [args.camera],
+            "agent": camera["agent"],
+            "cameras": [camera["camera"]],
             "kind": args.kind,
             "case": kind.case,
             "basis": kind.basis,
