@@ -156,10 +156,10 @@ POLICE=(.venv/bin/python -u agent/demo/police_order.py --registry "$REGISTRY"
 
 if [[ $AGENT_MODE == external ]]; then
   OWNER_PAGE=http://127.0.0.1:8081 # the installed agent's page, at its default port
-  FINGERPRINT=$(.venv/bin/python -c 'import sys
-from agent.config import PoliceKey
-from agent.crypto.jws import thumbprint
-print(thumbprint(PoliceKey.model_construct(file=sys.argv[1]).public_key()))' "$WORK/police/police-demo.pem")
+  FINGERPRINT=$(.venv/bin/python -c 'import pathlib, sys
+from agent.crypto import jws
+print(jws.thumbprint(jws.public_key_from_pem(pathlib.Path(sys.argv[1]).read_bytes())))' \
+    "$WORK/police/police-demo.pem")
   cat <<MSG
 
 Demo registry running, without an agent (files in $WORK):
