@@ -102,8 +102,10 @@ class Renderer:
         translator: Translator,
         camera_names: Mapping[str, str],
         tz: tzinfo | None = None,
+        owner_page_port: int | None = None,
     ) -> None:
         self._agent = agent
+        self._page_port = owner_page_port
         self._ = translator
         self._names = camera_names
         self._tz = tz
@@ -215,7 +217,14 @@ class Renderer:
             ]
         )
         ids = {"id": request.id}
-        if request.decision == "ask":
+        if request.decision == "ask" and self._page_port is not None:
+            body += _(
+                "It waits for your decision. Approve or decline it on your owner page (port "
+                "%(port)s of this device), or with: camera-agent requests approve %(id)s — or: "
+                "camera-agent requests decline %(id)s"
+            ) % {**ids, "port": self._page_port}
+            priority = PRIORITY_HIGH
+        elif request.decision == "ask":
             body += (
                 _(
                     "It waits for your decision. Approve it with: camera-agent requests approve "

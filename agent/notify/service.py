@@ -100,7 +100,10 @@ class Notifications:
         self._tuning = tuning
         self._consent = config.police.consent
         names = {camera.id: camera.name for camera in config.cameras}
-        self._renderer = Renderer(config.agent.id, translator(config.agent.locale), names, tz)
+        page = config.owner_page.port if config.owner_page.enabled else None
+        self._renderer = Renderer(
+            config.agent.id, translator(config.agent.locale), names, tz, owner_page_port=page
+        )
         self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._waiting: list[_Delivery] = []

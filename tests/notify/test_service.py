@@ -391,3 +391,15 @@ def test_a_camera_first_seen_after_the_grace_is_told_at_once(
     notes.camera_changed("back", None, health("offline", "no_signal"))
     notes.step()
     assert [e["event"] for e in events_of(receiver)] == ["camera_failed"]
+
+
+def test_with_the_owner_page_on_a_request_says_where_to_decide(
+    make_config: ConfigMaker, receiver: HttpReceiver, clock: Clock
+) -> None:
+    config = make_config(webhook(receiver), owner_page={"enabled": True, "listen": "0.0.0.0:8090"})
+    notes = service(config, clock)
+    notes.request_changed(stored_request("received"))
+    notes.step()
+    (received,) = events_of(receiver)
+    assert "on your owner page (port 8090 of this device)" in received["message"]
+    assert "camera-agent requests approve req-7" in received["message"]
