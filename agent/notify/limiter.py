@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 
@@ -19,6 +20,15 @@ class Outgoing:
     event: Event
     held_back: int = 0
     since: datetime | None = None  # when the last message for this key went out
+
+
+@dataclass(frozen=True)
+class ThrottleState:
+    """What a Throttle holds, to keep across a restart of the agent."""
+
+    last_sent: Mapping[Key, datetime]
+    pending: Mapping[Key, Event]  # every key here is also in last_sent
+    held: Mapping[Key, int]  # per pending key, counting that event too
 
 
 class Throttle:
@@ -69,6 +79,14 @@ class Throttle:
         times = [self._last_sent[key] + self._interval for key in self._pending]
         return min(times, default=None)
 
+    def snapshot(self) -> ThrottleState:
+        return ThrottleState(dict(self._last_sent), dict(self._pending), dict(self._held))
+
+    def restore(self, state: ThrottleState) -> None:
+        self._last_sent = dict(state.last_sent)
+        self._pending = dict(state.pending)
+        self._held = Counter(state.held)
+
     def _forget(self, now: datetime) -> None:
         """Drop keys whose interval is over and that hold nothing (requests come and go)."""
         for key, last in list(self._last_sent.items()):
@@ -88,6 +106,14 @@ def next_local(now: datetime, at: time, tz: tzinfo | None = None) -> datetime:
         if candidate > now:
             return candidate
     raise AssertionError("unreachable: a time of day recurs within two days")
+
+
+@dataclass(frozen=True)
+class DigestState:
+    """What a Digest holds, to keep across a restart of the agent."""
+
+    events: tuple[Event, ...]
+    next_at: datetime
 
 
 class Digest:
@@ -110,6 +136,17 @@ class Digest:
         events, self._events = self._events, []
         self.next_at = next_local(now, self._at, self._tz)
         return events
+
+    def snapshot(self) -> DigestState:
+        return DigestState(tuple(self._events), self.next_at)
+
+    def restore(self, state: DigestState, now: datetime) -> None:
+        """Takes back the collected events. A digest whose time passed while the agent was
+        down stays due, so it goes out at once; otherwise the time follows `at`, which the
+        owner may have changed meanwhile."""
+        self._events = list(state.events)
+        if state.next_at <= now:
+            self.next_at = state.next_at
 
     def __len__(self) -> int:
         return len(self._events)

@@ -3,7 +3,9 @@
 Camera workers, the publisher and the request desk never wait for a mail server: their
 hooks put an event on a queue. The `notifications` thread applies the rate limit or
 the digest, renders the message in the owner's language and delivers it on every
-configured channel, retrying each channel with backoff and logging what fails."""
+configured channel, retrying each channel with backoff and logging what fails. What it holds
+for later (held-back events, the digest, retries) is saved in the data directory after each
+step that changed it, and taken back when the agent starts again."""
 
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from agent.clock import ClockState
 from agent.config import AgentConfig
 from agent.i18n import translator
+from agent.notify import saved
 from agent.notify.channels import Channel, ChannelError, EmailChannel, NtfyChannel, WebhookChannel
 from agent.notify.config import EventKind, NotificationsConfig
 from agent.notify.events import DOWN, REQUEST_ENDED, Event, RequestFacts
 from agent.notify.limiter import Digest, Throttle
 from agent.notify.messages import Message, Renderer
+from agent.notify.saved import SavedDelivery, Snapshot
 from agent.quality.assess import Health
 from agent.requests.store import StoredRequest
 
@@ -124,6 +128,11 @@ class Notifications:
         self._unsynced_since: datetime | None = None
         self._clock_told = False
         self._next_clock_poll = start
+        self._path = config.agent.data_dir / saved.FILE_NAME
+        self._saved = self._snapshot()  # what the file holds, as far as this instance knows
+        self._save_error: str | None = None
+        if self.enabled:
+            self._restore(start)
 
     @property
     def enabled(self) -> bool:
@@ -235,6 +244,7 @@ class Notifications:
             if events:
                 self._queue(self._renderer.digest(events), now)
         self._send_due()
+        self._save()
         return self._seconds_until_next(self._now())
 
     def _watch_clock(self, now: datetime) -> None:
@@ -308,6 +318,77 @@ class Notifications:
                 )
             else:
                 log.info("notification %r sent by %s", message.title, channel.name)
+
+    # --- across restarts: only the notifications thread (step) touches this state ------------
+
+    def _snapshot(self) -> Snapshot:
+        return Snapshot(
+            throttle=self._throttle.snapshot(),
+            digest=self._digest.snapshot() if self._digest is not None else None,
+            waiting=tuple(
+                SavedDelivery(d.channel.name, d.message, d.due, d.tries)
+                for d in sorted(self._waiting, key=lambda d: d.seq)
+            ),
+        )
+
+    def _restore(self, now: datetime) -> None:
+        snapshot = saved.load(self._path)
+        if snapshot is None:
+            return
+        self._throttle.restore(snapshot.throttle)
+        if snapshot.digest is not None and self._digest is not None:
+            self._digest.restore(snapshot.digest, now)
+        elif snapshot.digest is not None and snapshot.digest.events:
+            log.warning(
+                "%d event(s) collected for the daily digest dropped: the digest is off",
+                len(snapshot.digest.events),
+            )
+        channels = {channel.name: channel for channel in self._channels}
+        for delivery in snapshot.waiting:
+            channel = channels.get(delivery.channel)
+            if channel is None:
+                log.warning(
+                    "notification %r by %s dropped: that channel is no longer configured",
+                    delivery.message.title,
+                    delivery.channel,
+                )
+                continue
+            heapq.heappush(
+                self._waiting,
+                _Delivery(delivery.due, next(self._seq), channel, delivery.message, delivery.tries),
+            )
+        self._saved = snapshot  # what was dropped here is dropped from the file by the next step
+        log.info(
+            "notifications: took back %d held-back event(s), %d for the digest and %d "
+            "delivery(s) waiting for a retry from %s",
+            len(snapshot.throttle.pending),
+            len(self._digest) if self._digest is not None else 0,
+            len(self._waiting),
+            self._path,
+        )
+
+    def _save(self) -> None:
+        """Writes the file when this step changed what it holds: an idle step writes nothing.
+        A failed write is tried again at the next step; each distinct error is logged once."""
+        snapshot = self._snapshot()
+        if snapshot == self._saved:
+            return
+        try:
+            saved.save(self._path, snapshot)
+        except OSError as exc:
+            if str(exc) != self._save_error:
+                self._save_error = str(exc)
+                log.error(
+                    "cannot write %s (%s): a restart now would lose held-back notifications, "
+                    "the digest and retries",
+                    self._path,
+                    exc,
+                )
+            return
+        if self._save_error is not None:
+            log.info("%s written again", self._path)
+            self._save_error = None
+        self._saved = snapshot
 
     def _seconds_until_next(self, now: datetime) -> float:
         moments = [self._next_clock_poll] if "clock_unsynced" in self._wanted else []
