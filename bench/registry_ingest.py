@@ -106,9 +106,12 @@ def health_template(agent: str, camera: str) -> bytes:
 def agent_topics(index: int, share: int, agents: int) -> list[tuple[str, bytes]]:
     """The health topics and payload templates of publisher `index` of `share`."""
     return [
-        (f"camreg/v1/agents/agent-{a:05d}/cameras/cam-{c}/health",
-         health_template(f"agent-{a:05d}", f"cam-{c}"))
-        for a in range(index, agents, share) for c in range(CAMERAS_PER_AGENT)
+        (
+            f"camreg/v1/agents/agent-{a:05d}/cameras/cam-{c}/health",
+            health_template(f"agent-{a:05d}", f"cam-{c}"),
+        )
+        for a in range(index, agents, share)
+        for c in range(CAMERAS_PER_AGENT)
     ]
 
 
@@ -118,8 +121,9 @@ class _Connection:
     def __init__(self, port: int, client_id: str) -> None:
         self.acked = 0
         self.sent = 0
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=paho.MQTTv5)
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5
+        )
         self.client.max_inflight_messages_set(PUBLISH_WINDOW)
         self.client.on_publish = self._on_publish
         self.client.connect("127.0.0.1", port)
@@ -142,13 +146,14 @@ class _Connection:
         self.client.disconnect()
 
 
-def publish(port: int, rate: float, seconds: float, index: int, share: int,
-            agents: int) -> None:
+def publish(port: int, rate: float, seconds: float, index: int, share: int, agents: int) -> None:
     """A publisher process: its share of the cameras report in turn at `rate` msg/s (its
     share of the offered rate); prints how many the broker acknowledged and its CPU s."""
     connections = [_Connection(port, f"bench-agents-{index}-{i}") for i in range(CONNECTIONS)]
-    cameras = [(topic, template, connections[n % CONNECTIONS])
-               for n, (topic, template) in enumerate(agent_topics(index, share, agents))]
+    cameras = [
+        (topic, template, connections[n % CONNECTIONS])
+        for n, (topic, template) in enumerate(agent_topics(index, share, agents))
+    ]
     cpu0 = time.process_time()
     start = time.monotonic()
     sent = 0
@@ -221,19 +226,26 @@ class CpuSample:
 
 
 def sample(ingest: subprocess.Popen[bytes], broker_pid: int) -> CpuSample:
-    return CpuSample(time.monotonic(), sum(_cpu(p) for p in _tree(ingest.pid)),
-                     _cpu(broker_pid), sum(_cpu(p) for p in _postgres_pids()))
+    return CpuSample(
+        time.monotonic(),
+        sum(_cpu(p) for p in _tree(ingest.pid)),
+        _cpu(broker_pid),
+        sum(_cpu(p) for p in _postgres_pids()),
+    )
 
 
 def cores(first: CpuSample, last: CpuSample) -> dict[str, float]:
     """Cores used per group between two samples."""
     span = last.at - first.at
-    return {"ingest": (last.ingest - first.ingest) / span,
-            "broker": (last.broker - first.broker) / span,
-            "postgres": (last.postgres - first.postgres) / span}
+    return {
+        "ingest": (last.ingest - first.ingest) / span,
+        "broker": (last.broker - first.broker) / span,
+        "postgres": (last.postgres - first.postgres) / span,
+    }
 
 
 # --- the runs -----------------------------------------------------------------------------
+
 
 @contextmanager
 def bench_broker(queue_limit: str) -> Iterator[Broker]:
@@ -250,16 +262,30 @@ def bench_broker(queue_limit: str) -> Iterator[Broker]:
             broker.close()
 
 
-def start_ingest(broker: Broker, url: str, workers: int, directory: Path) -> subprocess.Popen[
-        bytes]:
+def start_ingest(
+    broker: Broker, url: str, workers: int, directory: Path
+) -> subprocess.Popen[bytes]:
     """`camera-registry ingest --workers N` against the broker; returns once every worker
     is connected (the broker's log says so) and has had time to subscribe."""
     config = directory / "registry.yaml"
-    config.write_text(f"data_dir: {directory}\ndatabase: {url}\nshare_group: bench\n"
-                      f"mqtt:\n  broker: {broker.url}\n")
+    config.write_text(
+        f"data_dir: {directory}\ndatabase: {url}\nshare_group: bench\n"
+        f"mqtt:\n  broker: {broker.url}\n"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "registry", "ingest", "--config", str(config), "--no-snapshot",
-         "--client-id", CLIENT_ID, "--workers", str(workers)],
+        [
+            sys.executable,
+            "-m",
+            "registry",
+            "ingest",
+            "--config",
+            str(config),
+            "--no-snapshot",
+            "--client-id",
+            CLIENT_ID,
+            "--workers",
+            str(workers),
+        ],
         stdin=subprocess.DEVNULL,
     )
     ids = [CLIENT_ID] + [f"{CLIENT_ID}-{k}" for k in range(2, workers + 1)]
@@ -279,14 +305,28 @@ def stop_ingest(process: subprocess.Popen[bytes]) -> None:
         raise SystemExit(f"camera-registry ingest exited with {process.returncode}")
 
 
-def start_publishers(port: int, rate: float, seconds: float, count: int,
-                     agents: int) -> list[subprocess.Popen[str]]:
+def start_publishers(
+    port: int, rate: float, seconds: float, count: int, agents: int
+) -> list[subprocess.Popen[str]]:
     return [
         subprocess.Popen(
-            [sys.executable, "-m", "bench.registry_ingest", "--publish", str(port),
-             "--rate", str(rate / count), "--seconds", str(seconds),
-             "--share", f"{i}/{count}", "--agents", str(agents)],
-            stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "bench.registry_ingest",
+                "--publish",
+                str(port),
+                "--rate",
+                str(rate / count),
+                "--seconds",
+                str(seconds),
+                "--share",
+                f"{i}/{count}",
+                "--agents",
+                str(agents),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for i in range(count)
     ]
@@ -305,8 +345,9 @@ def finish_publishers(publishers: list[subprocess.Popen[str]]) -> tuple[int, flo
 
 def stored(engine: Engine) -> int:
     with engine.connect() as connection:
-        return int(connection.execute(
-            select(func.count()).select_from(health_history)).scalar_one())
+        return int(
+            connection.execute(select(func.count()).select_from(health_history)).scalar_one()
+        )
 
 
 def wait_stored(engine: Engine, count: int, timeout: float) -> float:
@@ -317,19 +358,23 @@ def wait_stored(engine: Engine, count: int, timeout: float) -> float:
     return time.monotonic()
 
 
-def run(url: str, rate: float, seconds: float, workers: int, publishers: int,
-        agents: int) -> dict[str, float]:
+def run(
+    url: str, rate: float, seconds: float, workers: int, publishers: int, agents: int
+) -> dict[str, float]:
     """Live: publishing and ingesting at once."""
-    with bench_broker(documented_queue_limit()) as broker, \
-            tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+    with (
+        bench_broker(documented_queue_limit()) as broker,
+        tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
+    ):
         engine = open_engine(url)
         ingest = start_ingest(broker, url, workers, Path(tmp))
         started = time.monotonic()
         children = start_publishers(broker.port, rate, seconds, publishers, agents)
         time.sleep(WARMUP_S)
         first, cpu0 = stored(engine), sample(ingest, broker.pid)
-        while any(p.poll() is None for p in children) and \
-                time.monotonic() - started < seconds - 0.5:
+        while (
+            any(p.poll() is None for p in children) and time.monotonic() - started < seconds - 0.5
+        ):
             time.sleep(POLL_S)
         last, cpu1 = stored(engine), sample(ingest, broker.pid)
         sent, publisher_cpu = finish_publishers(children)
@@ -351,18 +396,22 @@ def run(url: str, rate: float, seconds: float, workers: int, publishers: int,
     }
 
 
-def run_backlog(url: str, rate: float, seconds: float, workers: int, publishers: int,
-                agents: int) -> dict[str, float]:
+def run_backlog(
+    url: str, rate: float, seconds: float, workers: int, publishers: int, agents: int
+) -> dict[str, float]:
     """Capacity without the publishers competing for the cores: the agents publish while
     the workers are away (their sessions keep the messages at the broker), then the
     workers come back and drain the backlog; the rate is stored reports per second."""
     # The whole run waits at the broker, so its queue must hold it all.
-    with bench_broker("max_queued_messages 0") as broker, \
-            tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+    with (
+        bench_broker("max_queued_messages 0") as broker,
+        tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
+    ):
         engine = open_engine(url)
         stop_ingest(start_ingest(broker, url, workers, Path(tmp)))
         sent, _ = finish_publishers(
-            start_publishers(broker.port, rate, seconds, publishers, agents))
+            start_publishers(broker.port, rate, seconds, publishers, agents)
+        )
         ingest = start_ingest(broker, url, workers, Path(tmp))
         first, cpu0 = stored(engine), sample(ingest, broker.pid)
         # Measured from the first stored batch to the last, so the workers' start-up (a
@@ -372,9 +421,14 @@ def run_backlog(url: str, rate: float, seconds: float, workers: int, publishers:
         stop_ingest(ingest)
         engine.dispose()
         dropped = broker.log().count(DROPPED)
-    return {"sent": sent, "rows": last, "drain_s": cpu1.at - cpu0.at,
-            "rate": (last - first) / (cpu1.at - cpu0.at), "broker_dropped": dropped,
-            **cores(cpu0, cpu1)}
+    return {
+        "sent": sent,
+        "rows": last,
+        "drain_s": cpu1.at - cpu0.at,
+        "rate": (last - first) / (cpu1.at - cpu0.at),
+        "broker_dropped": dropped,
+        **cores(cpu0, cpu1),
+    }
 
 
 @contextmanager
@@ -390,10 +444,15 @@ def _database(name: str) -> Iterator[str]:
 def _cores(result: dict[str, float], rate: float) -> str:
     """Cores used per group, and the ingest's and publishers' CPU per message."""
     publishers = result.get("publisher_cores")
-    return (f"cores: ingest {result['ingest']:.2f} ({1e6 * result['ingest'] / rate:.0f} µs/msg), "
-            f"mosquitto {result['broker']:.2f}, postgres {result['postgres']:.2f}"
-            + (f", publishers {publishers:.2f} ({1e6 * publishers / result['offered']:.0f} "
-               "µs/msg)" if publishers is not None else ""))
+    return (
+        f"cores: ingest {result['ingest']:.2f} ({1e6 * result['ingest'] / rate:.0f} µs/msg), "
+        f"mosquitto {result['broker']:.2f}, postgres {result['postgres']:.2f}"
+        + (
+            f", publishers {publishers:.2f} ({1e6 * publishers / result['offered']:.0f} µs/msg)"
+            if publishers is not None
+            else ""
+        )
+    )
 
 
 def main() -> int:
@@ -402,13 +461,19 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=6000.0, help="offered health msg/s")
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--workers", default="1,2", help="ingest worker counts to run")
-    parser.add_argument("--publishers", type=int, default=PUBLISHERS,
-                        help="publisher processes")
-    parser.add_argument("--agents", type=int, default=AGENTS,
-                        help=f"simulated agents, {CAMERAS_PER_AGENT} cameras each")
+    parser.add_argument("--publishers", type=int, default=PUBLISHERS, help="publisher processes")
+    parser.add_argument(
+        "--agents",
+        type=int,
+        default=AGENTS,
+        help=f"simulated agents, {CAMERAS_PER_AGENT} cameras each",
+    )
     parser.add_argument("--no-live", action="store_true", help="skip the live runs")
-    parser.add_argument("--no-backlog", action="store_true",
-                        help="skip the backlog runs (publish first, then drain)")
+    parser.add_argument(
+        "--no-backlog",
+        action="store_true",
+        help="skip the backlog runs (publish first, then drain)",
+    )
     parser.add_argument("--publish", type=int, help=argparse.SUPPRESS)  # child process
     parser.add_argument("--share", default="0/1", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -423,8 +488,9 @@ def main() -> int:
             label = f"{name} x{workers}"
             if not args.no_live:
                 with _database(name) as url:
-                    result = run(url, args.rate, args.seconds, workers, args.publishers,
-                                 args.agents)
+                    result = run(
+                        url, args.rate, args.seconds, workers, args.publishers, args.agents
+                    )
                 print(
                     f"{label:14s} live: offered {result['offered']:5.0f} msg/s, sustained "
                     f"{result['sustained']:5.0f} msg/s (received+validated+committed), "
@@ -433,13 +499,17 @@ def main() -> int:
                     flush=True,
                 )
                 if result["broker_dropped"] or result["rows"] != result["sent"]:
-                    print(f"{label}: LOST MESSAGES (mosquitto logged "
-                          f"{result['broker_dropped']:.0f} drop notices)", flush=True)
+                    print(
+                        f"{label}: LOST MESSAGES (mosquitto logged "
+                        f"{result['broker_dropped']:.0f} drop notices)",
+                        flush=True,
+                    )
                     failed = True
             if not args.no_backlog:
                 with _database(name) as url:
-                    backlog = run_backlog(url, args.rate, args.seconds, workers,
-                                          args.publishers, args.agents)
+                    backlog = run_backlog(
+                        url, args.rate, args.seconds, workers, args.publishers, args.agents
+                    )
                 print(
                     f"{label:14s} backlog of {backlog['sent']:.0f} drained at "
                     f"{backlog['rate']:5.0f} msg/s ({backlog['drain_s']:.1f} s, stored "

@@ -52,14 +52,29 @@ TARGET_P95_MS = 50.0
 BOX = ((50.75, 53.55), (3.35, 7.22))  # lat, lon
 # Large towns: (lat, lon, population in thousands). Cameras and searches cluster here.
 TOWNS = [
-    (52.3676, 4.9041, 900), (51.9244, 4.4777, 650), (52.0705, 4.3007, 550),
-    (52.0907, 5.1214, 360), (51.4416, 5.4697, 235), (53.2194, 6.5665, 235),
-    (51.5555, 5.0913, 220), (52.3508, 5.2647, 215), (51.5719, 4.7683, 185),
-    (51.8126, 5.8372, 180), (52.2112, 5.9699, 165), (51.9851, 5.8987, 165),
-    (52.3874, 4.6462, 160), (52.2215, 6.8937, 160), (52.1561, 5.3878, 160),
-    (52.4420, 4.8292, 155), (51.6978, 5.3037, 155), (52.5168, 6.0830, 130),
-    (52.1601, 4.4970, 125), (50.8514, 5.6910, 120), (51.8133, 4.6901, 120),
-    (53.2012, 5.7999, 125), (52.9925, 6.5649, 68),
+    (52.3676, 4.9041, 900),
+    (51.9244, 4.4777, 650),
+    (52.0705, 4.3007, 550),
+    (52.0907, 5.1214, 360),
+    (51.4416, 5.4697, 235),
+    (53.2194, 6.5665, 235),
+    (51.5555, 5.0913, 220),
+    (52.3508, 5.2647, 215),
+    (51.5719, 4.7683, 185),
+    (51.8126, 5.8372, 180),
+    (52.2112, 5.9699, 165),
+    (51.9851, 5.8987, 165),
+    (52.3874, 4.6462, 160),
+    (52.2215, 6.8937, 160),
+    (52.1561, 5.3878, 160),
+    (52.4420, 4.8292, 155),
+    (51.6978, 5.3037, 155),
+    (52.5168, 6.0830, 130),
+    (52.1601, 4.4970, 125),
+    (50.8514, 5.6910, 120),
+    (51.8133, 4.6901, 120),
+    (53.2012, 5.7999, 125),
+    (52.9925, 6.5649, 68),
 ]
 IN_TOWNS = 0.65
 # A town of 100,000 spreads its cameras with this standard deviation; bigger ones wider.
@@ -104,8 +119,12 @@ def camera_rows(count: int, now: float, rng: random.Random) -> Iterator[list[dic
                 "fov_deg": fov if directed else None,
                 "range_m": reach if known_range else None,
                 "dori_json": json.dumps(
-                    {"detect": round(reach * 2.4, 1), "observe": round(reach, 1),
-                     "recognise": round(reach / 2, 1), "identify": round(reach / 4, 1)}
+                    {
+                        "detect": round(reach * 2.4, 1),
+                        "observe": round(reach, 1),
+                        "recognise": round(reach / 2, 1),
+                        "identify": round(reach / 4, 1),
+                    }
                 ),
                 "status": rng.choices(statuses, weights)[0],
                 "footage_oldest": newest - rng.uniform(1, 30) * 86400 if footage else None,
@@ -209,8 +228,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             print(f"filling {backend} with {args.cameras:,} cameras ...", flush=True)
             fill_s = fill(engine, args.cameras, now, rng)
-            print(f"searching {args.queries} points ({args.warmup} untimed first) ...",
-                  flush=True)
+            print(f"searching {args.queries} points ({args.warmup} untimed first) ...", flush=True)
             latencies, matches = measure(engine, args.queries, args.warmup, now, rng)
             ok = report(backend, args.cameras, fill_s, latencies, matches)
         finally:
@@ -224,15 +242,27 @@ def run(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", metavar="URL",
-                        help="postgresql://USER@HOST/DB with an empty cameras table "
-                        "(default: SQLite in a temporary folder)")
-    parser.add_argument("--cameras", type=int, default=DEFAULT_CAMERAS,
-                        help=f"default {DEFAULT_CAMERAS:,}")
-    parser.add_argument("--queries", type=int, default=DEFAULT_QUERIES,
-                        help=f"timed searches, default {DEFAULT_QUERIES}")
-    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP,
-                        help=f"untimed searches first, default {DEFAULT_WARMUP}")
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="postgresql://USER@HOST/DB with an empty cameras table "
+        "(default: SQLite in a temporary folder)",
+    )
+    parser.add_argument(
+        "--cameras", type=int, default=DEFAULT_CAMERAS, help=f"default {DEFAULT_CAMERAS:,}"
+    )
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=DEFAULT_QUERIES,
+        help=f"timed searches, default {DEFAULT_QUERIES}",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=DEFAULT_WARMUP,
+        help=f"untimed searches first, default {DEFAULT_WARMUP}",
+    )
     parser.add_argument("--seed", type=int, default=1, help="random seed, default 1")
     args = parser.parse_args()
     if args.cameras < 1 or args.queries < 1 or args.warmup < 0:

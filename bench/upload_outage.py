@@ -143,17 +143,33 @@ def prepare_registry(engine: Engine, device: Ed25519PrivateKey) -> None:
     """The agent enrolled with its device key, and a request whose upload token we hold."""
     now = time.time()
     with engine.begin() as conn:
-        conn.execute(insert(agents).values(
-            agent_id="shop-42", public_key=jws.public_jwk(device.public_key())["x"],
-            key_thumbprint=jws.thumbprint(device.public_key()), enrolled_at=now,
-            audit_entries=0))
-        conn.execute(insert(requests_table).values(
-            request_id=REQUEST_ID, agent_id="shop-42", cameras_json='["front"]',
-            window_start=now - 3600, window_end=now - 1800, kind="order", case_ref=CASE,
-            basis="Sv 126nd", requester="bench", reason="upload outage bench",
-            claims_json="{}",
-            upload_token_sha256=hashlib.sha256(UPLOAD_TOKEN.encode()).hexdigest(),
-            prepared_by="bench", prepared_at=now))
+        conn.execute(
+            insert(agents).values(
+                agent_id="shop-42",
+                public_key=jws.public_jwk(device.public_key())["x"],
+                key_thumbprint=jws.thumbprint(device.public_key()),
+                enrolled_at=now,
+                audit_entries=0,
+            )
+        )
+        conn.execute(
+            insert(requests_table).values(
+                request_id=REQUEST_ID,
+                agent_id="shop-42",
+                cameras_json='["front"]',
+                window_start=now - 3600,
+                window_end=now - 1800,
+                kind="order",
+                case_ref=CASE,
+                basis="Sv 126nd",
+                requester="bench",
+                reason="upload outage bench",
+                claims_json="{}",
+                upload_token_sha256=hashlib.sha256(UPLOAD_TOKEN.encode()).hexdigest(),
+                prepared_by="bench",
+                prepared_at=now,
+            )
+        )
 
 
 # --- the agent side: its retries, from its log ---------------------------------------------------
@@ -200,11 +216,25 @@ class CountingUploader(Uploader):
 def stored_request(endpoint: str) -> StoredRequest:
     now = datetime.now(UTC)
     return StoredRequest(
-        id=REQUEST_ID, state="uploading", reason=None, kind="order", case=CASE,
-        basis="Sv 126nd", requester="bench", issuer="police", cameras=("front",),
-        start=now - timedelta(hours=1), end=now - timedelta(minutes=30),
-        upload_url=endpoint, upload_token=UPLOAD_TOKEN, expires=now + timedelta(hours=2),
-        received=now, updated=now, owner_deadline=None, bytes_sent=0, bytes_total=0,
+        id=REQUEST_ID,
+        state="uploading",
+        reason=None,
+        kind="order",
+        case=CASE,
+        basis="Sv 126nd",
+        requester="bench",
+        issuer="police",
+        cameras=("front",),
+        start=now - timedelta(hours=1),
+        end=now - timedelta(minutes=30),
+        upload_url=endpoint,
+        upload_token=UPLOAD_TOKEN,
+        expires=now + timedelta(hours=2),
+        received=now,
+        updated=now,
+        owner_deadline=None,
+        bytes_sent=0,
+        bytes_total=0,
         manifest_sha256=None,
     )
 
@@ -254,8 +284,9 @@ def run_mode(mode: Mode, args: argparse.Namespace, folder: Path) -> Outcome:
     device = Ed25519PrivateKey.generate()
     each = int(args.size_mb * MB / 2)
     print(f"[{mode}] exporting a {args.size_mb:.0f} MB package ...", flush=True)
-    pkg: Package = export_package(folder / "agent", device, request_id=REQUEST_ID,
-                                  sizes=(each, each))
+    pkg: Package = export_package(
+        folder / "agent", device, request_id=REQUEST_ID, sizes=(each, each)
+    )
     assert pkg.signed is not None
     total = sum(f.bytes for f in pkg.files) + pkg.signed.stat().st_size
     outcome = Outcome(mode, total)
@@ -268,8 +299,11 @@ def run_mode(mode: Mode, args: argparse.Namespace, folder: Path) -> Outcome:
         intake = EvidenceIntake(engine, folder / "evidence", 20 * 1000**3)
         arrivals = Arrivals()
         app = CountingApp(Starlette(routes=[Mount("/files", routes=intake.routes())]), arrivals)
-        with serve_asgi(app) as base, CuttingProxy(int(base.rsplit(":", 1)[1])) as proxy, \
-                watching_uploader() as retry_log:
+        with (
+            serve_asgi(app) as base,
+            CuttingProxy(int(base.rsplit(":", 1)[1])) as proxy,
+            watching_uploader() as retry_log,
+        ):
             run_through(mode, args, folder, pkg, proxy, arrivals, retry_log, outcome)
         record = wait_package_checked(engine)
         outcome.arrived_bytes = arrivals.total
@@ -301,8 +335,9 @@ def run_through(
 
     def deliver() -> None:
         try:
-            delivery.send(stored_request(f"{proxy.origin}/files/"), pkg,
-                          lambda _done, _total: None, stop)
+            delivery.send(
+                stored_request(f"{proxy.origin}/files/"), pkg, lambda _done, _total: None, stop
+            )
         except BaseException as exc:  # reported in the table, the bench goes on
             failure.append(exc)
         finally:
@@ -322,8 +357,11 @@ def run_through(
         proxy.cut(mode)
         cut = time.monotonic()
         outcome.cut_at_bytes = arrivals.total
-        print(f"[{mode}] network cut at {outcome.cut_at_bytes / MB:.1f} MB; "
-              f"down for {args.outage:.0f} s ...", flush=True)
+        print(
+            f"[{mode}] network cut at {outcome.cut_at_bytes / MB:.1f} MB; "
+            f"down for {args.outage:.0f} s ...",
+            flush=True,
+        )
         while time.monotonic() < cut + args.outage:
             time.sleep(0.05)
         refused_before = proxy.refused
@@ -332,8 +370,7 @@ def run_through(
         outcome.attempts_during_outage = refused_before
         during = [(t, line) for t, line in retry_log.lines if cut <= t < back]
         outcome.retries_logged = len(during)
-        print(f"[{mode}] network back; {len(during)} retries logged during the outage",
-              flush=True)
+        print(f"[{mode}] network back; {len(during)} retries logged during the outage", flush=True)
         finished.wait(RESUME_TIMEOUT_S)
         done = time.monotonic()
         outcome.resumed = finished.is_set() and not failure
@@ -349,10 +386,12 @@ def run_through(
         first_accept = arrivals.first_accept_after(back)
         outcome.to_first_byte_s = None if first_byte is None else first_byte - back
         outcome.to_first_accept_s = None if first_accept is None else first_accept - back
-        outcome.retries = [f"{t - cut:6.1f} s  {line}" for t, line in retry_log.lines
-                           if t >= cut]
-        delays = [float(line.rsplit("retrying in ", 1)[1].rstrip("s"))
-                  for _, line in retry_log.lines if "retrying in " in line]
+        outcome.retries = [f"{t - cut:6.1f} s  {line}" for t, line in retry_log.lines if t >= cut]
+        delays = [
+            float(line.rsplit("retrying in ", 1)[1].rstrip("s"))
+            for _, line in retry_log.lines
+            if "retrying in " in line
+        ]
         outcome.longest_retry_delay_s = max(delays, default=0.0)
     finally:
         stop.set()
@@ -370,9 +409,11 @@ def seconds(value: float | None) -> str:
 
 def report(outcomes: list[Outcome], args: argparse.Namespace) -> bool:
     print()
-    print(f"{args.size_mb:.0f} MB package (2 segments + manifest), agent Uploader defaults "
-          f"(backoff 1-30 s, timeouts 10/60 s), cap {args.rate_mb:.0f} MB/s, "
-          f"network down {args.outage:.0f} s")
+    print(
+        f"{args.size_mb:.0f} MB package (2 segments + manifest), agent Uploader defaults "
+        f"(backoff 1-30 s, timeouts 10/60 s), cap {args.rate_mb:.0f} MB/s, "
+        f"network down {args.outage:.0f} s"
+    )
     for outcome in outcomes:
         print(f"\n--- {outcome.mode}: the uploader's log from the cut on ---")
         for line in outcome.retries:
@@ -384,18 +425,21 @@ def report(outcomes: list[Outcome], args: argparse.Namespace) -> bool:
         ["retries logged during the outage", *[str(o.retries_logged) for o in outcomes]],
         ["longest retry delay", *[f"{o.longest_retry_delay_s:.1f} s" for o in outcomes]],
         ["resumed by itself", *["yes" if o.resumed else f"NO ({o.error})" for o in outcomes]],
-        ["network back -> first byte at server",
-         *[seconds(o.to_first_byte_s) for o in outcomes]],
-        ["network back -> first chunk accepted",
-         *[seconds(o.to_first_accept_s) for o in outcomes]],
+        ["network back -> first byte at server", *[seconds(o.to_first_byte_s) for o in outcomes]],
+        ["network back -> first chunk accepted", *[seconds(o.to_first_accept_s) for o in outcomes]],
         ["network back -> package delivered", *[seconds(o.to_done_s) for o in outcomes]],
-        ["bytes re-sent (server-side)",
-         *[f"{o.resent_bytes:,} ({o.resent_bytes / MB:.2f} MB)" for o in outcomes]],
-        ["bytes sent twice (the agent's count)",
-         *[f"{o.client_resent_bytes:,} ({o.client_resent_bytes / MB:.2f} MB)"
-           for o in outcomes]],
-        ["package verified at the registry",
-         *["yes" if o.verified else f"NO ({o.verdict or 'not checked'})" for o in outcomes]],
+        [
+            "bytes re-sent (server-side)",
+            *[f"{o.resent_bytes:,} ({o.resent_bytes / MB:.2f} MB)" for o in outcomes],
+        ],
+        [
+            "bytes sent twice (the agent's count)",
+            *[f"{o.client_resent_bytes:,} ({o.client_resent_bytes / MB:.2f} MB)" for o in outcomes],
+        ],
+        [
+            "package verified at the registry",
+            *["yes" if o.verified else f"NO ({o.verdict or 'not checked'})" for o in outcomes],
+        ],
     ]
     print()
     print("| " + " | ".join(header) + " |")
@@ -426,22 +470,27 @@ def parse_modes(value: str) -> list[Mode]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--modes", type=parse_modes, default=list(MODES),
-                        help="comma-separated: reset,blackhole (default both)")
+    parser.add_argument(
+        "--modes",
+        type=parse_modes,
+        default=list(MODES),
+        help="comma-separated: reset,blackhole (default both)",
+    )
     parser.add_argument("--outage", type=float, default=60.0, help="seconds, default 60")
     parser.add_argument("--size-mb", type=float, default=50.0, help="package size, default 50")
-    parser.add_argument("--rate-mb", type=float, default=5.0,
-                        help="upload cap in MB/s, default 5")
-    parser.add_argument("--cut-after", type=float, default=12.0,
-                        help="MB at the server before the cut, default 12")
+    parser.add_argument("--rate-mb", type=float, default=5.0, help="upload cap in MB/s, default 5")
+    parser.add_argument(
+        "--cut-after", type=float, default=12.0, help="MB at the server before the cut, default 12"
+    )
     args = parser.parse_args()
     if args.outage < 0 or args.size_mb <= 0 or args.rate_mb <= 0:
         parser.error("--outage must not be negative, --size-mb and --rate-mb positive")
     if not 0 < args.cut_after < args.size_mb:
         parser.error("--cut-after must be within the package")
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    return harness.run_main("upload_outage", lambda: run(args),
-                            interrupted="the temporary files were removed")
+    return harness.run_main(
+        "upload_outage", lambda: run(args), interrupted="the temporary files were removed"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"camera-registry {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for area in (web_commands, ingest_commands, enrolment_commands, police_commands,
-                 evidence_commands):
+    for area in (
+        web_commands,
+        ingest_commands,
+        enrolment_commands,
+        police_commands,
+        evidence_commands,
+    ):
         area.register(commands)
     return parser
 

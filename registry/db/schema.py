@@ -27,6 +27,7 @@ def _row_id() -> Column[int]:
         "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
 
+
 # --- what agents report (ingest) -------------------------------------------------------
 
 agents = Table(

@@ -30,7 +30,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     verify.add_argument("directory", metavar="DIR", type=Path, help="the package folder")
     verify.add_argument(
-        "--key", type=Path, metavar="FILE",
+        "--key",
+        type=Path,
+        metavar="FILE",
         help=f"the agent's public key, PEM or JWK (default: DIR/{KEY_FILE_NAME})",
     )
     verify.add_argument("--request-id", help="the request id the manifest must name")
@@ -61,8 +63,10 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         key = load_public_key(key_file)
     except FileNotFoundError:
-        print(f"evidence verify: no key: {key_file} does not exist; give the agent's public "
-              "key with --key")
+        print(
+            f"evidence verify: no key: {key_file} does not exist; give the agent's public "
+            "key with --key"
+        )
         return EXIT_USAGE
     except (OSError, ValueError) as exc:
         print(f"evidence verify: {key_file}: {exc}")
@@ -70,13 +74,17 @@ def _verify(args: argparse.Namespace) -> int:
     verdict = verify_package(directory, key, request_id=args.request_id, agent=args.agent)
     print(f"package: {directory}")
     print(f"key: {key_file}, thumbprint {verdict.key_thumbprint}")
-    print("  (compare the thumbprint with the agent's enrolled key in the registry: a key "
-          "that travelled with the package proves nothing on its own)")
+    print(
+        "  (compare the thumbprint with the agent's enrolled key in the registry: a key "
+        "that travelled with the package proves nothing on its own)"
+    )
     if verdict.manifest is not None:
         manifest = verdict.manifest
-        print(f"request {manifest['request_id']}, agent {manifest['agent']}, case "
-              f"{manifest['case']}, window {manifest['window']['start']} - "
-              f"{manifest['window']['end']}, {len(manifest['files'])} files")
+        print(
+            f"request {manifest['request_id']}, agent {manifest['agent']}, case "
+            f"{manifest['case']}, window {manifest['window']['start']} - "
+            f"{manifest['window']['end']}, {len(manifest['files'])} files"
+        )
     for line in verdict.checked:
         print(f"ok       {line}")
     for finding in verdict.findings:

@@ -157,7 +157,8 @@ def _error_response(exc: TusError) -> Response:
 def _require_tus(request: Request) -> None:
     if request.headers.get("tus-resumable") != TUS_VERSION:
         raise TusError(
-            412, f"this server speaks tus {TUS_VERSION}; send Tus-Resumable: {TUS_VERSION}",
+            412,
+            f"this server speaks tus {TUS_VERSION}; send Tus-Resumable: {TUS_VERSION}",
             {"Tus-Version": TUS_VERSION},
         )
 
@@ -201,10 +202,10 @@ def parse_metadata(header: str) -> dict[str, str]:
 
 
 def _metadata_header(upload: _Upload) -> str:
-    values = {"request_id": upload.request_id, "filename": upload.filename,
-              "sha256": upload.sha256}
-    return ",".join(f"{k} {base64.b64encode(v.encode()).decode('ascii')}"
-                    for k, v in values.items())
+    values = {"request_id": upload.request_id, "filename": upload.filename, "sha256": upload.sha256}
+    return ",".join(
+        f"{k} {base64.b64encode(v.encode()).decode('ascii')}" for k, v in values.items()
+    )
 
 
 def _parse_checksum(request: Request) -> tuple[str, bytes] | None:
@@ -290,8 +291,11 @@ class EvidenceIntake:
     def _authorise(self, request: Request, token: str, request_id: str, expected: str) -> None:
         if not hmac.compare_digest(_token_sha256(token), expected):
             client = request.client.host if request.client else "?"
-            log.warning("evidence upload refused: wrong upload token for request %s from %s",
-                        request_id, client)
+            log.warning(
+                "evidence upload refused: wrong upload token for request %s from %s",
+                request_id,
+                client,
+            )
             raise TusError(403, f"the upload token is not the one of request {request_id}")
 
     async def _options(self, request: Request) -> Response:
@@ -301,12 +305,15 @@ class EvidenceIntake:
             client = request.client.host if request.client else "?"
             log.warning("evidence OPTIONS refused: unknown upload token from %s", client)
             raise TusError(403, "the upload token is not the one of any request")
-        return _tus_response(204, {
-            "Tus-Version": TUS_VERSION,
-            "Tus-Extension": TUS_EXTENSIONS,
-            "Tus-Max-Size": str(self.max_file_bytes),
-            "Tus-Checksum-Algorithm": ",".join(CHECKSUMS),
-        })
+        return _tus_response(
+            204,
+            {
+                "Tus-Version": TUS_VERSION,
+                "Tus-Extension": TUS_EXTENSIONS,
+                "Tus-Max-Size": str(self.max_file_bytes),
+                "Tus-Checksum-Algorithm": ",".join(CHECKSUMS),
+            },
+        )
 
     async def _post(self, request: Request) -> Response:
         _require_tus(request)
@@ -322,24 +329,33 @@ class EvidenceIntake:
             raise TusError(400, "Upload-Defer-Length is not supported; send Upload-Length")
         length = _int_header(request, "Upload-Length")
         if length > self.max_file_bytes:
-            raise TusError(413, f"{length} bytes is over this server's limit of "
-                                f"{self.max_file_bytes} bytes per file")
+            raise TusError(
+                413,
+                f"{length} bytes is over this server's limit of "
+                f"{self.max_file_bytes} bytes per file",
+            )
         filename = metadata.get("filename", "")
         if not safe_filename(filename) or filename == KEY_FILE_NAME:
-            raise TusError(400, "Upload-Metadata filename must be a plain file name: 1-128 of "
-                                "A-Z a-z 0-9 . _ -, not starting with a dot")
+            raise TusError(
+                400,
+                "Upload-Metadata filename must be a plain file name: 1-128 of "
+                "A-Z a-z 0-9 . _ -, not starting with a dot",
+            )
         sha256 = metadata.get("sha256", "").lower()
         if not SHA256_HEX.fullmatch(sha256):
             raise TusError(400, "Upload-Metadata sha256 must be the file's SHA-256 in hex")
-        upload_id, new = await run_in_threadpool(
-            self._create, request_id, filename, sha256, length
-        )
+        upload_id, new = await run_in_threadpool(self._create, request_id, filename, sha256, length)
         base = str(request.url.replace(query="", fragment=""))
         location = (base if base.endswith("/") else base + "/") + upload_id
         background = None
         if new:
-            log.info("evidence upload %s created: request %s, %s, %d bytes",
-                     upload_id, request_id, filename, length)
+            log.info(
+                "evidence upload %s created: request %s, %s, %d bytes",
+                upload_id,
+                request_id,
+                filename,
+                length,
+            )
             if length == 0:  # nothing to send: complete on creation
                 await run_in_threadpool(self._finish, upload_id)
                 background = BackgroundTask(self._after_completion, request_id)
@@ -350,12 +366,16 @@ class EvidenceIntake:
         if upload.finished and upload.completed_at is None:  # a crash while finishing
             await run_in_threadpool(self._finish, upload.upload_id)
             background = BackgroundTask(self._after_completion, upload.request_id)
-        return _tus_response(200, {
-            "Upload-Offset": str(upload.offset),
-            "Upload-Length": str(upload.length),
-            "Upload-Metadata": _metadata_header(upload),
-            "Cache-Control": "no-store",
-        }, background)
+        return _tus_response(
+            200,
+            {
+                "Upload-Offset": str(upload.offset),
+                "Upload-Length": str(upload.length),
+                "Upload-Metadata": _metadata_header(upload),
+                "Cache-Control": "no-store",
+            },
+            background,
+        )
 
     async def _delete(self, upload: _Upload) -> Response:
         if upload.finished:
@@ -371,8 +391,11 @@ class EvidenceIntake:
         checksum = _parse_checksum(request)
         if upload.finished:
             if offset != upload.offset:
-                raise TusError(409, f"Upload-Offset is {offset}, the upload is complete at "
-                                    f"{upload.offset}", {"Upload-Offset": str(upload.offset)})
+                raise TusError(
+                    409,
+                    f"Upload-Offset is {offset}, the upload is complete at {upload.offset}",
+                    {"Upload-Offset": str(upload.offset)},
+                )
             return _tus_response(204, {"Upload-Offset": str(upload.offset)})
         try:
             fd = os.open(self._partial / f"{upload.upload_id}.part", os.O_RDWR)
@@ -382,16 +405,20 @@ class EvidenceIntake:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise TusError(423, "another PATCH of this upload is in progress",
-                               {"Retry-After": "1"}) from None
+                raise TusError(
+                    423, "another PATCH of this upload is in progress", {"Retry-After": "1"}
+                ) from None
             upload = await run_in_threadpool(self._load, upload.upload_id)  # under the lock
             # Bytes past the recorded offset were never confirmed (a crash before the
             # database moved): they are dropped and the client sends them again.
             current = min(upload.offset, os.fstat(fd).st_size)
             os.ftruncate(fd, current)
             if offset != current:
-                raise TusError(409, f"Upload-Offset is {offset}, the server has {current}",
-                               {"Upload-Offset": str(current)})
+                raise TusError(
+                    409,
+                    f"Upload-Offset is {offset}, the server has {current}",
+                    {"Upload-Offset": str(current)},
+                )
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and current + int(declared) > upload.length:
                 raise TusError(413, "the chunk goes past Upload-Length")
@@ -407,7 +434,11 @@ class EvidenceIntake:
         return _tus_response(204, {"Upload-Offset": str(new_offset)}, background)
 
     async def _receive(
-        self, request: Request, fd: int, upload: _Upload, start: int,
+        self,
+        request: Request,
+        fd: int,
+        upload: _Upload,
+        start: int,
         checksum: tuple[str, bytes] | None,
     ) -> int:
         """Stream the body to the file at `start`; returns the bytes kept (fsynced)."""
@@ -441,34 +472,44 @@ class EvidenceIntake:
         if cut_off and checksum is not None:
             # Nothing to check a partial chunk against: keep none of it.
             os.ftruncate(fd, start)
-            log.info("evidence upload %s: PATCH cut off; partial chunk dropped",
-                     upload.upload_id)
+            log.info("evidence upload %s: PATCH cut off; partial chunk dropped", upload.upload_id)
             return 0
         if hasher is not None and checksum is not None and hasher.digest() != checksum[1]:
             os.ftruncate(fd, start)
-            log.warning("evidence upload %s: %s checksum mismatch at offset %d; chunk dropped",
-                        upload.upload_id, checksum[0], start)
-            raise TusError(STATUS_CHECKSUM_MISMATCH,
-                           "the chunk does not match its Upload-Checksum; none of it was kept",
-                           {"Upload-Offset": str(start)})
+            log.warning(
+                "evidence upload %s: %s checksum mismatch at offset %d; chunk dropped",
+                upload.upload_id,
+                checksum[0],
+                start,
+            )
+            raise TusError(
+                STATUS_CHECKSUM_MISMATCH,
+                "the chunk does not match its Upload-Checksum; none of it was kept",
+                {"Upload-Offset": str(start)},
+            )
         await run_in_threadpool(os.fsync, fd)
         if cut_off:
-            log.info("evidence upload %s: PATCH cut off after %d bytes; kept",
-                     upload.upload_id, written)
+            log.info(
+                "evidence upload %s: PATCH cut off after %d bytes; kept", upload.upload_id, written
+            )
         return written
 
     # --- the database and the files (blocking; called in the thread pool) -----------------
 
     def _token_known(self, token_sha256: str) -> bool:
         with self._engine.connect() as conn:
-            rows = conn.execute(select(requests.c.upload_token_sha256).where(
-                requests.c.upload_token_sha256 == token_sha256)).all()
+            rows = conn.execute(
+                select(requests.c.upload_token_sha256).where(
+                    requests.c.upload_token_sha256 == token_sha256
+                )
+            ).all()
         return any(hmac.compare_digest(row[0], token_sha256) for row in rows)
 
     def _request_token(self, request_id: str) -> str | None:
         with self._engine.connect() as conn:
-            value = conn.execute(select(requests.c.upload_token_sha256).where(
-                requests.c.request_id == request_id)).scalar_one_or_none()
+            value = conn.execute(
+                select(requests.c.upload_token_sha256).where(requests.c.request_id == request_id)
+            ).scalar_one_or_none()
         return value
 
     def _load(self, upload_id: str) -> _Upload:
@@ -476,8 +517,16 @@ class EvidenceIntake:
             raise TusError(404, "no such upload")
         u = evidence_uploads.c
         query = (
-            select(u.upload_id, u.request_id, u.filename, u.sha256, u.length, u.offset,
-                   u.completed_at, requests.c.upload_token_sha256)
+            select(
+                u.upload_id,
+                u.request_id,
+                u.filename,
+                u.sha256,
+                u.length,
+                u.offset,
+                u.completed_at,
+                requests.c.upload_token_sha256,
+            )
             .join(requests, requests.c.request_id == u.request_id)
             .where(u.upload_id == upload_id)
         )
@@ -493,26 +542,42 @@ class EvidenceIntake:
         with self._create_lock, self._engine.begin() as conn:
             same_name = conn.execute(
                 select(u.upload_id, u.sha256, u.length, u.offset).where(
-                    and_(u.request_id == request_id, u.filename == filename))
+                    and_(u.request_id == request_id, u.filename == filename)
+                )
             ).all()
             for upload_id, old_sha256, old_length, old_offset in same_name:
                 if old_offset >= old_length:  # finished: kept as received
                     if (old_sha256, old_length) == (sha256, length):
                         return upload_id, False
-                    log.warning("evidence upload refused: %s of request %s was already "
-                                "received with another SHA-256", filename, request_id)
-                    raise TusError(409, f"{filename} was already received for request "
-                                        f"{request_id} with another SHA-256; received "
-                                        "evidence is never replaced")
+                    log.warning(
+                        "evidence upload refused: %s of request %s was already "
+                        "received with another SHA-256",
+                        filename,
+                        request_id,
+                    )
+                    raise TusError(
+                        409,
+                        f"{filename} was already received for request "
+                        f"{request_id} with another SHA-256; received "
+                        "evidence is never replaced",
+                    )
             for upload_id, *_ in same_name:
                 conn.execute(delete(evidence_uploads).where(u.upload_id == upload_id))
                 (self._partial / f"{upload_id}.part").unlink(missing_ok=True)
                 log.info("evidence upload %s of %s replaced by a new one", upload_id, filename)
             upload_id = secrets.token_hex(16)
             (self._partial / f"{upload_id}.part").touch(exist_ok=False)
-            conn.execute(insert(evidence_uploads).values(
-                upload_id=upload_id, request_id=request_id, filename=filename, sha256=sha256,
-                length=length, offset=0, created_at=time.time()))
+            conn.execute(
+                insert(evidence_uploads).values(
+                    upload_id=upload_id,
+                    request_id=request_id,
+                    filename=filename,
+                    sha256=sha256,
+                    length=length,
+                    offset=0,
+                    created_at=time.time(),
+                )
+            )
         return upload_id, True
 
     def _advance(self, upload: _Upload, new_offset: int) -> None:
@@ -528,8 +593,7 @@ class EvidenceIntake:
 
     def _drop(self, upload_id: str) -> None:
         with self._engine.begin() as conn:
-            conn.execute(delete(evidence_uploads).where(
-                evidence_uploads.c.upload_id == upload_id))
+            conn.execute(delete(evidence_uploads).where(evidence_uploads.c.upload_id == upload_id))
         (self._partial / f"{upload_id}.part").unlink(missing_ok=True)
 
     def _finish(self, upload_id: str) -> None:
@@ -548,16 +612,28 @@ class EvidenceIntake:
             return
         size, digest = sha256_file(target)
         with self._engine.begin() as conn:
-            conn.execute(update(evidence_uploads)
-                         .where(evidence_uploads.c.upload_id == upload_id)
-                         .values(completed_at=time.time(), actual_sha256=digest))
+            conn.execute(
+                update(evidence_uploads)
+                .where(evidence_uploads.c.upload_id == upload_id)
+                .values(completed_at=time.time(), actual_sha256=digest)
+            )
         if (size, digest) != (upload.length, upload.sha256):
-            log.warning("evidence %s of request %s: received %d bytes with SHA-256 %s, the "
-                        "agent declared %s", upload.filename, upload.request_id, size, digest,
-                        upload.sha256)
+            log.warning(
+                "evidence %s of request %s: received %d bytes with SHA-256 %s, the "
+                "agent declared %s",
+                upload.filename,
+                upload.request_id,
+                size,
+                digest,
+                upload.sha256,
+            )
         else:
-            log.info("evidence %s of request %s received (%d bytes)",
-                     upload.filename, upload.request_id, size)
+            log.info(
+                "evidence %s of request %s received (%d bytes)",
+                upload.filename,
+                upload.request_id,
+                size,
+            )
 
     # --- checking packages -----------------------------------------------------------------
 
@@ -571,9 +647,15 @@ class EvidenceIntake:
     def _manifest_complete(self, request_id: str) -> bool:
         u = evidence_uploads.c
         with self._engine.connect() as conn:
-            row = conn.execute(select(u.upload_id).where(and_(
-                u.request_id == request_id, u.filename == SIGNED_MANIFEST_NAME,
-                u.completed_at.is_not(None)))).first()
+            row = conn.execute(
+                select(u.upload_id).where(
+                    and_(
+                        u.request_id == request_id,
+                        u.filename == SIGNED_MANIFEST_NAME,
+                        u.completed_at.is_not(None),
+                    )
+                )
+            ).first()
         return row is not None
 
     def _check_lock(self, request_id: str) -> threading.Lock:
@@ -587,8 +669,9 @@ class EvidenceIntake:
             with self._engine.connect() as conn:
                 row = conn.execute(
                     select(requests.c.agent_id, agents.c.public_key)
-                    .select_from(requests.outerjoin(
-                        agents, agents.c.agent_id == requests.c.agent_id))
+                    .select_from(
+                        requests.outerjoin(agents, agents.c.agent_id == requests.c.agent_id)
+                    )
                     .where(requests.c.request_id == request_id)
                 ).one()
             agent_id, public_key = row
@@ -599,22 +682,33 @@ class EvidenceIntake:
             verdict = verify_package(folder, key, request_id=request_id, agent=agent_id)
             text = verdict.text()
             if key is None:
-                text = (f"agent {agent_id} has no enrolled key: the signature cannot be "
-                        f"checked\n{text}")
+                text = (
+                    f"agent {agent_id} has no enrolled key: the signature cannot be checked\n{text}"
+                )
             with self._engine.begin() as conn:
-                conn.execute(delete(evidence_packages).where(
-                    evidence_packages.c.request_id == request_id))
-                conn.execute(insert(evidence_packages).values(
-                    request_id=request_id, agent_id=agent_id, verified=verdict.verified,
-                    verdict=text,
-                    manifest_json=None if verdict.manifest is None
-                    else json.dumps(verdict.manifest),
-                    checked_at=time.time()))
+                conn.execute(
+                    delete(evidence_packages).where(evidence_packages.c.request_id == request_id)
+                )
+                conn.execute(
+                    insert(evidence_packages).values(
+                        request_id=request_id,
+                        agent_id=agent_id,
+                        verified=verdict.verified,
+                        verdict=text,
+                        manifest_json=None
+                        if verdict.manifest is None
+                        else json.dumps(verdict.manifest),
+                        checked_at=time.time(),
+                    )
+                )
         if verdict.verified:
             log.info("evidence package of request %s verified", request_id)
         else:
-            log.warning("evidence package of request %s NOT verified: %s",
-                        request_id, "; ".join(verdict.findings))
+            log.warning(
+                "evidence package of request %s NOT verified: %s",
+                request_id,
+                "; ".join(verdict.findings),
+            )
         return verdict
 
 
@@ -635,8 +729,9 @@ def _write_key_file(folder: Path, key: Ed25519PublicKey | None) -> None:
     if key is None:
         path.unlink(missing_ok=True)
         return
-    pem = key.public_bytes(serialization.Encoding.PEM,
-                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     temporary = folder / f".{KEY_FILE_NAME}.tmp"
     temporary.write_bytes(pem)
     os.replace(temporary, path)
@@ -660,26 +755,47 @@ def _records(engine: Engine, condition: Any) -> list[PackageRecord]:
     r, u, p = requests.c, evidence_uploads.c, evidence_packages.c
     with engine.connect() as conn:
         rows = conn.execute(
-            select(r.request_id, r.agent_id, r.case_ref, p.verified, p.verdict, p.checked_at,
-                   p.manifest_json)
+            select(
+                r.request_id,
+                r.agent_id,
+                r.case_ref,
+                p.verified,
+                p.verdict,
+                p.checked_at,
+                p.manifest_json,
+            )
             .select_from(requests.outerjoin(evidence_packages, p.request_id == r.request_id))
             .where(condition)
-            .where(or_(p.request_id.is_not(None),
-                       r.request_id.in_(select(u.request_id).distinct())))
+            .where(
+                or_(p.request_id.is_not(None), r.request_id.in_(select(u.request_id).distinct()))
+            )
             .order_by(r.prepared_at, r.request_id)
         ).all()
         files: dict[str, list[ReceivedFile]] = {row.request_id: [] for row in rows}
         if files:
             for f in conn.execute(
-                select(u.request_id, u.filename, u.length, u.offset, u.sha256, u.actual_sha256,
-                       u.completed_at).where(u.request_id.in_(list(files))).order_by(u.filename)
+                select(
+                    u.request_id,
+                    u.filename,
+                    u.length,
+                    u.offset,
+                    u.sha256,
+                    u.actual_sha256,
+                    u.completed_at,
+                )
+                .where(u.request_id.in_(list(files)))
+                .order_by(u.filename)
             ):
                 files[f.request_id].append(ReceivedFile(*f[1:]))
     return [
         PackageRecord(
-            request_id=request_id, agent=agent_id, case_ref=case_ref,
-            checked=verified is not None, verified=bool(verified),
-            verdict=verdict if verdict is not None
+            request_id=request_id,
+            agent=agent_id,
+            case_ref=case_ref,
+            checked=verified is not None,
+            verified=bool(verified),
+            verdict=verdict
+            if verdict is not None
             else "not checked yet: the signed manifest has not arrived",
             checked_at=checked_at,
             manifest=json.loads(manifest_json) if manifest_json else None,

@@ -140,8 +140,9 @@ def _check_signature(
         found.problems.append(f"manifest signature: alg is {header.get('alg')!r}, not 'EdDSA'")
         ok = False
     if header.get("typ") != MANIFEST_TYPE:
-        found.problems.append(f"manifest signature: typ is {header.get('typ')!r}, not "
-                              f"{MANIFEST_TYPE!r}")
+        found.problems.append(
+            f"manifest signature: typ is {header.get('typ')!r}, not {MANIFEST_TYPE!r}"
+        )
         ok = False
     if "crit" in header:
         # Extensions we do not understand must not be silently ignored (RFC 7515 4.1.11).
@@ -162,8 +163,7 @@ def _check_signature(
         ok = False
     if not jws.verify_signature(signing_input, signature, key):
         found.problems.append(
-            "manifest signature: does not verify with the agent's key (manifest altered or "
-            "forged)"
+            "manifest signature: does not verify with the agent's key (manifest altered or forged)"
         )
         ok = False
     if ok:
@@ -207,8 +207,10 @@ def _schema_problems(manifest: object) -> list[str]:
         problems.append("manifest: created must be an RFC 3339 UTC time")
     gaps = manifest.get("gaps")
     if not isinstance(gaps, list) or not all(
-        isinstance(g, dict) and isinstance(g.get("camera"), str)
-        and _is_time(g.get("start")) and _is_time(g.get("end"))
+        isinstance(g, dict)
+        and isinstance(g.get("camera"), str)
+        and _is_time(g.get("start"))
+        and _is_time(g.get("end"))
         for g in gaps
     ):
         problems.append("manifest: gaps must be a list of {camera, start, end}")
@@ -245,8 +247,9 @@ def _check_files(directory: Path, files: list[dict[str, Any]], found: _Findings)
     for entry in files:
         name: str = entry["name"]
         if not safe_filename(name) or name in PACKAGE_NAMES:
-            found.problems.append(f"{name!r}: not an acceptable file name (path parts or "
-                                  "a reserved name); not read")
+            found.problems.append(
+                f"{name!r}: not an acceptable file name (path parts or a reserved name); not read"
+            )
             continue
         if name in listed:
             found.problems.append(f"{name}: listed twice in the manifest")

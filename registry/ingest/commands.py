@@ -38,16 +38,30 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "`share_group`; each needs its own --client-id (and, with the documented broker "
         "config, its own broker user: see docs/registry-ingest.md).",
     )
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
-                        help=f"registry config file (default {DEFAULT_CONFIG})")
-    parser.add_argument("--client-id", default=None,
-                        help="MQTT client id of this worker (default: SHARE_GROUP-HOSTNAME); "
-                        "keep it the same across restarts")
-    parser.add_argument("--no-snapshot", action="store_true",
-                        help="do not fetch retained messages at start (another worker does)")
-    parser.add_argument("--workers", type=_worker_count, default=1,
-                        help="worker processes on this machine (default 1); worker k > 1 "
-                        "connects as CLIENT_ID-k with broker user USERNAME-k")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help=f"registry config file (default {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--client-id",
+        default=None,
+        help="MQTT client id of this worker (default: SHARE_GROUP-HOSTNAME); "
+        "keep it the same across restarts",
+    )
+    parser.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="do not fetch retained messages at start (another worker does)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_worker_count,
+        default=1,
+        help="worker processes on this machine (default 1); worker k > 1 "
+        "connects as CLIENT_ID-k with broker user USERNAME-k",
+    )
     parser.set_defaults(func=_ingest)
 
 
@@ -65,9 +79,13 @@ def _ingest(args: argparse.Namespace) -> int:
         if args.workers == 1:
             run_worker(config, args.client_id, not args.no_snapshot, stop)
             return 0
-        pool = WorkerPool(args.config, args.workers, client_id=args.client_id,
-                          snapshot=not args.no_snapshot,
-                          verbose=logging.getLogger().isEnabledFor(logging.DEBUG))
+        pool = WorkerPool(
+            args.config,
+            args.workers,
+            client_id=args.client_id,
+            snapshot=not args.no_snapshot,
+            verbose=logging.getLogger().isEnabledFor(logging.DEBUG),
+        )
         return pool.run(stop)
     finally:
         for sig, handler in previous.items():

@@ -211,8 +211,10 @@ class BrokerConnection:
                 f"within {timeout:.0f} s"
             )
         if reason is not None and reason.is_failure:
-            raise RegistryError(f"MQTT broker {self._where} refused the message on {topic}: "
-                                f"{reason} (check the broker's ACL for the registry's user)")
+            raise RegistryError(
+                f"MQTT broker {self._where} refused the message on {topic}: "
+                f"{reason} (check the broker's ACL for the registry's user)"
+            )
 
     def subscribe_briefly(self, subscription: Subscription) -> None:
         """Subscribe, and unsubscribe as soon as the SUBACK arrives: the broker sends the
@@ -237,7 +239,8 @@ class BrokerConnection:
             properties.SubscriptionIdentifier = subscription.identifier
         options = SubscribeOptions(
             qos=QOS,
-            retainHandling=SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE if subscription.retained
+            retainHandling=SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE
+            if subscription.retained
             else SubscribeOptions.RETAIN_DO_NOT_SEND,
         )
         result, mid = self._client.subscribe(
@@ -253,9 +256,12 @@ class BrokerConnection:
             try:
                 self._connect()
             except ssl.SSLCertVerificationError as exc:
-                log.error("MQTT broker %s: TLS certificate not trusted: %s (is mqtt.ca_file "
-                          "the CA that signed the broker's certificate?)", self._where,
-                          exc.verify_message)
+                log.error(
+                    "MQTT broker %s: TLS certificate not trusted: %s (is mqtt.ca_file "
+                    "the CA that signed the broker's certificate?)",
+                    self._where,
+                    exc.verify_message,
+                )
             except ssl.SSLError as exc:
                 log.error("MQTT broker %s: TLS failed: %s", self._where, exc)
             except OSError as exc:
@@ -311,8 +317,12 @@ class BrokerConnection:
             log.error("MQTT broker %s refused %s: %s", self._where, self.client_id, reason)
             return
         self._accepted = True
-        log.info("connected to MQTT broker %s as %s (session %s)", self._where, self.client_id,
-                 "resumed" if flags.session_present else "new")
+        log.info(
+            "connected to MQTT broker %s as %s (session %s)",
+            self._where,
+            self.client_id,
+            "resumed" if flags.session_present else "new",
+        )
         for subscription in self._subscriptions:
             self._subscribe(subscription)
         self._connected.set()

@@ -26,12 +26,23 @@ ReportKey = tuple[str, str, int, int]
 # The reports of one (camera, bdseq) in a batch, folded: agent, camera, bdseq, lowest seq,
 # highest seq, count, then the newest report's status, problems, ts, footage oldest and
 # newest, and the health object as received.
-CameraChange = tuple[str, str, int, int, int, int, str, str, float, float | None,
-                     float | None, str]
+CameraChange = tuple[str, str, int, int, int, int, str, str, float, float | None, float | None, str]
 # Prefixed so that no field shares a name with a column of `cameras` (unqualified names
 # in the SET clause then mean the camera's column on both engines).
-CHANGE_FIELDS = ("n_agent", "n_camera", "n_bdseq", "n_lo", "n_hi", "n_k", "n_status",
-                 "n_problems", "n_ts", "n_oldest", "n_newest", "n_health")
+CHANGE_FIELDS = (
+    "n_agent",
+    "n_camera",
+    "n_bdseq",
+    "n_lo",
+    "n_hi",
+    "n_k",
+    "n_status",
+    "n_problems",
+    "n_ts",
+    "n_oldest",
+    "n_newest",
+    "n_health",
+)
 
 
 def _dumps(value: Any) -> str:
@@ -47,8 +58,19 @@ def history_rows(reports: Sequence[Accepted]) -> list[HistoryRow]:
         assert m.topic.camera is not None
         ts = epoch(p["ts"])
         assert ts is not None
-        rows.append((m.topic.agent, m.topic.camera, p["bdseq"], p["seq"], ts, p["status"],
-                     _dumps(p["problems"]), m.text, m.received_at))
+        rows.append(
+            (
+                m.topic.agent,
+                m.topic.camera,
+                p["bdseq"],
+                p["seq"],
+                ts,
+                p["status"],
+                _dumps(p["problems"]),
+                m.text,
+                m.received_at,
+            )
+        )
     return rows
 
 
@@ -70,9 +92,18 @@ def camera_changes(new: Sequence[tuple[HistoryRow, Accepted]]) -> list[list[Came
         newest_row, newest = max(group, key=lambda item: item[0][3])
         footage = newest.payload["footage"]
         change: CameraChange = (
-            key[0], key[1], key[2], min(item[0][3] for item in group), newest_row[3],
-            len(group), newest_row[5], newest_row[6], newest_row[4],
-            epoch(footage["oldest"]), epoch(footage["newest"]), newest.text,
+            key[0],
+            key[1],
+            key[2],
+            min(item[0][3] for item in group),
+            newest_row[3],
+            len(group),
+            newest_row[5],
+            newest_row[6],
+            newest_row[4],
+            epoch(footage["oldest"]),
+            epoch(footage["newest"]),
+            newest.text,
         )
         if depth == len(rounds):
             rounds.append([])
@@ -96,23 +127,24 @@ def camera_set_clause(new: Callable[[str], str]) -> str:
     def current(column: str, field: str) -> str:
         return f"{column} = CASE WHEN {newest} THEN {new(field)} ELSE {column} END"
 
-    return ", ".join([
-        f"received = received + {k}",
-        f"missing = CASE WHEN {fresh} THEN missing + ({hi} - {lo} + 1 - {k}) "
-        f"WHEN {same} THEN missing - {missing_before} + {missing_after} ELSE missing END",
-        f"seq_first = CASE WHEN {fresh} THEN {lo} WHEN {same} THEN {bottom} "
-        "ELSE seq_first END",
-        f"seq = CASE WHEN {fresh} THEN {hi} WHEN {same} THEN {top} ELSE seq END",
-        f"epoch_received = CASE WHEN {fresh} THEN {k} WHEN {same} THEN epoch_received + {k} "
-        "ELSE epoch_received END",
-        f"bdseq = CASE WHEN {fresh} THEN {b} ELSE bdseq END",
-        current("status", "n_status"),
-        current("problems_json", "n_problems"),
-        current("report_ts", "n_ts"),
-        current("footage_oldest", "n_oldest"),
-        current("footage_newest", "n_newest"),
-        current("health_json", "n_health"),
-    ])
+    return ", ".join(
+        [
+            f"received = received + {k}",
+            f"missing = CASE WHEN {fresh} THEN missing + ({hi} - {lo} + 1 - {k}) "
+            f"WHEN {same} THEN missing - {missing_before} + {missing_after} ELSE missing END",
+            f"seq_first = CASE WHEN {fresh} THEN {lo} WHEN {same} THEN {bottom} ELSE seq_first END",
+            f"seq = CASE WHEN {fresh} THEN {hi} WHEN {same} THEN {top} ELSE seq END",
+            f"epoch_received = CASE WHEN {fresh} THEN {k} WHEN {same} THEN epoch_received + {k} "
+            "ELSE epoch_received END",
+            f"bdseq = CASE WHEN {fresh} THEN {b} ELSE bdseq END",
+            current("status", "n_status"),
+            current("problems_json", "n_problems"),
+            current("report_ts", "n_ts"),
+            current("footage_oldest", "n_oldest"),
+            current("footage_newest", "n_newest"),
+            current("health_json", "n_health"),
+        ]
+    )
 
 
 class HealthWriter(Protocol):
@@ -128,8 +160,7 @@ class HealthWriter(Protocol):
         """Every agent heard from gets a row and its newest last_seen."""
 
 
-HISTORY_COLUMNS = ("agent_id, camera_id, bdseq, seq, ts, status, problems_json, payload, "
-                   "received_at")
+HISTORY_COLUMNS = "agent_id, camera_id, bdseq, seq, ts, status, problems_json, payload, received_at"
 
 
 class PostgresHealth:
@@ -223,8 +254,9 @@ class SqliteHealth:
         keys = sorted({(c[0], c[1]) for changes in rounds for c in changes})
         cursor.executemany(self._cameras, keys)
         for changes in rounds:
-            cursor.executemany(self._update,
-                               [dict(zip(CHANGE_FIELDS, c, strict=True)) for c in changes])
+            cursor.executemany(
+                self._update, [dict(zip(CHANGE_FIELDS, c, strict=True)) for c in changes]
+            )
 
     def touch_agents(self, cursor: Any, last_seen: dict[str, float]) -> None:
         cursor.executemany(self._agents, sorted(last_seen.items()))

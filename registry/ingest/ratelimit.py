@@ -31,5 +31,6 @@ class RateLimitedLog:
             self._next = now + self._interval
         self._logger.warning(message, *args)
         if held:
-            self._logger.warning("... and %d more like it in the last %.0f s, not shown",
-                                 held, self._interval)
+            self._logger.warning(
+                "... and %d more like it in the last %.0f s, not shown", held, self._interval
+            )

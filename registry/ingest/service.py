@@ -48,16 +48,24 @@ class IngestService:
         self.relay = RequestRelay(config.mqtt, connection=self.worker.connection)
 
     def start(self, stop: threading.Event) -> None:
-        log.info("ingest: worker %s joins share group %s on %s", self.client_id,
-                 self.config.share_group, self.config.mqtt.broker)
+        log.info(
+            "ingest: worker %s joins share group %s on %s",
+            self.client_id,
+            self.config.share_group,
+            self.config.mqtt.broker,
+        )
         self.worker.start(stop)
 
     def join(self, timeout: float | None = None) -> None:
         """After the stop event is set: flush the last batch, disconnect."""
         self.worker.join(timeout)
         stats = self.worker.stats()
-        log.info("ingest stopped: %d messages, %d rejected, %d duplicates", stats.received,
-                 stats.rejected, stats.duplicates)
+        log.info(
+            "ingest stopped: %d messages, %d rejected, %d duplicates",
+            stats.received,
+            stats.rejected,
+            stats.duplicates,
+        )
 
     def stats(self) -> IngestStats:
         return self.worker.stats()

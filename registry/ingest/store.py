@@ -319,8 +319,15 @@ class IngestStore:
                 }
             )
         statement = self._insert(request_status)
-        columns = ("state", "reason", "bytes_sent", "bytes_total", "manifest_sha256", "ts",
-                   "payload")
+        columns = (
+            "state",
+            "reason",
+            "bytes_sent",
+            "bytes_total",
+            "manifest_sha256",
+            "ts",
+            "payload",
+        )
         statement = statement.on_conflict_do_update(
             index_elements=["agent_id", "request_id"],
             set_={name: statement.excluded[name] for name in columns},
@@ -330,4 +337,3 @@ class IngestStore:
         # both be compared, and a multi-row upsert may not touch a row twice (PostgreSQL).
         for row in rows:
             connection.execute(statement, row)
-

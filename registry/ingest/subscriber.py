@@ -121,8 +121,7 @@ class IngestWorker:
                 # duplicates to validate and store per reconnect of every worker.
                 Subscription(f"$share/{share_group}/{topic_filter}", retained=False)
             )
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer",
-                                        daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
 
     def start(self, stop: threading.Event) -> None:
         self._stop = stop
@@ -158,8 +157,14 @@ class IngestWorker:
                 self.connection.ack(message.mid)
             return
         self._queue.put(
-            Received(message.topic, bytes(message.payload), message.mid, message.qos,
-                     self._generation, time.time())
+            Received(
+                message.topic,
+                bytes(message.payload),
+                message.mid,
+                message.qos,
+                self._generation,
+                time.time(),
+            )
         )
 
     # --- the writer thread -------------------------------------------------------------------
@@ -199,8 +204,9 @@ class IngestWorker:
         ]
         for message in messages:
             if isinstance(message, Rejected):
-                self._rejections.warning("rejected a message on %s: %s", message.topic,
-                                         message.reason)
+                self._rejections.warning(
+                    "rejected a message on %s: %s", message.topic, message.reason
+                )
         while True:
             try:
                 result = self._store.apply(messages)

@@ -74,8 +74,9 @@ def _refuse_constant(name: str) -> Any:
 
 # The strict parse: a repeated key is an error (no_duplicate_keys), NaN/Infinity too. One
 # decoder for all calls (json.loads with options builds a new one each time).
-_STRICT_JSON = json.JSONDecoder(object_pairs_hook=no_duplicate_keys,
-                                parse_constant=_refuse_constant)
+_STRICT_JSON = json.JSONDecoder(
+    object_pairs_hook=no_duplicate_keys, parse_constant=_refuse_constant
+)
 
 
 def parse_strict(raw: bytes, text: str) -> Any:

@@ -56,8 +56,9 @@ MAX_CLIENT_ID = 64  # mosquitto accepts longer ids; MQTT 3.1 said 23, we stay mo
 EX_SOFTWARE = 70
 
 
-def worker_config(config: ServerConfig, index: int, client_id: str | None) -> tuple[
-        ServerConfig, str]:
+def worker_config(
+    config: ServerConfig, index: int, client_id: str | None
+) -> tuple[ServerConfig, str]:
     """Worker `index`'s (from 1) config and client id: its own broker user and session."""
     base = client_id or default_client_id(config)
     if index == 1:
@@ -66,8 +67,7 @@ def worker_config(config: ServerConfig, index: int, client_id: str | None) -> tu
     mqtt = config.mqtt
     if mqtt.username is not None:
         mqtt = mqtt.model_copy(update={"username": mqtt.username + suffix})
-    return (config.model_copy(update={"mqtt": mqtt}),
-            base[: MAX_CLIENT_ID - len(suffix)] + suffix)
+    return (config.model_copy(update={"mqtt": mqtt}), base[: MAX_CLIENT_ID - len(suffix)] + suffix)
 
 
 def check_workers(config: ServerConfig, count: int) -> None:
@@ -81,8 +81,9 @@ def check_workers(config: ServerConfig, count: int) -> None:
         )
 
 
-def run_worker(config: ServerConfig, client_id: str | None, snapshot: bool,
-               stop: threading.Event) -> None:
+def run_worker(
+    config: ServerConfig, client_id: str | None, snapshot: bool, stop: threading.Event
+) -> None:
     """One worker in this process until `stop` is set."""
     engine = open_engine(config.database_url)
     service = IngestService(config, engine, client_id=client_id, snapshot=snapshot)
@@ -95,8 +96,9 @@ def run_worker(config: ServerConfig, client_id: str | None, snapshot: bool,
         engine.dispose()
 
 
-def _child(config_path: Path, index: int, client_id: str | None, snapshot: bool,
-           verbose: bool) -> None:
+def _child(
+    config_path: Path, index: int, client_id: str | None, snapshot: bool, verbose: bool
+) -> None:
     """A worker process (spawned): reads the config itself, runs until SIGTERM."""
     setup_logging(verbose)
     stop = threading.Event()
@@ -114,8 +116,9 @@ def _child(config_path: Path, index: int, client_id: str | None, snapshot: bool,
 class WorkerPool:
     """N worker processes, restarted within a budget, stopped on request."""
 
-    def __init__(self, config_path: Path, count: int, *, client_id: str | None,
-                 snapshot: bool, verbose: bool) -> None:
+    def __init__(
+        self, config_path: Path, count: int, *, client_id: str | None, snapshot: bool, verbose: bool
+    ) -> None:
         self._args = (config_path, client_id, snapshot, verbose)
         self._count = count
         # spawn: a fresh interpreter per worker, nothing inherited from the parent's threads
@@ -126,7 +129,8 @@ class WorkerPool:
     def _start(self, index: int) -> None:
         config_path, client_id, snapshot, verbose = self._args
         process = self._context.Process(
-            target=_child, args=(config_path, index, client_id, snapshot, verbose),
+            target=_child,
+            args=(config_path, index, client_id, snapshot, verbose),
             name=f"ingest-{index}",
         )
         process.start()
@@ -155,12 +159,15 @@ class WorkerPool:
             while self._restarts and now - self._restarts[0] > RESTART_WINDOW_S:
                 self._restarts.popleft()
             if len(self._restarts) >= RESTART_BUDGET:
-                log.error("ingest worker %d exited (code %s); %d restarts within %.0f s, "
-                          "giving up", index, process.exitcode, RESTART_BUDGET,
-                          RESTART_WINDOW_S)
+                log.error(
+                    "ingest worker %d exited (code %s); %d restarts within %.0f s, giving up",
+                    index,
+                    process.exitcode,
+                    RESTART_BUDGET,
+                    RESTART_WINDOW_S,
+                )
                 return False
-            log.error("ingest worker %d exited (code %s); restarting it", index,
-                      process.exitcode)
+            log.error("ingest worker %d exited (code %s); restarting it", index, process.exitcode)
             self._restarts.append(now)
             self._start(index)
         return True
@@ -173,7 +180,8 @@ class WorkerPool:
         for index, process in sorted(self._processes.items()):
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
-                log.error("ingest worker %d did not stop within %.0f s; killed", index,
-                          STOP_TIMEOUT_S)
+                log.error(
+                    "ingest worker %d did not stop within %.0f s; killed", index, STOP_TIMEOUT_S
+                )
                 process.kill()
                 process.join()

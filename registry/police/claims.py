@@ -46,8 +46,18 @@ TEXT_LIMITS = {"iss": 200, "case": 200, "requester": 200, "basis": 1000}
 MAX_URL = 2000
 MAX_CAMERAS = 64
 _REQUIRED = (
-    "iss", "aud", "jti", "iat", "exp", "kind", "case", "basis", "requester", "cameras",
-    "window", "upload",
+    "iss",
+    "aud",
+    "jti",
+    "iat",
+    "exp",
+    "kind",
+    "case",
+    "basis",
+    "requester",
+    "cameras",
+    "window",
+    "upload",
 )
 _OPTIONAL = ("nbf",)
 # Unicode categories that change how text looks without being seen: controls (line
@@ -218,8 +228,9 @@ def _number(name: str, value: object) -> int | float:
     return value
 
 
-def _exact_keys(name: str, value: object, required: Sequence[str], optional: Sequence[str] = ()
-                ) -> Mapping[str, Any]:
+def _exact_keys(
+    name: str, value: object, required: Sequence[str], optional: Sequence[str] = ()
+) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise ClaimsError(f"{name} must be a JSON object")
     missing = [key for key in required if key not in value]
@@ -227,9 +238,7 @@ def _exact_keys(name: str, value: object, required: Sequence[str], optional: Seq
         raise ClaimsError(f"{name}: missing {', '.join(missing)}")
     extra = sorted(key for key in value if key not in required and key not in optional)
     if extra:
-        raise ClaimsError(
-            f"{name}: unexpected {', '.join(extra)}; not what the registry prepares"
-        )
+        raise ClaimsError(f"{name}: unexpected {', '.join(extra)}; not what the registry prepares")
     return value
 
 

@@ -37,12 +37,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Write NAME.key (private, mode 0600) and NAME.pem (public, for agent "
         "owners to pin) into DIR; existing files are never replaced.",
     )
-    keygen.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
-                        help="folder for the two files (default: the current folder)")
-    keygen.add_argument("--name", default=f"police-{datetime.now(UTC).year}",
-                        help="file name stem (default: police-YEAR)")
-    keygen.add_argument("--passphrase-file", type=Path, metavar="FILE",
-                        help="encrypt the private key with the passphrase in FILE")
+    keygen.add_argument(
+        "--out",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="folder for the two files (default: the current folder)",
+    )
+    keygen.add_argument(
+        "--name",
+        default=f"police-{datetime.now(UTC).year}",
+        help="file name stem (default: police-YEAR)",
+    )
+    keygen.add_argument(
+        "--passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="encrypt the private key with the passphrase in FILE",
+    )
     keygen.set_defaults(func=_keygen)
 
     sign = actions.add_parser(
@@ -52,14 +64,30 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "print the signed token (a compact JWS) to submit to the registry.",
     )
     sign.add_argument("claims", type=Path, metavar="CLAIMS_JSON")
-    sign.add_argument("--key", type=Path, required=True, metavar="PRIVATE_PEM",
-                      help="the police private key (NAME.key)")
-    sign.add_argument("--passphrase-file", type=Path, metavar="FILE",
-                      help="the key's passphrase (asked on the terminal when not given)")
-    sign.add_argument("--yes", action="store_true",
-                      help="sign without asking (for scripts that showed the claims already)")
-    sign.add_argument("--out", type=Path, metavar="FILE",
-                      help="write the token to a new FILE instead of standard output")
+    sign.add_argument(
+        "--key",
+        type=Path,
+        required=True,
+        metavar="PRIVATE_PEM",
+        help="the police private key (NAME.key)",
+    )
+    sign.add_argument(
+        "--passphrase-file",
+        type=Path,
+        metavar="FILE",
+        help="the key's passphrase (asked on the terminal when not given)",
+    )
+    sign.add_argument(
+        "--yes",
+        action="store_true",
+        help="sign without asking (for scripts that showed the claims already)",
+    )
+    sign.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="write the token to a new FILE instead of standard output",
+    )
     sign.set_defaults(func=_sign)
 
 
@@ -168,4 +196,3 @@ def _sign(args: argparse.Namespace) -> int:
         file=err,
     )
     return 0
-

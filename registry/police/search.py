@@ -149,9 +149,7 @@ class CameraView:
 
     @property
     def direction_known(self) -> bool:
-        return (
-            _usable(self.bearing_deg) and _usable(self.fov_deg) and (self.fov_deg or 0.0) > 0
-        )
+        return _usable(self.bearing_deg) and _usable(self.fov_deg) and (self.fov_deg or 0.0) > 0
 
     def reach_m(self, radius_m: float) -> float:
         """How far it is taken to see: its range, clamped to the cap, or else the radius."""

@@ -206,9 +206,7 @@ def build_app(state: AppState, extra: Sequence[BaseRoute] = ()) -> Starlette:
         log.warning("Leaflet is not installed in %s (npm ci there); maps show no map", LEAFLET_DIR)
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(SecurityHeaders, policy=content_policy(state.config.map.tile_url))
-        ],
+        middleware=[Middleware(SecurityHeaders, policy=content_policy(state.config.map.tile_url))],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.registry = state
