@@ -569,7 +569,7 @@ def _audit(args: argparse.Namespace) -> int:
     try:
         audit = AuditLog(path)
         if args.action == "verify":
-            return _audit_verify(audit, args.head)
+            return _audit_verify(audit, args.head, owner_translator(config))
         return _audit_show(audit, args.request, args.json, owner_translator(config))
     except AuditError as exc:
         hint = ""
@@ -580,25 +580,36 @@ def _audit(args: argparse.Namespace) -> int:
         return EX_IOERR
 
 
-def _audit_verify(audit: AuditLog, head: str | None) -> int:
+def _audit_verify(audit: AuditLog, head: str | None, _: Translator) -> int:
     if not audit.path.exists() and head is None:
-        print(f"no audit entries yet ({audit.path} does not exist)")
+        print(_("no audit entries yet ({path} does not exist)").format(path=audit.path))
         return 0
     result = audit.verify(expected_head=head)
     for tear in result.recorded_tears:
         print(f"note: {tear}")
     if result.intact:
         if result.head is None:
-            print(f"no audit entries yet ({audit.path} is empty)")
+            print(_("no audit entries yet ({path} is empty)").format(path=audit.path))
         else:
-            print(f"audit log intact: {result.entries} entries, head {result.head}")
+            said = _.ngettext(
+                "audit log intact: {count} entry, head {head}",
+                "audit log intact: {count} entries, head {head}",
+                result.entries,
+            )
+            print(said.format(count=result.entries, head=result.head))
         return 0
     count = len(result.breaks)
-    print(f"audit log BROKEN: {count} problem{'s' if count != 1 else ''} in {audit.path}")
+    said = _.ngettext(
+        "audit log BROKEN: {count} problem in {path}",
+        "audit log BROKEN: {count} problems in {path}",
+        count,
+    )
+    print(said.format(count=count, path=audit.path))
+    # The problems name lines, hashes and fields: kept as they are, for whoever checks.
     for problem in result.breaks:
         print(f"  {problem}")
     if result.head is not None:
-        print(f"last entry: {result.head_seq}, hash {result.head}")
+        print(_("last entry: {seq}, hash {head}").format(seq=result.head_seq, head=result.head))
     return 1
 
 

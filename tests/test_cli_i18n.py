@@ -111,7 +111,7 @@ def test_audit_show_in_dutch_and_json_untranslated(tmp_path: Path) -> None:
         "exported",
     ]
     verified = cli(config, "audit", "verify")
-    assert verified.returncode == 0 and "audit log intact: 3 entries" in verified.stdout
+    assert verified.returncode == 0 and "auditlog ongeschonden: 3 regels" in verified.stdout
 
 
 @pytest.mark.parametrize(
