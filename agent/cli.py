@@ -101,9 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     setup.add_argument(
         "--probe-seconds",
         type=_positive,
-        default=5.0,
+        # Pictures a second are measured over at least 5 s of stream (half the rate window):
+        # a shorter watch could not tell the owner the rate, nor that it is too low.
+        default=7.0,
         metavar="N",
-        help="how long to watch each camera URL as it is entered",
+        help="how long to watch each camera URL as it is entered (default 7)",
     )
 
     requests_commands.add_parser(commands, DEFAULT_CONFIG)

@@ -93,20 +93,33 @@ def _probe_live(
     reference: tuple[Lighting, Reference] | None,
 ) -> Health:
     started = time.monotonic()
+    # The watch counts from when the stream first opens (an RTSP camera takes a second or
+    # more to answer): N seconds of pictures, enough to measure the rate. A stream that
+    # never opens is given up at N seconds from the start.
     deadline = started + seconds
     assessor = StreamAssessor(
         expect, started=started, references=dict([reference]) if reference else None
     )
     stop = threading.Event()
-    timer = threading.Timer(seconds, stop.set)
-    timer.daemon = True
+
+    def stop_at_deadline() -> None:
+        while not stop.wait(max(0.0, min(0.1, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                stop.set()
+
+    timer = threading.Thread(target=stop_at_deadline, name="probe-deadline", daemon=True)
     timer.start()
     backoff = Backoff()
+    opened = False
     try:
         while not stop.is_set():
             try:
                 with source:
-                    assessor.connected(time.monotonic(), source.facts)
+                    now = time.monotonic()
+                    if not opened:
+                        opened = True
+                        deadline = now + seconds
+                    assessor.connected(now, source.facts)
                     pump(source, assessor, _sampler(source, interval), stop)
                     if not stop.is_set():  # the stream ended before the deadline
                         assessor.disconnected(time.monotonic())
@@ -114,7 +127,8 @@ def _probe_live(
                 assessor.disconnected(time.monotonic())
             stop.wait(min(backoff.next(), max(0.0, deadline - time.monotonic())))
     finally:
-        timer.cancel()
+        stop.set()
+        timer.join()
     return assessor.assess(time.monotonic())
 
 

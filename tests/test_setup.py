@@ -112,7 +112,7 @@ def test_setup_in_dutch_probes_each_camera_and_writes_a_valid_config(
         PAGE_PASSWORD,
         PAGE_PASSWORD,
     ]
-    done = setup(config, answers)
+    done = setup(config, answers, "--probe-seconds", "7")  # long enough to measure the rate
     assert done.returncode == 0, done.stdout + done.stderr
 
     out = done.stdout
@@ -120,7 +120,9 @@ def test_setup_in_dutch_probes_each_camera_and_writes_a_valid_config(
     assert "Er kwam geen beeld binnen." in out
     assert "klopt het adres, en staat de camera aan?" in out
     assert "De camera werkt: geen problemen gezien." in out
-    assert "beeld 640x360 (h264)" in out
+    assert "beeld 640x360 (h264), 15 beelden per seconde" in out, [
+        line for line in out.splitlines() if "beeld " in line
+    ]
     assert PASSWORD not in out
     assert "missing.pem niet lezen" in out
     assert "readme.txt is geen publieke sleutel van de politie" in out
