@@ -31,7 +31,6 @@ not, 2 when the setup fails.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import sys
 import tempfile
@@ -59,12 +58,12 @@ from agent.requests.store import RequestStore, StoredRequest
 from bench import harness
 from registry.db.engine import open_engine
 from registry.db.schema import agents
-from registry.db.schema import requests as requests_table
 from registry.errors import RegistryError
 from registry.evidence.intake import EvidenceIntake, PackageRecord, package
 from tests.registry.test_evidence_verify import export_package
 from tests.support.asgi_server import serve_asgi
 from tests.support.cutting_proxy import CuttingProxy, Mode
+from tests.support.registry_rows import add_prepared_request
 
 MB = 1_000_000
 REQUEST_ID = "req-outage"
@@ -152,24 +151,15 @@ def prepare_registry(engine: Engine, device: Ed25519PrivateKey) -> None:
                 audit_entries=0,
             )
         )
-        conn.execute(
-            insert(requests_table).values(
-                request_id=REQUEST_ID,
-                agent_id="shop-42",
-                cameras_json='["front"]',
-                window_start=now - 3600,
-                window_end=now - 1800,
-                kind="order",
-                case_ref=CASE,
-                basis="Sv 126nd",
-                requester="bench",
-                reason="upload outage bench",
-                claims_json="{}",
-                upload_token_sha256=hashlib.sha256(UPLOAD_TOKEN.encode()).hexdigest(),
-                prepared_by="bench",
-                prepared_at=now,
-            )
-        )
+    add_prepared_request(
+        engine,
+        REQUEST_ID,
+        UPLOAD_TOKEN,
+        CASE,
+        requester="bench",
+        reason="upload outage bench",
+        prepared_by="bench",
+    )
 
 
 # --- the agent side: its retries, from its log ---------------------------------------------------

@@ -38,10 +38,10 @@ from agent.evidence.upload import (
 from agent.requests.store import RequestStore, StoredRequest
 from registry.cli import main
 from registry.db.schema import agents, evidence_uploads
-from registry.db.schema import requests as requests_table
 from registry.evidence.intake import EvidenceIntake, PackageRecord, package, packages_for_case
 from tests.registry.test_evidence_verify import export_package
 from tests.support.asgi_server import serve_asgi
+from tests.support.registry_rows import add_prepared_request
 
 KiB = 1024
 TOKEN = "upload-token-" + "x" * 32
@@ -104,26 +104,7 @@ class Intake:
 
 
 def add_request(engine: Engine, request_id: str = "req-1", token: str = TOKEN) -> None:
-    now = time.time()
-    with engine.begin() as conn:
-        conn.execute(
-            insert(requests_table).values(
-                request_id=request_id,
-                agent_id="shop-42",
-                cameras_json='["front"]',
-                window_start=now - 3600,
-                window_end=now - 1800,
-                kind="order",
-                case_ref=CASE,
-                basis="Sv 126nd",
-                requester="det. Jansen",
-                reason="burglary",
-                claims_json="{}",
-                upload_token_sha256=hashlib.sha256(token.encode()).hexdigest(),
-                prepared_by="jansen",
-                prepared_at=now,
-            )
-        )
+    add_prepared_request(engine, request_id, token, CASE)
 
 
 @pytest.fixture

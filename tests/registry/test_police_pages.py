@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Page, ViewportSize, expect
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from starlette.routing import Mount
 
 from agent.crypto import jws
@@ -31,7 +31,6 @@ from agent.evidence.export import Package
 from agent.requests.store import RequestStore, StoredRequest
 from registry.db.engine import open_engine
 from registry.db.schema import agents, cameras
-from registry.db.schema import requests as requests_table
 from registry.evidence.intake import EvidenceIntake, package
 from registry.ingest.service import IngestService
 from registry.web import evidence_pages, user_audit
@@ -42,6 +41,7 @@ from tests.registry.test_ingest import Publisher
 from tests.registry.test_intake import Audit, fast_uploader, wait_for
 from tests.support.broker import Broker
 from tests.support.browser import chromium
+from tests.support.registry_rows import add_prepared_request
 from tests.support.registry_web import PASSWORD, RegistryWeb, registry_web, server_config
 
 CAMERA_REGISTRY = Path(sys.executable).parent / "camera-registry"
@@ -383,29 +383,6 @@ def test_a_token_that_is_not_the_prepared_one_is_refused_on_the_page(
 # --- (c) evidence -----------------------------------------------------------------------------
 
 
-def add_request(engine: Engine, request_id: str, token: str, case: str) -> None:
-    now = time.time()
-    with engine.begin() as db:
-        db.execute(
-            insert(requests_table).values(
-                request_id=request_id,
-                agent_id="shop-42",
-                cameras_json='["front"]',
-                window_start=now - 3600,
-                window_end=now - 1800,
-                kind="order",
-                case_ref=case,
-                basis="Sv 126nd",
-                requester="det. Jansen",
-                reason="burglary",
-                claims_json="{}",
-                upload_token_sha256=hashlib.sha256(token.encode()).hexdigest(),
-                prepared_by="piet",
-                prepared_at=now,
-            )
-        )
-
-
 def deliver(registry: Registry, request_id: str, token: str, pkg: Package, root: Path) -> None:
     """The agent's own delivery (Delivery + tus Uploader) to the registry's intake."""
     now = datetime.now(UTC)
@@ -462,8 +439,8 @@ def test_evidence_shows_verified_and_altered_packages_and_downloads_originals(
             )
         )
     good_token, bad_token = "upload-" + "g" * 40, "upload-" + "b" * 40
-    add_request(web.engine, "req-good", good_token, "2026-ZZ-0042")
-    add_request(web.engine, "req-bad", bad_token, "2026-ZZ-0044")
+    add_prepared_request(web.engine, "req-good", good_token, "2026-ZZ-0042", prepared_by="piet")
+    add_prepared_request(web.engine, "req-bad", bad_token, "2026-ZZ-0044", prepared_by="piet")
     good = export_package(tmp_path / "good", device, request_id="req-good")
     deliver(registry, "req-good", good_token, good, tmp_path / "good")
     bad = export_package(tmp_path / "bad", device, request_id="req-bad")
