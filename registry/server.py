@@ -64,6 +64,8 @@ def run_server(config: ServerConfig, *, ingest: bool = True) -> int:
     relay.start()
     if workers is not None:
         workers.start(stop)
+    # A package whose last file arrived just before the registry stopped was never checked.
+    threading.Thread(target=intake.check_unchecked, name="evidence-recheck", daemon=True).start()
     log.info(
         "registry on %s (database %s)", config.http.base_url, config.database_url.split("://", 1)[0]
     )

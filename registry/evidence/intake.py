@@ -46,7 +46,7 @@ from typing import Any, Final
 import anyio
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
@@ -657,6 +657,44 @@ class EvidenceIntake:
                 )
             ).first()
         return row is not None
+
+    def unchecked(self) -> list[str]:
+        """Requests whose signed manifest has arrived but whose package was not checked
+        since their last file completed: the registry stopped between the two."""
+        u, p = evidence_uploads.c, evidence_packages.c
+        with self._engine.connect() as conn:
+            with_manifest = select(u.request_id).where(
+                and_(u.filename == SIGNED_MANIFEST_NAME, u.completed_at.is_not(None))
+            )
+            newest = (
+                select(u.request_id, func.max(u.completed_at).label("completed"))
+                .where(u.request_id.in_(with_manifest))
+                .group_by(u.request_id)
+                .subquery()
+            )
+            rows = conn.execute(
+                select(newest.c.request_id)
+                .select_from(
+                    newest.outerjoin(evidence_packages, p.request_id == newest.c.request_id)
+                )
+                .where(or_(p.checked_at.is_(None), p.checked_at < newest.c.completed))
+                .order_by(newest.c.request_id)
+            )
+            return [row.request_id for row in rows]
+
+    def check_unchecked(self) -> int:
+        """Check each package `unchecked` names (run once when the registry starts);
+        returns how many were checked."""
+        pending = self.unchecked()
+        for request_id in pending:
+            log.info(
+                "evidence package of request %s: checking it now (not checked before)", request_id
+            )
+            try:
+                self.check_package(request_id)
+            except Exception:  # one bad package must not keep the others unchecked
+                log.exception("checking the evidence package of request %s failed", request_id)
+        return len(pending)
 
     def _check_lock(self, request_id: str) -> threading.Lock:
         with self._check_locks_guard:

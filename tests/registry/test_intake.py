@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -37,7 +37,7 @@ from agent.evidence.upload import (
 )
 from agent.requests.store import RequestStore, StoredRequest
 from registry.cli import main
-from registry.db.schema import agents, evidence_uploads
+from registry.db.schema import agents, evidence_packages, evidence_uploads
 from registry.evidence.intake import EvidenceIntake, PackageRecord, package, packages_for_case
 from tests.registry.test_evidence_verify import export_package
 from tests.support.asgi_server import serve_asgi
@@ -232,6 +232,25 @@ def test_a_delivered_package_arrives_verified_and_checks_offline(
     assert (folder / "agent-key.pem").exists()
     assert main(["evidence", "verify", str(folder)]) == 0
     assert f"thumbprint {jws.thumbprint(intake.device.public_key())}" in capsys.readouterr().out
+
+
+def test_a_package_the_registry_stopped_before_checking_is_checked_at_the_next_start(
+    intake: Intake,
+) -> None:
+    deliver(intake, make_package(intake))
+    assert checked(intake).verified
+    assert intake.intake.unchecked() == []  # nothing to do at a start after a clean run
+    # The registry stopped after the last file arrived and before the check was stored.
+    with intake.engine.begin() as conn:
+        conn.execute(delete(evidence_packages))
+    assert package(intake.engine, "req-1").checked is False  # type: ignore[union-attr]
+    assert intake.intake.unchecked() == ["req-1"]
+
+    again = EvidenceIntake(intake.engine, intake.evidence, MAX_FILE_BYTES)  # the next start
+    assert again.check_unchecked() == 1
+    record = package(intake.engine, "req-1")
+    assert record is not None and record.verified, record
+    assert again.unchecked() == []
 
 
 def test_a_file_altered_before_upload_fails_the_package_naming_it(intake: Intake) -> None:
