@@ -111,6 +111,15 @@ def camera_changes(new: Sequence[tuple[HistoryRow, Accepted]]) -> list[list[Came
     return rounds
 
 
+def new_camera_keys(rounds: list[list[CameraChange]]) -> list[tuple[str, str, int]]:
+    """Each camera of the batch, in key order, with the newest bdseq it reported from."""
+    newest: dict[tuple[str, str], int] = {}
+    for changes in rounds:
+        for c in changes:
+            newest[(c[0], c[1])] = max(newest.get((c[0], c[1]), c[2]), c[2])
+    return [(agent, camera, bdseq) for (agent, camera), bdseq in sorted(newest.items())]
+
+
 def camera_set_clause(new: Callable[[str], str]) -> str:
     """SET of the camera UPDATE; `new(field)` is how the statement names a CHANGE_FIELDS
     value. Every expression sees the row as it was before the statement (both engines).
@@ -154,7 +163,10 @@ class HealthWriter(Protocol):
         """Insert the rows not held yet; return the keys of those inserted."""
 
     def update_cameras(self, cursor: Any, rounds: list[list[CameraChange]]) -> None:
-        """Make missing camera rows, lock them in key order, apply the changes."""
+        """Make missing camera rows, lock them in key order, apply the changes. No row is
+        made from reports of a boot older than the agent's current one (agents.bdseq): such
+        a camera is one the agent has dropped since (a stale retained report), or its
+        newer birth has made the row already."""
 
     def touch_agents(self, cursor: Any, last_seen: dict[str, float]) -> None:
         """Every agent heard from gets a row and its newest last_seen."""
@@ -179,7 +191,9 @@ class PostgresHealth:
     # (LockRows sits above the Sort: rows are locked as they come out sorted).
     _cameras = (
         "INSERT INTO cameras (agent_id, camera_id, received, missing, epoch_received) "
-        "SELECT a, c, 0, 0, 0 FROM unnest(%b::text[], %b::text[]) AS u(a, c) "
+        "SELECT a, c, 0, 0, 0 FROM unnest(%b::text[], %b::text[], %b::bigint[]) AS u(a, c, b) "
+        "WHERE NOT EXISTS "
+        "(SELECT 1 FROM agents WHERE agents.agent_id = u.a AND agents.bdseq > u.b) "
         "ON CONFLICT (agent_id, camera_id) DO NOTHING"
     )
     _lock = (
@@ -207,9 +221,9 @@ class PostgresHealth:
         return {tuple(row) for row in cursor.fetchall()}
 
     def update_cameras(self, cursor: Any, rounds: list[list[CameraChange]]) -> None:
-        keys = sorted({(c[0], c[1]) for changes in rounds for c in changes})
+        keys = new_camera_keys(rounds)
         agents, cameras = [k[0] for k in keys], [k[1] for k in keys]
-        cursor.execute(self._cameras, [agents, cameras])
+        cursor.execute(self._cameras, [agents, cameras, [k[2] for k in keys]])
         cursor.execute(self._lock, [agents, cameras])
         for changes in rounds:
             cursor.execute(self._update, [list(column) for column in zip(*changes, strict=True)])
@@ -227,9 +241,12 @@ class SqliteHealth:
         f"INSERT INTO health_history ({HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (agent_id, camera_id, bdseq, seq) DO NOTHING"
     )
+    # INSERT ... SELECT with ON CONFLICT needs a WHERE in SQLite (a parsing ambiguity).
     _cameras = (
         "INSERT INTO cameras (agent_id, camera_id, received, missing, epoch_received) "
-        "VALUES (?, ?, 0, 0, 0) ON CONFLICT (agent_id, camera_id) DO NOTHING"
+        "SELECT :a, :c, 0, 0, 0 WHERE NOT EXISTS "
+        "(SELECT 1 FROM agents WHERE agent_id = :a AND bdseq > :b) "
+        "ON CONFLICT (agent_id, camera_id) DO NOTHING"
     )
     _update = (
         "UPDATE cameras SET "
@@ -251,8 +268,9 @@ class SqliteHealth:
         return inserted
 
     def update_cameras(self, cursor: Any, rounds: list[list[CameraChange]]) -> None:
-        keys = sorted({(c[0], c[1]) for changes in rounds for c in changes})
-        cursor.executemany(self._cameras, keys)
+        cursor.executemany(
+            self._cameras, [{"a": a, "c": c, "b": b} for a, c, b in new_camera_keys(rounds)]
+        )
         for changes in rounds:
             cursor.executemany(
                 self._update, [dict(zip(CHANGE_FIELDS, c, strict=True)) for c in changes]

@@ -12,6 +12,14 @@ the end of one run and the start of the next are not counted as lost). A report 
 older bdseq is stored and counted as received but changes nothing else. `received`
 counts distinct reports only.
 
+A camera leaves the `cameras` table (its health_history stays) when the agent's newest
+birth no longer lists it, or when its retained health is withdrawn (an empty payload on
+its health topic). Neither may undo a newer boot: a birth removes only cameras whose
+newest report is not from a later bdseq, and a report from a boot older than the agent's
+current birth does not make a camera row (health.py), so a stale retained report cannot
+bring back a camera the agent dropped. Within a batch arrival order decides: a withdrawal
+followed by a report or a birth listing the camera is no withdrawal.
+
 Row locks are taken in one order (cameras, then agents, each sorted by key) so concurrent
 workers on PostgreSQL do not deadlock; a batch that still hits one is retried.
 """
@@ -28,11 +36,14 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Connection,
     Engine,
     String,
     Table,
+    and_,
     bindparam,
+    delete,
     or_,
     select,
     update,
@@ -50,7 +61,7 @@ from registry.db.schema import (
 from registry.errors import RegistryError
 from registry.ingest import health
 from registry.ingest.topics import Kind
-from registry.ingest.validate import Accepted, Rejected, epoch
+from registry.ingest.validate import Accepted, Rejected, Withdrawn, epoch
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +71,10 @@ RETRY_PAUSE_S = 0.05
 # PostgreSQL SQLSTATEs worth retrying: deadlock detected, serialization failure.
 RETRYABLE_SQLSTATES = ("40P01", "40001")
 
-Message = Accepted | Rejected
+Message = Accepted | Withdrawn | Rejected
+# What a birth says of its agent's cameras: its bdseq and every camera id it lists.
+Listed = dict[str, tuple[int, set[str]]]
+CameraKey = tuple[str, str]
 
 
 @dataclass
@@ -71,6 +85,7 @@ class BatchResult:
     duplicates: int = 0  # health reports and audit entries already held
     rejected: int = 0
     per_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    removed: dict[str, list[str]] = field(default_factory=dict)  # agent -> camera ids
 
 
 def _dumps(value: Any) -> str:
@@ -100,13 +115,22 @@ class IngestStore:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self.engine.begin() as connection:
-                    return self._apply(connection, batch)
+                    result = self._apply(connection, batch)
             except DBAPIError as exc:
                 if attempt == ATTEMPTS or not self._retryable(exc):
                     cause = str(exc.orig or exc).strip().splitlines()[0]
                     raise RegistryError(f"database refused an ingest batch: {cause}") from exc
                 log.info("ingest batch retried (%s)", str(exc.orig).strip().splitlines()[0])
                 time.sleep(RETRY_PAUSE_S * attempt)
+                continue
+            # Logged once committed: a retried or refused batch removed nothing.
+            for agent, removed in sorted(result.removed.items()):
+                log.info(
+                    "agent %s no longer has camera(s) %s: removed from the registry",
+                    agent,
+                    ", ".join(removed),
+                )
+            return result
         raise AssertionError("unreachable")
 
     def _retryable(self, exc: DBAPIError) -> bool:
@@ -122,6 +146,12 @@ class IngestStore:
         for message in batch:
             if isinstance(message, Rejected):
                 rejected.append(message)
+                continue
+            if isinstance(message, Withdrawn):
+                # Elsewhere an empty payload only clears a retained message (the agent
+                # tidying up, or an operator): nothing to store, nothing wrong.
+                if message.topic.kind is not Kind.HEALTH:
+                    log.debug("ignored an empty (retained-deleting) message on %s", message.name)
                 continue
             by_kind[message.topic.kind].append(message)
             agent = message.topic.agent
@@ -140,8 +170,13 @@ class IngestStore:
         # Inserts of new rows first (no shared row locks), then cameras, then agents.
         new_audit = self._insert_audit(connection, by_kind[Kind.AUDIT])
         births = [m for m in by_kind[Kind.STATE] if m.payload["state"] == "online"]
-        self._upsert_birth_cameras(connection, births)
-        new_reports = self._apply_health(connection, by_kind[Kind.HEALTH], last_seen)
+        listed = self._upsert_birth_cameras(connection, births)
+        new_reports = self._apply_health(connection, by_kind[Kind.HEALTH])
+        # After the reports: one that arrived before its camera's removal must not make
+        # the row again.
+        result.removed = self._remove_cameras(connection, listed, _withdrawn(batch))
+        if last_seen:
+            self._touch_agents(connection, last_seen)
         result.duplicates = (len(by_kind[Kind.HEALTH]) - new_reports) + (
             len(by_kind[Kind.AUDIT]) - sum(new_audit.values())
         )
@@ -153,49 +188,57 @@ class IngestStore:
 
     # --- health (registry/ingest/health.py writes it, on the driver's cursor) ------------
 
-    def _apply_health(
-        self, connection: Connection, reports: list[Accepted], last_seen: dict[str, float]
-    ) -> int:
-        """History, camera rows and agents' last_seen; returns how many reports were new."""
+    def _apply_health(self, connection: Connection, reports: list[Accepted]) -> int:
+        """History and camera rows; returns how many reports were new."""
+        if not reports:
+            return 0
         cursor = connection.connection.cursor()
         try:
-            new = 0
-            if reports:
-                rows = health.history_rows(reports)
-                inserted = self._health.insert_history(cursor, rows)
-                fresh: list[tuple[health.HistoryRow, Accepted]] = []
-                for row, message in zip(rows, reports, strict=True):
-                    key = (row[0], row[1], row[2], row[3])
-                    if key in inserted:
-                        inserted.discard(key)  # a report twice in one batch counts once
-                        fresh.append((row, message))
-                new = len(fresh)
-                if fresh:
-                    self._health.update_cameras(cursor, health.camera_changes(fresh))
-            if last_seen:
-                self._health.touch_agents(cursor, last_seen)
-            return new
+            rows = health.history_rows(reports)
+            inserted = self._health.insert_history(cursor, rows)
+            fresh: list[tuple[health.HistoryRow, Accepted]] = []
+            for row, message in zip(rows, reports, strict=True):
+                key = (row[0], row[1], row[2], row[3])
+                if key in inserted:
+                    inserted.discard(key)  # a report twice in one batch counts once
+                    fresh.append((row, message))
+            if fresh:
+                self._health.update_cameras(cursor, health.camera_changes(fresh))
+            return len(fresh)
+        finally:
+            cursor.close()
+
+    def _touch_agents(self, connection: Connection, last_seen: dict[str, float]) -> None:
+        """Every agent heard from gets a row and its newest last_seen."""
+        cursor = connection.connection.cursor()
+        try:
+            self._health.touch_agents(cursor, last_seen)
         finally:
             cursor.close()
 
     # --- state -------------------------------------------------------------------------------
 
-    def _upsert_birth_cameras(self, connection: Connection, births: list[Accepted]) -> None:
-        """Where each camera is and what it can see, from the agent's birth."""
+    def _upsert_birth_cameras(self, connection: Connection, births: list[Accepted]) -> Listed:
+        """Where each camera is and what it can see, from the agent's birth; returns, per
+        agent, what its newest birth lists (old retained births are skipped)."""
+        listed: Listed = {}
         if not births:
-            return
+            return listed
         rows = connection.execute(
             select(agents.c.agent_id, agents.c.bdseq).where(
                 agents.c.agent_id.in_({m.topic.agent for m in births})
             )
         )
-        held: dict[str, int | None] = {row.agent_id: row.bdseq for row in rows}
-        described: dict[tuple[str, str], dict[str, Any]] = {}
-        for m in births:  # in arrival order: a later birth's description wins
+        newest: dict[str, int] = {row.agent_id: row.bdseq or 0 for row in rows}
+        for m in births:
+            agent = m.topic.agent
+            newest[agent] = max(newest.get(agent, 0), m.payload["bdseq"])
+        described: dict[CameraKey, dict[str, Any]] = {}
+        for m in births:  # in arrival order: a later birth of the same boot wins
             agent, bdseq = m.topic.agent, m.payload["bdseq"]
-            known = held.get(agent)
-            if known is not None and known > bdseq:
+            if bdseq < newest[agent]:
                 continue  # an old retained birth: the agent has started since
+            listed[agent] = (bdseq, {camera["id"] for camera in m.payload["cameras"]})
             for camera in m.payload["cameras"]:
                 location = camera["location"] or {}
                 described[(agent, camera["id"])] = {
@@ -210,7 +253,7 @@ class IngestStore:
                     "dori_json": None if camera["dori_m"] is None else _dumps(camera["dori_m"]),
                 }
         if not described:
-            return
+            return listed
         statement = self._insert(cameras)
         columns = ("name", "lat", "lon", "bearing_deg", "fov_deg", "range_m", "dori_json")
         statement = statement.on_conflict_do_update(
@@ -218,6 +261,33 @@ class IngestStore:
             set_={name: statement.excluded[name] for name in columns},
         )
         connection.execute(statement, [described[key] for key in sorted(described)])
+        return listed
+
+    def _remove_cameras(
+        self, connection: Connection, listed: Listed, withdrawn: set[CameraKey]
+    ) -> dict[str, list[str]]:
+        """Delete the cameras a birth no longer lists or a withdrawal names; returns the
+        removed ids per agent. One statement per agent, in key order (births are rare)."""
+        c = cameras.c
+        removed: dict[str, list[str]] = {}
+        for agent in sorted(set(listed) | {key[0] for key in withdrawn}):
+            conditions: list[ColumnElement[bool]] = []
+            if agent in listed:
+                bdseq, ids = listed[agent]
+                # A camera that has reported from a later boot is not this birth's to drop.
+                conditions.append(
+                    and_(c.camera_id.not_in(sorted(ids)), or_(c.bdseq.is_(None), c.bdseq <= bdseq))
+                )
+            gone = sorted(camera for owner, camera in withdrawn if owner == agent)
+            if gone:
+                conditions.append(c.camera_id.in_(gone))
+            rows = connection.execute(
+                delete(cameras).where(c.agent_id == agent, or_(*conditions)).returning(c.camera_id)
+            )
+            ids_removed = sorted(rows.scalars())
+            if ids_removed:
+                removed[agent] = ids_removed
+        return removed
 
     def _apply_state(self, connection: Connection, message: Accepted) -> None:
         """Birth or offline, unless the agent has already started again (a newer bdseq)."""
@@ -337,3 +407,22 @@ class IngestStore:
         # both be compared, and a multi-row upsert may not touch a row twice (PostgreSQL).
         for row in rows:
             connection.execute(statement, row)
+
+
+def _withdrawn(batch: Sequence[Message]) -> set[CameraKey]:
+    """The cameras whose retained health was withdrawn (an empty payload) and that nothing
+    later in the batch, a report or a birth listing them, says are there after all."""
+    last_word: dict[CameraKey, bool] = {}  # True: withdrawn
+    for message in batch:  # in arrival order
+        if isinstance(message, Rejected) or message.topic.kind not in (Kind.HEALTH, Kind.STATE):
+            continue
+        agent, camera = message.topic.agent, message.topic.camera
+        if isinstance(message, Withdrawn):
+            if camera is not None:
+                last_word[(agent, camera)] = True
+        elif camera is not None:
+            last_word[(agent, camera)] = False
+        elif message.payload["state"] == "online":
+            for described in message.payload["cameras"]:
+                last_word[(agent, described["id"])] = False
+    return {key for key, gone in last_word.items() if gone}

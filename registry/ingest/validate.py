@@ -2,6 +2,8 @@
 size, strict JSON, its JSON Schema (docs/schemas) and that it speaks for the agent, camera
 and request its topic names. The ACL lets an agent write only its own topics, but the
 registry does not rely on the broker alone: a payload naming another agent is refused.
+An empty payload on a valid topic is no message to check but a retained message deleted
+(`Withdrawn`): on a health topic the agent withdraws a camera it no longer has.
 
 The schemas are compiled once with jsonschema-rs (Rust): the pure-Python jsonschema takes
 about 1.2 ms per health object here, jsonschema-rs about 6 µs, which is what lets one
@@ -49,6 +51,17 @@ class Accepted:
     topic: TopicParts
     payload: dict[str, Any]
     text: str  # the payload as received (UTF-8), stored as it came
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """A zero-length payload on a valid topic: MQTT's way to delete a retained message
+    (the broker forwards it to current subscribers too). Not a report and not an error:
+    on a camera's health topic the agent uses it to withdraw a camera it no longer has."""
+
+    topic: TopicParts
+    name: str  # the topic as received, for the log
     received_at: float
 
 
@@ -127,12 +140,14 @@ class MessageValidator:
 
     def check(
         self, topic: str, raw: bytes, received_at: float | None = None
-    ) -> Accepted | Rejected:
+    ) -> Accepted | Withdrawn | Rejected:
         now = time.time() if received_at is None else received_at
         try:
             parts = parse(self.prefix, topic)
         except TopicError as exc:
             return Rejected(topic, _short(f"topic: {exc}"), now)
+        if not raw:
+            return Withdrawn(parts, topic, now)
         limit = MAX_STATE_BYTES if parts.kind is Kind.STATE else MAX_PAYLOAD_BYTES
         if len(raw) > limit:
             return Rejected(topic, f"too large: {len(raw)} bytes (limit {limit})", now)
