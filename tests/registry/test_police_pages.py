@@ -111,8 +111,10 @@ def click_map(page: Page, where: tuple[float, float]) -> None:
 
 
 def local_input(moment: datetime) -> str:
-    """What a datetime-local input holds for a UTC moment (the pages work in UTC)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    """What a datetime-local input holds for a UTC moment (the pages work in UTC). The
+    browser leaves out zero seconds: on the minute it holds 2026-11-28T04:28."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S" if moment.second else "%Y-%m-%dT%H:%M")
 
 
 def no_horizontal_scroll(page: Page) -> bool:
