@@ -34,6 +34,7 @@ from agent.requests.desk import NotAwaitingOwner, RequestDesk
 from agent.requests.setup import consent_of, policy_of
 from agent.requests.store import REQUESTS_FILE, RequestStore, UnknownRequest
 from agent.requests.token import upload_allowed
+from agent.requests.words import cannot_decide
 from agent.state import Counters
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
@@ -294,21 +295,12 @@ class App:
 
 def decide(desk: RequestDesk, request: dict[str, Any], _: Translator) -> dict[str, Any]:
     """The owner's approve / decline over the control socket."""
-    from agent.requests.commands import state_words
-
     request_id = str(request.get("request", ""))
     approve = request["command"] == "approve"
     try:
         desk.decide(request_id, approve)
     except NotAwaitingOwner as exc:
-        said = _(
-            "request {id} is {state}; only a request waiting for your decision can be "
-            "approved or declined"
-        )
-        return {
-            "ok": False,
-            "error": said.format(id=request_id, state=state_words(exc.state, None, _)),
-        }
+        return {"ok": False, "error": cannot_decide(request_id, exc.state, _)}
     except UnknownRequest:
         return {"ok": False, "error": _("no request '{id}'").format(id=request_id)}
     if approve:

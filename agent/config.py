@@ -33,6 +33,7 @@ from agent.config_fields import (
     Loc,
     ReadableFile,
     Seconds,
+    web_url,
 )
 from agent.config_fields import base_dir as _base_dir
 from agent.config_fields import check_readable as _check_readable
@@ -400,35 +401,21 @@ class PoliceKey(ConfigSection):
             data = self.file.read_bytes()
         except OSError as exc:
             raise ValueError(f"cannot read {self.file}: {exc.strerror}") from None
-        if data.lstrip().startswith(b"{"):
-            try:
-                return jws.public_key_from_jwk(json.loads(data))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{self.file} is not valid JSON: {exc}") from None
-        return jws.public_key_from_pem(data)
+        return police_key_from_file(data, self.file)
 
 
-def upload_prefix_problem(value: str) -> str | None:
-    """What is wrong with an upload allow-list entry, or None."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        return f"{value!r} is not a valid URL"
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
-        return "must be an https:// URL (http:// only for 127.0.0.1 or localhost)"
-    if not parts.hostname:
-        return "has no host name"
-    if "@" in parts.netloc:
-        return "must not contain credentials"
-    return None
+def police_key_from_file(data: bytes, path: Path) -> Ed25519PublicKey:
+    """A police public key file's contents, PEM or JWK; ValueError says why not."""
+    if data.lstrip().startswith(b"{"):
+        try:
+            return jws.public_key_from_jwk(json.loads(data))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    return jws.public_key_from_pem(data)
 
 
 def _check_upload_prefix(value: str) -> str:
-    problem = upload_prefix_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
+    web_url(value)
     return value
 
 

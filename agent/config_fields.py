@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, NoReturn
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +22,31 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from agent.durations import parse_duration, parse_size
 
 Loc = tuple[str | int, ...]
+
+# Clear text is allowed only to these: nothing on the way can overhear it.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback(host: str | None) -> bool:
+    return host in LOOPBACK_HOSTS
+
+
+def web_url(value: str, *, credentials: str = "must not contain credentials") -> SplitResult:
+    """The parts of a URL the agent sends secrets or footage to: https://, or http:// to
+    this machine (a local relay, the demo, tests), with a host and no login in it.
+    ValueError names the first problem; `credentials` says where a login belongs instead."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid URL (invalid port?)") from None
+    if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))):
+        raise ValueError("must be an https:// URL (http:// only for 127.0.0.1 or localhost)")
+    if not parts.hostname:
+        raise ValueError("has no host name")
+    if "@" in parts.netloc:
+        raise ValueError(credentials)
+    return parts
 
 
 def rule_details(problems: Iterable[tuple[Loc, str]]) -> list[InitErrorDetails]:

@@ -17,11 +17,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field
 
 from agent.config import AgentSection, ConfigSection, Location, load_yaml_model
+from agent.config_fields import web_url
 from agent.crypto import device_key
 from agent.errors import AgentError, ConfigError
 
@@ -46,7 +46,6 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0  # the registry updates the broker's password file before answering
 MAX_RESPONSE_BYTES = 64 * 1024
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
@@ -102,21 +101,13 @@ def load_enrolment_view(path: Path) -> EnrolmentView:
 
 
 def check_registry_url(url: str) -> str:
-    """The base URL without a trailing '/'; ValueError unless https (http on loopback)."""
+    """The base URL without a trailing '/'; ValueError unless https (http on loopback):
+    the code and the password cross this connection."""
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ValueError(f"{url!r} is not a valid URL") from None
-    if not parts.hostname:
-        raise ValueError(f"{url!r} has no host name")
-    # The code and the password cross this connection: clear text only on this machine.
-    loopback = parts.hostname in _LOOPBACK
-    if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
-        raise ValueError(
-            "the registry URL must be https:// (http:// only for 127.0.0.1 or localhost)"
-        )
-    if "@" in parts.netloc or parts.query or parts.fragment:
+        parts = web_url(url)
+    except ValueError as exc:
+        raise ValueError(f"the registry URL {url!r}: {exc}") from None
+    if parts.query or parts.fragment:
         raise ValueError("the registry URL must be only https://host[:port][/path]")
     return url.rstrip("/")
 

@@ -102,13 +102,13 @@ def _probe_live(
     )
     stop = threading.Event()
 
-    def stop_at_deadline() -> None:
-        while not stop.wait(max(0.0, min(0.1, deadline - time.monotonic()))):
-            if time.monotonic() >= deadline:
-                stop.set()
+    def stop_in(delay: float) -> threading.Timer:
+        timer = threading.Timer(delay, stop.set)
+        timer.daemon = True
+        timer.start()
+        return timer
 
-    timer = threading.Thread(target=stop_at_deadline, name="probe-deadline", daemon=True)
-    timer.start()
+    timer = stop_in(seconds)
     backoff = Backoff()
     opened = False
     try:
@@ -116,8 +116,10 @@ def _probe_live(
             try:
                 with source:
                     now = time.monotonic()
-                    if not opened:
+                    if not opened:  # the watch starts again, now that there is a stream
                         opened = True
+                        timer.cancel()
+                        timer = stop_in(seconds)
                         deadline = now + seconds
                     assessor.connected(now, source.facts)
                     pump(source, assessor, _sampler(source, interval), stop)
@@ -127,8 +129,7 @@ def _probe_live(
                 assessor.disconnected(time.monotonic())
             stop.wait(min(backoff.next(), max(0.0, deadline - time.monotonic())))
     finally:
-        stop.set()
-        timer.join()
+        timer.cancel()
     return assessor.assess(time.monotonic())
 
 

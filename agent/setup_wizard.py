@@ -385,7 +385,8 @@ class Wizard:
         """The police key to trust, checked by its fingerprint: without one the agent
         refuses every request, which is safe but useless to the police."""
         _ = self._
-        from agent.config import PoliceKey, upload_prefix_problem
+        from agent.config import police_key_from_file
+        from agent.config_fields import web_url
         from agent.crypto import jws
 
         self.say("")
@@ -402,7 +403,7 @@ class Wizard:
             path = Path(answer).expanduser().absolute()
             try:
                 data = path.read_bytes()
-                key = PoliceKey.model_construct(file=path).public_key()
+                key = police_key_from_file(data, path)
             except OSError as exc:
                 self.say(_("Cannot read {path}: {error}").format(path=path, error=exc.strerror))
                 continue
@@ -423,10 +424,12 @@ class Wizard:
                 _("Address evidence may be sent to, e.g. https://evidence.example.org/files/"),
                 default,
             )
-            problem = upload_prefix_problem(upload)
-            if problem is None:
-                return PoliceTrust(data, kid, upload)
-            self.say(problem)
+            try:
+                web_url(upload)
+            except ValueError as exc:
+                self.say(str(exc))
+                continue
+            return PoliceTrust(data, kid, upload)
 
     def notifications(self) -> str | None:
         """An ntfy topic for the owner's phone (e-mail and webhooks: edit the config)."""

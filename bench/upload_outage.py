@@ -44,26 +44,25 @@ from pathlib import Path
 from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.audit import AuditLog
-from agent.crypto import jws
 from agent.evidence.delivery import Delivery
 from agent.evidence.export import Package
 from agent.evidence.upload import Uploader, UploadError, UploadResult
-from agent.requests.store import RequestStore, StoredRequest
+from agent.requests.store import RequestStore
 from bench import harness
 from registry.db.engine import open_engine
-from registry.db.schema import agents
 from registry.errors import RegistryError
 from registry.evidence.intake import EvidenceIntake, PackageRecord, package
 from tests.registry.test_evidence_verify import export_package
 from tests.support.asgi_server import serve_asgi
 from tests.support.cutting_proxy import CuttingProxy, Mode
-from tests.support.registry_rows import add_prepared_request
+from tests.support.delivery import uploading_request
+from tests.support.registry_rows import add_enrolled_agent, add_prepared_request
 
 MB = 1_000_000
 REQUEST_ID = "req-outage"
@@ -140,17 +139,7 @@ class CountingApp:
 
 def prepare_registry(engine: Engine, device: Ed25519PrivateKey) -> None:
     """The agent enrolled with its device key, and a request whose upload token we hold."""
-    now = time.time()
-    with engine.begin() as conn:
-        conn.execute(
-            insert(agents).values(
-                agent_id="shop-42",
-                public_key=jws.public_jwk(device.public_key())["x"],
-                key_thumbprint=jws.thumbprint(device.public_key()),
-                enrolled_at=now,
-                audit_entries=0,
-            )
-        )
+    add_enrolled_agent(engine, device.public_key())
     add_prepared_request(
         engine,
         REQUEST_ID,
@@ -201,32 +190,6 @@ class CountingUploader(Uploader):
         result = super().upload(path, **options)
         self.sent += result.bytes_sent
         return result
-
-
-def stored_request(endpoint: str) -> StoredRequest:
-    now = datetime.now(UTC)
-    return StoredRequest(
-        id=REQUEST_ID,
-        state="uploading",
-        reason=None,
-        kind="order",
-        case=CASE,
-        basis="Sv 126nd",
-        requester="bench",
-        issuer="police",
-        cameras=("front",),
-        start=now - timedelta(hours=1),
-        end=now - timedelta(minutes=30),
-        upload_url=endpoint,
-        upload_token=UPLOAD_TOKEN,
-        expires=now + timedelta(hours=2),
-        received=now,
-        updated=now,
-        owner_deadline=None,
-        bytes_sent=0,
-        bytes_total=0,
-        manifest_sha256=None,
-    )
 
 
 # --- one run --------------------------------------------------------------------------------------
@@ -322,12 +285,19 @@ def run_through(
     stop = threading.Event()
     finished = threading.Event()
     failure: list[BaseException] = []
+    now = datetime.now(UTC)
+    request = uploading_request(
+        REQUEST_ID,
+        f"{proxy.origin}/files/",
+        UPLOAD_TOKEN,
+        case=CASE,
+        requester="bench",
+        window=(now - timedelta(hours=1), now - timedelta(minutes=30)),
+    )
 
     def deliver() -> None:
         try:
-            delivery.send(
-                stored_request(f"{proxy.origin}/files/"), pkg, lambda _done, _total: None, stop
-            )
+            delivery.send(request, pkg, lambda _done, _total: None, stop)
         except BaseException as exc:  # reported in the table, the bench goes on
             failure.append(exc)
         finally:

@@ -24,7 +24,15 @@ from pydantic import (
     model_validator,
 )
 
-from agent.config_fields import ConfigPath, Loc, ReadableFile, Seconds, rule_error
+from agent.config_fields import (
+    ConfigPath,
+    Loc,
+    ReadableFile,
+    Seconds,
+    is_loopback,
+    rule_error,
+    web_url,
+)
 from agent.config_fields import read_secret as read_secret_file
 
 EventKind = Literal[
@@ -37,7 +45,6 @@ EventKind = Literal[
 ]
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SMTP_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
@@ -56,23 +63,8 @@ def read_secret(path: Path) -> SecretStr:
 SecretFile = ConfigPath
 
 
-def is_loopback(host: str | None) -> bool:
-    return host in LOOPBACK_HOSTS
-
-
 def _check_http_url(value: str) -> str:
-    """https://, or http:// to this machine (a local relay, tests); no credentials."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ValueError(f"{value!r} is not a valid URL (invalid port?)") from None
-    if not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))):
-        raise ValueError("must be an https:// URL (http:// only for 127.0.0.1 or localhost)")
-    if "@" in parts.netloc:
-        raise ValueError("put a token in token_file, not in the URL")
-    if not parts.hostname:
-        raise ValueError("has no host name")
+    web_url(value, credentials="put a token in token_file, not in the URL")
     return value
 
 

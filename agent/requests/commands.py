@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.errors import AgentError
+from agent.requests.words import cannot_decide, state_words
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
@@ -22,20 +23,6 @@ if TYPE_CHECKING:
 
 EX_USAGE = 64
 EX_UNAVAILABLE = 69
-
-# Each state in words for the owner; the texts are catalogue msgids.
-_WORDS = {
-    "received": "received, being checked",
-    "waiting_clock": "waiting for the system clock to be synchronised",
-    "rejected": "rejected",
-    "awaiting_owner": "waiting for your decision",
-    "declined": "declined",
-    "approved": "approved",
-    "exporting": "copying the footage",
-    "uploading": "sending the footage",
-    "completed": "completed: the footage was delivered",
-    "failed": "failed",
-}
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:
@@ -79,13 +66,6 @@ def run(args: argparse.Namespace, config: AgentConfig) -> int:
 
 def _local(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def state_words(state: str, reason: str | None, _: Translator) -> str:
-    """A request's state in the owner's words."""
-    words = _WORDS.get(state)
-    said = _(words) if words else state
-    return said + (f" ({reason})" if reason else "")
 
 
 def _kind(kind: str, _: Translator) -> str:
@@ -171,11 +151,7 @@ def _decide(
         print("camera-agent: " + _("no request '{id}'").format(id=request_id), file=sys.stderr)
         return EX_USAGE
     if request.state != "awaiting_owner":
-        said = _(
-            "request {id} is {state}; only a request waiting for your decision can be "
-            "approved or declined"
-        ).format(id=request_id, state=state_words(request.state, None, _))
-        print("camera-agent: " + said, file=sys.stderr)
+        print("camera-agent: " + cannot_decide(request_id, request.state, _), file=sys.stderr)
         return EX_USAGE
     command = "approve" if approve else "decline"
     return tell_daemon(

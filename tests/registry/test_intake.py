@@ -9,39 +9,35 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, select, update
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from agent.crypto import jws
-from agent.evidence.delivery import Delivery
 from agent.evidence.export import Package
 from agent.evidence.upload import (
     REJECTED,
     TOO_LARGE,
     UNAUTHORIZED,
-    Uploader,
     UploadError,
     encode_metadata,
 )
-from agent.requests.store import RequestStore, StoredRequest
 from registry.cli import main
 from registry.db.schema import agents, evidence_packages, evidence_uploads
 from registry.evidence.intake import EvidenceIntake, PackageRecord, package, packages_for_case
 from tests.registry.test_evidence_verify import export_package
 from tests.support.asgi_server import serve_asgi
-from tests.support.registry_rows import add_prepared_request
+from tests.support.delivery import fast_uploader, send_package, uploading_request
+from tests.support.registry_rows import add_enrolled_agent, add_prepared_request
 
 KiB = 1024
 TOKEN = "upload-token-" + "x" * 32
@@ -110,17 +106,7 @@ def add_request(engine: Engine, request_id: str = "req-1", token: str = TOKEN) -
 @pytest.fixture
 def intake(engine: Engine, tmp_path: Path) -> Iterator[Intake]:
     device = Ed25519PrivateKey.generate()
-    raw = jws.public_jwk(device.public_key())["x"]
-    with engine.begin() as conn:
-        conn.execute(
-            insert(agents).values(
-                agent_id="shop-42",
-                public_key=raw,
-                key_thumbprint=jws.thumbprint(device.public_key()),
-                enrolled_at=time.time(),
-                audit_entries=0,
-            )
-        )
+    add_enrolled_agent(engine, device.public_key())
     add_request(engine)
     evidence = EvidenceIntake(engine, tmp_path / "evidence", MAX_FILE_BYTES)
     app = Starlette(routes=[Mount("/files", routes=evidence.routes())])
@@ -128,50 +114,9 @@ def intake(engine: Engine, tmp_path: Path) -> Iterator[Intake]:
         yield Intake(engine, evidence, f"{base}/files/", device, tmp_path)
 
 
-def fast_uploader(**settings: object) -> Uploader:
-    return Uploader(backoff_base_s=0.05, backoff_cap_s=0.2, chunk_size=64 * KiB, **settings)  # type: ignore[arg-type]
-
-
-class Audit:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, str | None, Mapping[str, object]]] = []
-
-    def append(self, event: str, request_id: str | None, detail: Mapping[str, object]) -> None:
-        self.events.append((event, request_id, detail))
-
-
 def deliver(env: Intake, pkg: Package, token: str = TOKEN) -> None:
     """The agent's own delivery: every file, then manifest.jws."""
-    now = datetime.now(UTC)
-    stored = StoredRequest(
-        id="req-1",
-        state="uploading",
-        reason=None,
-        kind="order",
-        case=CASE,
-        basis="Sv 126nd",
-        requester="det. Jansen",
-        issuer="police",
-        cameras=("front",),
-        start=now,
-        end=now,
-        upload_url=env.endpoint,
-        upload_token=token,
-        expires=now + timedelta(hours=1),
-        received=now,
-        updated=now,
-        owner_deadline=None,
-        bytes_sent=0,
-        bytes_total=0,
-        manifest_sha256=None,
-    )
-    store = RequestStore(env.root / "agent-requests.sqlite")
-    try:
-        Delivery(store, Audit(), fast_uploader()).send(
-            stored, pkg, lambda done, total: None, threading.Event()
-        )
-    finally:
-        store.close()
+    send_package(env.root, uploading_request("req-1", env.endpoint, token, case=CASE), pkg)
 
 
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 15) -> None:

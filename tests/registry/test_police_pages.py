@@ -26,9 +26,7 @@ from sqlalchemy import Engine
 from starlette.routing import Mount
 
 from agent.crypto import jws
-from agent.evidence.delivery import Delivery
 from agent.evidence.export import Package
-from agent.requests.store import RequestStore, StoredRequest
 from registry.db.engine import open_engine
 from registry.db.schema import agents, cameras
 from registry.evidence.intake import EvidenceIntake, package
@@ -38,9 +36,10 @@ from registry.web.auth import Role
 from tests.registry.test_dashboard import _camera
 from tests.registry.test_evidence_verify import export_package
 from tests.registry.test_ingest import Publisher
-from tests.registry.test_intake import Audit, fast_uploader, wait_for
+from tests.registry.test_intake import wait_for
 from tests.support.broker import Broker
 from tests.support.browser import chromium
+from tests.support.delivery import send_package, uploading_request
 from tests.support.registry_rows import add_prepared_request
 from tests.support.registry_web import PASSWORD, RegistryWeb, registry_web, server_config
 
@@ -387,36 +386,8 @@ def test_a_token_that_is_not_the_prepared_one_is_refused_on_the_page(
 
 def deliver(registry: Registry, request_id: str, token: str, pkg: Package, root: Path) -> None:
     """The agent's own delivery (Delivery + tus Uploader) to the registry's intake."""
-    now = datetime.now(UTC)
-    stored = StoredRequest(
-        id=request_id,
-        state="uploading",
-        reason=None,
-        kind="order",
-        case="c",
-        basis="b",
-        requester="r",
-        issuer="police",
-        cameras=("front",),
-        start=now,
-        end=now,
-        upload_url=registry.web.url + "/files/",
-        upload_token=token,
-        expires=now + timedelta(hours=1),
-        received=now,
-        updated=now,
-        owner_deadline=None,
-        bytes_sent=0,
-        bytes_total=0,
-        manifest_sha256=None,
-    )
-    store = RequestStore(root / "agent-requests.sqlite")
-    try:
-        Delivery(store, Audit(), fast_uploader()).send(
-            stored, pkg, lambda done, total: None, threading.Event()
-        )
-    finally:
-        store.close()
+    endpoint = registry.web.url + "/files/"
+    send_package(root, uploading_request(request_id, endpoint, token, case="c"), pkg)
 
     def checked() -> bool:
         record = package(registry.engine, request_id)

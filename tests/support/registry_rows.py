@@ -6,9 +6,26 @@ from __future__ import annotations
 import hashlib
 import time
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, insert
 
+from agent.crypto import jws
+from registry.db.schema import agents
 from registry.db.schema import requests as requests_table
+
+
+def add_enrolled_agent(engine: Engine, device: Ed25519PublicKey, agent_id: str = "shop-42") -> None:
+    """An agent enrolled with its device key, as enrolment stores it."""
+    with engine.begin() as db:
+        db.execute(
+            insert(agents).values(
+                agent_id=agent_id,
+                public_key=jws.public_jwk(device)["x"],
+                key_thumbprint=jws.thumbprint(device),
+                enrolled_at=time.time(),
+                audit_entries=0,
+            )
+        )
 
 
 def add_prepared_request(
