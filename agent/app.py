@@ -36,6 +36,7 @@ from agent.requests.store import REQUESTS_FILE, RequestStore, UnknownRequest
 from agent.requests.token import upload_allowed
 from agent.requests.words import cannot_decide
 from agent.state import Counters
+from agent.stop_signal import set_from_handler
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
 from agent.systemd import Notifier, watchdog_interval
@@ -315,7 +316,7 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         log.info("received %s", signal.Signals(signum).name)
-        stop.set()
+        set_from_handler(stop)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)

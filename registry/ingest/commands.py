@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from agent.stop_signal import set_from_handler
 from registry.config import DEFAULT_CONFIG, load_server_config
 from registry.ingest.service import IngestService
 from registry.ingest.workers import WorkerPool, check_workers, run_worker
@@ -72,7 +73,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("ingest: %s, stopping", signal.Signals(signum).name)
-        stop.set()
+        set_from_handler(stop)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

@@ -37,6 +37,7 @@ from pathlib import Path
 from types import FrameType
 
 from agent.log import setup_logging
+from agent.stop_signal import set_from_handler
 from registry.config import ServerConfig, load_server_config
 from registry.db.engine import open_engine
 from registry.errors import RegistryError
@@ -104,7 +105,7 @@ def _child(
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
+        set_from_handler(stop)
 
     signal.signal(signal.SIGTERM, on_signal)
     # Ctrl-C reaches the whole process group; the parent stops the workers in order.
