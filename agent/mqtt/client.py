@@ -125,6 +125,13 @@ class RegistryLink:
         client.on_message = self._on_message
         self._client = client
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
+        # paho writes a packet queued from another thread (the outbox sender's publish) on
+        # that thread, at once, unless it believes its own loop thread runs (`_thread`,
+        # set only by loop_start); ours runs loop_forever. Two threads then use the TLS
+        # socket at once, and OpenSSL fails the record ("decryption failed or bad record
+        # mac": the broker drops the agent). Told, paho queues the packet and wakes its
+        # loop, which writes it. The registry's BrokerConnection does the same.
+        client._thread = self._thread
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-outbox", daemon=True)
 
     @property
