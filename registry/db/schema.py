@@ -151,12 +151,15 @@ requests = Table(
     Column("basis", Text, nullable=False),
     Column("requester", String(200), nullable=False),
     Column("reason", Text, nullable=False),  # why the officer asked (user audit)
-    Column("claims_json", Text, nullable=False),  # what the server prepared, unsigned
+    # What the server prepared, unsigned, without the upload bearer (`upload.url` only).
+    Column("claims_json", Text, nullable=False),
     # The bearer the agent presents at the intake; only its SHA-256 is kept.
     Column("upload_token_sha256", String(64), nullable=False),
     Column("prepared_by", String(64), nullable=False),
     Column("prepared_at", Float, nullable=False),
-    Column("token", Text),  # the signed compact JWS once submitted
+    # Always NULL: the signed token carries the upload bearer and is not kept (older
+    # registries kept it here; registry/db/upgrade.py clears it).
+    Column("token", Text),
     Column("token_status_id", String(16)),  # where a rejected token's status lands
     Column("submitted_by", String(64)),
     Column("submitted_at", Float),

@@ -8,13 +8,20 @@ verified against the agent's enrolled key; that is most of the code either way.
 Decisions (docs/evidence.md has the user's view):
 - Auth: every request carries `Authorization: Bearer <upload token>`, compared by SHA-256
   with `requests.upload_token_sha256` of the upload's request (OPTIONS: of any request).
-- One file name per request. Creating a name again replaces an unfinished upload of it
-  (the agent lost its state); for a finished one with the same sha256 and length it
-  answers with the finished upload's URL (the agent then sees its offset is complete),
-  with another sha256 it is refused with 409: received evidence is never replaced.
-- Bytes go to `<evidence_dir>/.partial/<upload_id>.part` and are renamed to
-  `<evidence_dir>/<request_id>/<filename>` when complete, so a package folder holds only
-  whole files. The database offset moves only after the bytes are fsynced.
+- Admission (registry/evidence/admission.py): a new upload and every byte written need a
+  live request (sent to its agent, not expired, package not yet verified) and stay within
+  the request's byte budget. HEAD, and creating a file that already arrived whole, always
+  answer, so an agent that lost its state learns that it is done.
+- Creating a file again (same name, sha256 and length) answers with the URL of the upload
+  of it that exists, finished or not (the agent lost its state and resumes from HEAD's
+  offset). With another sha256 a new upload is made beside the others: the token is a
+  bearer, and a file someone else sent, first or meanwhile, must neither block nor
+  destroy the agent's (registry/evidence/placement.py decides which one the package
+  holds; none is deleted).
+- Bytes go to `<evidence_dir>/.partial/<upload_id>.part` and are moved to
+  `<evidence_dir>/<request_id>/<filename>` when complete and the name is free, so a
+  package folder holds only whole files. The database offset moves only after the bytes
+  are fsynced.
 - A PATCH without a checksum that is cut off keeps what arrived (tus allows it, the client
   resumes from HEAD); with a checksum the partial chunk cannot be checked and is dropped.
 - One PATCH per upload at a time (an flock on the .part file, so it holds across worker
@@ -40,6 +47,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,10 +63,13 @@ from starlette.routing import BaseRoute, Route
 
 from agent.crypto import jws
 from registry.db.schema import agents, evidence_packages, evidence_uploads, requests
+from registry.evidence.admission import RequestFacts, load_facts
+from registry.evidence.placement import Finished, arrange, part_path
 from registry.evidence.verify import (
     ID,
     KEY_FILE_NAME,
     SIGNED_MANIFEST_NAME,
+    Asked,
     Verdict,
     safe_filename,
     sha256_file,
@@ -118,6 +129,8 @@ class ReceivedFile:
     declared_sha256: str  # what the agent said in Upload-Metadata
     actual_sha256: str | None  # computed when the last byte arrived
     completed_at: float | None
+    # Another file holds the name in the package (placement.py); this one is kept apart.
+    set_aside: bool = False
 
     @property
     def complete(self) -> bool:
@@ -322,9 +335,11 @@ class EvidenceIntake:
         request_id = metadata.get("request_id", "")
         if not ID.fullmatch(request_id):
             raise TusError(400, "Upload-Metadata needs request_id, the id of the request")
-        expected = await run_in_threadpool(self._request_token, request_id)
+        facts = await run_in_threadpool(self._facts, request_id)
         # An unknown request gets the same answer as a wrong token: ids are not probed.
-        self._authorise(request, token, request_id, expected or "")
+        self._authorise(request, token, request_id, facts.token_sha256 if facts else "")
+        if facts is None:  # not reached: no token hashes to ""
+            raise TusError(403, f"the upload token is not the one of request {request_id}")
         if "upload-defer-length" in request.headers:
             raise TusError(400, "Upload-Defer-Length is not supported; send Upload-Length")
         length = _int_header(request, "Upload-Length")
@@ -344,7 +359,7 @@ class EvidenceIntake:
         sha256 = metadata.get("sha256", "").lower()
         if not SHA256_HEX.fullmatch(sha256):
             raise TusError(400, "Upload-Metadata sha256 must be the file's SHA-256 in hex")
-        upload_id, new = await run_in_threadpool(self._create, request_id, filename, sha256, length)
+        upload_id, new = await run_in_threadpool(self._create, facts, filename, sha256, length)
         base = str(request.url.replace(query="", fragment=""))
         location = (base if base.endswith("/") else base + "/") + upload_id
         background = None
@@ -397,6 +412,11 @@ class EvidenceIntake:
                     {"Upload-Offset": str(upload.offset)},
                 )
             return _tus_response(204, {"Upload-Offset": str(upload.offset)})
+        facts = await run_in_threadpool(self._facts, upload.request_id)
+        closed = facts.closed(time.time()) if facts else (404, "no such upload")
+        if closed is not None:
+            log.warning("evidence upload %s refused: %s", upload.upload_id, closed[1])
+            raise TusError(*closed)
         try:
             fd = os.open(self._partial / f"{upload.upload_id}.part", os.O_RDWR)
         except FileNotFoundError:
@@ -505,12 +525,9 @@ class EvidenceIntake:
             ).all()
         return any(hmac.compare_digest(row[0], token_sha256) for row in rows)
 
-    def _request_token(self, request_id: str) -> str | None:
+    def _facts(self, request_id: str) -> RequestFacts | None:
         with self._engine.connect() as conn:
-            value = conn.execute(
-                select(requests.c.upload_token_sha256).where(requests.c.request_id == request_id)
-            ).scalar_one_or_none()
-        return value
+            return load_facts(conn, request_id)
 
     def _load(self, upload_id: str) -> _Upload:
         if not UPLOAD_ID.fullmatch(upload_id):
@@ -536,35 +553,51 @@ class EvidenceIntake:
             raise TusError(404, "no such upload")
         return _Upload(*row)
 
-    def _create(self, request_id: str, filename: str, sha256: str, length: int) -> tuple[str, bool]:
+    def _create(
+        self, facts: RequestFacts, filename: str, sha256: str, length: int
+    ) -> tuple[str, bool]:
         """(upload id, whether new): see the module docstring for the rules."""
         u = evidence_uploads.c
+        request_id = facts.request_id
         with self._create_lock, self._engine.begin() as conn:
-            same_name = conn.execute(
-                select(u.upload_id, u.sha256, u.length, u.offset).where(
-                    and_(u.request_id == request_id, u.filename == filename)
+            uploads = conn.execute(
+                select(u.upload_id, u.filename, u.sha256, u.length, u.offset).where(
+                    u.request_id == request_id
                 )
             ).all()
-            for upload_id, old_sha256, old_length, old_offset in same_name:
-                if old_offset >= old_length:  # finished: kept as received
-                    if (old_sha256, old_length) == (sha256, length):
-                        return upload_id, False
-                    log.warning(
-                        "evidence upload refused: %s of request %s was already "
-                        "received with another SHA-256",
-                        filename,
-                        request_id,
-                    )
-                    raise TusError(
-                        409,
-                        f"{filename} was already received for request "
-                        f"{request_id} with another SHA-256; received "
-                        "evidence is never replaced",
-                    )
-            for upload_id, *_ in same_name:
-                conn.execute(delete(evidence_uploads).where(u.upload_id == upload_id))
-                (self._partial / f"{upload_id}.part").unlink(missing_ok=True)
-                log.info("evidence upload %s of %s replaced by a new one", upload_id, filename)
+            same_name = [row for row in uploads if row.filename == filename]
+            same_file = [row for row in same_name if (row.sha256, row.length) == (sha256, length)]
+            for row in same_file:
+                if row.offset >= row.length:
+                    return row.upload_id, False  # arrived whole already
+            closed = facts.closed(time.time())
+            if closed is not None:
+                log.warning("evidence upload of %s refused: %s", filename, closed[1])
+                raise TusError(*closed)
+            if same_file:  # the agent lost its state: it resumes from HEAD's offset
+                return same_file[0].upload_id, False
+            declared = sum(row.length for row in uploads)
+            if declared + length > facts.budget:
+                log.warning(
+                    "evidence upload of %s refused: request %s over its budget of %d bytes",
+                    filename,
+                    request_id,
+                    facts.budget,
+                )
+                raise TusError(
+                    413,
+                    f"request {request_id} may receive at most {facts.budget} bytes in all "
+                    f"(its window and cameras at the documented bitrate ceiling); "
+                    f"{declared} are declared already, {length} more is too much",
+                )
+            if same_name:
+                log.warning(
+                    "evidence %s of request %s arrives again with another SHA-256; it is "
+                    "received beside the other, and the package check decides which one "
+                    "the package holds",
+                    filename,
+                    request_id,
+                )
             upload_id = secrets.token_hex(16)
             (self._partial / f"{upload_id}.part").touch(exist_ok=False)
             conn.execute(
@@ -596,21 +629,42 @@ class EvidenceIntake:
             conn.execute(delete(evidence_uploads).where(evidence_uploads.c.upload_id == upload_id))
         (self._partial / f"{upload_id}.part").unlink(missing_ok=True)
 
+    def _place(self, upload: _Upload) -> Path:
+        """Where the complete upload now is: under its name in the request's folder, or
+        left at its .part when another file holds the name (set aside)."""
+        folder = self.evidence_dir / upload.request_id
+        target = folder / upload.filename
+        part = part_path(self._partial, upload.upload_id)
+        with self._check_lock(upload.request_id):  # placement.arrange moves files too
+            if not part.exists():
+                return target
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(part, target)  # never over a file that holds the name
+            except FileExistsError:
+                if not os.path.samefile(part, target):
+                    log.warning(
+                        "evidence upload %s: %s of request %s is held by another file; "
+                        "this one is set aside until the package check decides",
+                        upload.upload_id,
+                        upload.filename,
+                        upload.request_id,
+                    )
+                    return part
+            _fsync_dir(folder)
+            part.unlink()
+            _fsync_dir(self._partial)
+            return target
+
     def _finish(self, upload_id: str) -> None:
         """Move a complete upload into its request's folder and record its SHA-256.
         Idempotent, so a crash half-way is finished by the next HEAD or PATCH."""
         upload = self._load(upload_id)
-        folder = self.evidence_dir / upload.request_id
-        target = folder / upload.filename
-        part = self._partial / f"{upload_id}.part"
-        if part.exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            os.replace(part, target)
-            _fsync_dir(folder)
-        if not target.is_file():
-            log.error("evidence upload %s: the complete file %s is missing", upload_id, target)
+        path = self._place(upload)
+        if not path.is_file():
+            log.error("evidence upload %s: the complete file %s is missing", upload_id, path)
             return
-        size, digest = sha256_file(target)
+        size, digest = sha256_file(path)
         with self._engine.begin() as conn:
             conn.execute(
                 update(evidence_uploads)
@@ -703,21 +757,41 @@ class EvidenceIntake:
     def check_package(self, request_id: str) -> Verdict:
         """Verify the request's package folder against the agent's enrolled key and
         replace its `evidence_packages` row; also copies the key in as agent-key.pem."""
+        u = evidence_uploads.c
         with self._check_lock(request_id):
             with self._engine.connect() as conn:
                 row = conn.execute(
-                    select(requests.c.agent_id, agents.c.public_key)
+                    select(
+                        requests.c.agent_id,
+                        agents.c.public_key,
+                        requests.c.case_ref,
+                        requests.c.cameras_json,
+                        requests.c.window_start,
+                        requests.c.window_end,
+                        requests.c.claims_json,
+                    )
                     .select_from(
                         requests.outerjoin(agents, agents.c.agent_id == requests.c.agent_id)
                     )
                     .where(requests.c.request_id == request_id)
                 ).one()
-            agent_id, public_key = row
+                finished = [
+                    Finished(*f)
+                    for f in conn.execute(
+                        select(u.upload_id, u.filename, u.actual_sha256, u.completed_at).where(
+                            and_(u.request_id == request_id, u.completed_at.is_not(None))
+                        )
+                    )
+                ]
+            agent_id, public_key = row.agent_id, row.public_key
             folder = self.evidence_dir / request_id
             folder.mkdir(parents=True, exist_ok=True)
             key = _enrolled_key(public_key)
+            arrange(folder, self._partial, finished, key)
             _write_key_file(folder, key)
-            verdict = verify_package(folder, key, request_id=request_id, agent=agent_id)
+            verdict = verify_package(
+                folder, key, request_id=request_id, agent=agent_id, asked=_asked(row)
+            )
             text = verdict.text()
             if key is None:
                 text = (
@@ -748,6 +822,27 @@ class EvidenceIntake:
                 "; ".join(verdict.findings),
             )
         return verdict
+
+
+def _asked(row: Any) -> Asked:
+    """What the request asked for, from its row: the window as the claims wrote it (to the
+    millisecond, as the agent's manifest does), else from the stored epoch seconds."""
+    try:
+        window = json.loads(row.claims_json)["window"]
+        start, end = (_parse_utc(window[k]) for k in ("start", "end"))
+    except (ValueError, KeyError, TypeError):
+        start = datetime.fromtimestamp(row.window_start, UTC)
+        end = datetime.fromtimestamp(row.window_end, UTC)
+    return Asked(
+        case=row.case_ref, cameras=tuple(json.loads(row.cameras_json)), start=start, end=end
+    )
+
+
+def _parse_utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("no time zone")
+    return moment.astimezone(UTC)
 
 
 def _enrolled_key(public_key: str | None) -> Ed25519PublicKey | None:
@@ -789,7 +884,7 @@ def file_path(evidence_dir: Path, request_id: str, filename: str) -> Path | None
     return path
 
 
-def _records(engine: Engine, condition: Any) -> list[PackageRecord]:
+def _records(engine: Engine, condition: Any, partial: Path | None) -> list[PackageRecord]:
     r, u, p = requests.c, evidence_uploads.c, evidence_packages.c
     with engine.connect() as conn:
         rows = conn.execute(
@@ -814,6 +909,7 @@ def _records(engine: Engine, condition: Any) -> list[PackageRecord]:
             for f in conn.execute(
                 select(
                     u.request_id,
+                    u.upload_id,
                     u.filename,
                     u.length,
                     u.offset,
@@ -822,9 +918,14 @@ def _records(engine: Engine, condition: Any) -> list[PackageRecord]:
                     u.completed_at,
                 )
                 .where(u.request_id.in_(list(files)))
-                .order_by(u.filename)
+                .order_by(u.filename, u.created_at, u.upload_id)
             ):
-                files[f.request_id].append(ReceivedFile(*f[1:]))
+                aside = (
+                    partial is not None
+                    and f.completed_at is not None
+                    and part_path(partial, f.upload_id).exists()
+                )
+                files[f.request_id].append(ReceivedFile(*f[2:], set_aside=aside))
     return [
         PackageRecord(
             request_id=request_id,
@@ -843,12 +944,21 @@ def _records(engine: Engine, condition: Any) -> list[PackageRecord]:
     ]
 
 
-def packages_for_case(engine: Engine, case_ref: str) -> list[PackageRecord]:
-    """Every request of a case that has received evidence, oldest request first."""
-    return _records(engine, requests.c.case_ref == case_ref)
+def packages_for_case(
+    engine: Engine, case_ref: str, evidence_dir: Path | None = None
+) -> list[PackageRecord]:
+    """Every request of a case that has received evidence, oldest request first; with the
+    `evidence_dir`, files set aside (placement.py) are marked."""
+    return _records(engine, requests.c.case_ref == case_ref, _partial_of(evidence_dir))
 
 
-def package(engine: Engine, request_id: str) -> PackageRecord | None:
+def package(
+    engine: Engine, request_id: str, evidence_dir: Path | None = None
+) -> PackageRecord | None:
     """What arrived for one request, or None if nothing did (or no such request)."""
-    found = _records(engine, requests.c.request_id == request_id)
+    found = _records(engine, requests.c.request_id == request_id, _partial_of(evidence_dir))
     return found[0] if found else None
+
+
+def _partial_of(evidence_dir: Path | None) -> Path | None:
+    return None if evidence_dir is None else evidence_dir / PARTIAL_DIR

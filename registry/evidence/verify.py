@@ -16,7 +16,7 @@ import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # limit keeps a hostile file from being read into memory whole.
 MAX_MANIFEST_BYTES = 32 << 20
 HASH_CHUNK = 1 << 20
+WINDOW_TOLERANCE_S = 0.001
 
 
 def safe_filename(name: str) -> bool:
@@ -170,6 +171,25 @@ def _check_signature(
         found.checked.append(f"manifest signature valid (EdDSA, key {expected_kid})")
 
 
+def signed_manifest(path: Path, key: Ed25519PublicKey | None) -> dict[str, Any] | None:
+    """The manifest in the compact JWS at `path` if it is signed by `key` (right header,
+    kid and signature) and its payload is a JSON object; None otherwise. The intake uses
+    it to tell the agent's manifest from one sent by whoever else had the upload token."""
+    found = _Findings()
+    parsed = _read_jws(path, found)
+    if parsed is None or key is None:
+        return None
+    header, payload, signing_input, signature = parsed
+    _check_signature(header, signing_input, signature, key, found)
+    if found.problems:
+        return None
+    try:
+        body = _strict_json(payload)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def _is_time(value: object) -> bool:
     if not isinstance(value, str) or not value.endswith("Z"):
         return False
@@ -298,18 +318,79 @@ def _check_extras(
         )
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What the request asked for, which a manifest for it must say it delivers."""
+
+    case: str
+    cameras: tuple[str, ...]
+    start: datetime  # aware, UTC
+    end: datetime
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value[:-1] + "+00:00")
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _same_moment(a: datetime, b: datetime) -> bool:
+    # Tokens and manifests write times to the millisecond; a float column may be off by
+    # a rounding error below that.
+    return abs((a - b).total_seconds()) < WINDOW_TOLERANCE_S
+
+
+def _check_asked(manifest: dict[str, Any], asked: Asked, found: _Findings) -> None:
+    """The manifest's case, cameras and window are the request's, and every file and gap
+    is of a requested camera and touches the window: a validly signed manifest of another
+    request, window or camera is not evidence for this one."""
+    problems = len(found.problems)
+    if manifest["case"] != asked.case:
+        found.problems.append(
+            f"manifest: case is {manifest['case']!r}, the request's is {asked.case!r}"
+        )
+    cameras = set(manifest["cameras"])
+    if cameras != set(asked.cameras):
+        found.problems.append(
+            f"manifest: cameras are {', '.join(sorted(cameras)) or 'none'}, the request "
+            f"named {', '.join(sorted(asked.cameras))}"
+        )
+    start, end = _instant(manifest["window"]["start"]), _instant(manifest["window"]["end"])
+    if not (_same_moment(start, asked.start) and _same_moment(end, asked.end)):
+        found.problems.append(
+            f"manifest: window is {_utc(start)} to {_utc(end)}, the request's is "
+            f"{_utc(asked.start)} to {_utc(asked.end)}"
+        )
+    for number, entry in enumerate(manifest["files"], 1):
+        where = f"manifest: file {number} ({entry['name']!r})"
+        if entry["camera"] not in asked.cameras:
+            found.problems.append(f"{where} is of camera {entry['camera']!r}, not a requested one")
+        if _instant(entry["end"]) < asked.start or _instant(entry["start"]) > asked.end:
+            found.problems.append(f"{where} lies outside the requested window")
+    for gap in manifest["gaps"]:
+        if gap["camera"] not in asked.cameras:
+            found.problems.append(
+                f"manifest: a gap of camera {gap['camera']!r}, not a requested one"
+            )
+    if len(found.problems) == problems:
+        found.checked.append("manifest is for the requested case, cameras and window")
+
+
 def verify_package(
     directory: Path,
     key: Ed25519PublicKey | None,
     *,
     request_id: str | None = None,
     agent: str | None = None,
+    asked: Asked | None = None,
     ignore: Iterable[str] = (),
 ) -> Verdict:
     """Check the package in `directory` against the agent's public `key` (None: the
-    signature cannot be checked and the package is not verified). `request_id` and
-    `agent`, when given, must be what the manifest says; names in `ignore` are not
-    reported as extra files."""
+    signature cannot be checked and the package is not verified). `request_id`, `agent`
+    and what was `asked`, when given, must be what the manifest says; names in `ignore`
+    are not reported as extra files."""
     found = _Findings()
     thumb = jws.thumbprint(key) if key is not None else None
     if not directory.is_dir():
@@ -338,6 +419,8 @@ def verify_package(
                 found.problems.append(
                     f"manifest: {field} is {manifest[field]!r}, expected {expected!r}"
                 )
+        if asked is not None:
+            _check_asked(manifest, asked, found)
         listed = _check_files(directory, manifest["files"], found)
         _check_extras(directory, listed, parsed[1], ignore, found)
     verified = not found.problems

@@ -27,11 +27,15 @@ __all__ = [
     "ClaimsError",
     "PreparedClaims",
     "check_claims_shape",
+    "claims_at_rest",
     "describe_claims",
     "format_duration",
+    "new_upload_token",
     "parse_time",
     "prepare_claims",
     "rfc3339",
+    "upload_token_sha256",
+    "with_upload_token",
 ]
 
 # DESIGN.md conventions: request ids any case, agent and camera ids lower-case.
@@ -76,7 +80,7 @@ class ClaimsError(ValueError):
 
 @dataclass(frozen=True)
 class PreparedClaims:
-    claims: dict[str, Any]
+    claims: dict[str, Any]  # with the upload bearer: for the officer, never stored
     # Only the hash of the upload bearer is stored, so a database leak cannot upload.
     upload_token_sha256: str
 
@@ -84,6 +88,28 @@ class PreparedClaims:
     def request_id(self) -> str:
         jti: str = self.claims["jti"]
         return jti
+
+
+def new_upload_token() -> str:
+    """A fresh upload bearer: 256 random bits."""
+    return secrets.token_urlsafe(32)
+
+
+def upload_token_sha256(token: str) -> str:
+    """What the registry keeps of an upload bearer, and compares uploads against."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def claims_at_rest(claims: Mapping[str, Any]) -> dict[str, Any]:
+    """The claims as the registry stores them: everything but the upload bearer, which is
+    handed to the officer with the claims and kept only as its hash."""
+    upload = {k: v for k, v in dict(claims.get("upload") or {}).items() if k != "token"}
+    return {**claims, "upload": upload}
+
+
+def with_upload_token(claims: Mapping[str, Any], token: str) -> dict[str, Any]:
+    """Stored claims with an upload bearer put back in, for the officer to sign."""
+    return {**claims, "upload": {**dict(claims["upload"]), "token": token}}
 
 
 def rfc3339(moment: datetime) -> str:
@@ -195,7 +221,7 @@ def prepare_claims(
         )
     if validity <= timedelta(0):
         raise ClaimsError("validity must be positive")
-    upload_token = secrets.token_urlsafe(32)
+    upload_token = new_upload_token()
     claims: dict[str, Any] = {
         "iss": _text("iss", issuer),
         "aud": _id("agent", agent_id, AGENT_OR_CAMERA_ID),
@@ -214,7 +240,7 @@ def prepare_claims(
     }
     return PreparedClaims(
         claims=claims,
-        upload_token_sha256=hashlib.sha256(upload_token.encode("ascii")).hexdigest(),
+        upload_token_sha256=upload_token_sha256(upload_token),
     )
 
 

@@ -4,6 +4,7 @@ the files to download (each download in the audit trail)."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -21,11 +22,11 @@ from registry.web.auth import Role
 from registry.web.camera_list import rfc3339
 
 
-def all_packages(engine: Engine) -> list[PackageRecord]:
+def all_packages(engine: Engine, evidence_dir: Path | None = None) -> list[PackageRecord]:
     with engine.connect() as db:
         cases = db.execute(select(requests.c.case_ref).distinct().order_by(requests.c.case_ref))
         names = [row.case_ref for row in cases]
-    return [record for case in names for record in packages_for_case(engine, case)]
+    return [record for case in names for record in packages_for_case(engine, case, evidence_dir)]
 
 
 def _json(record: PackageRecord) -> dict[str, Any]:
@@ -41,13 +42,17 @@ def _json(record: PackageRecord) -> dict[str, Any]:
 def routes(intake: EvidenceIntake) -> list[BaseRoute]:
     async def evidence_page(request: Request) -> Response:
         caller = await require(request, Role.POLICE)
-        packages = all_packages(state_of(request).engine)
+        packages = all_packages(state_of(request).engine, intake.evidence_dir)
         return page(request, "evidence.html", caller, packages=packages, when=rfc3339)
 
     async def evidence_api(request: Request) -> Response:
         await require(request, Role.POLICE)
         return JSONResponse(
-            {"packages": [_json(p) for p in all_packages(state_of(request).engine)]}
+            {
+                "packages": [
+                    _json(p) for p in all_packages(state_of(request).engine, intake.evidence_dir)
+                ]
+            }
         )
 
     async def download(request: Request) -> Response:

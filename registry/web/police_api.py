@@ -5,6 +5,7 @@ request lands in the registry's audit trail with who, when, where and why."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -22,7 +23,15 @@ from agent.strict_json import no_duplicate_keys
 from registry.db.schema import request_status, requests
 from registry.errors import RegistryError
 from registry.police import search
-from registry.police.claims import ClaimsError, parse_time, prepare_claims
+from registry.police.claims import (
+    ClaimsError,
+    claims_at_rest,
+    new_upload_token,
+    parse_time,
+    prepare_claims,
+    upload_token_sha256,
+    with_upload_token,
+)
 from registry.web import user_audit
 from registry.web.access import require, state_of
 from registry.web.auth import Role
@@ -149,7 +158,8 @@ async def prepare_api(request: Request) -> Response:
                 basis=claims["basis"],
                 requester=claims["requester"],
                 reason=reason,
-                claims_json=json.dumps(claims),
+                # The bearer is in the answer only: a copy of the database cannot upload.
+                claims_json=json.dumps(claims_at_rest(claims)),
                 upload_token_sha256=prepared.upload_token_sha256,
                 prepared_by=caller.user.name,
                 prepared_at=time.time(),
@@ -179,11 +189,41 @@ def _stored(engine: Engine, request_id: str) -> Any:
     return row
 
 
+def _already_sent(request_id: str) -> HTTPException:
+    return HTTPException(
+        409,
+        f"request {request_id} was signed and sent to its agent already; its claims carry "
+        "the upload token and are not handed out again",
+    )
+
+
 async def claims_download(request: Request) -> Response:
-    await require(request, Role.POLICE)
-    row = _stored(state_of(request).engine, request.path_params["request_id"])
+    """The claims to sign, with a new upload bearer: the registry keeps only its hash, so
+    each download hands out a fresh one and the ones handed out before stop counting."""
+    caller = await require(request, Role.POLICE)
+    state = state_of(request)
+    row = _stored(state.engine, request.path_params["request_id"])
+    if row.submitted_at is not None:
+        raise _already_sent(row.request_id)
+    bearer = new_upload_token()
+    with state.engine.begin() as db:
+        changed = db.execute(
+            update(requests)
+            .where(requests.c.request_id == row.request_id, requests.c.submitted_at.is_(None))
+            .values(upload_token_sha256=upload_token_sha256(bearer))
+        ).rowcount
+    if changed != 1:  # submitted meanwhile
+        raise _already_sent(row.request_id)
+    user_audit.record(
+        state.engine,
+        caller.user.name,
+        "request_claims_download",
+        caller.remote,
+        request_id=row.request_id,
+    )
+    claims = with_upload_token(claims_at_rest(json.loads(row.claims_json)), bearer)
     return Response(
-        json.dumps(json.loads(row.claims_json), indent=2) + "\n",
+        json.dumps(claims, indent=2) + "\n",
         media_type="application/json",
         headers={"content-disposition": f'attachment; filename="{row.request_id}.claims.json"'},
     )
@@ -217,11 +257,22 @@ async def submit_api(request: Request) -> Response:
     token = _field(body, "token").strip()
     if len(token) > MAX_TOKEN or not token.isascii():
         raise HTTPException(400, f"token: not an ASCII token of at most {MAX_TOKEN} bytes")
-    if _payload_of(token) != json.loads(row.claims_json):
+    payload = _payload_of(token)
+    upload = payload.get("upload")
+    bearer = upload.get("token") if isinstance(upload, dict) else None
+    if not isinstance(bearer, str) or claims_at_rest(payload) != claims_at_rest(
+        json.loads(row.claims_json)
+    ):
         raise HTTPException(
             400,
             "token: its claims differ from the ones prepared for this request; "
             "sign the claims.json downloaded for it",
+        )
+    if not hmac.compare_digest(upload_token_sha256(bearer), row.upload_token_sha256):
+        raise HTTPException(
+            400,
+            "token: its upload token is not the one of the newest claims.json of this "
+            "request (each download hands out a new one); sign the claims.json downloaded last",
         )
     if state.relay is None:
         raise HTTPException(503, "no MQTT link to the agents (the server runs without one)")
@@ -236,7 +287,9 @@ async def submit_api(request: Request) -> Response:
             update(requests)
             .where(requests.c.request_id == row.request_id)
             .values(
-                token=token,
+                # The signed token carries the upload bearer: it goes to the agent, and
+                # only its status id (a prefix of its hash) is kept.
+                token=None,
                 token_status_id=status_id,
                 submitted_by=caller.user.name,
                 submitted_at=time.time(),
@@ -266,7 +319,7 @@ def request_list(engine: Engine) -> list[dict[str, Any]]:
         if status is not None:
             state, reason = status.state, status.reason
         else:
-            state, reason = ("sent" if row.token else "prepared"), None
+            state, reason = ("sent" if row.submitted_at is not None else "prepared"), None
         result.append(
             {
                 "request_id": row.request_id,

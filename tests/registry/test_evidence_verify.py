@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,10 @@ from agent.crypto import jws
 from agent.evidence.export import Package, export_evidence
 from agent.recording.index import SegmentIndex
 from registry.cli import main
-from registry.evidence.verify import verify_package
+from registry.evidence.verify import Asked, verify_package
+from tests.support.registry_rows import PACKAGE_WINDOW
 
-T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+T0 = PACKAGE_WINDOW[0]
 SEGMENT = timedelta(seconds=60)
 KiB = 1024
 
@@ -272,6 +274,66 @@ def test_expectations_and_no_key(package: Package, device: Ed25519PrivateKey) ->
     assert verdict.findings == (
         "manifest signature: not checked, there is no public key of the agent to check it against",
     )
+
+
+ASKED = Asked(case="2026-ZZ-0042", cameras=("front",), start=T0, end=T0 + 2 * SEGMENT)
+
+
+def test_a_manifest_for_what_was_asked_verifies(
+    package: Package, device: Ed25519PrivateKey
+) -> None:
+    # Times the agent wrote to the millisecond, compared with a float column's rounding.
+    asked = replace(ASKED, start=T0 + timedelta(microseconds=300))
+    verdict = verify_package(package.directory, device.public_key(), asked=asked)
+    assert verdict.verified, verdict.text()
+    assert "manifest is for the requested case, cameras and window" in verdict.checked
+
+
+@pytest.mark.parametrize(
+    ("asked", "findings"),
+    [
+        (
+            replace(ASKED, case="2026-ZZ-0099"),
+            ["manifest: case is '2026-ZZ-0042', the request's is '2026-ZZ-0099'"],
+        ),
+        (
+            replace(ASKED, cameras=("yard",)),
+            [
+                "manifest: cameras are front, the request named yard",
+                "manifest: file 1 ('front_20261127T120000.000000Z.mp4') is of camera 'front', "
+                "not a requested one",
+                "manifest: file 2 ('front_20261127T120100.000000Z.mp4') is of camera 'front', "
+                "not a requested one",
+            ],
+        ),
+        (
+            replace(ASKED, start=T0 + SEGMENT, end=T0 + 3 * SEGMENT),
+            [
+                "manifest: window is 2026-11-27T12:00:00Z to 2026-11-27T12:02:00Z, the "
+                "request's is 2026-11-27T12:01:00Z to 2026-11-27T12:03:00Z",
+            ],
+        ),
+        (
+            replace(ASKED, start=T0 + 5 * SEGMENT, end=T0 + 6 * SEGMENT),
+            [
+                "manifest: window is 2026-11-27T12:00:00Z to 2026-11-27T12:02:00Z, the "
+                "request's is 2026-11-27T12:05:00Z to 2026-11-27T12:06:00Z",
+                "manifest: file 1 ('front_20261127T120000.000000Z.mp4') lies outside the "
+                "requested window",
+                "manifest: file 2 ('front_20261127T120100.000000Z.mp4') lies outside the "
+                "requested window",
+            ],
+        ),
+    ],
+    ids=["case", "cameras", "window", "files-outside"],
+)
+def test_a_validly_signed_manifest_of_something_else_is_not_verified(
+    package: Package, device: Ed25519PrivateKey, asked: Asked, findings: list[str]
+) -> None:
+    verdict = verify_package(package.directory, device.public_key(), asked=asked)
+    assert not verdict.verified
+    assert list(verdict.findings) == findings
+    assert any(line.startswith("manifest signature valid") for line in verdict.checked)
 
 
 def test_a_symlinked_file_is_not_followed(

@@ -491,21 +491,40 @@ def test_an_upload_cut_off_mid_patch_resumes_from_the_servers_offset(
 def test_creating_a_name_again(intake: Intake) -> None:
     first = intake.create("a.mp4", b"hello").headers["Location"]
     intake.patch(first, 0, b"he")
-    # Unfinished: replaced (the agent lost its state), the old URL is gone.
+    # Unfinished, the same file: the same upload (the agent lost its state and resumes).
     second = intake.create("a.mp4", b"hello").headers["Location"]
-    assert second != first
-    assert intake.head(first).status_code == 404
-    assert intake.patch(second, 0, b"hello").status_code == 204
+    assert second == first
+    assert intake.head(first).headers["Upload-Offset"] == "2"
+    assert intake.patch(second, 2, b"llo").status_code == 204
     # Finished, same file: the same upload, already complete.
     again = intake.create("a.mp4", b"hello")
     assert (again.status_code, again.headers["Location"]) == (201, second)
     assert intake.head(second).headers["Upload-Offset"] == "5"
-    # Finished, another file: refused, the evidence stays.
+    # Finished, another file: received beside it (a bearer sent first must not block the
+    # agent), set aside while the first keeps the name; neither is lost.
     other = intake.create("a.mp4", b"HELLO")
-    assert other.status_code == 409
-    assert "never replaced" in other.text
+    assert other.status_code == 201 and other.headers["Location"] != second
+    assert intake.patch(other.headers["Location"], 0, b"HELLO").status_code == 204
     assert (intake.evidence / "req-1" / "a.mp4").read_bytes() == b"hello"
-    assert len(intake.uploads()) == 1
+    aside = other.headers["Location"].rsplit("/", 1)[1]
+    assert (intake.evidence / ".partial" / f"{aside}.part").read_bytes() == b"HELLO"
+    record = package(intake.engine, "req-1", intake.evidence)
+    assert record is not None
+    assert [(f.name, f.actual_sha256, f.set_aside) for f in record.files] == [
+        ("a.mp4", hashlib.sha256(b"hello").hexdigest(), False),
+        ("a.mp4", hashlib.sha256(b"HELLO").hexdigest(), True),
+    ]
+
+
+def test_another_file_of_a_name_being_uploaded_does_not_disturb_it(intake: Intake) -> None:
+    mine = intake.create("a.mp4", b"hello").headers["Location"]
+    intake.patch(mine, 0, b"he")
+    # Someone else with the token starts another file of that name: received beside it.
+    theirs = intake.create("a.mp4", b"junk!").headers["Location"]
+    assert theirs != mine
+    assert intake.head(mine).headers["Upload-Offset"] == "2"
+    assert intake.patch(mine, 2, b"llo").status_code == 204
+    assert (intake.evidence / "req-1" / "a.mp4").read_bytes() == b"hello"
 
 
 def test_termination_of_unfinished_uploads_only(intake: Intake) -> None:

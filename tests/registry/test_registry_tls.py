@@ -309,10 +309,14 @@ def test_pages_api_and_intake_answer_over_https_only(
         )
     assert refused.value.reason == UNTRUSTED
     assert "certificate is not trusted" in str(refused.value)
-    sent = Uploader(session_trusting(ca_file)).upload(
-        evidence, endpoint=upload["url"], bearer_token=upload["token"], metadata=metadata
-    )
-    assert sent.url.startswith(registry.url + "/files/")
+    # Trusted, it reaches the intake, which answers over TLS: here that the request was
+    # never signed and sent (no broker in this test), so no upload is expected for it.
+    with pytest.raises(UploadError) as answered:
+        Uploader(session_trusting(ca_file)).upload(
+            evidence, endpoint=upload["url"], bearer_token=upload["token"], metadata=metadata
+        )
+    assert answered.value.status == 403
+    assert "has not been sent to its agent" in str(answered.value)
 
     # Not trusted without the private CA, and no plain HTTP on the TLS port.
     with pytest.raises(requests.exceptions.SSLError):
