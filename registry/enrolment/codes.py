@@ -136,14 +136,17 @@ def issue_code(
     ttl_s: float = DEFAULT_CODE_TTL_S,
     *,
     service_names: Collection[str],
+    broker_users: Collection[str] = (),
     replace: bool = False,
     now: float | None = None,
 ) -> IssuedCode:
     """Make and store a new code valid for `ttl_s` seconds that enrols `agent` only.
 
-    Without `replace` the agent must not be enrolled; with it, it must be, and the code
-    replaces the device key it has now. CodeRefused says why not; `service_names` are
-    the registry's own broker users (names.service_names), which no code can be for."""
+    Without `replace` the agent must not be enrolled, nor one of `broker_users` (the
+    broker's password file: a user enrolment did not make); with it, it must be enrolled,
+    and the code replaces the device key it has now. CodeRefused says why not;
+    `service_names` are the registry's own broker users (names.service_names), which no
+    code can be for."""
     if ttl_s <= 0:
         raise ValueError("the code's lifetime must be positive")
     if not created_by or len(created_by) > MAX_CREATED_BY:
@@ -162,6 +165,12 @@ def issue_code(
             )
         if current is None and replace:
             raise CodeRefused(f"{agent} is not enrolled, so it has no key to replace")
+        if current is None and agent in broker_users:
+            raise CodeRefused(
+                f"the broker's password file has a user {agent!r} that enrolment did not "
+                "make; enrolment never changes it (if it is this agent's login made by hand, "
+                "remove it first: mosquitto_passwd -D)"
+            )
         connection.execute(
             insert(enrol_codes).values(
                 code_sha256=code_sha256(code),

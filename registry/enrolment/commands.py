@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from registry.config import load_server_config
     from registry.db.engine import open_engine
     from registry.enrolment.codes import CodeRefused, issue_code, list_open_codes
+    from registry.enrolment.credentials import broker_users
     from registry.enrolment.names import service_names
 
     if not args.list and args.agent is None:
@@ -108,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
                 args.agent,
                 ttl,
                 service_names=service_names(config),
+                broker_users=broker_users(config.enrolment),
                 replace=args.replace,
             )
         except CodeRefused as exc:

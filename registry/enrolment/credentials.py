@@ -34,6 +34,7 @@ __all__ = [
     "MosquittoPasswords",
     "NoPassword",
     "UsernameTaken",
+    "broker_users",
     "issuer_from_settings",
 ]
 
@@ -193,6 +194,21 @@ def _users(content: bytes) -> set[str]:
         if sep and name.strip():
             names.add(name.strip())
     return names
+
+
+def broker_users(settings: EnrolmentSettings) -> frozenset[str]:
+    """The users in the broker's password file now (none without one): an operator asking
+    for a first-enrolment code for one of them is told at once, not the owner later."""
+    if settings.password_file is None:
+        return frozenset()
+    try:
+        return frozenset(_users(settings.password_file.read_bytes()))
+    except FileNotFoundError:
+        return frozenset()
+    except OSError as exc:
+        raise CredentialError(
+            f"cannot read the broker password file {settings.password_file}: {exc.strerror}"
+        ) from exc
 
 
 def issuer_from_settings(settings: EnrolmentSettings) -> CredentialIssuer:

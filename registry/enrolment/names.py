@@ -5,15 +5,20 @@ logs in with (its ingest workers, the web process's relay) would give the code's
 new password for that account (locking the workers out), and the ACL's `pattern` lines
 apply to every username. The registry's users follow the names of docs/mosquitto and
 docs/registry-ingest.md: `registry`, `camera-registry`, the configured `mqtt.username`,
-and each of them with a suffix (`camera-registry-2` for worker 2, `camera-registry-web`
-for a separate relay); the shared-subscription group names the workers' client ids
-(`camera-registry-myhost`), which an agent's client id must not collide with either.
+the CN of its client certificate, and each of them with a suffix (`camera-registry-2` for
+worker 2, `camera-registry-web` for a separate relay); the shared-subscription group
+names the workers' client ids (`camera-registry-myhost`), which an agent's client id must
+not collide with either.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from registry.config import ServerConfig
 
@@ -28,7 +33,20 @@ SERVICE_NAMES = frozenset({"registry", "camera-registry"})
 def service_names(config: ServerConfig) -> frozenset[str]:
     """The names of the registry's own broker users and client ids under this config."""
     own = {config.mqtt.username, config.share_group}
+    if config.mqtt.client_cert is not None:
+        # With use_identity_as_username the certificate's CN is the registry's username.
+        own.add(_common_name(config.mqtt.client_cert))
     return SERVICE_NAMES | {name.lower() for name in own if name}
+
+
+def _common_name(path: Path) -> str | None:
+    try:
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError):
+        return None  # the ingest worker says what is wrong with it when it connects
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    value = names[0].value if names else None
+    return value if isinstance(value, str) else None
 
 
 def agent_id_problem(agent_id: str, services: Collection[str]) -> str | None:

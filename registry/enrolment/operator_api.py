@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from agent.durations import parse_duration
 from registry.enrolment.codes import CodeRefused, issue_code, list_open_codes, rfc3339
+from registry.enrolment.credentials import CredentialError, broker_users
 from registry.enrolment.names import service_names
 from registry.web import user_audit
 from registry.web.access import require, state_of
@@ -72,11 +73,14 @@ async def create_code(request: Request) -> JSONResponse:
                 agent,
                 ttl,
                 service_names=service_names(state.config),
+                broker_users=broker_users(state.config.enrolment),
                 replace=replace,
             )
         )
     except _BadField as exc:
         return JSONResponse({"error": "malformed", "field": exc.field, "message": str(exc)}, 400)
+    except CredentialError as exc:
+        return JSONResponse({"error": "unavailable", "message": str(exc)}, 503)
     except CodeRefused as exc:
         # Not a malformed request: the agent's state (or the name) rules the code out.
         return JSONResponse({"error": "refused", "field": "agent", "message": str(exc)}, 409)

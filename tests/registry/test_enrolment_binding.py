@@ -7,6 +7,7 @@ with a real mosquitto whose password file the registry updates."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import sqlite3
@@ -22,6 +23,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, select
 
+from agent.config import RegistryConfig
 from agent.crypto import jws
 from registry.cli import main as registry_main
 from registry.config import ServerConfig
@@ -31,7 +33,7 @@ from registry.enrolment.codes import code_sha256, generate_code, issue_code, lis
 from registry.enrolment.credentials import NoPassword
 from registry.enrolment.names import SERVICE_NAMES
 from tests.registry.test_enrolment import broker_pid_file, mqtt_login, registry, server_config
-from tests.support.broker import Broker, _find_binary
+from tests.support.broker import Broker, _CertAuthority, _find_binary
 from tests.support.registry_proc import wait_for
 
 INGEST_PASSWORD = "ingest-secret"
@@ -306,3 +308,40 @@ def test_a_database_from_before_bound_codes_is_upgraded_and_its_codes_enrol_nobo
         assert stored_key(engine, "shop-42") is None
     finally:
         engine.dispose()
+
+
+def test_the_registry_certificates_name_is_not_an_agent_id(engine: Engine, tmp_path: Path) -> None:
+    """With client certificates the registry's broker user is its certificate's CN."""
+    now = dt.datetime.now(dt.UTC)
+    authority = _CertAuthority(tmp_path)
+    pair = authority.issue(
+        "registry", "ingest-tls", not_before=now, not_after=now + dt.timedelta(days=1), server=False
+    )
+    config = ServerConfig(
+        data_dir=tmp_path / "registry",
+        mqtt=RegistryConfig(
+            broker="mqtts://127.0.0.1:8883",
+            ca_file=authority.ca_file,
+            client_cert=pair.cert_file,
+            client_key=pair.key_file,
+        ),
+    )
+    with registry(engine, config, NoPassword()) as url:
+        attack = post(url, enrol_body(code_for(engine, "shop-1"), "ingest-tls-2"))
+    assert (attack.status_code, attack.json()["field"]) == (400, "agent_id")
+    assert "'ingest-tls'" in attack.json()["message"]
+
+
+def test_no_code_is_made_for_a_broker_user_enrolment_did_not_make(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passwords = tmp_path / "mosquitto.passwd"
+    passwords.write_text("monitor:$7$101$c2FsdA==$aGFzaA==\n")
+    config = registry_cli_config(tmp_path)
+    with config.open("a") as out:
+        out.write(f"enrolment:\n  password_file: {passwords}\n")
+    command = ["enrol-code", "--config", str(config), "--agent"]
+    assert registry_main([*command, "monitor"]) == 65
+    assert "password file has a user 'monitor'" in capsys.readouterr().err
+    assert registry_main([*command, "shop-42"]) == 0
+    assert passwords.read_text() == "monitor:$7$101$c2FsdA==$aGFzaA==\n"
