@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -284,21 +283,19 @@ def test_the_operator_replaces_a_key_only_with_a_code_made_for_that(
 
 
 def test_a_database_from_before_bound_codes_is_upgraded_and_its_codes_enrol_nobody(
-    tmp_path: Path,
+    db_url: str, tmp_path: Path
 ) -> None:
-    path = tmp_path / "old.sqlite"
-    with sqlite3.connect(path) as old:
-        old.execute(
-            "CREATE TABLE enrol_codes (code_sha256 VARCHAR(64) PRIMARY KEY, created_by "
-            "VARCHAR(64) NOT NULL, created_at FLOAT NOT NULL, expires_at FLOAT NOT NULL, "
-            "used_at FLOAT, agent_id VARCHAR(64))"
+    code = generate_code()
+    old = open_engine(db_url)
+    with old.begin() as connection:
+        # The table as it was: no replaces_key; an open code bound to no agent.
+        connection.exec_driver_sql("ALTER TABLE enrol_codes DROP COLUMN replaces_key")
+        connection.exec_driver_sql(
+            "INSERT INTO enrol_codes (code_sha256, created_by, created_at, expires_at) "
+            f"VALUES ('{code_sha256(code)}', 'alice', {time.time()}, {time.time() + 3600})"
         )
-        code = generate_code()
-        old.execute(
-            "INSERT INTO enrol_codes VALUES (?, 'alice', ?, ?, NULL, NULL)",
-            (code_sha256(code), time.time(), time.time() + 3600),
-        )
-    engine = open_engine(f"sqlite:///{path}")
+    old.dispose()
+    engine = open_engine(db_url)
     try:
         [unbound] = list_open_codes(engine)
         assert (unbound.agent, unbound.replaces_key) == (None, None)
@@ -306,6 +303,7 @@ def test_a_database_from_before_bound_codes_is_upgraded_and_its_codes_enrol_nobo
             answer = post(url, enrol_body(code, "shop-42"))
         assert (answer.status_code, answer.json()["error"]) == (403, "code_rejected")
         assert stored_key(engine, "shop-42") is None
+        assert code_for(engine, "shop-42")  # and new codes work
     finally:
         engine.dispose()
 
