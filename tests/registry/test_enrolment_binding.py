@@ -31,7 +31,14 @@ from registry.db.schema import agents
 from registry.enrolment.codes import code_sha256, generate_code, issue_code, list_open_codes
 from registry.enrolment.credentials import NoPassword
 from registry.enrolment.names import SERVICE_NAMES
-from tests.registry.test_enrolment import broker_pid_file, mqtt_login, registry, server_config
+from tests.registry.test_enrolment import (
+    agent_config,
+    broker_pid_file,
+    enroll,
+    mqtt_login,
+    registry,
+    server_config,
+)
 from tests.support.broker import Broker, _CertAuthority, _find_binary
 from tests.support.registry_proc import wait_for
 
@@ -343,3 +350,19 @@ def test_no_code_is_made_for_a_broker_user_enrolment_did_not_make(
     assert "password file has a user 'monitor'" in capsys.readouterr().err
     assert registry_main([*command, "shop-42"]) == 0
     assert passwords.read_text() == "monitor:$7$101$c2FsdA==$aGFzaA==\n"
+
+
+def test_the_owner_is_told_which_id_a_code_is_for_and_when_the_agent_is_enrolled(
+    engine: Engine, tmp_path: Path
+) -> None:
+    owner = agent_config(tmp_path, agent_id="shop-43")
+    code = code_for(engine, "shop-42")
+    spare = code_for(engine, "shop-43")
+    with registry(engine, server_config(tmp_path, "mqtt://127.0.0.1:1"), NoPassword()) as url:
+        wrong = enroll(owner, url, code)
+        assert enroll(owner, url, code_for(engine, "shop-43")).returncode == 0
+        again = enroll(owner, url, spare)
+    assert wrong.returncode == 77
+    assert "this code was made for the agent id 'shop-42'" in wrong.stderr
+    assert again.returncode == 77
+    assert "shop-43 is enrolled already" in again.stderr
