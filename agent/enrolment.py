@@ -204,6 +204,10 @@ def _answer(response: Any, agent_id: str, key: Ed25519PrivateKey) -> Enrolment:
     said = f": {message}" if isinstance(message, str) else ""
     if status == 403:
         raise EnrolmentError(f"the registry refused the code{said}", EX_NOPERM)
+    if status == 409:
+        # The code is good but not for this: the agent is enrolled already, its key changed,
+        # or its id is a broker user enrolment may not take. The operator decides.
+        raise EnrolmentError(f"the registry refused the enrolment{said}", EX_NOPERM)
     if status == 429:
         raise EnrolmentError(f"the registry refused to try{said}", EX_UNAVAILABLE)
     if status in (400, 413):

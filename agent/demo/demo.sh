@@ -138,7 +138,9 @@ OFFICER_TOKEN=$("${REG[@]}" tokens add officer --label demo --config "$WORK/regi
 "${REG[@]}" serve --config "$WORK/registry.yaml" > "$WORK/registry.log" 2>&1 & pids+=($!)
 # The police key lives on the officer's machine, never on the registry.
 "${REG[@]}" police keygen --out "$WORK/police" --name police-demo > /dev/null
-CODE=$("${REG[@]}" enrol-code --by operator --config "$WORK/registry.yaml" | sed -n 1p)
+# A code enrols the one agent id it is made for.
+AGENT_ID=demo-shop
+CODE=$("${REG[@]}" enrol-code --agent "$AGENT_ID" --by operator --config "$WORK/registry.yaml" | sed -n 1p)
 
 for _ in $(seq 50); do
   grep -q READY "$WORK/camera.log" 2>/dev/null && break
@@ -169,6 +171,7 @@ Demo registry running, without an agent (files in $WORK):
 
 Install the agent (sudo ./systemd/install.sh) on a machine that shares this one's
 network, and give camera-agent setup these answers:
+  agent id           $AGENT_ID   (the enrolment code is for this id only)
   registry address   $REGISTRY
   enrolment code     $CODE
   camera address     rtsp://127.0.0.1:$CAMERA_PORT/cam   (no user name, no password)
@@ -190,11 +193,11 @@ else
 cat > "$WORK/config.yaml" <<CONF
 # The demo's config: see config.example.yaml for every key.
 agent:
-  id: demo-shop
+  id: $AGENT_ID
   data_dir: $WORK/state
 registry:
   broker: mqtt://127.0.0.1:$BROKER_PORT
-  username: demo-shop
+  username: $AGENT_ID
   password_file: $WORK/state/keys/broker.pass
   health_interval: 15s
 clock:
@@ -248,7 +251,7 @@ dashboard and the notifications here:
 
 In ${DEMO_ORDER_AFTER:-60} s a police officer orders the last ${DEMO_ORDER_MINUTES:-3} minutes of footage:
 MSG
-  POLICE+=(--agent demo-shop --camera front)
+  POLICE+=(--agent "$AGENT_ID" --camera front)
 fi
 run sleep "${DEMO_ORDER_AFTER:-60}"
 run "${POLICE[@]}" --kind order

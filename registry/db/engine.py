@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from registry.db.schema import metadata
-from registry.db.upgrade import forget_upload_bearers
+from registry.db.upgrade import add_missing_columns, forget_upload_bearers
 from registry.errors import RegistryError
 
 # Another process (an ingest worker, the CLI) may hold SQLite's write lock briefly.
@@ -56,6 +56,8 @@ def open_engine(url: str) -> Engine:
         else:
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         metadata.create_all(engine)
+        with engine.begin() as connection:
+            add_missing_columns(connection)
         forget_upload_bearers(engine)
     except (SQLAlchemyError, OSError) as exc:
         where = parsed.render_as_string(hide_password=True)

@@ -231,7 +231,12 @@ enrol_codes = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("used_at", Float),
+    # The one agent id the code enrols (None only for codes made before codes were bound,
+    # which therefore enrol nobody).
     Column("agent_id", String(ID)),
+    # A re-enrolment code: the thumbprint of the device key it replaces; None for a first
+    # enrolment, which an already enrolled id refuses.
+    Column("replaces_key", String(64)),
 )
 
 user_audit = Table(

@@ -1,11 +1,14 @@
-"""Rows an older registry wrote that this one must not keep, fixed when the database opens.
+"""What a database made by an older registry needs, done when it opens (idempotent, cheap
+when there is nothing to do, run at every open).
 
-Older registries kept each request's upload bearer in clear: inside the prepared claims
-(`requests.claims_json`, `upload.token`) and inside the signed token (`requests.token`).
-Only its SHA-256 (`requests.upload_token_sha256`) is needed to authorise uploads, so both
-are removed. Idempotent and cheap when there is nothing to do: it runs at every open.
-On SQLite the freed bytes are overwritten too (`secure_delete`) and the write-ahead log is
-emptied, so the bearers do not linger in the files either.
+- Columns added to a table after a database was made: `create_all` makes missing tables
+  only, so a registry that already has the table gets the new nullable columns here.
+- Rows an older registry wrote that this one must not keep: older registries kept each
+  request's upload bearer in clear, inside the prepared claims (`requests.claims_json`,
+  `upload.token`) and inside the signed token (`requests.token`). Only its SHA-256
+  (`requests.upload_token_sha256`) is needed to authorise uploads, so both are removed. On
+  SQLite the freed bytes are overwritten too (`secure_delete`) and the write-ahead log is
+  emptied, so the bearers do not linger in the files either.
 """
 
 from __future__ import annotations
@@ -13,11 +16,46 @@ from __future__ import annotations
 import json
 import logging
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Connection, Engine, inspect, or_, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.schema import CreateColumn
 
-from registry.db.schema import requests
+from registry.db.schema import metadata, requests
+
+__all__ = ["add_missing_columns", "forget_upload_bearers"]
 
 log = logging.getLogger(__name__)
+
+
+def add_missing_columns(connection: Connection) -> list[str]:
+    """`ALTER TABLE ... ADD COLUMN` for each nullable column the database lacks; the
+    `table.column` names added. A NOT NULL column cannot be added to filled rows like
+    this, so a change that needs one must bring its own step."""
+    inspector = inspect(connection)
+    added: list[str] = []
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            definition = CreateColumn(column).compile(dialect=connection.dialect)
+            quoted = connection.dialect.identifier_preparer.format_table(table)
+            # Several registry processes may start at once: PostgreSQL skips a column
+            # another one added; SQLite lets one writer at a time and says "duplicate".
+            guard = "IF NOT EXISTS " if connection.dialect.name == "postgresql" else ""
+            try:
+                with connection.begin_nested():
+                    connection.exec_driver_sql(
+                        f"ALTER TABLE {quoted} ADD COLUMN {guard}{definition}"
+                    )
+            except OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
+                continue
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def _without_bearer(claims_json: str) -> str | None:

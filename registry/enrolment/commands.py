@@ -1,17 +1,23 @@
-"""`camera-registry enrol-code`: an operator makes a one-time code for an owner's agent."""
+"""`camera-registry enrol-code --agent ID [--replace]`: an operator makes a one-time code
+that enrols the owner's agent with that id, or (`--replace`) replaces an enrolled agent's
+device key and broker password."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import os
+import sys
 from pathlib import Path
 
 from agent.durations import parse_duration
 from registry.config import DEFAULT_CONFIG
 from registry.enrolment.codes import rfc3339 as _when
 
-__all__ = ["register"]
+__all__ = ["EX_DATAERR", "register"]
+
+EX_USAGE = 64
+EX_DATAERR = 65  # the agent id cannot have a code (reserved, enrolled, not enrolled)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +27,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="make a one-time code an owner's agent enrols with (camera-agent enroll)",
     )
     code.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+    code.add_argument(
+        "--agent",
+        metavar="ID",
+        help="the agent id (the owner's agent.id) the code enrols, and no other",
+    )
+    code.add_argument(
+        "--replace",
+        action="store_true",
+        help="the agent is enrolled: the code replaces its device key and broker password "
+        "(a new device, a lost key)",
+    )
     code.add_argument(
         "--ttl",
         type=_duration,
@@ -58,8 +75,16 @@ def _operator() -> str:
 def run(args: argparse.Namespace) -> int:
     from registry.config import load_server_config
     from registry.db.engine import open_engine
-    from registry.enrolment.codes import issue_code, list_open_codes
+    from registry.enrolment.codes import CodeRefused, issue_code, list_open_codes
+    from registry.enrolment.credentials import broker_users
+    from registry.enrolment.names import service_names
 
+    if not args.list and args.agent is None:
+        print(
+            "camera-registry enrol-code: --agent ID is needed: a code enrols one agent id",
+            file=sys.stderr,
+        )
+        return EX_USAGE
     config = load_server_config(args.config)
     engine = open_engine(config.database_url)
     try:
@@ -68,18 +93,39 @@ def run(args: argparse.Namespace) -> int:
             if not open_codes:
                 print("no open enrolment codes")
             for item in open_codes:
+                what = f"for {item.agent}" if item.agent else "unbound, enrols nobody"
+                if item.replaces_key:
+                    what += f", REPLACES key {item.replaces_key}"
                 print(
-                    f"{item.code_sha256[:12]}…  by {item.created_by}, made {_when(item.created_at)}"
-                    f", expires {_when(item.expires_at)}"
+                    f"{item.code_sha256[:12]}…  {what}, by {item.created_by}, "
+                    f"made {_when(item.created_at)}, expires {_when(item.expires_at)}"
                 )
             return 0
         ttl = args.ttl if args.ttl is not None else config.enrolment.code_ttl
-        issued = issue_code(engine, args.by or _operator(), ttl)
+        try:
+            issued = issue_code(
+                engine,
+                args.by or _operator(),
+                args.agent,
+                ttl,
+                service_names=service_names(config),
+                broker_users=broker_users(config.enrolment),
+                replace=args.replace,
+            )
+        except CodeRefused as exc:
+            print(f"camera-registry enrol-code: no code made: {exc}", file=sys.stderr)
+            return EX_DATAERR
     finally:
         engine.dispose()
     print(issued.code)
     print(
-        f"valid once, until {_when(issued.expires_at)}; the owner runs:\n"
+        f"for the agent {issued.agent} only, valid once, until {_when(issued.expires_at)}; "
+        f"the owner runs:\n"
         f"  camera-agent enroll --registry {config.http.base_url} --code {issued.code}"
     )
+    if issued.replaces_key is not None:
+        print(
+            f"this code REPLACES {issued.agent}'s device key {issued.replaces_key} and its "
+            "broker password: evidence signed with the old key no longer verifies"
+        )
     return 0

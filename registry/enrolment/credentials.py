@@ -3,6 +3,11 @@
 `CredentialIssuer` is the seam: `MosquittoPasswords` writes a mosquitto password file; a
 deployment with client certificates uses `NoPassword` (or its own issuer) and signs the
 agent's certificate out of band, as docs/mosquitto/README.md describes.
+
+A first enrolment only ever adds a user: a username already in the password file belongs
+to someone enrolment did not make (the registry's workers, a user added by hand), and
+replacing its password would hand that account to the code's holder and lock its owner
+out. Only a re-enrolment (a code made to replace an enrolled agent's key) replaces one.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ __all__ = [
     "CredentialIssuer",
     "MosquittoPasswords",
     "NoPassword",
+    "UsernameTaken",
+    "broker_users",
     "issuer_from_settings",
 ]
 
@@ -41,6 +48,10 @@ class CredentialError(RegistryError):
     """The broker login could not be issued (tool missing, file not writable, no reload)."""
 
 
+class UsernameTaken(RegistryError):
+    """A first enrolment's username is a broker user already; nothing was changed."""
+
+
 @dataclass(frozen=True)
 class BrokerLogin:
     """What the agent presents to the broker. password None: it proves itself otherwise."""
@@ -50,15 +61,17 @@ class BrokerLogin:
 
 
 class CredentialIssuer(Protocol):
-    def issue(self, agent_id: str) -> BrokerLogin:
-        """A fresh login for `agent_id`, replacing any earlier one; CredentialError if not."""
+    def issue(self, agent_id: str, *, replace: bool) -> BrokerLogin:
+        """A fresh login for `agent_id`. Without `replace`, UsernameTaken if the broker
+        has that user already; with it, the earlier login is replaced. CredentialError if
+        the login cannot be made."""
         ...
 
 
 class NoPassword:
     """Client-certificate deployments: the username (the certificate's CN) and no password."""
 
-    def issue(self, agent_id: str) -> BrokerLogin:
+    def issue(self, agent_id: str, *, replace: bool) -> BrokerLogin:
         return BrokerLogin(agent_id, None)
 
 
@@ -82,13 +95,13 @@ class MosquittoPasswords:
         self.reload_command = list(reload_command) if reload_command else None
         self.tool = tool
 
-    def issue(self, agent_id: str) -> BrokerLogin:
+    def issue(self, agent_id: str, *, replace: bool) -> BrokerLogin:
         password = secrets.token_urlsafe(PASSWORD_BYTES)
-        self._write(agent_id, password)
+        self._write(agent_id, password, replace=replace)
         self._reload()
         return BrokerLogin(agent_id, password)
 
-    def _write(self, username: str, password: str) -> None:
+    def _write(self, username: str, password: str, *, replace: bool) -> None:
         tool = shutil.which(self.tool)
         if tool is None:
             raise CredentialError(f"{self.tool} is not installed (apt-get install mosquitto)")
@@ -104,6 +117,12 @@ class MosquittoPasswords:
         with os.fdopen(fd, "rb") as locked:
             fcntl.flock(locked.fileno(), fcntl.LOCK_EX)
             try:
+                # Checked under the lock, so no one adds the user between check and write.
+                if not replace and username in _users(locked.read()):
+                    raise UsernameTaken(
+                        f"the broker already has a user {username!r} that enrolment did not "
+                        "make; it is not replaced"
+                    )
                 result = subprocess.run(
                     [tool, str(self.password_file), username],
                     input=f"{password}\n{password}\n",
@@ -165,6 +184,31 @@ class MosquittoPasswords:
             raise CredentialError(
                 f"cannot tell the broker (pid {pid}) to reload: {exc.strerror}"
             ) from exc
+
+
+def _users(content: bytes) -> set[str]:
+    """The usernames in a mosquitto password file (`user:hash` lines)."""
+    names = set()
+    for line in content.decode("utf-8", errors="replace").splitlines():
+        name, sep, _hash = line.partition(":")
+        if sep and name.strip():
+            names.add(name.strip())
+    return names
+
+
+def broker_users(settings: EnrolmentSettings) -> frozenset[str]:
+    """The users in the broker's password file now (none without one): an operator asking
+    for a first-enrolment code for one of them is told at once, not the owner later."""
+    if settings.password_file is None:
+        return frozenset()
+    try:
+        return frozenset(_users(settings.password_file.read_bytes()))
+    except FileNotFoundError:
+        return frozenset()
+    except OSError as exc:
+        raise CredentialError(
+            f"cannot read the broker password file {settings.password_file}: {exc.strerror}"
+        ) from exc
 
 
 def issuer_from_settings(settings: EnrolmentSettings) -> CredentialIssuer:

@@ -1,6 +1,8 @@
 """`/api/v1/enrol-codes`: operators (role `operator`) make and list one-time codes over the
-web API, as `camera-registry enrol-code` does on the server. Mounted by the web app
-(`build_app(state, extra=operator_routes())`), which supplies login, CSRF and AppState."""
+web API, as `camera-registry enrol-code` does on the server: each for one agent id, and
+for an enrolled one only as a re-enrolment that replaces its key (`"replace": true`).
+Mounted by the web app (`build_app(state, extra=operator_routes())`), which supplies
+login, CSRF and AppState."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from agent.durations import parse_duration
-from registry.enrolment.codes import issue_code, list_open_codes, rfc3339
+from registry.enrolment.codes import CodeRefused, issue_code, list_open_codes, rfc3339
+from registry.enrolment.credentials import CredentialError, broker_users
+from registry.enrolment.names import service_names
 from registry.web import user_audit
 from registry.web.access import require, state_of
 from registry.web.auth import Role
@@ -24,37 +28,78 @@ MAX_TTL_S = 30 * 86400.0  # a code that lives for months is a standing key, not 
 MAX_BODY_BYTES = 1024
 
 
+class _BadField(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _parse(body: bytes, default_ttl: float) -> tuple[str, float, bool]:
+    """The agent id, lifetime and replace flag of `{"agent", "ttl", "replace"}`."""
+    if len(body) > MAX_BODY_BYTES:
+        raise _BadField("(body)", "body too large")
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except ValueError as exc:
+        raise _BadField("(body)", f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or set(data) - {"agent", "ttl", "replace"}:
+        raise _BadField("(body)", 'expected {"agent": "shop-42", "ttl": "24h", "replace": false}')
+    agent = data.get("agent")
+    if not isinstance(agent, str):
+        raise _BadField("agent", "the agent id the code is for is missing: a code enrols one id")
+    replace = data.get("replace", False)
+    if not isinstance(replace, bool):
+        raise _BadField("replace", "must be true or false")
+    ttl = default_ttl
+    if "ttl" in data:
+        try:
+            ttl = parse_duration(data["ttl"])
+        except (ValueError, TypeError) as exc:
+            raise _BadField("ttl", str(exc)) from None
+    if not 0 < ttl <= MAX_TTL_S:
+        raise _BadField("ttl", f"ttl must be above 0 and at most {MAX_TTL_S:.0f} s")
+    return agent, ttl, replace
+
+
 async def create_code(request: Request) -> JSONResponse:
     caller = await require(request, Role.OPERATOR)
     state = state_of(request)
-    body = await request.body()
-    ttl = state.config.enrolment.code_ttl
-    if body.strip():
-        try:
-            if len(body) > MAX_BODY_BYTES:
-                raise ValueError("body too large")
-            data = json.loads(body)
-            if not isinstance(data, dict) or set(data) - {"ttl"}:
-                raise ValueError('expected {"ttl": "24h"} or an empty body')
-            if "ttl" in data:
-                ttl = parse_duration(data["ttl"])
-            if not 0 < ttl <= MAX_TTL_S:
-                raise ValueError(f"ttl must be above 0 and at most {MAX_TTL_S:.0f} s")
-        except ValueError as exc:
-            return JSONResponse({"error": "malformed", "field": "ttl", "message": str(exc)}, 400)
-    issued = await run_in_threadpool(issue_code, state.engine, caller.user.name, ttl)
+    try:
+        agent, ttl, replace = _parse(await request.body(), state.config.enrolment.code_ttl)
+        issued = await run_in_threadpool(
+            lambda: issue_code(
+                state.engine,
+                caller.user.name,
+                agent,
+                ttl,
+                service_names=service_names(state.config),
+                broker_users=broker_users(state.config.enrolment),
+                replace=replace,
+            )
+        )
+    except _BadField as exc:
+        return JSONResponse({"error": "malformed", "field": exc.field, "message": str(exc)}, 400)
+    except CredentialError as exc:
+        return JSONResponse({"error": "unavailable", "message": str(exc)}, 503)
+    except CodeRefused as exc:
+        # Not a malformed request: the agent's state (or the name) rules the code out.
+        return JSONResponse({"error": "refused", "field": "agent", "message": str(exc)}, 409)
     await run_in_threadpool(
         user_audit.record,
         state.engine,
         caller.user.name,
         "enrol_code_create",
         caller.remote,
+        agent=issued.agent,
+        replaces_key=issued.replaces_key,
         expires_at=rfc3339(issued.expires_at),
     )
     # The only time the code's text exists outside the owner's hands: not logged, not stored.
     return JSONResponse(
         {
             "code": issued.code,
+            "agent": issued.agent,
+            "replaces_key": issued.replaces_key,
             "created_by": issued.created_by,
             "expires_at": rfc3339(issued.expires_at),
         },
@@ -69,6 +114,8 @@ async def open_codes(request: Request) -> JSONResponse:
         [
             {
                 "code_sha256": item.code_sha256,
+                "agent": item.agent,
+                "replaces_key": item.replaces_key,
                 "created_by": item.created_by,
                 "created_at": rfc3339(item.created_at),
                 "expires_at": rfc3339(item.expires_at),

@@ -14,7 +14,6 @@ from agent.strict_json import no_duplicate_keys
 __all__ = ["MAX_CAMERAS", "CameraIn", "EnrolRequest", "LocationIn", "MalformedRequest", "parse"]
 
 MAX_CAMERAS = 256  # far more than one recorder has; bounds the work one request causes
-RESERVED_IDS = frozenset({"registry"})  # the registry's own broker user (docs/mosquitto)
 
 LowerId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,64}$")]
 
@@ -87,8 +86,6 @@ def parse(body: bytes) -> tuple[EnrolRequest, Ed25519PublicKey]:
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         raise MalformedRequest(_field(error["loc"]), str(error["msg"])) from None
-    if request.agent_id in RESERVED_IDS:
-        raise MalformedRequest("agent_id", f"{request.agent_id!r} is reserved for the registry")
     seen: set[str] = set()
     for index, camera in enumerate(request.cameras):
         if camera.id in seen:

@@ -32,10 +32,12 @@ from registry.enrolment.credentials import (
     BrokerLogin,
     CredentialError,
     CredentialIssuer,
+    UsernameTaken,
     issuer_from_settings,
 )
+from registry.enrolment.names import agent_id_problem, service_names
 from registry.enrolment.request import EnrolRequest, MalformedRequest, parse
-from registry.enrolment.store import enrolled_key, record_enrolment
+from registry.enrolment.store import record_cameras, record_first_key, replace_key
 
 __all__ = ["ENROL_PATH", "MAX_BODY_BYTES", "FailureLimiter", "enrolment_routes"]
 
@@ -49,7 +51,7 @@ MAX_BODY_BYTES = 128 * 1024
 # when one was used) is nobody's business who does not hold one.
 REJECTED = "the enrolment code is not valid or has been used already; ask for a new one"
 # What counts against a client address: its own mistakes, not the registry's (503).
-_FAILED_ATTEMPT = frozenset({400, 403, 413})
+_FAILED_ATTEMPT = frozenset({400, 403, 409, 413})
 EXPIRED = "the enrolment code has expired; ask the registry operator for a new one"
 
 
@@ -99,6 +101,19 @@ class _Outcome:
     body: dict[str, object]
 
 
+class _Refused(Exception):
+    """Leaves the enrolment's transaction, rolling it back: the code is not spent."""
+
+    def __init__(self, outcome: _Outcome, why: str) -> None:
+        super().__init__(why)
+        self.outcome = outcome
+        self.why = why
+
+
+def _conflict(error: str, message: str) -> _Outcome:
+    return _Outcome(409, {"error": error, "message": message})
+
+
 class _Enrolment:
     def __init__(
         self,
@@ -111,8 +126,8 @@ class _Enrolment:
         self.engine = engine
         self.broker = config.enrolment.broker_url or config.mqtt.broker
         self.topic_prefix = config.mqtt.topic_prefix
-        # The registry's own broker user must never become an agent's (docs/mosquitto).
-        self.reserved = {"registry", config.mqtt.username or "registry"}
+        # The registry's own broker users must never become an agent's (names.py).
+        self.service_names = service_names(config)
         self.issuer = issuer
         self.limiter = limiter
         self.clock = clock
@@ -145,13 +160,19 @@ class _Enrolment:
             )
         try:
             parsed, key = parse(body)
-            if parsed.agent_id in self.reserved:
-                raise MalformedRequest("agent_id", f"{parsed.agent_id!r} is reserved")
+            problem = agent_id_problem(parsed.agent_id, self.service_names)
+            if problem is not None:
+                raise MalformedRequest("agent_id", problem)
         except MalformedRequest as exc:
             log.warning("enrolment from %s refused: malformed %s", address, exc)
             return _Outcome(400, {"error": "malformed", "field": exc.field, "message": str(exc)})
         try:
             return await run_in_threadpool(self._enrol, parsed, key, address)
+        except _Refused as refused:
+            log.warning(
+                "enrolment of %s from %s refused: %s", parsed.agent_id, address, refused.why
+            )
+            return refused.outcome
         except (SQLAlchemyError, CredentialError):
             # The transaction rolled back, so the code is still usable once this is fixed.
             log.exception("enrolment of %s from %s failed", parsed.agent_id, address)
@@ -171,22 +192,50 @@ class _Enrolment:
         agent = parsed.agent_id
         login: BrokerLogin
         with self.engine.begin() as connection:
-            outcome = consume_code(connection, parsed.code, agent, now)
+            consumed = consume_code(connection, parsed.code, agent, now)
+            outcome = consumed.outcome
             if outcome is not CodeOutcome.ACCEPTED:
                 log.warning(
                     "enrolment of %s from %s refused: code %s", agent, address, outcome.value
                 )
-                message = EXPIRED if outcome is CodeOutcome.EXPIRED else REJECTED
-                kind = "code_expired" if outcome is CodeOutcome.EXPIRED else "code_rejected"
-                return _Outcome(403, {"error": kind, "message": message})
-            previous = enrolled_key(connection, agent)
-            record_enrolment(
-                connection, agent, jws.b64url_encode(raw), thumbprint, now, parsed.cameras
-            )
+                return _Outcome(403, _code_refusal(outcome, consumed.agent))
+            public = jws.b64url_encode(raw)
+            previous = consumed.replaces_key
+            if previous is None:
+                if not record_first_key(connection, agent, public, thumbprint, now):
+                    raise _Refused(
+                        _conflict(
+                            "already_enrolled",
+                            f"{agent} is enrolled already and this code is for a first "
+                            "enrolment; replacing its device key needs a code made for that "
+                            f"(camera-registry enrol-code --agent {agent} --replace)",
+                        ),
+                        "already enrolled, code for a first enrolment",
+                    )
+            elif not replace_key(connection, agent, previous, public, thumbprint, now):
+                raise _Refused(
+                    _conflict(
+                        "key_changed",
+                        f"{agent}'s device key changed after this code was made to replace "
+                        "it; ask the registry operator for a new code",
+                    ),
+                    f"its key is no longer {previous}",
+                )
+            record_cameras(connection, agent, parsed.cameras)
             # Last, inside the transaction: if the broker login cannot be made, nothing is
             # stored and the code is not spent.
-            login = self.issuer.issue(agent)
-        if previous is not None and previous != thumbprint:
+            try:
+                login = self.issuer.issue(agent, replace=previous is not None)
+            except UsernameTaken as exc:
+                raise _Refused(
+                    _conflict(
+                        "username_taken",
+                        f"the broker already has a user {agent!r} that is not an enrolled "
+                        "agent; ask the registry operator (the code is still valid)",
+                    ),
+                    str(exc),
+                ) from None
+        if previous is not None:
             log.warning(
                 "agent %s re-enrolled from %s: device key %s replaces %s",
                 agent,
@@ -210,6 +259,20 @@ class _Enrolment:
             "key_thumbprint": thumbprint,
         }
         return _Outcome(200, body)
+
+
+def _code_refusal(outcome: CodeOutcome, made_for: str | None) -> dict[str, object]:
+    if outcome is CodeOutcome.EXPIRED:
+        return {"error": "code_expired", "message": EXPIRED}
+    if outcome is CodeOutcome.WRONG_AGENT:
+        # The holder of a code may learn whom it is for: they could enrol that id anyway.
+        return {
+            "error": "code_wrong_agent",
+            "message": f"this code was made for the agent id {made_for!r}, not this one; "
+            "set agent.id to it or ask the registry operator for a code for this id "
+            "(the code is still valid)",
+        }
+    return {"error": "code_rejected", "message": REJECTED}
 
 
 async def _read_body(request: Request) -> bytes | None:

@@ -39,6 +39,7 @@ from registry.enrolment.codes import (
     normalise_code,
 )
 from registry.enrolment.credentials import CredentialIssuer, MosquittoPasswords, NoPassword
+from registry.enrolment.names import SERVICE_NAMES
 from registry.enrolment.service import MAX_BODY_BYTES, FailureLimiter, enrolment_routes
 from registry.enrolment.settings import EnrolmentSettings
 from tests.support import free_port
@@ -48,6 +49,13 @@ from tests.support.broker import Broker
 CAMERA_AGENT = Path(sys.executable).parent / "camera-agent"
 AGENT_ID = "shop-42"
 LOGIN_WAIT_S = 5.0
+
+
+def make_code(engine: Engine, agent: str = AGENT_ID, *, replace: bool = False, **kw: Any) -> str:
+    """A code an operator made for `agent` (`kw`: issue_code's ttl_s and now)."""
+    return issue_code(
+        engine, "alice", agent, service_names=SERVICE_NAMES, replace=replace, **kw
+    ).code
 
 
 def agent_config(directory: Path, agent_id: str = AGENT_ID) -> Path:
@@ -173,7 +181,7 @@ def test_agent_enrols_once_and_logs_in_to_the_broker(
     )
     owner_config = agent_config(tmp_path)
     before = owner_config.read_bytes()
-    code = issue_code(engine, "alice").code
+    code = make_code(engine)
 
     with registry(engine, config) as url:
         first = enroll(owner_config, url, code)
@@ -220,7 +228,7 @@ def test_agent_enrols_once_and_logs_in_to_the_broker(
     assert mqtt_login(broker, "registry", "registry-secret") == 0
 
 
-def test_reenrolment_needs_a_new_code_and_replaces_key_and_password(
+def test_reenrolment_needs_a_replacing_code_and_replaces_key_and_password(
     engine: Engine, tmp_path: Path
 ) -> None:
     password_file = tmp_path / "mosquitto.passwd"
@@ -229,12 +237,12 @@ def test_reenrolment_needs_a_new_code_and_replaces_key_and_password(
     )
     owner_config = agent_config(tmp_path)
     with registry(engine, config) as url:
-        assert enroll(owner_config, url, issue_code(engine, "alice").code).returncode == 0
+        assert enroll(owner_config, url, make_code(engine)).returncode == 0
         old_kid = keys_show(owner_config)["kid"]
         # The device is replaced: a new key, a new code.
         for name in ("device.key", "device.pub"):
             (tmp_path / "data" / "keys" / name).unlink()
-        result = enroll(owner_config, url, issue_code(engine, "alice").code)
+        result = enroll(owner_config, url, make_code(engine, replace=True))
     assert result.returncode == 0, result.stderr
     new_kid = keys_show(owner_config)["kid"]
     assert new_kid != old_kid
@@ -250,7 +258,7 @@ def test_reenrolment_needs_a_new_code_and_replaces_key_and_password(
 
 
 def test_expired_code_is_refused(engine: Engine, tmp_path: Path) -> None:
-    code = issue_code(engine, "alice", 3600, now=time.time() - 2 * 3600).code
+    code = make_code(engine, ttl_s=3600, now=time.time() - 2 * 3600)
     owner_config = agent_config(tmp_path)
     with registry(engine, server_config(tmp_path, "mqtt://127.0.0.1:1883")) as url:
         result = enroll(owner_config, url, code)
@@ -262,7 +270,7 @@ def test_expired_code_is_refused(engine: Engine, tmp_path: Path) -> None:
 
 def test_unknown_and_used_codes_get_the_same_answer(engine: Engine, tmp_path: Path) -> None:
     config = server_config(tmp_path, "mqtt://127.0.0.1:1883")
-    code = issue_code(engine, "alice").code
+    code = make_code(engine, "shop-1")
     key = Ed25519PrivateKey.generate().public_key()
     body = {"agent_id": "shop-1", "public_key": jws.public_jwk(key), "cameras": []}
     with registry(engine, config, NoPassword()) as url:
@@ -282,7 +290,7 @@ def test_unknown_and_used_codes_get_the_same_answer(engine: Engine, tmp_path: Pa
 
 def test_code_used_concurrently_enrols_only_once(engine: Engine, tmp_path: Path) -> None:
     config = server_config(tmp_path, "mqtt://127.0.0.1:1883")
-    code = issue_code(engine, "alice").code
+    code = make_code(engine)
     statuses: list[int] = []
     start = threading.Barrier(8)
 
@@ -290,7 +298,7 @@ def test_code_used_concurrently_enrols_only_once(engine: Engine, tmp_path: Path)
         key = Ed25519PrivateKey.generate().public_key()
         body = {
             "code": code,
-            "agent_id": f"shop-{index}",
+            "agent_id": AGENT_ID,
             "public_key": jws.public_jwk(key),
             "cameras": [],
         }
@@ -313,7 +321,7 @@ def test_code_stays_valid_when_the_broker_login_cannot_be_made(
 ) -> None:
     config = server_config(tmp_path, "mqtt://127.0.0.1:1883")
     broken = MosquittoPasswords(tmp_path / "passwd", tool="no-such-mosquitto_passwd")
-    code = issue_code(engine, "alice").code
+    code = make_code(engine)
     owner_config = agent_config(tmp_path)
     with registry(engine, config, broken) as url:
         failed = enroll(owner_config, url, code)
@@ -402,7 +410,7 @@ def test_failed_attempts_are_rate_limited_per_address(engine: Engine, tmp_path: 
             for _ in range(3)
         ]
         # Even a good code is not tried any more from this address.
-        good = {**body, "code": issue_code(engine, "alice").code}
+        good = {**body, "code": make_code(engine, "shop-1")}
         limited = requests.post(f"{url}/api/v1/enrol", json=good, timeout=10)
     assert answers == [403, 403, 403]
     assert limited.status_code == 429
@@ -521,11 +529,12 @@ def test_enrol_code_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         f"data_dir: {tmp_path / 'registry'}\nmqtt:\n  broker: mqtt://127.0.0.1:1883\n"
         "http:\n  public_url: https://registry.example.org\n"
     )
-    assert registry_main(["enrol-code", "--config", str(config), "--ttl", "2h", "--by", "bob"]) == 0
+    command = ["enrol-code", "--config", str(config), "--ttl", "2h", "--by", "bob"]
+    assert registry_main([*command, "--agent", AGENT_ID]) == 0
     out = capsys.readouterr().out.splitlines()
     code = out[0]
     assert normalise_code(code) is not None
-    assert "valid once, until" in out[1]
+    assert f"for the agent {AGENT_ID} only, valid once, until" in out[1]
     assert f"camera-agent enroll --registry https://registry.example.org --code {code}" in out[2]
 
     from registry.db.engine import open_engine
@@ -533,11 +542,19 @@ def test_enrol_code_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     engine = open_engine(f"sqlite:///{tmp_path / 'registry' / 'registry.sqlite'}")
     [open_code] = list_open_codes(engine)
     engine.dispose()
-    assert open_code.created_by == "bob"
+    assert (open_code.created_by, open_code.agent, open_code.replaces_key) == (
+        "bob",
+        AGENT_ID,
+        None,
+    )
     assert open_code.expires_at - open_code.created_at == pytest.approx(7200)
 
     assert registry_main(["enrol-code", "--config", str(config), "--list"]) == 0
-    assert "by bob" in capsys.readouterr().out
+    assert f"for {AGENT_ID}, by bob" in capsys.readouterr().out
+
+    # A code is for one agent id: without one, none is made.
+    assert registry_main(command) == 64
+    assert "--agent ID is needed" in capsys.readouterr().err
 
 
 def test_password_never_appears_in_the_tool_arguments(tmp_path: Path) -> None:
@@ -547,7 +564,7 @@ def test_password_never_appears_in_the_tool_arguments(tmp_path: Path) -> None:
     wrapper.write_text(f'#!/bin/sh\necho "$@" > {record}\nexec mosquitto_passwd "$@"\n')
     wrapper.chmod(0o755)
     issuer = MosquittoPasswords(tmp_path / "passwd", tool=str(wrapper))
-    login = issuer.issue("shop-1")
+    login = issuer.issue("shop-1", replace=False)
     assert login.password is not None and len(login.password) >= 40
     assert login.password not in record.read_text()
     assert (tmp_path / "passwd").read_text().startswith("shop-1:$7$")
@@ -568,22 +585,33 @@ def test_operators_make_codes_over_the_api(tmp_path: Path) -> None:
         operator = {"Authorization": f"Bearer {auth.add_api_token(web.engine, 'olga', 't')}"}
         police = {"Authorization": f"Bearer {auth.add_api_token(web.engine, 'piet', 't')}"}
         made = requests.post(
-            f"{web.url}/api/v1/enrol-codes", json={"ttl": "2h"}, headers=operator, timeout=10
+            f"{web.url}/api/v1/enrol-codes",
+            json={"agent": AGENT_ID, "ttl": "2h"},
+            headers=operator,
+            timeout=10,
         )
         listed = requests.get(f"{web.url}/api/v1/enrol-codes", headers=operator, timeout=10)
         refused = requests.post(f"{web.url}/api/v1/enrol-codes", headers=police, timeout=10)
         anonymous = requests.post(f"{web.url}/api/v1/enrol-codes", timeout=10)
         bad = requests.post(
-            f"{web.url}/api/v1/enrol-codes", json={"ttl": "forever"}, headers=operator, timeout=10
+            f"{web.url}/api/v1/enrol-codes",
+            json={"agent": AGENT_ID, "ttl": "forever"},
+            headers=operator,
+            timeout=10,
         )
+        unbound = requests.post(f"{web.url}/api/v1/enrol-codes", headers=operator, timeout=10)
         audit = user_audit.recent(web.engine, action="enrol_code_create")
     assert made.status_code == 201, made.text
     assert normalise_code(made.json()["code"]) is not None
     assert made.json()["created_by"] == "olga"
+    assert (made.json()["agent"], made.json()["replaces_key"]) == (AGENT_ID, None)
     assert made.json()["expires_at"].endswith("Z")
     assert [c["created_by"] for c in listed.json()] == ["olga"]
     assert "code" not in listed.json()[0]
     assert refused.status_code == 403
     assert anonymous.status_code == 401
-    assert bad.status_code == 400
+    assert (bad.status_code, bad.json()["field"]) == (400, "ttl")
+    assert (unbound.status_code, unbound.json()["field"]) == (400, "agent")
+    assert [c["agent"] for c in listed.json()] == [AGENT_ID]
     assert [(r.username, r.action) for r in audit] == [("olga", "enrol_code_create")]
+    assert audit[0].detail["agent"] == AGENT_ID

@@ -20,7 +20,7 @@ from registry.enrolment.operator_api import operator_routes
 from registry.enrolment.service import enrolment_routes
 from registry.web import auth, user_audit
 from registry.web.auth import Role
-from tests.registry.test_enrolment import CAMERA_AGENT, agent_config, keys_show
+from tests.registry.test_enrolment import CAMERA_AGENT, agent_config, enroll, keys_show
 from tests.support.browser import chromium
 from tests.support.registry_web import PASSWORD, RegistryWeb, registry_web, server_config
 
@@ -69,9 +69,12 @@ def test_operator_makes_a_code_the_owner_enrols_with_it_and_the_agent_is_listed(
         expect(page.locator("#codes tbody")).to_contain_text("No open codes.")
         expect(page.locator("#agents tbody")).to_contain_text("No agent has enrolled yet.")
 
+        page.get_by_label("Agent id").fill("shop-42")
         page.get_by_label("Valid for").select_option("4h")
         page.get_by_role("button", name="Make a code").click()
         expect(page.locator("#new-code")).to_be_visible()
+        expect(page.locator("#code-agent")).to_have_text("shop-42")
+        expect(page.locator("#replaces")).to_be_hidden()
         code = page.locator("#code").inner_text()
         assert normalise_code(code) is not None
         expires = page.locator("#expires").inner_text()
@@ -83,6 +86,8 @@ def test_operator_makes_a_code_the_owner_enrols_with_it_and_the_agent_is_listed(
         expect(page.locator("#codes tbody tr")).to_have_count(1)
         expect(page.locator("#codes tbody tr").first).to_contain_text(fingerprint)
         expect(page.locator("#codes tbody tr").first).to_contain_text("olga")
+        expect(page.locator("#codes tbody tr .agent")).to_have_text("shop-42")
+        expect(page.locator("#codes tbody tr .replaces")).to_have_text("no: first enrolment")
         assert page.content().count(code) == 2
         assert no_horizontal_scroll(page)
 
@@ -124,6 +129,7 @@ def test_code_validity_is_what_the_operator_chose(web: RegistryWeb) -> None:
         log_in(page, web, "olga", "/enrolment")
         # The config's default (24 h) is preselected.
         expect(page.get_by_label("Valid for")).to_have_value("24h")
+        page.get_by_label("Agent id").fill("shop-7")
         page.get_by_label("Valid for").select_option("7d")
         page.get_by_role("button", name="Make a code").click()
         expect(page.locator("#new-code")).to_be_visible()
@@ -157,3 +163,43 @@ def test_a_refused_page_answers_with_its_http_status(web: RegistryWeb) -> None:
     session = requests.Session()
     session.post(web.url + "/login", data={"username": "piet", "password": PASSWORD}, timeout=10)
     assert session.get(web.url + "/enrolment", timeout=10).status_code == 403
+
+
+def test_a_re_enrolment_code_shows_the_key_it_replaces(web: RegistryWeb, tmp_path: Path) -> None:
+    owner = tmp_path / "owner"
+    owner.mkdir()
+    owner_config = agent_config(owner)
+    operator = {"Authorization": f"Bearer {auth.add_api_token(web.engine, 'olga', 't')}"}
+    first = requests.post(
+        web.url + "/api/v1/enrol-codes", json={"agent": "shop-42"}, headers=operator, timeout=10
+    )
+    enrolled = enroll(owner_config, web.url, first.json()["code"])
+    assert enrolled.returncode == 0, enrolled.stderr
+    kid = keys_show(owner_config)["kid"]
+    with chromium() as browser:
+        page = browser.new_page(viewport=PHONE)
+        log_in(page, web, "olga", "/enrolment")
+        # A plain code for an enrolled agent is refused, and the page says why.
+        page.get_by_label("Agent id").fill("shop-42")
+        page.get_by_role("button", name="Make a code").click()
+        expect(page.locator("#outcome")).to_contain_text("shop-42 is enrolled already")
+        expect(page.locator("#outcome")).to_contain_text("--replace")
+        expect(page.locator("#new-code")).to_be_hidden()
+        # So is a code for the registry's own broker user.
+        page.get_by_label("Agent id").fill("camera-registry-2")
+        page.get_by_role("button", name="Make a code").click()
+        expect(page.locator("#outcome")).to_contain_text("registry's own broker user")
+        expect(page.locator("#codes tbody")).to_contain_text("No open codes.")
+
+        page.get_by_label("Agent id").fill("shop-42")
+        page.get_by_label("Re-enrolment").check()
+        page.get_by_role("button", name="Make a code").click()
+        expect(page.locator("#replaces")).to_be_visible()
+        expect(page.locator("#replaces")).to_contain_text(f"replaces the device key {kid}")
+        expect(page.locator("#replaced-agent")).to_have_text("shop-42")
+        row = page.locator("#codes tbody tr").first
+        expect(row.locator(".agent")).to_have_text("shop-42")
+        expect(row.locator(".replaces")).to_have_text(kid)
+        assert no_horizontal_scroll(page)
+    audit = user_audit.recent(web.engine, action="enrol_code_create")
+    assert [r.detail["replaces_key"] for r in audit] == [kid, None]

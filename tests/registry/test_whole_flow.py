@@ -71,7 +71,7 @@ def test_an_order_signed_off_the_server_ends_verified_at_the_registry(
         str(tmp_path / "officer.pass"),
     )
     token = registry.cli("tokens", "add", "piet", "--label", "test").stdout.strip()
-    code = registry.cli("enrol-code", "--by", "olga").stdout.splitlines()[0]
+    code = registry.cli("enrol-code", "--agent", "shop-42", "--by", "olga").stdout.splitlines()[0]
     police_dir = tmp_path / "police"
     subprocess.run(
         [

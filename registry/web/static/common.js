@@ -13,7 +13,11 @@ async function api(method, url, body) {
   const response = await fetch(url, options);
   if (response.status === 401) { window.location = "/login"; throw new Error("logged out"); }
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
+  if (!response.ok) {
+    const error = new Error(data.error || `${response.status} ${response.statusText}`);
+    error.detail = data.message; // the server's sentence, for pages that show it
+    throw error;
+  }
   return data;
 }
 

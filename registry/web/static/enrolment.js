@@ -19,12 +19,15 @@ async function refreshCodes() {
     const row = document.createElement("tr");
     row.dataset.code = code.code_sha256;
     cell(row, code.code_sha256.slice(0, 12), "fingerprint");
+    cell(row, code.agent || "none (enrols nobody)", "agent");
+    // A re-enrolment code is shown as what it does: the key it will replace.
+    cell(row, code.replaces_key || "no: first enrolment", code.replaces_key ? "replaces thumbprint" : "replaces muted");
     cell(row, code.created_by);
     cell(row, code.created_at);
     cell(row, code.expires_at);
     tbody.appendChild(row);
   }
-  if (!codes.length) emptyRow(tbody, 4, "No open codes.");
+  if (!codes.length) emptyRow(tbody, 6, "No open codes.");
 }
 
 async function refreshAgents() {
@@ -58,8 +61,16 @@ form.addEventListener("submit", async (event) => {
   const button = form.querySelector("button");
   button.disabled = true;
   try {
-    const made = await api("POST", "/api/v1/enrol-codes", { ttl: document.getElementById("ttl").value });
+    const made = await api("POST", "/api/v1/enrol-codes", {
+      agent: document.getElementById("agent").value,
+      ttl: document.getElementById("ttl").value,
+      replace: document.getElementById("replace").checked,
+    });
     document.getElementById("code").textContent = made.code;
+    document.getElementById("code-agent").textContent = made.agent;
+    document.getElementById("replaced-key").textContent = made.replaces_key || "";
+    document.getElementById("replaced-agent").textContent = made.agent;
+    document.getElementById("replaces").hidden = !made.replaces_key;
     document.getElementById("expires").textContent = made.expires_at;
     document.getElementById("expires").dateTime = made.expires_at;
     document.getElementById("command").textContent =
@@ -68,7 +79,7 @@ form.addEventListener("submit", async (event) => {
     outcome.textContent = "Code made. It is not shown again once you leave this page.";
     await refresh();
   } catch (error) {
-    outcome.textContent = `No code made: ${error.message}`;
+    outcome.textContent = `No code made: ${error.detail || error.message}`;
   } finally {
     button.disabled = false;
   }
