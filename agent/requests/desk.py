@@ -154,6 +154,7 @@ class RequestDesk:
             except Exception:
                 log.exception("request desk: unexpected error; carrying on")
                 stop.wait(TICK_S)
+        self.close()  # tokens counted after the daemon's own close() are not lost either
 
     def _drain(self, stop: threading.Event) -> None:
         while not stop.is_set():
