@@ -23,7 +23,7 @@ from agent.evidence.upload import Uploader, session_trusting
 from agent.i18n import Translator, translator
 from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
-from agent.mqtt.outbox import OUTBOX_FILE, Outbox
+from agent.mqtt.outbox import OUTBOX_FILE, REJECTED_STATUS_KEY, Outbox
 from agent.mqtt.topics import Topics
 from agent.notify.service import Notifications
 from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
@@ -103,6 +103,17 @@ class App:
 
         def publish_status(request_id: str, body: dict[str, Any]) -> None:
             topic = topics.request_status(request_id)
+            if body["state"] == "rejected":
+                # Not retained: the broker would keep every junk token's answer for ever.
+                # The outbox keeps only the newest MAX_REJECTED_STATUSES of them.
+                link.send(
+                    topic,
+                    payloads.encode(body),
+                    retain=False,
+                    kind="status",
+                    key=REJECTED_STATUS_KEY,
+                )
+                return
             link.send(topic, payloads.encode(body), retain=True, kind="status")
 
         store = RequestStore(data_dir / REQUESTS_FILE)
@@ -286,6 +297,7 @@ class App:
         if owner_page is not None:
             owner_page.close()
         supervisor.join(WORKER_JOIN_S)
+        desk.close()  # counted rejections into the audit log, and to the outbox
         storage.close()
         link.stop(topics.state, payloads.encode(payloads.death(agent_id, bdseq, "shutdown")))
         if link.backlog:

@@ -86,7 +86,18 @@ APPROVERS = frozenset({"policy", "owner"})
 DECLINE_REASONS = frozenset({"owner_declined", "owner_timeout"})
 # Written by the log itself, never by a caller: the lines of a torn tail it found.
 TORN_TAIL = "torn_tail"
-EVENTS = frozenset(REQUEST_EVENTS) | {TORN_TAIL}
+# Rejected tokens past the burst answered one by one, counted over a while (see
+# agent/requests/rejections.py): of no one request, so request_id is null.
+REJECTIONS_SUMMARISED = "rejections_summarised"
+SUMMARY_FIELDS: Mapping[str, type] = {
+    "from": str,
+    "to": str,
+    "count": int,
+    "bytes": int,
+    "reasons": dict,
+    "first_ids": list,
+}
+EVENTS = frozenset(REQUEST_EVENTS) | {TORN_TAIL, REJECTIONS_SUMMARISED}
 
 
 class AuditTrail(Protocol):
@@ -430,21 +441,15 @@ def _fsync_dir(directory: Path) -> None:
 
 def _checked(event: str, request_id: str | None, detail: Mapping[str, object]) -> dict[str, Any]:
     """The detail as plain JSON, after checking the event's vocabulary; ValueError if not."""
+    if event == REJECTIONS_SUMMARISED:
+        return _checked_summary(request_id, detail)
     if event not in REQUEST_EVENTS:
         if event == TORN_TAIL:
             raise ValueError(f"{TORN_TAIL!r} entries are written by the audit log itself")
         raise ValueError(f"unknown audit event {event!r} (known: {', '.join(REQUEST_EVENTS)})")
     if request_id is None or not REQUEST_ID_RE.fullmatch(request_id):
         raise ValueError(f"audit event {event!r} needs a request id, not {request_id!r}")
-    if not isinstance(detail, Mapping):
-        raise ValueError("audit detail must be a mapping")
-    problem = _json_problem(detail, "detail")
-    if problem:
-        raise ValueError(f"audit event {event!r}: {problem}")
-    encoded = canonical(detail)
-    if len(encoded) > MAX_DETAIL_BYTES:
-        raise ValueError(f"audit event {event!r}: detail is over {MAX_DETAIL_BYTES} bytes")
-    plain: dict[str, Any] = json.loads(encoded)
+    plain = _plain(event, detail)
     for key, kind in REQUEST_EVENTS[event].items():
         value = plain.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
@@ -462,6 +467,47 @@ def _checked(event: str, request_id: str | None, detail: Mapping[str, object]) -
     for key in ("bytes", "files"):
         if key in REQUEST_EVENTS[event] and plain[key] < 0:
             raise ValueError(f"audit event {event!r}: detail.{key} must not be negative")
+    return plain
+
+
+def _plain(event: str, detail: Mapping[str, object]) -> dict[str, Any]:
+    if not isinstance(detail, Mapping):
+        raise ValueError("audit detail must be a mapping")
+    problem = _json_problem(detail, "detail")
+    if problem:
+        raise ValueError(f"audit event {event!r}: {problem}")
+    encoded = canonical(detail)
+    if len(encoded) > MAX_DETAIL_BYTES:
+        raise ValueError(f"audit event {event!r}: detail is over {MAX_DETAIL_BYTES} bytes")
+    plain: dict[str, Any] = json.loads(encoded)
+    return plain
+
+
+def _checked_summary(request_id: str | None, detail: Mapping[str, object]) -> dict[str, Any]:
+    event = REJECTIONS_SUMMARISED
+    if request_id is not None:
+        raise ValueError(f"audit event {event!r} concerns no one request: request_id is null")
+    plain = _plain(event, detail)
+    for key, kind in SUMMARY_FIELDS.items():
+        value = plain.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"audit event {event!r} needs detail.{key} ({kind.__name__})")
+    if plain["count"] < 1 or plain["bytes"] < 0:
+        raise ValueError(f"audit event {event!r}: detail.count must be positive")
+    reasons = plain["reasons"]
+    if (
+        not all(
+            REASON_RE.fullmatch(k) and isinstance(n, int) and not isinstance(n, bool) and n > 0
+            for k, n in reasons.items()
+        )
+        or sum(reasons.values()) != plain["count"]
+    ):
+        raise ValueError(
+            f"audit event {event!r}: detail.reasons must count each reason code, "
+            "adding up to detail.count"
+        )
+    if not all(isinstance(i, str) and REQUEST_ID_RE.fullmatch(i) for i in plain["first_ids"]):
+        raise ValueError(f"audit event {event!r}: detail.first_ids must be request ids")
     return plain
 
 
@@ -913,6 +959,26 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
             return _("completed: the footage and its signed manifest were delivered")
         case "failed":
             return _("failed — {reason}").format(reason=_because(FAILURE_WORDS, d.get("reason"), _))
+        case "rejections_summarised":
+            counted = d.get("count")
+            reasons = d.get("reasons")
+            said_reasons = (
+                ", ".join(f"{reason} {n}" for reason, n in reasons.items())
+                if isinstance(reasons, dict)
+                else "?"
+            )
+            return _.ngettext(
+                "{count} more rejected token from {start} to {end}, counted, not answered one "
+                "by one (a flood?): {reasons}",
+                "{count} more rejected tokens from {start} to {end}, counted, not answered one "
+                "by one (a flood?): {reasons}",
+                counted if isinstance(counted, int) else 0,
+            ).format(
+                count=counted,
+                start=_local(d.get("from")),
+                end=_local(d.get("to")),
+                reasons=said_reasons,
+            )
         case "torn_tail":
             first, last = d.get("from_line"), d.get("to_line")
             if first == last:

@@ -21,6 +21,7 @@ import yaml
 from agent.audit import (
     AUDIT_FILE,
     GENESIS,
+    REJECTIONS_SUMMARISED,
     REQUEST_EVENTS,
     TORN_TAIL,
     AuditEntry,
@@ -709,7 +710,7 @@ def test_the_docs_and_the_schema_know_every_event() -> None:
     schema = json.loads((REPO_ROOT / "docs" / "schemas" / "audit-entry.schema.json").read_text())
     listed = set(schema["$defs"]["requestEvent"]["properties"]["event"]["enum"])
     assert listed == set(REQUEST_EVENTS)
-    for event in [*REQUEST_EVENTS, TORN_TAIL]:
+    for event in [*REQUEST_EVENTS, TORN_TAIL, REJECTIONS_SUMMARISED]:
         assert f"| `{event}` |" in guide, event
 
 

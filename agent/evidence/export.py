@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.crypto import jws
 from agent.errors import AgentError
 from agent.recording.index import Segment, SegmentIndex
+from agent.recording.plain_file import NotPlainFile, open_plain
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,15 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _copy_hashed(source: Path, target: Path) -> tuple[int, str]:
+def _copy_hashed(source: Path, target: Path, limit: int) -> tuple[int, str]:
     """Copy and hash in one pass (the hash is of the bytes written); the copy is fsynced
-    before it counts."""
+    before it counts. At most `limit` + 1 bytes are copied: a file that grew past what was
+    recorded is refused anyway, and must not fill the disk first. The source is opened
+    without following a symbolic link and must be a regular file (plain_file.py)."""
     digest = hashlib.sha256()
     size = 0
-    with open(source, "rb") as src, open(target, "xb") as dst:
-        while chunk := src.read(_COPY_CHUNK):
+    with open_plain(source) as src, open(target, "xb") as dst:
+        while size <= limit and (chunk := src.read(min(_COPY_CHUNK, limit + 1 - size))):
             digest.update(chunk)
             dst.write(chunk)
             size += len(chunk)
@@ -184,13 +187,21 @@ def export_evidence(
 
 
 def _export_one(segment: Segment, directory: Path) -> ExportedFile:
-    if not segment.path.exists():
+    if not os.path.lexists(segment.path):  # a link where it was is refused below
         raise ExportError(f"{segment.path} is gone from disk", "footage_missing")
     name = f"{segment.camera}_{segment.start.strftime('%Y%m%dT%H%M%S.%fZ')}{segment.path.suffix}"
     target = directory / name
     # One read: the bytes hashed are the bytes written, and they must hash to what was
     # recorded when the segment was closed, or the copy is removed again.
-    size, digest = _copy_hashed(segment.path, target)
+    try:
+        size, digest = _copy_hashed(segment.path, target, segment.bytes)
+    except NotPlainFile as exc:
+        target.unlink(missing_ok=True)
+        raise ExportError(
+            f"{segment.path} is now {exc.strerror}, not the file recorded there; "
+            "nothing was copied from it",
+            "footage_altered",
+        ) from None
     if (size, digest) != (segment.bytes, segment.sha256):
         target.unlink(missing_ok=True)
         raise ExportError(

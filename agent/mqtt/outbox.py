@@ -6,7 +6,10 @@ outage loses them. Every health report, request status and audit entry is writte
 published, removed when its PUBACK arrives, and published again, in order, after a
 restart. Bounded by rule: when one camera's backlog of health reports grows past
 MAX_HEALTH_PER_CAMERA, every other one of its oldest half is dropped (the receiver sees
-the thinning as gaps in `seq`); request statuses and audit entries are never dropped.
+the thinning as gaps in `seq`). The statuses of rejected tokens (key REJECTED_STATUS_KEY)
+are capped at MAX_REJECTED_STATUSES, the oldest dropped: anyone who can publish on the
+requests topic can make them, and each is also in the audit log (or counted in one of its
+summaries). Other request statuses and audit entries are never dropped.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ log = logging.getLogger(__name__)
 OUTBOX_FILE = "outbox.sqlite"
 # Three days of one camera's reports at the default 60 s interval, or half a day at 10 s.
 MAX_HEALTH_PER_CAMERA = 4320
+# Statuses of rejected tokens waiting for the broker: a flood during an outage must not
+# grow the file without limit; a registry that was away this long learns the rest from the
+# audit entries, which are never dropped.
+MAX_REJECTED_STATUSES = 200
+# The `key` of a rejected token's status in the outbox.
+REJECTED_STATUS_KEY = "rejected"
 # Refused messages are kept this long for the owner to see why, then forgotten.
 KEEP_REFUSED_S = 7 * 86400.0
 
@@ -72,9 +81,16 @@ class Message:
 class Outbox:
     """One SQLite file; safe to use from several threads."""
 
-    def __init__(self, path: Path, *, max_health_per_camera: int = MAX_HEALTH_PER_CAMERA) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_health_per_camera: int = MAX_HEALTH_PER_CAMERA,
+        max_rejected_statuses: int = MAX_REJECTED_STATUSES,
+    ) -> None:
         self.path = path
         self._max_health = max_health_per_camera
+        self._max_rejected = max_rejected_statuses
         self._lock = threading.Lock()
         try:
             self._db = open_db(path, _SCHEMA)
@@ -107,7 +123,29 @@ class Outbox:
             message_id = int(cursor.lastrowid or 0)
             if kind == "health":
                 self._thin(db, key)
+            elif kind == "status" and key == REJECTED_STATUS_KEY:
+                self._cap_rejected(db)
         return message_id
+
+    def _cap_rejected(self, db: sqlite3.Connection) -> None:
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'status' AND key = ?",
+            (REJECTED_STATUS_KEY,),
+        ).fetchone()
+        excess = count - self._max_rejected
+        if excess <= 0:
+            return
+        db.execute(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE kind = 'status'"
+            " AND key = ? ORDER BY id LIMIT ?)",
+            (REJECTED_STATUS_KEY, excess),
+        )
+        log.warning(
+            "%d statuses of rejected tokens wait for the registry; dropped the oldest %d "
+            "(their rejections are in the audit log)",
+            count,
+            excess,
+        )
 
     def _thin(self, db: sqlite3.Connection, key: str | None) -> None:
         (count,) = db.execute(

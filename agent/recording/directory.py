@@ -27,6 +27,7 @@ from agent.config import DirectorySettings
 from agent.errors import AgentError
 from agent.recording import retention
 from agent.recording.index import FileStamp, HashCancelled, SegmentIndex, sha256_file
+from agent.recording.plain_file import describe_link, open_plain
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def container_seconds(path: Path) -> float | None:
     """The duration a video file's container declares (header only), or None if it does
     not say; raises NotAVideo when PyAV cannot open it or it has no video stream."""
     try:
-        with av.open(str(path)) as container:
+        with open_plain(path) as fh, av.open(fh, "r") as container:
             if not container.streams.video:
                 raise NotAVideo("it has no video stream")
             duration = container.duration
@@ -162,6 +163,8 @@ class DirectoryScanner:
         self._verified: dict[int, _Stat] = {}
         self._folder_problem: str | None = None
         self._unreadable: set[str] = set()
+        # Symbolic links found in the folder (skipped), so each is named only once.
+        self._links: set[str] = set()
         self._looked_unmounted = False
         self._scanned = False
         self.newest_write: datetime | None = None
@@ -235,22 +238,40 @@ class DirectoryScanner:
                 if entry.name.startswith("."):
                     continue  # hidden: a recorder's temporary file, or the OS's
                 try:
+                    if entry.is_symlink():
+                        links.add(entry.path)
+                        continue
                     if depth < self._depth:
                         if entry.is_dir(follow_symlinks=False):
                             walk(entry.path, depth + 1)
                         continue
-                    if not entry.is_file():
+                    if not entry.is_file(follow_symlinks=False):
                         continue
                     if self._suffix and not entry.name.lower().endswith(self._suffix):
                         continue
-                    files[entry.path] = _Stat.of(entry.stat())
+                    files[entry.path] = _Stat.of(entry.stat(follow_symlinks=False))
                 except OSError:
                     continue  # gone between listing and stat: the next scan settles it
             return len(entries)
 
+        links: set[str] = set()
         root_entries = walk(root, 0)
         self._unreadable = unreadable
+        self._warn_links(links)
         return files, root_entries == 0
+
+    def _warn_links(self, links: set[str]) -> None:
+        """Symbolic links in the folder are never followed: one could lead to another
+        camera's file or anything the agent may read (plain_file.py). Each is named once."""
+        for link in sorted(links - self._links):
+            log.warning(
+                "camera %s: skipping %s in the recorder's folder: a symbolic link (to %s); "
+                "the agent reads only files and folders inside recording.path, not links",
+                self.camera,
+                link,
+                describe_link(link),
+            )
+        self._links = links
 
     def _reconcile(
         self,
@@ -403,7 +424,7 @@ class DirectoryScanner:
                 continue
             try:
                 size, digest = sha256_file(path, stop)
-                after = _Stat.of(path.stat())
+                after = _Stat.of(path.stat(follow_symlinks=False))
             except FileNotFoundError:
                 continue  # rotated away while we looked: nothing to index
             except OSError as exc:

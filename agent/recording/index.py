@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from agent.errors import AgentError
+from agent.recording.plain_file import NotPlainFile, open_plain
 
 SCHEMA_VERSION = 2
 
@@ -159,10 +160,11 @@ class HashCancelled(AgentError):
 
 def sha256_file(path: Path, stop: threading.Event | None = None) -> tuple[int, str]:
     """(size in bytes, SHA-256 hex) of a file, read in 1 MiB chunks; raises HashCancelled
-    between chunks once `stop` is set (a multi-GB file must not hold up a shutdown)."""
+    between chunks once `stop` is set (a multi-GB file must not hold up a shutdown), and
+    NotPlainFile for a symbolic link or anything but a regular file (plain_file.py)."""
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as fh:
+    with open_plain(path) as fh:
         while chunk := fh.read(HASH_CHUNK):
             if stop is not None and stop.is_set():
                 raise HashCancelled(f"hashing {path} stopped: the agent is stopping")
@@ -500,6 +502,9 @@ class SegmentIndex:
             size, digest = hash_file(path)
         except FileNotFoundError:
             result, state = "missing", "missing"
+        except NotPlainFile:
+            # A link (or a FIFO) now stands where the recorded file was: not its bytes.
+            result, state = "altered", "altered"
         else:
             if size == row["bytes"] and digest == row["sha256"]:
                 # Identical bytes again (e.g. restored from a copy): the seal holds.

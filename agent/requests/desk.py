@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.audit import AuditTrail
+from agent.audit import AuditError, AuditTrail
 from agent.clock import ClockState
 from agent.evidence.export import (
     ExportError,
@@ -31,6 +31,7 @@ from agent.evidence.export import (
 )
 from agent.evidence.upload import UploadError, UploadStopped
 from agent.recording.index import SegmentIndex
+from agent.requests.rejections import RejectionGate
 from agent.requests.store import RequestStore, StoredRequest
 from agent.requests.token import Policy, Rejected, status_id, verify
 
@@ -96,6 +97,7 @@ class RequestDesk:
         uploader: Uploading | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_state: RequestWatcher | None = None,
+        rejections: RejectionGate | None = None,
     ) -> None:
         self._agent = agent_id
         self._on_state = on_state
@@ -104,6 +106,8 @@ class RequestDesk:
         self._store = store
         self._index = index
         self._audit = audit
+        # A flood of junk tokens must not fill the disk: see requests/rejections.py.
+        self._rejections = rejections if rejections is not None else RejectionGate(audit)
         self._publish = publish_status
         self._clock = clock
         self._key = device_key
@@ -132,6 +136,13 @@ class RequestDesk:
         self._wake.set()
         return request
 
+    def close(self) -> None:
+        """The agent stops: write down the rejections counted and not yet summarised."""
+        try:
+            self._rejections.flush()
+        except AuditError as exc:
+            log.error("the counted rejected tokens could not be written down: %s", exc)
+
     # --- the desk's own thread ---------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
@@ -143,6 +154,7 @@ class RequestDesk:
             except Exception:
                 log.exception("request desk: unexpected error; carrying on")
                 stop.wait(TICK_S)
+        self.close()  # tokens counted after the daemon's own close() are not lost either
 
     def _drain(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -162,6 +174,7 @@ class RequestDesk:
                 return
             self._advance(request, stop)
         now = self._now()
+        self._rejections.tick(now)
         if now >= self._next_forget:  # a write (and fsync) only now and then
             self._store.forget_expired(now)
             self._next_forget = now + FORGET_EVERY
@@ -178,6 +191,8 @@ class RequestDesk:
             )
         except Rejected as exc:
             where = status_id(payload)
+            if not self._rejections.rejected(where, exc.reason, len(payload), now):
+                return  # counted into the next summary: no status, no entry of its own
             log.warning("request %s rejected: %s", where, exc)
             self._status(where, "rejected", exc.reason)
             self._audit.append(

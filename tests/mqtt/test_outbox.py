@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.mqtt.outbox import Outbox, OutboxError
+from agent.mqtt.outbox import REJECTED_STATUS_KEY, Outbox, OutboxError
 
 
 def put_health(outbox: Outbox, camera: str, n: int) -> list[int]:
@@ -72,3 +72,21 @@ def test_a_file_that_is_not_an_outbox_is_named_in_the_error(tmp_path: Path) -> N
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(OutboxError, match=r"outbox\.sqlite"):
         Outbox(path)
+
+
+def test_statuses_of_rejected_tokens_are_capped_and_others_kept(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.sqlite", max_rejected_statuses=5)
+    kept = outbox.put("p/requests/good/status", b"{}", retain=True, kind="status")
+    for n in range(12):
+        outbox.put(
+            f"p/requests/{n:016x}/status",
+            b"{}",
+            retain=False,
+            kind="status",
+            key=REJECTED_STATUS_KEY,
+        )
+    topics = [m.topic for m in outbox.after(0, 100)]
+    assert topics == ["p/requests/good/status"] + [
+        f"p/requests/{n:016x}/status" for n in range(7, 12)
+    ]
+    assert outbox.after(0, 1)[0].id == kept

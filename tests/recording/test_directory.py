@@ -466,6 +466,64 @@ def test_a_file_changed_after_indexing_is_altered_and_not_exported(
     assert entry["sha256"] == sha256(files[1])
 
 
+def test_symlinks_out_of_the_folder_are_not_indexed_and_named_once(
+    tmp_path: Path, index: SegmentIndex, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whoever writes the recorder's folder (the recorder, over SMB or NFS) must not make
+    the agent index and export another camera's file, or any file it can read, as this
+    camera's footage."""
+    pattern = "%Y%m%d/%H%M%S.mp4"
+    nvr, other = tmp_path / "nvr", tmp_path / "back"
+    mine = recorder_file(nvr, T0, pattern=pattern)
+    theirs = recorder_file(other, T0 + 4 * S, pattern=pattern)
+    later = recorder_file(other, T0 + 86400 * S, pattern=pattern)
+    day = mine.parent
+    to_file = day / (T0 + 4 * S).astimezone().strftime("%H%M%S.mp4")
+    to_file.symlink_to(theirs)
+    to_secret = day / (T0 + 8 * S).astimezone().strftime("%H%M%S.mp4")
+    to_secret.symlink_to("/etc/passwd")
+    to_folder = nvr / later.parent.name  # the next day's folder: the other camera's
+    to_folder.symlink_to(later.parent, target_is_directory=True)
+    scanner = scanner_for(nvr, index, pattern)
+
+    with caplog.at_level(logging.WARNING, logger="agent.recording.directory"):
+        scanner.scan()
+        scanner.scan()
+
+    assert [s.path for s in index.segments("front")] == [mine]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for link, target in ((to_file, theirs), (to_secret, "/etc/passwd"), (to_folder, later.parent)):
+        said = [w for w in warnings if str(link) in w]
+        assert len(said) == 1, (link, warnings)  # named, once
+        assert "symbolic link" in said[0] and str(target) in said[0], said
+    manifest = export_window(index, "shop-42", "front", T0, T0 + 86402 * S, tmp_path / "out")
+    assert [f["sha256"] for f in json.loads(manifest.read_text())["files"]] == [sha256(mine)]
+
+
+@pytest.mark.parametrize("target", ["other camera", "/dev/zero"])
+def test_a_file_replaced_by_a_symlink_after_indexing_is_not_exported(
+    tmp_path: Path, index: SegmentIndex, target: str
+) -> None:
+    nvr = tmp_path / "nvr"
+    files = [recorder_file(nvr, T0 + i * 2 * S) for i in range(2)]
+    scanner_for(nvr, index).scan()
+    # Between two scans (the daemon scans every minute) the file becomes a symlink: to a
+    # file elsewhere (here with the very bytes recorded, which the hash check alone would
+    # pass), or to an endless device that would fill the export's disk.
+    elsewhere = Path(target)
+    if target == "other camera":
+        elsewhere = recorder_file(tmp_path / "back", T0)
+    files[0].unlink()
+    files[0].symlink_to(elsewhere)
+
+    with pytest.raises(ExportError) as caught:
+        export_window(index, "shop-42", "front", T0, T0 + 4 * S, tmp_path / "out")
+
+    assert caught.value.reason == "footage_altered"
+    assert str(files[0]) in str(caught.value) and "symbolic link" in str(caught.value)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+
+
 def test_an_emptied_mount_point_keeps_the_index(
     tmp_path: Path, index: SegmentIndex, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -697,6 +755,38 @@ def test_footage_and_export_on_the_command_line(tmp_path: Path) -> None:
         assert snapshot(nvr) == before
     finally:
         nvr.chmod(0o755)
+
+
+def test_the_command_line_skips_symlinks_and_names_them(tmp_path: Path) -> None:
+    nvr, other = tmp_path / "nvr", tmp_path / "back"
+    files = [recorder_file(nvr, T0 + i * 2 * S) for i in range(2)]
+    theirs = recorder_file(other, T0 + 4 * S)
+    link = nvr / theirs.name
+    link.symlink_to(theirs)
+    config_with(tmp_path, nvr)
+    config = str(tmp_path / "config.yaml")
+
+    listing = cli("footage", "--config", config)
+    export = cli(
+        "footage",
+        "export",
+        "front",
+        "2024-05-01T10:00:00Z",
+        "2024-05-01T10:00:06Z",
+        str(tmp_path / "export"),
+        "--config",
+        config,
+    )
+
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.startswith(
+        "front: 2024-05-01T10:00:00.000Z to 2024-05-01T10:00:04.000Z, 2 files"
+    )
+    assert str(link) in listing.stderr and "symbolic link" in listing.stderr
+    assert export.returncode == 0, export.stderr
+    manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
+    assert [f["sha256"] for f in manifest["files"]] == [sha256(p) for p in files]
+    assert sha256(theirs) not in {sha256(p) for p in (tmp_path / "export").iterdir()}
 
 
 @pytest.mark.parametrize("problem", ["missing", "a file"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import threading
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
@@ -109,6 +110,49 @@ def test_an_altered_original_stops_the_export(
     assert code == 69
     assert "footage_altered" in err and victim.name in err
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def written_bytes() -> int:
+    """Bytes this process has written so far (Linux /proc/self/io)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/self/io")
+
+
+def test_an_original_grown_huge_is_refused_before_it_fills_the_disk(
+    recorded: tuple[Path, SegmentIndex], tmp_path: Path
+) -> None:
+    """A recorded file swollen after it was hashed (here 512 MB more, sparse) is refused
+    after one byte too many, not after copying it all into the export folder."""
+    config, index = recorded
+    victim = index.segments("front")[1].path
+    with open(victim, "r+b") as fh:
+        fh.truncate(victim.stat().st_size + 512 * 1024 * 1024)
+    start, end = window(index)
+    before = written_bytes()
+    code, _, err = run(
+        "footage", "export", "front", start, end, str(tmp_path / "out"), "--config", str(config)
+    )
+    assert code == 69
+    assert "footage_altered" in err and victim.name in err
+    recorded_total = sum(s.bytes for s in index.segments("front"))
+    assert written_bytes() - before < recorded_total + 2 * 1024 * 1024
+
+
+def test_an_original_replaced_by_a_fifo_is_refused_without_waiting(
+    recorded: tuple[Path, SegmentIndex], tmp_path: Path
+) -> None:
+    config, index = recorded
+    victim = index.segments("front")[0].path
+    victim.unlink()
+    os.mkfifo(victim)  # opening it for reading would wait for a writer for ever
+    start, end = window(index)
+    code, _, err = run(
+        "footage", "export", "front", start, end, str(tmp_path / "out"), "--config", str(config)
+    )
+    assert code == 69
+    assert "footage_altered" in err and "not the file recorded there" in err
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, func, select
 
+from agent.audit import REJECTIONS_SUMMARISED, AuditLog
 from agent.config import RegistryConfig
 from registry.config import ServerConfig
 from registry.db.schema import (
@@ -173,6 +174,47 @@ def test_what_an_agent_publishes_is_stored(
         2,
     )
     assert one(engine, select(request_status.c.state)) == ("received",)
+
+
+def test_a_live_rejection_and_a_flood_summary_are_stored(
+    tmp_path: Path,
+    engine: Engine,
+    start_ingest: Callable[..., IngestService],
+    publishers: Callable[..., Publisher],
+) -> None:
+    """The agent publishes a rejected token's status not retained (a flood must not fill
+    the broker), and sums a flood up in one audit entry of no request: the ingest stores
+    both as they arrive."""
+    start_ingest()
+    agent = publishers("shop-1")
+    rejected = {**status("3f2a9c0d41b7e815", "rejected"), "reason": "bad_signature"}
+    agent.publish(topic("shop-1", "requests/3f2a9c0d41b7e815/status"), encode(rejected))
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append("rejected", "3f2a9c0d41b7e815", {"reason": "bad_signature"})
+    summary = log.append(
+        REJECTIONS_SUMMARISED,
+        None,
+        {
+            "from": "2026-03-01T10:00:00.000Z",
+            "to": "2026-03-01T10:10:00.000Z",
+            "count": 3,
+            "bytes": 60,
+            "reasons": {"malformed": 2, "bad_signature": 1},
+            "first_ids": ["0c2f4a91d3b8e7f6"],
+        },
+    )
+    for entry in log.entries():
+        agent.publish(topic("shop-1", "audit"), entry.line())
+    wait_until(
+        lambda: count(engine, agent_audit) == 2 and count(engine, request_status) == 1,
+        "the rejection's status and both audit entries",
+    )
+    assert one(engine, select(request_status.c.state, request_status.c.reason)) == (
+        "rejected",
+        "bad_signature",
+    )
+    assert count(engine, rejected_messages) == 0
+    assert one(engine, select(agents.c.audit_head)) == (summary.hash,)
 
 
 def test_a_seq_gap_is_counted_as_missing(
