@@ -55,7 +55,11 @@ def test_segments_are_playable_hashed_and_add_up_to_the_time_recorded(
         agent = AgentProcess(config).start()
         agents.append(agent)
         time.sleep(14)
-        footage = watch.json(HEALTH)["footage"]
+        # The footage object is refreshed with each pruning pass (every 10 s): on a busy
+        # machine the first report that carries it can come a little after the 14 s.
+        footage = watch.wait_for(
+            lambda m: m.json()["footage"]["oldest"] is not None, timeout=30
+        ).json()["footage"]
         assert agent.terminate()[0] == 0
     index = index_of(tmp_path)
     segments = index.segments("front")
@@ -130,6 +134,13 @@ def test_a_segment_changed_after_closing_is_detected(
     agent = AgentProcess(config).start()
     agents.append(agent)
     time.sleep(8)
+    # Two closed segments are needed; on a busy machine the camera can take longer to come up.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        db = tmp_path / "state" / "footage.sqlite"
+        if db.exists() and sum(s.state == "closed" for s in index_of(tmp_path).segments()) >= 2:
+            break
+        time.sleep(0.5)
     assert agent.terminate()[0] == 0
     index = index_of(tmp_path)
     first = index.segments("front")[0]
