@@ -7,7 +7,12 @@ failed attempts without a success the address waits `lock_for` seconds.
 
 The table is bounded: past `max_addresses` the address seen longest ago is forgotten, so a
 flood of addresses costs memory once, not without limit. An attacker who owns that many
-addresses could try from each of them anyway."""
+addresses could try from each of them anyway.
+
+`HashSlots` runs the checks themselves (Argon2: 64 MiB and about half a second each) in
+worker threads, a few at a time, off the event loop that serves every other request; the
+logins waiting for a slot wait in the event loop, not in threads of the shared pool the
+pages need, and past a bound they are turned away at once."""
 
 from __future__ import annotations
 
@@ -16,6 +21,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+T = TypeVar("T")
 
 # Enough for every device of a home network or every officer behind a police NAT many times
 # over; a few hundred kB at most.
@@ -59,6 +70,12 @@ class Attempt:
         if not self._done:
             self._done = True
             self._limiter.finish(self.address, success=True)
+
+    def not_checked(self) -> None:
+        """The server could not check it (busy): it does not count against the address."""
+        if not self._done:
+            self._done = True
+            self._limiter.finish(self.address, success=False, counted=False)
 
     def failed(self) -> bool:
         """True when this failure locked the address out."""
@@ -109,12 +126,15 @@ class AttemptLimiter:
             entry.failures += 1
             return Attempt(self, address)
 
-    def finish(self, address: str, *, success: bool) -> bool:
+    def finish(self, address: str, *, success: bool, counted: bool = True) -> bool:
         with self._lock:
             entry = self._entries.get(address)
             if entry is None:  # forgotten while checked (the table overflowed)
                 return False
             entry.busy = False
+            if not counted:
+                entry.failures -= 1
+                return False
             if success:
                 del self._entries[address]
                 return False
@@ -127,3 +147,30 @@ class AttemptLimiter:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+
+class SlotsFull(Exception):
+    """More password checks are waiting than HashSlots allows: try again in a moment."""
+
+
+class HashSlots:
+    """At most `running` checks at once in worker threads, at most `waiting` more queued.
+    Use it from one event loop (the server's); it keeps no lock of its own."""
+
+    def __init__(self, running: int, waiting: int) -> None:
+        self.running = running
+        self.waiting = waiting
+        self._admitted = 0
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    async def run(self, check: Callable[[], T]) -> T:
+        """`check()` in a worker thread; SlotsFull when the queue is full."""
+        if self._limiter is None:  # needs the running event loop: made on first use
+            self._limiter = anyio.CapacityLimiter(self.running)
+        if self._admitted >= self.running + self.waiting:
+            raise SlotsFull()
+        self._admitted += 1
+        try:
+            return await anyio.to_thread.run_sync(check, limiter=self._limiter)
+        finally:
+            self._admitted -= 1

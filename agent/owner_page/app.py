@@ -8,6 +8,7 @@ Refusals answer 400/401/403/429 and leave a log line naming the address; they ch
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -29,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.i18n import Translator, negotiate, translator
-from agent.login_limit import Refused
+from agent.login_limit import Refused, SlotsFull
 from agent.owner_page import auth, words
 from agent.owner_page.auth import LoginGuard, Network, Session, Sessions
 from agent.owner_page.snapshot import jpeg_of
@@ -47,6 +48,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DECISION_SETTLE_S = 3.0
 # While a request is being worked on the requests page reloads itself this often.
 REFRESH_S = 5
+# When every login slot is taken: a few checks' time.
+BUSY_RETRY_S = 2
 BUSY_STATES = frozenset({"received", "waiting_clock", "approved", "exporting", "uploading"})
 # No scripts at all; pictures and styles only from here.
 CONTENT_POLICY = (
@@ -203,7 +206,15 @@ async def login(request: Request) -> Response:
         log.warning("owner page: login refused from %s: %s", remote, attempt.reason)
         return _too_many(request, _, attempt)
     with attempt:
-        if not await run_in_threadpool(_verify, page, stored, password):
+        try:
+            ok = await page.guard.slots.run(
+                functools.partial(auth.password_matches, stored, password)
+            )
+        except SlotsFull:
+            attempt.not_checked()
+            log.warning("owner page: login from %s not checked: too many logins waiting", remote)
+            return _busy(request, _)
+        if not ok:
             why = "wrong password"
             if attempt.failed():
                 why += f"; locked out for {auth.LOCKOUT_FOR_S:.0f} s"
@@ -247,9 +258,12 @@ def _too_many(request: Request, _: Translator, refused: Refused) -> Response:
     return response
 
 
-def _verify(page: OwnerPage, stored: str, password: str) -> bool:
-    with page.guard.verifying:
-        return auth.password_matches(stored, password)
+def _busy(request: Request, _: Translator) -> Response:
+    """503: the password was not checked and does not count; try again soon."""
+    error = _("The device is busy checking other logins: try again in a moment.")
+    response = render(request, "login.html", None, 503, error=error, no_password=False)
+    response.headers["Retry-After"] = str(BUSY_RETRY_S)
+    return response
 
 
 async def logout(request: Request) -> Response:

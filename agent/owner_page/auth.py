@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from agent.errors import AgentError
-from agent.login_limit import AttemptLimiter
+from agent.login_limit import AttemptLimiter, HashSlots
 from agent.owner_page import PASSWORD_FILE
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,9 @@ _hasher = PasswordHasher()
 # to a crawl without letting one neighbour lock the owner out from every other address.
 LOCKOUT_AFTER = 5
 LOCKOUT_FOR_S = 300.0
+# Logins of other addresses that may wait for the one Argon2 check (about 4 s of checks on
+# a Pi); more are answered 503 at once. A home has a few devices, not dozens.
+MAX_WAITING_LOGINS = 8
 SESSION_LIFETIME_S = 12 * 3600.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -168,8 +171,9 @@ class LoginGuard(AttemptLimiter):
 
     def __init__(self, after: int = LOCKOUT_AFTER, lock_for: float = LOCKOUT_FOR_S) -> None:
         super().__init__(after, lock_for)
-        # One Argon2 check at a time: each takes 64 MiB, and a Pi has little to spare.
-        self.verifying = threading.Lock()
+        # One Argon2 check at a time (each takes 64 MiB, and a Pi has little to spare), in a
+        # worker thread; a few more may wait, in the event loop, for their turn.
+        self.slots = HashSlots(running=1, waiting=MAX_WAITING_LOGINS)
 
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:

@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agent.login_limit import Refused
+from agent.login_limit import Refused, SlotsFull
 from registry.ingest.ratelimit import RateLimitedLog
 from registry.web import auth, user_audit
 from registry.web.access import (
@@ -50,6 +50,8 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 # Both roles see the health map: police pick cameras on it, operators keep them working.
 ANY_ROLE = (Role.POLICE, Role.OPERATOR)
+# When every login slot is taken: a few checks' time.
+BUSY_RETRY_S = 2
 
 
 def page(
@@ -97,6 +99,10 @@ async def login(request: Request) -> Response:
     with attempt:
         try:
             user = await limits.authenticate(state.engine, name, password)
+        except SlotsFull:
+            attempt.not_checked()
+            _refusals.warning("login from %s not checked: too many logins waiting", address)
+            return _busy(request)
         except LoginRefused as exc:
             reason = exc.reason
             if attempt.failed():
@@ -141,6 +147,14 @@ def _too_many(request: Request, refused: Refused) -> Response:
         error = "another login from your address is still being checked: try again in a moment"
     response = page(request, "login.html", None, 429, error=error)
     response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _busy(request: Request) -> Response:
+    """503: the login was not checked and does not count; the client may retry soon."""
+    error = "the registry is busy checking other logins: try again in a moment"
+    response = page(request, "login.html", None, 503, error=error)
+    response.headers["Retry-After"] = str(BUSY_RETRY_S)
     return response
 
 

@@ -7,31 +7,30 @@ from __future__ import annotations
 
 import functools
 
-import anyio
-import anyio.to_thread
 from sqlalchemy import Engine
 
-from agent.login_limit import AttemptLimiter
+from agent.login_limit import AttemptLimiter, HashSlots
 from registry.config import LoginSettings
 from registry.web import auth
 from registry.web.auth import User
 
 # Argon2id takes 64 MiB and a core for about half a second per check: two at a time keep a
 # small server's memory and CPU for everything else. More logins wait their turn (in the
-# event loop, not in a thread of the shared pool).
+# event loop, not in a thread of the shared pool); past MAX_WAITING_LOGINS (about half a
+# minute of checks) they get 503 at once.
 MAX_CONCURRENT_HASHES = 2
+MAX_WAITING_LOGINS = 64
 
 
 class LoginLimits:
     def __init__(self, settings: LoginSettings) -> None:
         self.settings = settings
         self.addresses = AttemptLimiter(settings.address_lockout_after, settings.lockout_for)
-        self._hashing: anyio.CapacityLimiter | None = None
+        self.hashing = HashSlots(MAX_CONCURRENT_HASHES, MAX_WAITING_LOGINS)
 
     async def authenticate(self, engine: Engine, name: str, password: str) -> User:
-        """auth.authenticate in a worker thread, at most MAX_CONCURRENT_HASHES at once."""
-        if self._hashing is None:  # made in the server's event loop, on first use
-            self._hashing = anyio.CapacityLimiter(MAX_CONCURRENT_HASHES)
+        """auth.authenticate in a worker thread, at most MAX_CONCURRENT_HASHES at once;
+        SlotsFull when too many wait."""
         check = functools.partial(
             auth.authenticate,
             engine,
@@ -40,4 +39,4 @@ class LoginLimits:
             lockout_after=self.settings.lockout_after,
             lockout_for=self.settings.lockout_for,
         )
-        return await anyio.to_thread.run_sync(check, limiter=self._hashing)
+        return await self.hashing.run(check)

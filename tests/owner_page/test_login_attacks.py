@@ -3,12 +3,15 @@ address, and a web page that re-points its own name at the device (DNS rebinding
 
 from __future__ import annotations
 
+import http.client
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
@@ -18,6 +21,10 @@ from agent.owner_page import auth
 from tests.owner_page.support import PASSWORD, OwnerPageUnderTest, owner_page
 
 PARALLEL = 40
+THREAD_POOL = 40  # anyio's default worker threads, shared by every page's blocking work
+SLOW_CHECK_S = 0.25
+FLOOD_ARRIVES_S = 0.5
+PAGE_WAIT_S = 2.0  # the flood's checks alone would take over 10 s
 
 
 @pytest.fixture
@@ -70,6 +77,66 @@ def test_parallel_guesses_get_no_more_checks_than_the_lock_out_allows(
     assert "camera_agent_owner" not in locked.cookies
     assert len(checks) == auth.LOCKOUT_AFTER and PASSWORD not in checks
     assert "locked out for 300 s" in caplog.text
+
+
+def _login_from(url: str, source: str, password: str) -> tuple[int, str | None]:
+    """A login from `source` (another 127.x.y.z: loopback has a whole /8)."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    connection = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=60, source_address=(source, 0)
+    )
+    try:
+        connection.request(
+            "POST",
+            "/login",
+            urlencode({"password": password}),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        answer = connection.getresponse()
+        answer.read()
+        return answer.status, answer.getheader("retry-after")
+    finally:
+        connection.close()
+
+
+def test_logins_from_many_addresses_neither_stall_the_pages_nor_queue_without_end(
+    page_under_test: OwnerPageUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = page_under_test.url
+    owner = requests.Session()
+    owner.post(url + "/login", data={"password": PASSWORD}, timeout=30)
+    checking = threading.Event()
+    checks = 0
+    lock = threading.Lock()
+
+    def slow(password_hash: str, password: str) -> bool:
+        nonlocal checks
+        with lock:
+            checks += 1
+        checking.set()
+        time.sleep(SLOW_CHECK_S)  # a Pi's Argon2, whatever this machine's speed
+        return False
+
+    monkeypatch.setattr(auth, "password_matches", slow)
+    flood = THREAD_POOL + 1  # more than the worker threads every page shares
+    with ThreadPoolExecutor(flood) as pool:
+        futures = [
+            pool.submit(_login_from, url, f"127.0.3.{n + 1}", "guess guess") for n in range(flood)
+        ]
+        assert checking.wait(10)
+        time.sleep(FLOOD_ARRIVES_S)  # the rest of the flood reaches the server meanwhile
+        start = time.monotonic()
+        cameras = owner.get(url + "/", timeout=60)
+        took = time.monotonic() - start
+        answers = [future.result() for future in futures]
+    statuses = [status for status, _ in answers]
+    assert cameras.status_code == 200 and "Voordeur" in cameras.text
+    assert took < PAGE_WAIT_S
+    admitted = 1 + auth.MAX_WAITING_LOGINS
+    assert checks <= admitted and statuses.count(401) == checks
+    assert statuses.count(503) == flood - checks
+    assert all(retry == "2" for status, retry in answers if status == 503)
 
 
 def test_the_lock_out_table_stays_bounded_however_many_addresses_try() -> None:
