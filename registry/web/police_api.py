@@ -4,6 +4,7 @@ request lands in the registry's audit trail with who, when, where and why."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -12,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select, update
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,9 +24,9 @@ from agent.strict_json import no_duplicate_keys
 from registry.db.schema import request_status, requests
 from registry.errors import RegistryError
 from registry.police import search
-from registry.police.claims import ClaimsError, parse_time, prepare_claims
+from registry.police.claims import ClaimsError, PreparedClaims, parse_time, prepare_claims
 from registry.web import user_audit
-from registry.web.access import require, state_of
+from registry.web.access import Caller, require, state_of
 from registry.web.auth import Role
 from registry.web.camera_list import rfc3339
 
@@ -87,17 +89,22 @@ async def search_api(request: Request) -> Response:
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
     radius = state.config.search_radius_m
-    matches = search.find_cameras(state.engine, lat, lon, at, radius_m=radius)
-    user_audit.record(
-        state.engine,
-        caller.user.name,
-        "search",
-        caller.remote,
-        lat=lat,
-        lon=lon,
-        at=at.isoformat(),
-        reason=reason,
-        found=len(matches),
+    matches = await run_in_threadpool(
+        functools.partial(search.find_cameras, state.engine, lat, lon, at, radius_m=radius)
+    )
+    await run_in_threadpool(
+        functools.partial(
+            user_audit.record,
+            state.engine,
+            caller.user.name,
+            "search",
+            caller.remote,
+            lat=lat,
+            lon=lon,
+            at=at.isoformat(),
+            reason=reason,
+            found=len(matches),
+        )
     )
     return JSONResponse(
         {
@@ -134,9 +141,16 @@ async def prepare_api(request: Request) -> Response:
     except ClaimsError as exc:
         raise HTTPException(400, str(exc)) from exc
     reason = _field(body, "reason")
+    await run_in_threadpool(_store_prepared, state.engine, prepared, reason, caller)
+    return JSONResponse(
+        {"request_id": prepared.request_id, "claims": prepared.claims}, status_code=201
+    )
+
+
+def _store_prepared(engine: Engine, prepared: PreparedClaims, reason: str, caller: Caller) -> None:
     claims = prepared.claims
     window = claims["window"]
-    with state.engine.begin() as db:
+    with engine.begin() as db:
         db.execute(
             requests.insert().values(
                 request_id=prepared.request_id,
@@ -156,7 +170,7 @@ async def prepare_api(request: Request) -> Response:
             )
         )
     user_audit.record(
-        state.engine,
+        engine,
         caller.user.name,
         "request_prepare",
         caller.remote,
@@ -168,7 +182,6 @@ async def prepare_api(request: Request) -> Response:
         kind=claims["kind"],
         reason=reason,
     )
-    return JSONResponse({"request_id": prepared.request_id, "claims": claims}, status_code=201)
 
 
 def _stored(engine: Engine, request_id: str) -> Any:
@@ -181,7 +194,9 @@ def _stored(engine: Engine, request_id: str) -> Any:
 
 async def claims_download(request: Request) -> Response:
     await require(request, Role.POLICE)
-    row = _stored(state_of(request).engine, request.path_params["request_id"])
+    row = await run_in_threadpool(
+        _stored, state_of(request).engine, request.path_params["request_id"]
+    )
     return Response(
         json.dumps(json.loads(row.claims_json), indent=2) + "\n",
         media_type="application/json",
@@ -212,7 +227,7 @@ def _payload_of(token: str) -> dict[str, Any]:
 async def submit_api(request: Request) -> Response:
     caller = await require(request, Role.POLICE)
     state = state_of(request)
-    row = _stored(state.engine, request.path_params["request_id"])
+    row = await run_in_threadpool(_stored, state.engine, request.path_params["request_id"])
     body = await _json_body(request)
     token = _field(body, "token").strip()
     if len(token) > MAX_TOKEN or not token.isascii():
@@ -226,12 +241,18 @@ async def submit_api(request: Request) -> Response:
     if state.relay is None:
         raise HTTPException(503, "no MQTT link to the agents (the server runs without one)")
     try:
-        state.relay.publish_request(row.agent_id, token)
+        # Waits for the broker's acknowledgement: in a worker thread, not the event loop.
+        await run_in_threadpool(state.relay.publish_request, row.agent_id, token)
     except RegistryError as exc:
         log.warning("request %s not relayed to %s: %s", row.request_id, row.agent_id, exc)
         raise HTTPException(503, f"could not reach the broker: {exc}") from exc
     status_id = hashlib.sha256(token.encode("ascii")).hexdigest()[:16]
-    with state.engine.begin() as db:
+    await run_in_threadpool(_store_submitted, state.engine, row, token, status_id, caller)
+    return JSONResponse({"request_id": row.request_id, "state": "sent"}, status_code=202)
+
+
+def _store_submitted(engine: Engine, row: Any, token: str, status_id: str, caller: Caller) -> None:
+    with engine.begin() as db:
         db.execute(
             update(requests)
             .where(requests.c.request_id == row.request_id)
@@ -243,14 +264,13 @@ async def submit_api(request: Request) -> Response:
             )
         )
     user_audit.record(
-        state.engine,
+        engine,
         caller.user.name,
         "request_submit",
         caller.remote,
         request_id=row.request_id,
         agent=row.agent_id,
     )
-    return JSONResponse({"request_id": row.request_id, "state": "sent"}, status_code=202)
 
 
 def request_list(engine: Engine) -> list[dict[str, Any]]:
@@ -289,7 +309,8 @@ def request_list(engine: Engine) -> list[dict[str, Any]]:
 
 async def requests_api(request: Request) -> Response:
     await require(request, Role.POLICE)
-    return JSONResponse({"requests": request_list(state_of(request).engine)})
+    rows = await run_in_threadpool(request_list, state_of(request).engine)
+    return JSONResponse({"requests": rows})
 
 
 def routes() -> list[BaseRoute]:
