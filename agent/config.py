@@ -698,6 +698,18 @@ def _check_network(value: str) -> str:
     return value.strip()
 
 
+# Dot-separated labels of letters, digits and inner hyphens (RFC 1123), at most 253 long.
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
+
+
+def _check_host_name(value: str) -> str:
+    name = value.strip().lower()
+    if not _HOST_NAME.fullmatch(name):
+        raise ValueError(f"{value!r} is not a host name (like camera.home.arpa)")
+    return name
+
+
 def _split_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
@@ -726,6 +738,12 @@ class OwnerPageConfig(ConfigSection):
     # Peers outside these networks get 403 (and a log line) whatever they send.
     allow: list[Annotated[str, AfterValidator(_check_network)]] = Field(
         default_factory=lambda: list(LOCAL_NETWORKS), min_length=1
+    )
+    # Names the page answers to besides localhost and this machine's own host name (and
+    # .local); any other name in a request's Host gets 400 (DNS rebinding). IP addresses
+    # always work.
+    allowed_hosts: list[Annotated[str, AfterValidator(_check_host_name)]] = Field(
+        default_factory=list
     )
 
     @property

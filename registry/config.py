@@ -98,6 +98,10 @@ class LoginSettings(ConfigSection):
     session_lifetime: Seconds = 12 * 3600.0
     lockout_after: Annotated[int, Field(ge=1, le=100)] = 5  # failed logins in a row
     lockout_for: Seconds = 15 * 60.0
+    # Failed logins in a row from one address, whatever user names it tries, before that
+    # address waits lockout_for: guessing across many accounts stays slow too. Looser than
+    # lockout_after, since a police station's officers may share one address.
+    address_lockout_after: Annotated[int, Field(ge=1, le=1000)] = 20
 
 
 class EvidenceSettings(ConfigSection):

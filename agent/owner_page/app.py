@@ -1,13 +1,16 @@
 """The owner page as an ASGI app: login, cameras, snapshots, requests, audit log.
 
 Every request first passes `LocalOnly` (the peer address must be in `owner_page.allow`),
-then `SecurityHeaders`. Pages need a session from the owner password; every state change
+then `OwnHostOnly` (the Host header must name this device), then `SecurityHeaders`.
+Pages need a session from the owner password; every state change
 (a POST) needs the session's CSRF token and, when the browser names one, our own Origin.
-Refusals answer 401/403 and leave a log line naming the address; they change nothing."""
+Refusals answer 400/401/403/429 and leave a log line naming the address; they change nothing."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.i18n import Translator, negotiate, translator
+from agent.login_limit import Refused, SlotsFull
 from agent.owner_page import auth, words
 from agent.owner_page.auth import LoginGuard, Network, Session, Sessions
 from agent.owner_page.snapshot import jpeg_of
@@ -44,6 +48,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DECISION_SETTLE_S = 3.0
 # While a request is being worked on the requests page reloads itself this often.
 REFRESH_S = 5
+# When every login slot is taken: a few checks' time.
+BUSY_RETRY_S = 2
 BUSY_STATES = frozenset({"received", "waiting_clock", "approved", "exporting", "uploading"})
 # No scripts at all; pictures and styles only from here.
 CONTENT_POLICY = (
@@ -69,6 +75,8 @@ class OwnerPage:
     allow: tuple[Network, ...]
     sessions: Sessions = field(default_factory=Sessions)
     guard: LoginGuard = field(default_factory=LoginGuard)
+    # Host names the page answers to (auth.local_host_names); IP literals always work.
+    hosts: frozenset[str] = field(default_factory=auth.local_host_names)
 
 
 class LoginRequired(HTTPException):
@@ -184,25 +192,35 @@ async def login(request: Request) -> Response:
     form = await request.form()
     password = form.get("password")
     password = password if isinstance(password, str) else ""
-    wait = page.guard.locked_for(remote)
     stored = auth.stored_hash(page.data_dir)
-    if wait > 0:
-        why = f"locked out for {wait:.0f} s more after failed logins"
-        ok = False
-    elif stored is None:
-        why = "no owner password is set (camera-agent owner-password)"
-        ok = False
-    else:
-        ok = await run_in_threadpool(_verify, page, stored, password)
-        why = "wrong password"
-        if not ok and page.guard.failed(remote):
-            why += f"; locked out for {auth.LOCKOUT_FOR_S:.0f} s"
-    if not ok:
-        log.warning("owner page: login refused from %s: %s", remote, why)
-        error = _("Wrong password, or too many attempts: wait a few minutes and try again.")
-        return render(request, "login.html", None, 401, error=error, no_password=stored is None)
-    assert stored is not None
-    page.guard.succeeded(remote)
+    if stored is None:
+        log.warning(
+            "owner page: login refused from %s: no owner password is set "
+            "(camera-agent owner-password)",
+            remote,
+        )
+        return _wrong_password(request, _, no_password=True)
+    # Counted before the check, one check per address at a time (agent/login_limit.py).
+    attempt = page.guard.begin(remote)
+    if isinstance(attempt, Refused):
+        log.warning("owner page: login refused from %s: %s", remote, attempt.reason)
+        return _too_many(request, _, attempt)
+    with attempt:
+        try:
+            ok = await page.guard.slots.run(
+                functools.partial(auth.password_matches, stored, password)
+            )
+        except SlotsFull:
+            attempt.not_checked()
+            log.warning("owner page: login from %s not checked: too many logins waiting", remote)
+            return _busy(request, _)
+        if not ok:
+            why = "wrong password"
+            if attempt.failed():
+                why += f"; locked out for {auth.LOCKOUT_FOR_S:.0f} s"
+            log.warning("owner page: login refused from %s: %s", remote, why)
+            return _wrong_password(request, _, no_password=False)
+        attempt.succeeded()
     secret, _session = page.sessions.start(stored)
     log.info("owner page: logged in from %s", remote)
     response = RedirectResponse("/", 303)
@@ -218,9 +236,34 @@ async def login(request: Request) -> Response:
     return response
 
 
-def _verify(page: OwnerPage, stored: str, password: str) -> bool:
-    with page.guard.verifying:
-        return auth.password_matches(stored, password)
+def _wrong_password(request: Request, _: Translator, *, no_password: bool) -> Response:
+    error = _("Wrong password, or too many attempts: wait a few minutes and try again.")
+    return render(request, "login.html", None, 401, error=error, no_password=no_password)
+
+
+def _too_many(request: Request, _: Translator, refused: Refused) -> Response:
+    """429 with Retry-After: the password was not checked at all."""
+    if refused.locked:
+        minutes = max(1, math.ceil(refused.retry_after / 60))
+        ngettext = _.ngettext
+        error = ngettext(
+            "Too many wrong passwords from this device: wait %(minutes)d minute and try again.",
+            "Too many wrong passwords from this device: wait %(minutes)d minutes and try again.",
+            minutes,
+        ) % {"minutes": minutes}
+    else:
+        error = _("Another login from this device is still being checked: try again in a moment.")
+    response = render(request, "login.html", None, 429, error=error, no_password=False)
+    response.headers["Retry-After"] = str(math.ceil(refused.retry_after))
+    return response
+
+
+def _busy(request: Request, _: Translator) -> Response:
+    """503: the password was not checked and does not count; try again soon."""
+    error = _("The device is busy checking other logins: try again in a moment.")
+    response = render(request, "login.html", None, 503, error=error, no_password=False)
+    response.headers["Retry-After"] = str(BUSY_RETRY_S)
+    return response
 
 
 async def logout(request: Request) -> Response:
@@ -374,6 +417,41 @@ class LocalOnly:
         await self.app(scope, receive, send)
 
 
+class OwnHostOnly:
+    """Refuses (400) a request whose Host header names another site: a web page the owner
+    opens could re-point its own name at this device (DNS rebinding) and then read the
+    page, and post to it, as if it were that site."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = next((v for k, v in scope["headers"] if k == b"host"), None)
+        host = None if header is None else header.decode("latin-1")
+        if auth.host_allowed(host, self.hosts):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        log.warning(
+            "owner page: refused %s %s from %s: Host %r is not this device's "
+            "(owner_page.allowed_hosts)",
+            scope.get("method"),
+            scope.get("path"),
+            client[0] if client else None,
+            host,
+        )
+        response = PlainTextResponse(
+            f"400 bad request: this page answers to this device's address or name, not to "
+            f"{host!r}; if that name is this device's, add it to owner_page.allowed_hosts\n",
+            400,
+        )
+        await response(scope, receive, send)
+
+
 class SecurityHeaders:
     """No framing, no sniffing, no referrer to other sites, no caching (snapshots!), no scripts."""
 
@@ -411,7 +489,11 @@ def build_app(page: OwnerPage) -> Starlette:
     app = Starlette(
         routes=routes,
         # The first listed runs first: the address check comes before anything else.
-        middleware=[Middleware(LocalOnly, allow=page.allow), Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(LocalOnly, allow=page.allow),
+            Middleware(OwnHostOnly, hosts=page.hosts),
+            Middleware(SecurityHeaders),
+        ],
         exception_handlers={HTTPException: _http_error},
     )
     app.state.owner_page = page

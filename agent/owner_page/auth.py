@@ -1,6 +1,6 @@
 """Who may use the owner page: one owner password (Argon2id hash in the data directory),
 sessions with a CSRF secret held in memory, a lock-out per address after failed logins,
-and the networks the page answers at all.
+the networks the page answers at all, and the host names it answers to.
 
 The page has no user names: the device has one owner. The hash file is read at every login,
 so a new password (`camera-agent owner-password`) applies at once, and ends every session
@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import os
 import secrets
+import socket
 import tempfile
 import threading
 import time
@@ -25,6 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from agent.errors import AgentError
+from agent.login_limit import AttemptLimiter, HashSlots
 from agent.owner_page import PASSWORD_FILE
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,9 @@ _hasher = PasswordHasher()
 # to a crawl without letting one neighbour lock the owner out from every other address.
 LOCKOUT_AFTER = 5
 LOCKOUT_FOR_S = 300.0
+# Logins of other addresses that may wait for the one Argon2 check (about 4 s of checks on
+# a Pi); more are answered 503 at once. A home has a few devices, not dozens.
+MAX_WAITING_LOGINS = 8
 SESSION_LIFETIME_S = 12 * 3600.0
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -160,39 +165,15 @@ def csrf_matches(session: Session, presented: str | None) -> bool:
     return presented is not None and hmac.compare_digest(session.csrf, presented)
 
 
-class LoginGuard:
-    """Counts failed logins per address; LOCKOUT_AFTER in a row lock that address out."""
+class LoginGuard(AttemptLimiter):
+    """Counts login attempts per address before their check (agent/login_limit.py):
+    LOCKOUT_AFTER failures in a row lock that address out for LOCKOUT_FOR_S."""
 
     def __init__(self, after: int = LOCKOUT_AFTER, lock_for: float = LOCKOUT_FOR_S) -> None:
-        self._after = after
-        self._for = lock_for
-        self._lock = threading.Lock()
-        self._failures: dict[str, int] = {}
-        self._locked: dict[str, float] = {}
-        # One Argon2 check at a time: each takes 64 MiB, and a Pi has little to spare.
-        self.verifying = threading.Lock()
-
-    def locked_for(self, address: str) -> float:
-        """Seconds this address must still wait (0: it may try)."""
-        with self._lock:
-            until = self._locked.get(address, 0.0)
-        return max(0.0, until - time.monotonic())
-
-    def failed(self, address: str) -> bool:
-        """Count a failure; True when it locked the address."""
-        with self._lock:
-            count = self._failures.get(address, 0) + 1
-            if count >= self._after:
-                self._failures.pop(address, None)
-                self._locked[address] = time.monotonic() + self._for
-                return True
-            self._failures[address] = count
-            return False
-
-    def succeeded(self, address: str) -> None:
-        with self._lock:
-            self._failures.pop(address, None)
-            self._locked.pop(address, None)
+        super().__init__(after, lock_for)
+        # One Argon2 check at a time (each takes 64 MiB, and a Pi has little to spare), in a
+        # worker thread; a few more may wait, in the event loop, for their turn.
+        self.slots = HashSlots(running=1, waiting=MAX_WAITING_LOGINS)
 
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
@@ -212,3 +193,40 @@ def address_allowed(address: str | None, networks: Iterable[Network]) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return any(ip.version == net.version and ip in net for net in networks)
+
+
+def local_host_names(extra: Iterable[str] = ()) -> frozenset[str]:
+    """The names a browser may use for this device: `localhost`, its own host name (with
+    and without `.local`, as mDNS announces it) and `extra` (owner_page.allowed_hosts).
+    Any name outside these is refused: a web page could point it at this device by DNS
+    rebinding and read the page with the owner's own browser. IP literals are always
+    fine (see host_allowed)."""
+    names = {"localhost"}
+    hostname = socket.gethostname().lower().rstrip(".")
+    if hostname:
+        short = hostname.split(".", 1)[0]
+        names |= {hostname, short, short + ".local"}
+    names |= {name.lower().rstrip(".") for name in extra}
+    return frozenset(names)
+
+
+def host_of(header: str) -> str:
+    """The host of a Host header, without port or IPv6 brackets, lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header[1:]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def host_allowed(header: str | None, names: frozenset[str]) -> bool:
+    """Whether a request's Host header names this device: an IP literal (DNS rebinding
+    needs a name, so an address is what the browser really connected to) or one of
+    `names`. No header at all (an HTTP/1.0 client) is not a browser: allowed."""
+    if header is None:
+        return True
+    host = host_of(header)
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host.rstrip(".") in names
+    return True

@@ -97,6 +97,7 @@ def start_owner_page(
         data_dir=data_dir,
         locale=config.agent.locale,
         allow=auth.parse_networks(settings.allow),
+        hosts=auth.local_host_names(settings.allowed_hosts),
     )
     try:
         server = OwnerPageServer(page, settings.host, settings.port)

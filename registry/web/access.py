@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
@@ -62,7 +63,8 @@ def identify(request: Request) -> Caller | None:
 async def require(request: Request, *roles: Role) -> Caller:
     """The caller if logged in with one of `roles` (and, for a browser state change, the
     right CSRF token); otherwise 401 or 403 naming what is missing, and a log line."""
-    caller = identify(request)
+    # The database lookup runs in a worker thread: the event loop serves every request.
+    caller = await run_in_threadpool(identify, request)
     if caller is None:
         log.info(
             "refused %s %s from %s: not logged in",

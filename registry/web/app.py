@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,6 +22,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agent.login_limit import Refused, SlotsFull
+from registry.ingest.ratelimit import RateLimitedLog
 from registry.web import auth, user_audit
 from registry.web.access import (
     SESSION_COOKIE,
@@ -32,9 +36,13 @@ from registry.web.access import (
 )
 from registry.web.auth import LoginRefused, Role
 from registry.web.camera_list import camera_rows
+from registry.web.login_limits import LoginLimits
 from registry.web.state import AppState
 
 log = logging.getLogger(__name__)
+# A client hammering the login after its lock-out gets a 429 per try; the log says so once
+# in a while, not once per try (and no audit row: no password was checked).
+_refusals = RateLimitedLog(log)
 
 HERE = Path(__file__).parent
 LEAFLET_DIR = HERE / "assets" / "node_modules" / "leaflet" / "dist"
@@ -42,6 +50,8 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 # Both roles see the health map: police pick cameras on it, operators keep them working.
 ANY_ROLE = (Role.POLICE, Role.OPERATOR)
+# When every login slot is taken: a few checks' time.
+BUSY_RETRY_S = 2
 
 
 def page(
@@ -64,37 +74,55 @@ def page(
 
 
 async def login_form(request: Request) -> Response:
-    if identify(request) is not None:
+    if await run_in_threadpool(identify, request) is not None:
         return RedirectResponse("/", 303)
     return page(request, "login.html", None, error=None)
 
 
+def limits_of(request: Request) -> LoginLimits:
+    limits: LoginLimits = request.app.state.login_limits
+    return limits
+
+
 async def login(request: Request) -> Response:
     state = state_of(request)
+    limits = limits_of(request)
     form = await request.form()
     name, password = str(form.get("username", "")), str(form.get("password", ""))
+    address = remote_of(request) or "?"
     settings = state.config.login
-    try:
-        user = auth.authenticate(
-            state.engine,
-            name,
-            password,
-            lockout_after=settings.lockout_after,
-            lockout_for=settings.lockout_for,
-        )
-    except LoginRefused as exc:
-        log.warning("login refused from %s: %s", remote_of(request), exc.reason)
-        user_audit.record(
-            state.engine,
-            None,
-            "login_refused",
-            remote_of(request),
-            tried=name,
-            reason=exc.reason,
-        )
-        return page(request, "login.html", None, error=str(exc))
-    secret, _ = auth.start_session(state.engine, user, settings.session_lifetime)
-    user_audit.record(state.engine, user.name, "login", remote_of(request))
+    # Counted before the check, one check per address at a time (agent/login_limit.py).
+    attempt = limits.addresses.begin(address)
+    if isinstance(attempt, Refused):
+        _refusals.warning("login refused from %s: %s", address, attempt.reason)
+        return _too_many(request, attempt)
+    with attempt:
+        try:
+            user = await limits.authenticate(state.engine, name, password)
+        except SlotsFull:
+            attempt.not_checked()
+            _refusals.warning("login from %s not checked: too many logins waiting", address)
+            return _busy(request)
+        except LoginRefused as exc:
+            reason = exc.reason
+            if attempt.failed():
+                reason += f"; address locked for {settings.lockout_for:.0f} s"
+            log.warning("login refused from %s: %s", address, reason)
+            await run_in_threadpool(
+                user_audit.record,
+                state.engine,
+                None,
+                "login_refused",
+                remote_of(request),
+                tried=name,
+                reason=reason,
+            )
+            return page(request, "login.html", None, error=str(exc))
+        attempt.succeeded()
+    secret, _ = await run_in_threadpool(
+        auth.start_session, state.engine, user, settings.session_lifetime
+    )
+    await run_in_threadpool(user_audit.record, state.engine, user.name, "login", remote_of(request))
     response = RedirectResponse("/", 303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -107,11 +135,34 @@ async def login(request: Request) -> Response:
     return response
 
 
+def _too_many(request: Request, refused: Refused) -> Response:
+    """429 with Retry-After; no password was checked."""
+    wait = math.ceil(refused.retry_after)
+    if refused.locked:
+        error = (
+            "too many failed logins from your address: "
+            f"try again in {max(1, math.ceil(wait / 60))} minute(s)"
+        )
+    else:
+        error = "another login from your address is still being checked: try again in a moment"
+    response = page(request, "login.html", None, 429, error=error)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _busy(request: Request) -> Response:
+    """503: the login was not checked and does not count; the client may retry soon."""
+    error = "the registry is busy checking other logins: try again in a moment"
+    response = page(request, "login.html", None, 503, error=error)
+    response.headers["Retry-After"] = str(BUSY_RETRY_S)
+    return response
+
+
 async def logout(request: Request) -> Response:
     await require(request)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        auth.end_session(state_of(request).engine, cookie)
+        await run_in_threadpool(auth.end_session, state_of(request).engine, cookie)
     response = RedirectResponse("/login", 303)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -134,7 +185,8 @@ async def dashboard(request: Request) -> Response:
 
 async def cameras_api(request: Request) -> Response:
     await require(request, *ANY_ROLE)
-    return JSONResponse({"cameras": camera_rows(state_of(request).engine)})
+    rows = await run_in_threadpool(camera_rows, state_of(request).engine)
+    return JSONResponse({"cameras": rows})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -143,7 +195,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, LoginRequired) and wants_page:
         return RedirectResponse("/login", 303)
     if wants_page:
-        caller = identify(request)
+        caller = await run_in_threadpool(identify, request)
         return page(request, "error.html", caller, exc.status_code, message=exc.detail)
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
@@ -210,4 +262,5 @@ def build_app(state: AppState, extra: Sequence[BaseRoute] = ()) -> Starlette:
         exception_handlers={HTTPException: _http_error},
     )
     app.state.registry = state
+    app.state.login_limits = LoginLimits(state.config.login)
     return app

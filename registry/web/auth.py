@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, delete, or_, select, update
 
 from registry.db.schema import api_tokens, sessions, users
 from registry.errors import RegistryError
@@ -95,36 +95,55 @@ def authenticate(
     engine: Engine, name: str, password: str, *, lockout_after: int, lockout_for: float
 ) -> User:
     """The user, or LoginRefused. Failures in a row beyond `lockout_after` lock the account
-    for `lockout_for` seconds, even for the right password (guessing stays slow)."""
+    for `lockout_for` seconds, even for the right password (guessing stays slow).
+
+    Blocking (Argon2 and the database): call it in a worker thread. The attempt is counted
+    in its own transaction before the password is checked, so parallel attempts at one
+    account cannot run more checks than `lockout_after`: the one that finds the count past
+    it locks the account without a check."""
     now = time.time()
-    refused: str | None = None
-    # The failure count is committed before refusing: raising inside would roll it back.
+    open_account = or_(users.c.locked_until.is_(None), users.c.locked_until <= now)
     with engine.begin() as db:
+        db.execute(
+            update(users)
+            .where(users.c.username == name, open_account)
+            .values(failed_logins=users.c.failed_logins + 1)
+        )
         row = db.execute(select(users).where(users.c.username == name)).one_or_none()
-        if row is None:
-            _verify(_DUMMY_HASH, password)
-            refused = f"no user {name!r}"
-        elif row.locked_until is not None and row.locked_until > now:
-            refused = f"{name} is locked for {row.locked_until - now:.0f} s more"
-        elif not _verify(row.password_hash, password):
-            failures = row.failed_logins + 1
-            locked = now + lockout_for if failures >= lockout_after else None
-            db.execute(
-                update(users)
-                .where(users.c.username == name)
-                .values(failed_logins=0 if locked else failures, locked_until=locked)
-            )
-            refused = f"wrong password for {name}" + (
-                f"; locked for {lockout_for:.0f} s after {failures} failures" if locked else ""
-            )
-        else:
-            values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
-            if _hasher.check_needs_rehash(row.password_hash):
-                values["password_hash"] = _hasher.hash(password)
-            db.execute(update(users).where(users.c.username == name).values(**values))
-    if refused is not None or row is None:
-        raise LoginRefused(refused or "no user")
+    if row is None:
+        _verify(_DUMMY_HASH, password)
+        raise LoginRefused(f"no user {name!r}")
+    if row.locked_until is not None and row.locked_until > now:
+        raise LoginRefused(f"{name} is locked for {row.locked_until - now:.0f} s more")
+    attempt = row.failed_logins  # this one included
+    if attempt > lockout_after:
+        _lock(engine, name, now + lockout_for)
+        raise LoginRefused(
+            f"{name}: attempt {attempt} while {lockout_after} were allowed; "
+            f"locked for {lockout_for:.0f} s"
+        )
+    if not _verify(row.password_hash, password):
+        if attempt < lockout_after:
+            raise LoginRefused(f"wrong password for {name}")
+        _lock(engine, name, now + lockout_for)
+        raise LoginRefused(
+            f"wrong password for {name}; locked for {lockout_for:.0f} s after {attempt} failures"
+        )
+    values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
+    if _hasher.check_needs_rehash(row.password_hash):
+        values["password_hash"] = _hasher.hash(password)
+    with engine.begin() as db:
+        db.execute(update(users).where(users.c.username == name).values(**values))
     return User(name, Role(row.role))
+
+
+def _lock(engine: Engine, name: str, until: float) -> None:
+    with engine.begin() as db:
+        db.execute(
+            update(users)
+            .where(users.c.username == name)
+            .values(failed_logins=0, locked_until=until)
+        )
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -3,11 +3,13 @@ the files to download (each download in the audit trail)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -42,18 +44,17 @@ def _json(record: PackageRecord) -> dict[str, Any]:
 def routes(intake: EvidenceIntake) -> list[BaseRoute]:
     async def evidence_page(request: Request) -> Response:
         caller = await require(request, Role.POLICE)
-        packages = all_packages(state_of(request).engine, intake.evidence_dir)
+        packages = await run_in_threadpool(
+            all_packages, state_of(request).engine, intake.evidence_dir
+        )
         return page(request, "evidence.html", caller, packages=packages, when=rfc3339)
 
     async def evidence_api(request: Request) -> Response:
         await require(request, Role.POLICE)
-        return JSONResponse(
-            {
-                "packages": [
-                    _json(p) for p in all_packages(state_of(request).engine, intake.evidence_dir)
-                ]
-            }
+        packages = await run_in_threadpool(
+            all_packages, state_of(request).engine, intake.evidence_dir
         )
+        return JSONResponse({"packages": [_json(p) for p in packages]})
 
     async def download(request: Request) -> Response:
         caller = await require(request, Role.POLICE)
@@ -61,13 +62,16 @@ def routes(intake: EvidenceIntake) -> list[BaseRoute]:
         path = intake.file_path(request_id, name)
         if path is None:
             raise HTTPException(404, f"no file {name!r} for request {request_id!r}")
-        user_audit.record(
-            state_of(request).engine,
-            caller.user.name,
-            "evidence_download",
-            caller.remote,
-            request_id=request_id,
-            file=name,
+        await run_in_threadpool(
+            functools.partial(
+                user_audit.record,
+                state_of(request).engine,
+                caller.user.name,
+                "evidence_download",
+                caller.remote,
+                request_id=request_id,
+                file=name,
+            )
         )
         return FileResponse(path, filename=name, media_type="application/octet-stream")
 

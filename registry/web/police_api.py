@@ -4,6 +4,7 @@ request lands in the registry's audit trail with who, when, where and why."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -13,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select, update
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,6 +27,7 @@ from registry.errors import RegistryError
 from registry.police import search
 from registry.police.claims import (
     ClaimsError,
+    PreparedClaims,
     claims_at_rest,
     new_upload_token,
     parse_time,
@@ -33,7 +36,7 @@ from registry.police.claims import (
     with_upload_token,
 )
 from registry.web import user_audit
-from registry.web.access import require, state_of
+from registry.web.access import Caller, require, state_of
 from registry.web.auth import Role
 from registry.web.camera_list import rfc3339
 
@@ -96,17 +99,22 @@ async def search_api(request: Request) -> Response:
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
     radius = state.config.search_radius_m
-    matches = search.find_cameras(state.engine, lat, lon, at, radius_m=radius)
-    user_audit.record(
-        state.engine,
-        caller.user.name,
-        "search",
-        caller.remote,
-        lat=lat,
-        lon=lon,
-        at=at.isoformat(),
-        reason=reason,
-        found=len(matches),
+    matches = await run_in_threadpool(
+        functools.partial(search.find_cameras, state.engine, lat, lon, at, radius_m=radius)
+    )
+    await run_in_threadpool(
+        functools.partial(
+            user_audit.record,
+            state.engine,
+            caller.user.name,
+            "search",
+            caller.remote,
+            lat=lat,
+            lon=lon,
+            at=at.isoformat(),
+            reason=reason,
+            found=len(matches),
+        )
     )
     return JSONResponse(
         {
@@ -143,9 +151,16 @@ async def prepare_api(request: Request) -> Response:
     except ClaimsError as exc:
         raise HTTPException(400, str(exc)) from exc
     reason = _field(body, "reason")
+    await run_in_threadpool(_store_prepared, state.engine, prepared, reason, caller)
+    return JSONResponse(
+        {"request_id": prepared.request_id, "claims": prepared.claims}, status_code=201
+    )
+
+
+def _store_prepared(engine: Engine, prepared: PreparedClaims, reason: str, caller: Caller) -> None:
     claims = prepared.claims
     window = claims["window"]
-    with state.engine.begin() as db:
+    with engine.begin() as db:
         db.execute(
             requests.insert().values(
                 request_id=prepared.request_id,
@@ -166,7 +181,7 @@ async def prepare_api(request: Request) -> Response:
             )
         )
     user_audit.record(
-        state.engine,
+        engine,
         caller.user.name,
         "request_prepare",
         caller.remote,
@@ -178,7 +193,6 @@ async def prepare_api(request: Request) -> Response:
         kind=claims["kind"],
         reason=reason,
     )
-    return JSONResponse({"request_id": prepared.request_id, "claims": claims}, status_code=201)
 
 
 def _stored(engine: Engine, request_id: str) -> Any:
@@ -197,16 +211,13 @@ def _already_sent(request_id: str) -> HTTPException:
     )
 
 
-async def claims_download(request: Request) -> Response:
-    """The claims to sign, with a new upload bearer: the registry keeps only its hash, so
-    each download hands out a fresh one and the ones handed out before stop counting."""
-    caller = await require(request, Role.POLICE)
-    state = state_of(request)
-    row = _stored(state.engine, request.path_params["request_id"])
+def _hand_out_claims(engine: Engine, request_id: str, caller: Caller) -> tuple[str, Any]:
+    """The claims to sign with a new upload bearer, whose hash replaces the one kept."""
+    row = _stored(engine, request_id)
     if row.submitted_at is not None:
         raise _already_sent(row.request_id)
     bearer = new_upload_token()
-    with state.engine.begin() as db:
+    with engine.begin() as db:
         changed = db.execute(
             update(requests)
             .where(requests.c.request_id == row.request_id, requests.c.submitted_at.is_(None))
@@ -215,17 +226,26 @@ async def claims_download(request: Request) -> Response:
     if changed != 1:  # submitted meanwhile
         raise _already_sent(row.request_id)
     user_audit.record(
-        state.engine,
+        engine,
         caller.user.name,
         "request_claims_download",
         caller.remote,
         request_id=row.request_id,
     )
-    claims = with_upload_token(claims_at_rest(json.loads(row.claims_json)), bearer)
+    return row.request_id, with_upload_token(claims_at_rest(json.loads(row.claims_json)), bearer)
+
+
+async def claims_download(request: Request) -> Response:
+    """The claims to sign, with a new upload bearer: the registry keeps only its hash, so
+    each download hands out a fresh one and the ones handed out before stop counting."""
+    caller = await require(request, Role.POLICE)
+    request_id, claims = await run_in_threadpool(
+        _hand_out_claims, state_of(request).engine, request.path_params["request_id"], caller
+    )
     return Response(
         json.dumps(claims, indent=2) + "\n",
         media_type="application/json",
-        headers={"content-disposition": f'attachment; filename="{row.request_id}.claims.json"'},
+        headers={"content-disposition": f'attachment; filename="{request_id}.claims.json"'},
     )
 
 
@@ -252,7 +272,7 @@ def _payload_of(token: str) -> dict[str, Any]:
 async def submit_api(request: Request) -> Response:
     caller = await require(request, Role.POLICE)
     state = state_of(request)
-    row = _stored(state.engine, request.path_params["request_id"])
+    row = await run_in_threadpool(_stored, state.engine, request.path_params["request_id"])
     body = await _json_body(request)
     token = _field(body, "token").strip()
     if len(token) > MAX_TOKEN or not token.isascii():
@@ -277,12 +297,18 @@ async def submit_api(request: Request) -> Response:
     if state.relay is None:
         raise HTTPException(503, "no MQTT link to the agents (the server runs without one)")
     try:
-        state.relay.publish_request(row.agent_id, token)
+        # Waits for the broker's acknowledgement: in a worker thread, not the event loop.
+        await run_in_threadpool(state.relay.publish_request, row.agent_id, token)
     except RegistryError as exc:
         log.warning("request %s not relayed to %s: %s", row.request_id, row.agent_id, exc)
         raise HTTPException(503, f"could not reach the broker: {exc}") from exc
     status_id = hashlib.sha256(token.encode("ascii")).hexdigest()[:16]
-    with state.engine.begin() as db:
+    await run_in_threadpool(_store_submitted, state.engine, row, token, status_id, caller)
+    return JSONResponse({"request_id": row.request_id, "state": "sent"}, status_code=202)
+
+
+def _store_submitted(engine: Engine, row: Any, token: str, status_id: str, caller: Caller) -> None:
+    with engine.begin() as db:
         db.execute(
             update(requests)
             .where(requests.c.request_id == row.request_id)
@@ -296,14 +322,13 @@ async def submit_api(request: Request) -> Response:
             )
         )
     user_audit.record(
-        state.engine,
+        engine,
         caller.user.name,
         "request_submit",
         caller.remote,
         request_id=row.request_id,
         agent=row.agent_id,
     )
-    return JSONResponse({"request_id": row.request_id, "state": "sent"}, status_code=202)
 
 
 def request_list(engine: Engine) -> list[dict[str, Any]]:
@@ -342,7 +367,8 @@ def request_list(engine: Engine) -> list[dict[str, Any]]:
 
 async def requests_api(request: Request) -> Response:
     await require(request, Role.POLICE)
-    return JSONResponse({"requests": request_list(state_of(request).engine)})
+    rows = await run_in_threadpool(request_list, state_of(request).engine)
+    return JSONResponse({"requests": rows})
 
 
 def routes() -> list[BaseRoute]:

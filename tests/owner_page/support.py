@@ -18,7 +18,7 @@ from agent.audit import AUDIT_FILE, AuditLog
 from agent.clock import ClockState
 from agent.config import AgentConfig
 from agent.owner_page.app import OwnerPage, build_app
-from agent.owner_page.auth import parse_networks, set_owner_password
+from agent.owner_page.auth import local_host_names, parse_networks, set_owner_password
 from agent.owner_page.view import CameraSource, OwnerSources
 from agent.quality.assess import Expectations, Health, StreamAssessor, StreamFacts
 from agent.quality.metrics import Planes
@@ -88,11 +88,14 @@ class OwnerPageUnderTest:
 
 @contextmanager
 def owner_page(
-    tmp_path: Path, allow: Sequence[str] = LOCAL, password: str | None = PASSWORD
+    tmp_path: Path,
+    allow: Sequence[str] = LOCAL,
+    password: str | None = PASSWORD,
+    allowed_hosts: Sequence[str] = (),
 ) -> Iterator[OwnerPageUnderTest]:
     police = Police()
     data_dir = tmp_path / "state"
-    config = agent_config(data_dir, police, allow=list(allow))
+    config = agent_config(data_dir, police, allow=list(allow), allowed_hosts=list(allowed_hosts))
     if password is not None:
         set_owner_password(data_dir, password)
     now = datetime.now(UTC)
@@ -135,7 +138,13 @@ def owner_page(
         audit_path=data_dir / AUDIT_FILE,
         decide=desk.decide,
     )
-    page = OwnerPage(sources=sources, data_dir=data_dir, locale="en", allow=parse_networks(allow))
+    page = OwnerPage(
+        sources=sources,
+        data_dir=data_dir,
+        locale="en",
+        allow=parse_networks(allow),
+        hosts=local_host_names(config.owner_page.allowed_hosts),
+    )
     stop = threading.Event()
     thread = threading.Thread(target=desk.run, args=(stop,), name="requests", daemon=True)
     thread.start()

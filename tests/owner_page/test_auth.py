@@ -86,6 +86,11 @@ def test_config_keys() -> None:
         OwnerPageConfig(allow=["192.168.1.0/33"])
     with pytest.raises(ValidationError, match="extra"):
         OwnerPageConfig.model_validate({"enable": True})
+    assert OwnerPageConfig().allowed_hosts == []
+    assert OwnerPageConfig(allowed_hosts=["Camera.Home.Arpa"]).allowed_hosts == ["camera.home.arpa"]
+    for bad in ("evil.example:80", "http://camera", "*.example", "a b"):
+        with pytest.raises(ValidationError, match="not a host name"):
+            OwnerPageConfig(allowed_hosts=[bad])
 
 
 def test_owner_password_command(tmp_path: Path) -> None:

@@ -198,9 +198,11 @@ def test_wrong_passwords_lock_the_address_out(
         assert answer.status_code == 401
         assert "camera_agent_owner" not in answer.cookies
     assert "locked out for 300 s" in caplog.text
-    # Now even the right password waits.
+    # Now even the right password waits, and is told how long.
     answer = requests.post(url + "/login", data={"password": PASSWORD}, timeout=10)
-    assert answer.status_code == 401
+    assert answer.status_code == 429
+    assert answer.headers["retry-after"] == "300"
+    assert "wait 5 minutes" in answer.text
     assert "locked out for" in caplog.text.splitlines()[-1]
 
 
