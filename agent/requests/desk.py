@@ -27,6 +27,7 @@ from agent.evidence.export import (
     Package,
     export_evidence,
     load_package,
+    package_folder,
     rfc3339,
 )
 from agent.evidence.upload import UploadError, UploadStopped
@@ -280,7 +281,7 @@ class RequestDesk:
                 self._index.release(hold.id)
 
     def _deliver(self, request: StoredRequest, stop: threading.Event) -> None:
-        directory = self._evidence_dir / request.id
+        directory = package_folder(self._evidence_dir, request.id)
         package: Package
         if request.state == "approved" or not (directory / "manifest.json").exists():
             request = self._set(request, "exporting", None)

@@ -383,3 +383,56 @@ def test_a_request_sent_while_the_agent_is_cut_off_arrives_after_it_reconnects(
             assert agent.terminate()[0] == 0
     finally:
         proxy.close()
+
+
+def other_spelling(token: bytes) -> bytes:
+    """The same token with its signature's last base64url character changed in the bits
+    that carry no data: lenient decoders read the same 64 bytes."""
+    head, body, signature = token.split(b".")
+    last = jws.b64url_encode(bytes(63) + b"\x00")[-1]
+    assert last == "A"
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    value = alphabet.index(signature[-1:])
+    changed = alphabet[value ^ 1 : (value ^ 1) + 1]  # the lowest of the 4 unused bits
+    return b".".join([head, body, signature[:-1] + changed])
+
+
+def test_request_ids_that_are_paths_or_wildcards_are_refused_and_the_device_key_stays(
+    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess], tus: TusServer
+) -> None:
+    keys = agent_config.parent / "state" / "keys"
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        agent = started(agent_config, agents, watch)
+        assert (keys / "device.key").is_file()
+        now = datetime.now(UTC)
+        future_end = {
+            "start": rfc3339(now - timedelta(seconds=30)),
+            "end": rfc3339(now + timedelta(hours=1)),
+        }
+        valid = police.token(police.claims(jti="after-1"))
+        hostile = [
+            (police.token(police.claims(jti="../keys")), "claims_invalid"),
+            (police.token(police.claims(jti="a/+/b")), "claims_invalid"),
+            (police.token(police.claims(jti="#")), "claims_invalid"),
+            (police.token(police.claims(jti="x" * 65)), "claims_invalid"),
+            (
+                police.token(police.claims(jti="dup-1", cameras=["front", "front"])),
+                "claims_invalid",
+            ),
+            (police.token(police.claims(jti="fut-1", window=future_end)), "window_invalid"),
+            (other_spelling(police.token(police.claims(jti="spell-1"))), "malformed"),
+        ]
+        for raw, _ in hostile:
+            watch.publish(REQUESTS, raw)
+        watch.publish(REQUESTS, valid)
+        for raw, reason in hostile:
+            body = watch.wait_for(status_of(status_id(raw)), timeout=15).json()
+            assert (body["state"], body["reason"]) == ("rejected", reason), reason
+        # The agent still works: a valid request after them is served.
+        watch.wait_for(state("after-1", "completed"), timeout=60)
+        assert agent.terminate()[0] == 0
+    assert (keys / "device.key").is_file() and (keys / "device.pub").is_file()
+    assert sorted(p.name for p in (agent_config.parent / "state" / "evidence").iterdir()) == [
+        "after-1"
+    ]
+
