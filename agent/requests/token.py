@@ -12,7 +12,7 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -59,6 +59,8 @@ class Request:
     issued: datetime
     expires: datetime
     claims: dict[str, Any]
+    # The token as it arrived: checked again once the clock is synchronised (desk).
+    token: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,8 @@ def verify(
         raise Rejected("unknown_key", f"kid {kid!r} is not a pinned police key")
     if not jws.verify_signature(signing_input, signature, key):
         raise Rejected("bad_signature", "the signature does not verify with that police key")
-    return _check_claims(claims, policy, now, seen, oldest_footage)
+    request = _check_claims(claims, policy, now, seen, oldest_footage)
+    return replace(request, token=token)
 
 
 def _parse(token: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
