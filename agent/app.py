@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from agent import __version__, memory
-from agent.audit import AUDIT_FILE, AuditEntry, AuditLog
+from agent.audit import AUDIT_FILE, REQUEST_ID_RE, AuditEntry, AuditLog
 from agent.clock import ClockState, clock_state
 from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import ControlServer, socket_path
@@ -101,10 +101,14 @@ class App:
         def publish_audit(entry: AuditEntry) -> None:
             link.send(topics.audit, entry.line(), retain=False, kind="audit")
 
-        def publish_status(request_id: str, body: dict[str, Any]) -> None:
+        def publish_status(request_id: str, body: dict[str, Any], retain: bool) -> None:
+            # The id comes from a token: a `/`, `+` or `#` would make another topic, or
+            # one paho cannot publish. The token check refuses such ids; this holds anyway.
+            if not REQUEST_ID_RE.fullmatch(request_id):
+                raise ValueError(f"{request_id!r} is not a request id; no status topic for it")
             topic = topics.request_status(request_id)
-            if body["state"] == "rejected":
-                # Not retained: the broker would keep every junk token's answer for ever.
+            if not retain:
+                # A rejected token's: the broker would keep every junk token's answer for ever.
                 # The outbox keeps only the newest MAX_REJECTED_STATUSES of them.
                 link.send(
                     topic,

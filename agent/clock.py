@@ -5,11 +5,17 @@ from __future__ import annotations
 import ctypes
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from agent.libc import libc as c_library
 
 # adjtimex(2) returns TIME_ERROR (5) while the kernel considers the clock unsynchronised.
 _TIME_ERROR = 5
+# For tests only, which cannot unsynchronise the machine's clock: the path of a file that
+# says `synced` (anything else, or no file: not synchronised). The state then reports
+# the source `test-file`, so a production agent started with it shows so to the registry.
+TEST_CLOCK_ENV = "CAMERA_AGENT_TEST_CLOCK_FILE"
+TEST_CLOCK_SOURCE = "test-file"
 
 
 class _Timex(ctypes.Structure):
@@ -49,7 +55,18 @@ def _daemon() -> str:
     return "ntp"
 
 
+def _test_file(path: Path) -> ClockState:
+    try:
+        synced = path.read_text(encoding="utf-8").strip() == "synced"
+    except (OSError, UnicodeDecodeError):
+        synced = False
+    return ClockState(synced, TEST_CLOCK_SOURCE)
+
+
 def clock_state() -> ClockState:
+    override = os.environ.get(TEST_CLOCK_ENV)
+    if override:
+        return _test_file(Path(override))
     synced = _kernel_synced()
     if synced is None:
         return ClockState(False, "unknown")

@@ -27,13 +27,31 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
-    """Strict base64url without padding (RFC 7515 section 2); ValueError otherwise."""
+    """Strict base64url without padding (RFC 7515 section 2), in its one canonical
+    spelling; ValueError otherwise. The last character of a group carries unused low
+    bits; decoders ignore them, so without this check one signature or key had up to 16
+    spellings (a token that is "new" to a cache by its bytes, the same to the verifier)."""
     if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise ValueError("not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise ValueError("not base64url") from None
+    if b64url_encode(data) != text:
+        raise ValueError("not base64url: unused bits are set (not the canonical spelling)")
+    return data
+
+
+def b64_decode(text: str) -> bytes:
+    """Strict standard base64 with padding (RFC 4648 section 4), canonical as
+    b64url_decode: tus headers (Upload-Metadata, Upload-Checksum) use this alphabet."""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64") from None
+    if base64.b64encode(data).decode("ascii") != text:
+        raise ValueError("not base64: unused bits are set (not the canonical spelling)")
+    return data
 
 
 def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:

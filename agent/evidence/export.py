@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.audit import REQUEST_ID_RE
 from agent.crypto import jws
 from agent.errors import AgentError
 from agent.recording.index import Segment, SegmentIndex
@@ -50,6 +51,15 @@ class ExportedFile:
     bytes: int
     start: datetime
     end: datetime
+
+
+def package_folder(root: Path, request_id: str) -> Path:
+    """Where a request's package is made: `root/<request id>`. ValueError for anything
+    but an id of the contract: the folder is emptied before an export, and `..` would
+    empty another one (the device key's)."""
+    if not REQUEST_ID_RE.fullmatch(request_id):
+        raise ValueError(f"{request_id!r} is not a request id; no evidence folder for it")
+    return root / request_id
 
 
 def rfc3339(moment: datetime) -> str:

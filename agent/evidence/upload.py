@@ -36,6 +36,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from agent.crypto import jws
 from agent.errors import AgentError
 from agent.evidence.bandwidth import BURST_SECONDS, TokenBucket
 from agent.streams.backoff import Backoff
@@ -180,7 +181,7 @@ def decode_metadata(header: str) -> dict[str, str]:
         if not key:
             continue
         try:
-            result[key] = base64.b64decode(value.strip(), validate=True).decode()
+            result[key] = jws.b64_decode(value.strip()).decode()
         except ValueError:
             continue
     return result

@@ -50,6 +50,8 @@ HEALTH_EXPIRY_S = 86400
 # Outbox messages handed to paho and not yet acknowledged, at most.
 WINDOW = 50
 IDLE_WAKE_S = 5.0
+# After a failure of the outbox file (or a bug), the sender tries again this much later.
+SENDER_RETRY_S = 5.0
 
 ProtocolVersion = Literal["5", "3.1.1"]
 # How long a clean stop waits for the broker to acknowledge the `offline` state.
@@ -252,7 +254,10 @@ class RegistryLink:
                     self._hand_over()
             except OutboxError as exc:
                 log.error("message outbox: %s", exc)
-                self._stop.wait(5.0)
+                self._stop.wait(SENDER_RETRY_S)
+            except Exception:  # the sender is a thread boundary: it must not die
+                log.exception("message outbox: unexpected error; carrying on")
+                self._stop.wait(SENDER_RETRY_S)
 
     def _hand_over(self) -> None:
         """Give paho the next outbox messages, in order, up to the window."""
@@ -264,15 +269,34 @@ class RegistryLink:
             if self._v5 and message.kind == "health":
                 properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
                 properties.MessageExpiryInterval = HEALTH_EXPIRY_S
-            info = self._client.publish(
-                message.topic,
-                message.payload,
-                qos=QOS,
-                retain=message.retain,
-                properties=properties,
-            )
+            try:
+                info = self._client.publish(
+                    message.topic,
+                    message.payload,
+                    qos=QOS,
+                    retain=message.retain,
+                    properties=properties,
+                )
+            except ValueError as exc:
+                # paho refuses it before sending (a wildcard or an empty topic, a payload
+                # over the limit): sending it again would fail again, after every restart,
+                # and hold up every message behind it.
+                self._handed = message.id
+                self._unpublishable(message, str(exc))
+                continue
             self._in_flight[info.mid] = message
             self._handed = message.id
+
+    def _unpublishable(self, message: Message, why: str) -> None:
+        self.refused += 1
+        self._outbox.refused(message.id, f"unpublishable: {why}")
+        log.error(
+            "message outbox: a %s message on %r cannot be published (%s); it is kept aside, "
+            "not sent",
+            message.kind,
+            message.topic,
+            why,
+        )
 
     def _settle_acks(self) -> None:
         while True:

@@ -27,10 +27,12 @@ from agent.evidence.export import (
     Package,
     export_evidence,
     load_package,
+    package_folder,
     rfc3339,
 )
 from agent.evidence.upload import UploadError, UploadStopped
 from agent.recording.index import SegmentIndex
+from agent.requests.recheck import check_again
 from agent.requests.rejections import RejectionGate
 from agent.requests.store import RequestStore, StoredRequest
 from agent.requests.token import Policy, Rejected, status_id, verify
@@ -67,7 +69,9 @@ class Uploading(Protocol):
     ) -> None: ...
 
 
-StatusSink = Callable[[str, dict[str, Any]], None]
+# (request id, status body, retained): a stored request's status is retained; a rejected
+# token's is not (anyone who can publish tokens could make the broker keep one per token).
+StatusSink = Callable[[str, dict[str, Any], bool], None]
 # Told each accepted request's state as it is published (the owner's notifications).
 RequestWatcher = Callable[[StoredRequest], None]
 
@@ -175,7 +179,9 @@ class RequestDesk:
             self._advance(request, stop)
         now = self._now()
         self._rejections.tick(now)
-        if now >= self._next_forget:  # a write (and fsync) only now and then
+        # A write (and fsync) only now and then, and never by an untrusted clock: one
+        # running ahead would forget ids that still guard against replays.
+        if now >= self._next_forget and self._clock_trusted():
             self._store.forget_expired(now)
             self._next_forget = now + FORGET_EVERY
 
@@ -240,18 +246,41 @@ class RequestDesk:
     def _advance(self, request: StoredRequest, stop: threading.Event | None) -> None:
         state = request.state
         if state in ("received", "waiting_clock"):
-            if self._consent.require_clock and not self._clock().synced:
+            if not self._clock_trusted():
                 if state != "waiting_clock":
                     self._set(request, "waiting_clock", None)
                     self._audit.append("waiting_clock", request.id, {})
                 return
-            self._ask_consent(request)
+            if not self._rejected_again(request):
+                self._ask_consent(request)
         elif state == "awaiting_owner":
             deadline = request.owner_deadline
             if deadline is not None and self._now() >= deadline:
                 self._decline(request, "owner_timeout")
         elif state in ("approved", "exporting", "uploading") and stop is not None:
             self._deliver(request, stop)
+
+    def _clock_trusted(self) -> bool:
+        return not self._consent.require_clock or self._clock().synced
+
+    def _rejected_again(self, request: StoredRequest) -> bool:
+        """Check the token again on the clock now trusted (see recheck); True when it fails
+        there: the request is rejected under its id and its hold released."""
+        try:
+            check_again(
+                request,
+                self._store.token_of(request.id),
+                self._policy,
+                now=self._now(),
+                oldest_footage=self._index.oldest_start(),
+            )
+        except Rejected as exc:
+            log.warning("request %s rejected on the synchronised clock: %s", request.id, exc)
+            self._set(request, "rejected", exc.reason)
+            self._audit.append("rejected", request.id, {"reason": exc.reason, "detail": exc.detail})
+            self._release_hold(request)
+            return True
+        return False
 
     def _ask_consent(self, request: StoredRequest) -> None:
         policy = self._consent.order if request.kind == "order" else self._consent.voluntary
@@ -290,12 +319,15 @@ class RequestDesk:
     def _decline(self, request: StoredRequest, reason: str) -> None:
         self._set(request, "declined", reason)
         self._audit.append("declined", request.id, {"reason": reason})
+        self._release_hold(request)
+
+    def _release_hold(self, request: StoredRequest) -> None:
         for hold in self._index.holds(self._now()):
             if hold.reason == f"request {request.id}":
                 self._index.release(hold.id)
 
     def _deliver(self, request: StoredRequest, stop: threading.Event) -> None:
-        directory = self._evidence_dir / request.id
+        directory = package_folder(self._evidence_dir, request.id)
         package: Package
         if request.state == "approved" or not (directory / "manifest.json").exists():
             request = self._set(request, "exporting", None)
@@ -383,6 +415,6 @@ class RequestDesk:
             "manifest_sha256": request.manifest_sha256 if request else None,
             "ts": rfc3339(self._now()),
         }
-        self._publish(request_id, body)
+        self._publish(request_id, body, request is not None)
         if request is not None and self._on_state is not None:
             self._on_state(request)

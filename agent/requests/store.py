@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS requests (
     owner_deadline REAL,
     bytes_sent INTEGER NOT NULL DEFAULT 0,
     bytes_total INTEGER NOT NULL DEFAULT 0,
-    manifest_sha256 TEXT
+    manifest_sha256 TEXT,
+    token BLOB
 );
 CREATE TABLE IF NOT EXISTS uploads (
     request_id TEXT NOT NULL,
@@ -71,6 +72,18 @@ CREATE TABLE IF NOT EXISTS uploads (
     PRIMARY KEY (request_id, name)
 );
 """
+
+
+def _add_token_column(db: sqlite3.Connection) -> None:
+    """Request stores made before the token was kept lack its column."""
+    columns = {row["name"] for row in db.execute("PRAGMA table_info(requests)")}
+    if "token" in columns:
+        return
+    try:
+        db.execute("ALTER TABLE requests ADD COLUMN token BLOB")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):  # the CLI added it a moment ago
+            raise
 
 
 class RequestStoreError(AgentError):
@@ -152,6 +165,7 @@ class RequestStore:
         self._lock = threading.Lock()
         try:
             self._db = open_db(path, _SCHEMA)
+            _add_token_column(self._db)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RequestStoreError(f"{path}: cannot use the request store: {exc}") from None
 
@@ -182,7 +196,7 @@ class RequestStore:
             db.execute(
                 "INSERT OR REPLACE INTO requests (id, state, kind, case_id, basis, requester,"
                 " issuer, cameras, start, end, upload_url, upload_token, expires, received,"
-                " updated) VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " updated, token) VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request.id,
                     request.kind,
@@ -198,9 +212,19 @@ class RequestStore:
                     _ts(request.expires),
                     _ts(now),
                     _ts(now),
+                    request.token or None,
                 ),
             )
         return self.get(request.id)
+
+    def token_of(self, request_id: str) -> bytes | None:
+        """The token a request arrived with; None when it was accepted before tokens were
+        kept (an upgrade) or there is no such request."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT token FROM requests WHERE id = ?", (request_id,)
+            ).fetchone()
+        return None if row is None or row["token"] is None else bytes(row["token"])
 
     def update(
         self,

@@ -12,13 +12,14 @@ import hashlib
 import json
 import posixpath
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from agent.audit import REQUEST_ID_RE
 from agent.crypto import jws
 from agent.strict_json import no_duplicate_keys
 
@@ -58,6 +59,8 @@ class Request:
     issued: datetime
     expires: datetime
     claims: dict[str, Any]
+    # The token as it arrived: checked again once the clock is synchronised (desk).
+    token: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,8 @@ def verify(
         raise Rejected("unknown_key", f"kid {kid!r} is not a pinned police key")
     if not jws.verify_signature(signing_input, signature, key):
         raise Rejected("bad_signature", "the signature does not verify with that police key")
-    return _check_claims(claims, policy, now, seen, oldest_footage)
+    request = _check_claims(claims, policy, now, seen, oldest_footage)
+    return replace(request, token=token)
 
 
 def _parse(token: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
@@ -159,6 +163,10 @@ def _check_claims(
     for name in _TEXT_CLAIMS:
         if not isinstance(claims.get(name), str) or not claims[name]:
             raise Rejected("claims_invalid", f"{name} missing or not a non-empty string")
+    # The request id names a folder of evidence and an MQTT topic level: only the id
+    # shape of the contract, never a path (`../keys`) or a wildcard (`+`, `#`).
+    if not REQUEST_ID_RE.fullmatch(claims["jti"]):
+        raise Rejected("claims_invalid", "jti must match ^[A-Za-z0-9_-]{1,64}$")
     for name in (*_TIME_CLAIMS, *(("nbf",) if "nbf" in claims else ())):
         value = claims.get(name)
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -172,6 +180,8 @@ def _check_claims(
         or not all(isinstance(c, str) and c for c in cameras)
     ):
         raise Rejected("claims_invalid", "cameras must be a non-empty list of camera ids")
+    if len(set(cameras)) != len(cameras):
+        raise Rejected("claims_invalid", "a camera id is listed twice")
     window, upload = claims.get("window"), claims.get("upload")
     if not isinstance(window, dict) or not isinstance(upload, dict):
         raise Rejected("claims_invalid", "window and upload must be objects")
@@ -236,11 +246,22 @@ def _window(
         raise Rejected("window_invalid", "start and end must be RFC 3339 times") from None
     if end <= start:
         raise Rejected("window_invalid", "the window ends before it starts")
+    check_window_time(start, end, now, oldest_footage)
+    return start, end
+
+
+def check_window_time(
+    start: datetime, end: datetime, now: datetime, oldest_footage: datetime | None
+) -> None:
+    """The window's checks that depend on the time: Rejected (window_invalid) or None."""
     if start > now + CLOCK_SKEW:
         raise Rejected("window_invalid", "the window lies in the future")
+    if end > now + CLOCK_SKEW:
+        # Footage that does not exist yet cannot be exported; a window that ends later
+        # would be cut short without anyone noticing.
+        raise Rejected("window_invalid", "the window ends in the future")
     if oldest_footage is None or end <= oldest_footage:
         raise Rejected("window_invalid", "the window ends before any footage here begins")
-    return start, end
 
 
 def upload_allowed(url: str, allow: tuple[str, ...]) -> bool:

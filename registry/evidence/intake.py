@@ -34,7 +34,6 @@ Decisions (docs/evidence.md has the user's view):
 from __future__ import annotations
 
 import base64
-import binascii
 import fcntl
 import hashlib
 import hmac
@@ -208,8 +207,8 @@ def parse_metadata(header: str) -> dict[str, str]:
         if not key or not key.isascii() or not key.isprintable() or key in result:
             raise TusError(400, "Upload-Metadata: empty, odd or repeated key")
         try:
-            result[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, ValueError):
+            result[key] = jws.b64_decode(value.strip()).decode("utf-8")
+        except ValueError:  # not base64, or not UTF-8
             raise TusError(400, f"Upload-Metadata: {key} is not base64 of UTF-8 text") from None
     return result
 
@@ -229,8 +228,8 @@ def _parse_checksum(request: Request) -> tuple[str, bytes] | None:
     if algorithm not in CHECKSUMS:
         raise TusError(400, f"Upload-Checksum: {algorithm!r} is not supported (sha1, sha256)")
     try:
-        return algorithm, base64.b64decode(value.strip(), validate=True)
-    except binascii.Error:
+        return algorithm, jws.b64_decode(value.strip())
+    except ValueError:
         raise TusError(400, "Upload-Checksum: the digest is not base64") from None
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from agent.mqtt.outbox import REJECTED_STATUS_KEY, Outbox, OutboxError
+from agent.mqtt.outbox import OUTBOX_FILE, REJECTED_STATUS_KEY, Outbox, OutboxError
+from tests.support.agent_proc import AgentProcess, write_config
+from tests.support.broker import Broker
+from tests.support.mqtt_watch import Watcher
 
 
 def put_health(outbox: Outbox, camera: str, n: int) -> list[int]:
@@ -90,3 +95,54 @@ def test_statuses_of_rejected_tokens_are_capped_and_others_kept(tmp_path: Path) 
         f"p/requests/{n:016x}/status" for n in range(7, 12)
     ]
     assert outbox.after(0, 1)[0].id == kept
+
+
+def status(request_id: str) -> bytes:
+    body = {
+        "request_id": request_id,
+        "state": "rejected",
+        "reason": "malformed",
+        "progress": {"bytes_sent": 0, "bytes_total": 0},
+        "manifest_sha256": None,
+        "ts": "2026-12-01T10:00:00.000Z",
+    }
+    return json.dumps(body).encode()
+
+
+def test_unpublishable_messages_left_in_the_outbox_are_set_aside_and_the_rest_are_sent(
+    tmp_path: Path,
+    broker: Broker,
+    tmp_h264: Callable[..., Path],
+    agents: list[AgentProcess],
+) -> None:
+    clip = tmp_h264(2, width=320, height=180, fps=10)
+    config = write_config(
+        tmp_path / "config.yaml",
+        broker_url=broker.url,
+        cameras=[{"id": "front", "url": str(clip), "analysis_interval": "1s"}],
+    )
+    # What an earlier run left on disk: wildcards in a topic (a request id `#`), which
+    # paho will not publish, between two good messages.
+    base = "camreg/v1/agents/shop-42/requests"
+    left = Outbox(tmp_path / "state" / OUTBOX_FILE)
+    for request_id in ("before", "#", "a/+", "after"):
+        left.put(f"{base}/{request_id}/status", status(request_id), retain=True, kind="status")
+    left.close()
+    health = "camreg/v1/agents/shop-42/cameras/front/health"
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        boots = []
+        for _ in range(2):  # and again after a restart
+            agent = AgentProcess(config).start()
+            agents.append(agent)
+            fresh = watch.wait_for(
+                lambda m: m.topic == health and m.json()["bdseq"] not in boots, timeout=20
+            )
+            boots.append(fresh.json()["bdseq"])
+            assert agent.terminate()[0] == 0
+        sent = [m.topic for m in watch.messages(f"{base}/+/status")]
+        assert sent == [f"{base}/before/status", f"{base}/after/status"]
+    assert "cannot be published" in agents[0].log
+    kept = Outbox(tmp_path / "state" / OUTBOX_FILE)
+    assert [topic for topic, _ in kept.refusals()] == [f"{base}/#/status", f"{base}/a/+/status"]
+    assert all(reason.startswith("unpublishable") for _, reason in kept.refusals())
+    assert kept.pending() == 0

@@ -117,7 +117,7 @@ def owner_page(
         store=store,
         index=index,
         audit=audit,
-        publish_status=lambda request_id, body: None,
+        publish_status=lambda request_id, body, retain: None,
         clock=lambda: ClockState(True, "test"),
         device_key=None,
         evidence_dir=data_dir / "evidence",

@@ -539,3 +539,40 @@ def test_termination_of_unfinished_uploads_only(intake: Intake) -> None:
     assert record is not None and not record.checked
     assert record.verdict == "not checked yet: the signed manifest has not arrived"
     assert json.dumps([f.name for f in record.files]) == '["b.mp4"]'
+
+
+def other_spelling(canonical: str) -> str:
+    """The same bytes for a lenient decoder: the lowest unused bit of the last character
+    before the padding set."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    data = canonical.rstrip("=")
+    changed = data[:-1] + alphabet[alphabet.index(data[-1]) ^ 1]
+    assert base64.b64decode(changed + "=" * (len(canonical) - len(data))) == base64.b64decode(
+        canonical
+    )
+    return changed + "=" * (len(canonical) - len(data))
+
+
+def test_base64_in_tus_headers_has_one_spelling_only(intake: Intake) -> None:
+    data = b"hello"
+    request_id = base64.b64encode(b"req-1").decode()
+    filename = base64.b64encode(b"a.mp4").decode()
+    digest = base64.b64encode(hashlib.sha256(data).hexdigest().encode()).decode()
+    odd = f"request_id {other_spelling(request_id)},filename {filename},sha256 {digest}"
+    response = requests.post(
+        intake.endpoint,
+        headers={**intake.auth(), "Upload-Length": "5", "Upload-Metadata": odd},
+        timeout=10,
+    )
+    assert response.status_code == 400 and "request_id is not base64" in response.text
+    assert intake.uploads() == []
+    url = intake.create("a.mp4", data).headers["Location"]
+    checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    refused = intake.patch(
+        url, 0, data, **{"Upload-Checksum": f"sha256 {other_spelling(checksum)}"}
+    )
+    assert refused.status_code == 400 and "not base64" in refused.text
+    assert intake.head(url).headers["Upload-Offset"] == "0"
+    assert (
+        intake.patch(url, 0, data, **{"Upload-Checksum": f"sha256 {checksum}"}).status_code == 204
+    )

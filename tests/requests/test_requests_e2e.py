@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from agent.clock import TEST_CLOCK_ENV as CLOCK_ENV
 from agent.crypto import jws
 from agent.recording.index import SegmentIndex
-from agent.requests.token import status_id
+from agent.requests.token import CLOCK_SKEW, status_id
 from tests.support import REPO_ROOT
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
@@ -79,8 +80,10 @@ def agent_config(
     )
 
 
-def started(config: Path, agents: list[AgentProcess], watch: Watcher) -> AgentProcess:
-    agent = AgentProcess(config).start()
+def started(
+    config: Path, agents: list[AgentProcess], watch: Watcher, env: dict[str, str] | None = None
+) -> AgentProcess:
+    agent = AgentProcess(config, env).start()
     agents.append(agent)
     # Footage must exist before a window can be served: wait for a couple of segments.
     watch.wait_for(
@@ -383,3 +386,108 @@ def test_a_request_sent_while_the_agent_is_cut_off_arrives_after_it_reconnects(
             assert agent.terminate()[0] == 0
     finally:
         proxy.close()
+
+
+def other_spelling(token: bytes) -> bytes:
+    """The same token with its signature's last base64url character changed in the bits
+    that carry no data: lenient decoders read the same 64 bytes."""
+    head, body, signature = token.split(b".")
+    last = jws.b64url_encode(bytes(63) + b"\x00")[-1]
+    assert last == "A"
+    alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    value = alphabet.index(signature[-1:])
+    changed = alphabet[value ^ 1 : (value ^ 1) + 1]  # the lowest of the 4 unused bits
+    return b".".join([head, body, signature[:-1] + changed])
+
+
+def test_request_ids_that_are_paths_or_wildcards_are_refused_and_the_device_key_stays(
+    broker: Broker, agent_config: Path, police: Police, agents: list[AgentProcess], tus: TusServer
+) -> None:
+    keys = agent_config.parent / "state" / "keys"
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        agent = started(agent_config, agents, watch)
+        assert (keys / "device.key").is_file()
+        now = datetime.now(UTC)
+        future_end = {
+            "start": rfc3339(now - timedelta(seconds=30)),
+            "end": rfc3339(now + timedelta(hours=1)),
+        }
+        valid = police.token(police.claims(jti="after-1"))
+        hostile = [
+            (police.token(police.claims(jti="../keys")), "claims_invalid"),
+            (police.token(police.claims(jti="a/+/b")), "claims_invalid"),
+            (police.token(police.claims(jti="#")), "claims_invalid"),
+            (police.token(police.claims(jti="x" * 65)), "claims_invalid"),
+            (
+                police.token(police.claims(jti="dup-1", cameras=["front", "front"])),
+                "claims_invalid",
+            ),
+            (police.token(police.claims(jti="fut-1", window=future_end)), "window_invalid"),
+            (other_spelling(police.token(police.claims(jti="spell-1"))), "malformed"),
+        ]
+        for raw, _ in hostile:
+            watch.publish(REQUESTS, raw)
+        watch.publish(REQUESTS, valid)
+        for raw, reason in hostile:
+            body = watch.wait_for(status_of(status_id(raw)), timeout=15).json()
+            assert (body["state"], body["reason"]) == ("rejected", reason), reason
+        # The agent still works: a valid request after them is served.
+        watch.wait_for(state("after-1", "completed"), timeout=60)
+        assert agent.terminate()[0] == 0
+    assert (keys / "device.key").is_file() and (keys / "device.pub").is_file()
+    assert sorted(p.name for p in (agent_config.parent / "state" / "evidence").iterdir()) == [
+        "after-1"
+    ]
+
+
+def test_a_token_that_expired_while_the_clock_was_unsynchronised_is_rejected_once_it_is(
+    tmp_path: Path,
+    broker: Broker,
+    tmp_h264: Callable[..., Path],
+    police: Police,
+    agents: list[AgentProcess],
+    tus: TusServer,
+) -> None:
+    clip = tmp_h264(4, width=320, height=180, fps=10)
+    config = write_config(
+        tmp_path / "clock.yaml",
+        broker_url=broker.url,
+        cameras=[{"id": "front", "url": str(clip), "recording": {"segment": "2s"}}],
+        clock={"require_sync": True},
+        police={"keys": [{"jwk": police.jwk}], "upload_allow": [tus.endpoint]},
+    )
+    clock = tmp_path / "clock-status"
+    clock.write_text("unsynced\n")
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        agent = started(config, agents, watch, {CLOCK_ENV: str(clock)})
+        now = datetime.now(UTC)
+        # Valid on arrival only thanks to the 60 s of skew; expired well before the sync.
+        expires = int(now.timestamp()) - 52
+        late = police.token(police.claims(now, jti="late-1", iat=expires - 60, exp=expires))
+        watch.publish(REQUESTS, late)
+        watch.publish(REQUESTS, police.token(police.claims(now, jti="fine-1")))
+        watch.wait_for(state("late-1", "waiting_clock"), timeout=15)
+        watch.wait_for(state("fine-1", "waiting_clock"), timeout=15)
+        # Real time passes the token's expiry plus the skew: what a clock that ran behind
+        # hid from the first checks.
+        time.sleep(max(0.0, expires + CLOCK_SKEW.total_seconds() + 1 - time.time()))
+        clock.write_text("synced\n")
+        rejected = watch.wait_for(state("late-1", "rejected"), timeout=20).json()
+        assert rejected["reason"] == "expired"
+        watch.wait_for(state("fine-1", "completed"), timeout=60)
+        audit = watch.wait_for(
+            lambda m: m.topic == AUDIT and m.json()["event"] == "rejected", timeout=10
+        ).json()
+        assert (audit["request_id"], audit["detail"]["reason"]) == ("late-1", "expired")
+        assert agent.terminate()[0] == 0
+    late_states = [m.json()["state"] for m in watch.messages() if status_of("late-1")(m)]
+    assert late_states == ["received", "waiting_clock", "rejected"]
+    # A stored request's rejection replaces its retained `waiting_clock` (only a junk token's
+    # rejection is not retained): whoever looks later sees where it ended.
+    with Watcher.for_broker(broker, f"{BASE}/requests/late-1/status") as later:
+        kept = later.wait_for(status_of("late-1"), timeout=5)
+        assert kept.retain and kept.json()["state"] == "rejected"
+    index = SegmentIndex(tmp_path / "state" / "footage.sqlite")
+    holds = {h.reason for h in index.holds(datetime.now(UTC))}
+    assert "request late-1" not in holds and "request fine-1" in holds
+    assert not (tmp_path / "state" / "evidence" / "late-1").exists()

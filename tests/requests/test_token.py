@@ -257,3 +257,69 @@ def test_upload_urls_under_the_allow_list_pass() -> None:
 def test_a_valid_token_for_another_agent_is_refused_here() -> None:
     theirs = token(body=claims(aud="bakery-7", jti="req-9"))
     assert reason_of(theirs) == "wrong_audience"
+
+
+@pytest.mark.parametrize(
+    "jti", ["../keys", "a/b", "+", "#", "a/+/b", ".", "..", "x" * 65, "ü", "a b", "a\nb"]
+)
+def test_a_request_id_outside_the_id_shape_is_invalid(jti: str) -> None:
+    assert reason_of(token(body=claims(jti=jti))) == "claims_invalid"
+
+
+def test_request_ids_of_the_id_shape_pass() -> None:
+    for jti in ("a", "x" * 64, "Req_2026-0001"):
+        assert check(token(body=claims(jti=jti))).id == jti
+
+
+def test_a_camera_listed_twice_is_invalid() -> None:
+    assert reason_of(token(body=claims(cameras=["front", "back", "front"]))) == "claims_invalid"
+
+
+def test_a_window_that_ends_after_now_plus_the_skew_is_invalid() -> None:
+    start = "2026-11-27T11:50:00Z"
+    assert (
+        reason_of(token(body=claims(window={"start": start, "end": "2026-11-27T12:01:01Z"})))
+        == "window_invalid"
+    )
+    assert check(token(body=claims(window={"start": start, "end": "2026-11-27T12:01:00Z"})))
+
+
+def spellings(part: str) -> list[str]:
+    """Every spelling of a base64url part that lenient decoders read as the same bytes."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused = {2: 4, 3: 2}[len(part) % 4]  # bits of the last character that carry nothing
+    value = alphabet.index(part[-1])
+    return [part[:-1] + alphabet[value ^ bits] for bits in range(1, 1 << unused)]
+
+
+def test_a_signature_has_one_spelling_only() -> None:
+    head, body, signature = token().decode().split(".")
+    others = spellings(signature)
+    assert len(others) == 15  # 64 bytes: 86 characters, the last with 4 unused bits
+    for other in others:
+        assert reason_of(f"{head}.{body}.{other}".encode()) == "malformed"
+
+
+def test_header_and_claims_have_one_spelling_only() -> None:
+    for filler in ("x", "xx", "xxx"):  # a length whose last character has unused bits
+        raw = token(head=header(x=filler), body=claims(case=filler))
+        head, body, signature = raw.decode().split(".")
+        if len(head) % 4 and len(body) % 4:
+            break
+    assert check(raw)
+    assert reason_of(f"{head}.{spellings(body)[0]}.{signature}".encode()) == "malformed"
+    assert reason_of(f"{spellings(head)[0]}.{body}.{signature}".encode()) == "malformed"
+
+
+def test_strict_base64_of_both_alphabets_rejects_other_spellings() -> None:
+    assert jws.b64url_decode("AA") == b"\x00"
+    for text in ("AB", "AP", "AAB", "AA=", "A", "AA.", "A+", "A/"):
+        with pytest.raises(ValueError):
+            jws.b64url_decode(text)
+    assert jws.b64_decode("AA==") == b"\x00"
+    for text in ("AB==", "AAB=", "AA", "AA=", "AA==\n", "-_==", " AA=="):
+        with pytest.raises(ValueError):
+            jws.b64_decode(text)
+    key = jws.public_jwk(POLICE.public_key())
+    with pytest.raises(ValueError):  # an enrolled or pinned key has one spelling too
+        jws.public_key_from_jwk({**key, "x": spellings(key["x"])[0]})

@@ -39,13 +39,14 @@ def write_config(
 class AgentProcess:
     """`camera-agent run --config PATH` as a child process; its log goes to a file."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
+        self.env = env or {}  # added to the test's environment
         self.log_path = config.with_suffix(".log")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> AgentProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         env.pop("NOTIFY_SOCKET", None)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
