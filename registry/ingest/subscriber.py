@@ -32,10 +32,11 @@ from sqlalchemy import Engine
 from agent.config import RegistryConfig
 from registry.errors import RegistryError
 from registry.ingest.connection import BrokerConnection, Subscription
+from registry.ingest.pipeline import check
 from registry.ingest.ratelimit import RateLimitedLog
 from registry.ingest.store import IngestStore, Message
 from registry.ingest.topics import Kind, filters
-from registry.ingest.validate import MessageValidator, Rejected
+from registry.ingest.validate import MessageValidator
 
 log = logging.getLogger(__name__)
 
@@ -200,13 +201,8 @@ class IngestWorker:
 
     def _commit(self, batch: list[Received]) -> None:
         messages: list[Message] = [
-            self._validator.check(r.topic, r.payload, r.received_at) for r in batch
+            check(self._validator, r.topic, r.payload, r.received_at) for r in batch
         ]
-        for message in messages:
-            if isinstance(message, Rejected):
-                self._rejections.warning(
-                    "rejected a message on %s: %s", message.topic, message.reason
-                )
         while True:
             try:
                 result = self._store.apply(messages)
@@ -217,6 +213,11 @@ class IngestWorker:
                     # Not acknowledged: the broker sends these again to the next worker.
                     log.warning("ingest stopped with %d messages not stored", len(batch))
                     return
+        # The validator's and the database's: a message the database refused is one too.
+        for rejection in result.rejections:
+            self._rejections.warning(
+                "rejected a message on %s: %s", rejection.topic, rejection.reason
+            )
         with self._lock:
             generation = self._generation
             self._counts["received"] += len(batch)
