@@ -31,6 +31,8 @@ from registry.db.schema import (
 from registry.errors import RegistryError
 from registry.ingest.service import IngestService
 from registry.ingest.store import IngestStore
+from registry.ingest.subscriber import IngestWorker
+from registry.ingest.workers import run_worker
 from registry.link import RequestRelay
 from tests.registry.test_ingest_store import (
     audit_chain,
@@ -563,3 +565,36 @@ def test_a_poison_message_is_rejected_alone_and_ingest_survives_restarts(
     assert "nested too deeply" in reasons[topic("shop-4", "audit")]
     with engine.connect() as connection:
         assert connection.execute(select(agents.c.agent_id)).scalars().all() == ["shop-1"]
+
+
+def test_a_worker_whose_writer_stopped_exits_to_be_restarted(
+    broker: Broker,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    publishers: Callable[..., Publisher],
+) -> None:
+    """Should the writer still stop (a bug of ours), the worker does not stay connected
+    storing nothing: it exits with an error, so the pool or systemd starts a fresh one."""
+
+    def broken(self: IngestWorker, batch: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(IngestWorker, "_commit", broken)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_worker(server_config(broker, db_url), "ingest-1", True, threading.Event())
+        except RegistryError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    publishers("shop-1").publish(
+        topic("shop-1", "cameras/front/health"), encode(health()), retain=True
+    )
+    worker.join(WAIT_S)
+    assert not worker.is_alive()
+    assert [str(exc) for exc in outcome] == [
+        "the ingest writer stopped (its traceback is logged above)"
+    ]
