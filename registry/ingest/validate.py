@@ -213,6 +213,8 @@ def _shape_problem(raw: bytes, payload: Any) -> str | None:
     # A payload cannot nest deeper than it has brackets: most never need the walk.
     if raw.count(b"{") + raw.count(b"[") > MAX_NESTING and _too_deep(payload):
         return f"nested more than {MAX_NESTING} levels deep (nested too deeply)"
+    if b"\\u" not in raw:  # agents write UTF-8 as it is: no escapes, nothing to look for
+        return None
     if NUL_ESCAPE in raw and any("\x00" in s for s in _strings(payload)):
         # PostgreSQL's text cannot hold it; SQLite would cut strings short at it.
         return "a string holds U+0000 (NUL), which the registry cannot store"
