@@ -324,3 +324,20 @@ def test_every_generated_message_is_stored_or_rejected_with_a_reason(
         assert count(engine, rejected_messages) == rejected_before + 1
     else:
         assert count(engine, rejected_messages) == rejected_before
+
+
+def test_integers_written_as_decimals_are_stored_as_integers(engine: Engine) -> None:
+    """`2.0` and `1e3` are integers to JSON Schema, but Python reads them as floats: in a
+    batch with plain integers they must be stored as the same integers."""
+    decimal = encode(health(camera="back", seq=1)).replace(b'"seq":1,', b'"seq":2.0,')
+    decimal = decimal.replace(b'"bdseq":1,', b'"bdseq":1e0,')
+    batch = [
+        (topic("shop-1", "cameras/back/health"), decimal, 1.0),
+        (topic("shop-1", "cameras/front/health"), encode(health(seq=3)), 1.0),
+        (topic("shop-1", "cameras/back/health"), decimal, 1.0),  # a redelivery: one row
+    ]
+    result = ingest(MessageValidator(PREFIX), IngestStore(engine), batch)
+    assert (result.rejected, result.duplicates) == (0, 1)
+    with engine.connect() as connection:
+        rows = connection.execute(select(health_history.c.camera_id, health_history.c.seq))
+        assert sorted(tuple(row) for row in rows) == [("back", 2), ("front", 3)]
