@@ -220,7 +220,7 @@ class IngestWorker:
         # The validator's and the database's: a message the database refused is one too.
         for rejection in result.rejections:
             self._rejections.warning(
-                "rejected a message on %s: %s", rejection.topic, rejection.reason
+                "rejected a message on %r: %s", rejection.topic, rejection.reason
             )
         with self._lock:
             generation = self._generation
