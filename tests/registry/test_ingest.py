@@ -17,7 +17,6 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, func, select
 
-from agent.audit import entry_hash
 from agent.config import RegistryConfig
 from registry.config import ServerConfig
 from registry.db.schema import (
@@ -36,7 +35,9 @@ from registry.ingest.workers import run_worker
 from registry.link import RequestRelay
 from tests.registry.test_ingest_store import (
     audit_chain,
+    audit_entry,
     birth,
+    deep,
     encode,
     health,
     offline,
@@ -414,30 +415,6 @@ def test_a_burst_beyond_the_default_broker_queue_is_stored_whole(
 # --- poison messages: one bad message must not stop ingest for everyone ----------------------
 
 BEYOND_64_BITS = 2**64
-
-
-def deep(levels: int) -> Any:
-    """A JSON value nested `levels` lists deep (a payload's recursion bomb)."""
-    value: Any = []
-    for _ in range(levels - 1):
-        value = [value]
-    return value
-
-
-def audit_entry(seq: int, detail: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A well-chained first audit entry (its hash matches), with any seq and detail."""
-    body: dict[str, Any] = {
-        "seq": seq,
-        "ts": "2026-03-01T10:00:00.000Z",
-        "event": "torn_tail" if detail is None else "received",
-        "request_id": None if detail is None else "req-x",
-        "detail": detail or {"from_line": 1, "to_line": 1, "bytes": 1, "sha256": "0" * 64},
-        "prev": "0" * 64,
-    }
-    body["hash"] = entry_hash(
-        seq, body["ts"], body["event"], body["request_id"], body["detail"], body["prev"]
-    )
-    return body
 
 
 def poison_birth(agent: str, name: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """No payload stops ingest: generated messages (contract-shaped with extreme values, and any
 JSON) through the real validate-and-store path into SQLite and PostgreSQL, and a message
-the database still refuses is rejected alone. The long fuzz runs live in bench/."""
+the database still refuses is rejected alone. The long fuzz runs belong in bench/."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ import jsonschema_rs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
-from agent.audit import entry_hash
 from registry.db.schema import agent_audit, health_history, rejected_messages, request_status
 from registry.ingest import validate
 from registry.ingest.pipeline import ingest, ingest_one
@@ -32,7 +31,10 @@ from registry.ingest.validate import (
 from tests.registry.test_ingest_store import (
     PREFIX,
     audit_chain,
+    audit_entry,
     birth,
+    count,
+    deep,
     encode,
     health,
     offline,
@@ -41,11 +43,6 @@ from tests.registry.test_ingest_store import (
 )
 
 BEYOND_64_BITS = 2**64
-
-
-def count(engine: Engine, table: Any) -> int:
-    with engine.connect() as connection:
-        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def reasons(engine: Engine) -> dict[str, str]:
@@ -164,27 +161,6 @@ def _put(value: Any, path: tuple[Any, ...], new: Any) -> None:
     value[path[-1]] = new
 
 
-def _deep(levels: int) -> Any:
-    value: Any = []
-    for _ in range(levels):
-        value = [value]
-    return value
-
-
-def _audit(seq: Any, ts: Any, detail: Any) -> dict[str, Any]:
-    """An audit entry whose hash matches (so that the store, not the hash check, decides)."""
-    body: dict[str, Any] = {
-        "seq": seq,
-        "ts": ts,
-        "event": "received",
-        "request_id": "req-1",
-        "detail": detail,
-        "prev": "0" * 64,
-    }
-    body["hash"] = entry_hash(seq, ts, "received", "req-1", detail, body["prev"])
-    return body
-
-
 CONTRACT = {
     "health": (lambda: health(), topic("shop-1", "cameras/front/health")),
     "birth": (lambda: birth(), topic("shop-1", "state")),
@@ -202,7 +178,7 @@ def contract_shaped(draw: st.DrawFn) -> tuple[str, bytes]:
     kind = draw(st.sampled_from([*CONTRACT, "audit"]))
     if kind == "audit":
         try:
-            entry = _audit(draw(INTEGERS), draw(TIMES), draw(st.dictionaries(STRINGS, JSON)))
+            entry = audit_entry(draw(INTEGERS), draw(st.dictionaries(STRINGS, JSON)), draw(TIMES))
         except (ValueError, TypeError):  # no hash for this content: the agent never sends it
             entry = audit_chain(1)[0]
         return topic("shop-1", "audit"), _encode(entry)
@@ -213,7 +189,7 @@ def contract_shaped(draw: st.DrawFn) -> tuple[str, bytes]:
         _put(payload, draw(st.sampled_from(sorted(_paths(payload), key=repr))), draw(EXTREME))
     text = _encode(payload).replace(f'"{NUMBER}"'.encode(), draw(NUMBER_TEXT).encode())
     if draw(st.integers(0, 9)) == 0:
-        text = text[:-1] + b',"x":' + json.dumps(_deep(draw(st.integers(30, 1200)))).encode() + b"}"
+        text = text[:-1] + b',"x":' + json.dumps(deep(draw(st.integers(30, 1200)))).encode() + b"}"
     return where, text
 
 
@@ -275,7 +251,7 @@ def typed_extremes(draw: st.DrawFn) -> tuple[str, bytes]:
         return topic("shop-1", "requests/req-1/status"), _encode(payload)
     detail = draw(st.dictionaries(STRINGS, JSON, max_size=3))
     try:
-        entry = _audit(max(1, draw(counts)), draw(GOOD_TIMES), detail)
+        entry = audit_entry(max(1, draw(counts)), detail, draw(GOOD_TIMES))
     except (ValueError, TypeError):
         entry = audit_chain(1)[0]
     return topic("shop-1", "audit"), _encode(entry)
