@@ -22,6 +22,13 @@ followed by a report or a birth listing the camera is no withdrawal.
 
 Row locks are taken in one order (cameras, then agents, each sorted by key) so concurrent
 workers on PostgreSQL do not deadlock; a batch that still hits one is retried.
+
+One message must not cost the others theirs. The validator bounds what reaches the store
+to what both databases hold, but should the database (or the driver's conversion) still
+refuse a batch for what it holds, not for trouble of its own (connection, disk, locks),
+its messages are applied again one by one, each in its own transaction, and the one that
+is refused is stored in `rejected_messages` with the database's reason. Database trouble
+is a RegistryError: the worker keeps the batch unacknowledged and tries again.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError, StatementError
 
 from registry.db.schema import (
     agent_audit,
@@ -61,7 +68,7 @@ from registry.db.schema import (
 from registry.errors import RegistryError
 from registry.ingest import health
 from registry.ingest.topics import Kind
-from registry.ingest.validate import Accepted, Rejected, Withdrawn, epoch
+from registry.ingest.validate import Accepted, Rejected, Withdrawn, epoch, short_reason, storable
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +93,30 @@ class BatchResult:
     rejected: int = 0
     per_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     removed: dict[str, list[str]] = field(default_factory=dict)  # agent -> camera ids
+    # What was stored as rejected, in arrival order: the validator's and the database's.
+    rejections: list[Rejected] = field(default_factory=list)
+
+    def add(self, other: BatchResult) -> None:
+        """Count `other` (a part of the same batch) in."""
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        for kind, n in other.per_kind.items():
+            self.per_kind[kind] += n
+        for agent, ids in other.removed.items():
+            self.removed[agent] = sorted({*self.removed.get(agent, []), *ids})
+        self.rejections.extend(other.rejections)
+
+
+class MessageRefused(Exception):
+    """The database, or the driver converting for it, refused what a batch holds."""
+
+
+def topic_name(message: Message) -> str:
+    """The topic a message came on, as received."""
+    if isinstance(message, Rejected):
+        return message.topic
+    return message.name
 
 
 def _dumps(value: Any) -> str:
@@ -111,32 +142,95 @@ class IngestStore:
     # --- a batch -----------------------------------------------------------------------------
 
     def apply(self, batch: Sequence[Message]) -> BatchResult:
-        """Store a batch in one transaction; RegistryError if the database refuses it."""
+        """Store a batch; a message the database refuses is stored as rejected instead.
+        RegistryError if the database is in trouble (nothing of the batch may be stored)."""
+        try:
+            result = self._apply_once(batch)
+        except MessageRefused as exc:
+            log.warning(
+                "ingest: the database refused a batch of %d (%s); storing them one by one",
+                len(batch),
+                exc,
+            )
+            result = self._apply_alone(batch)
+        # Logged once committed: a retried or refused batch removed nothing.
+        for agent, removed in sorted(result.removed.items()):
+            log.info(
+                "agent %s no longer has camera(s) %s: removed from the registry",
+                agent,
+                ", ".join(removed),
+            )
+        return result
+
+    def _apply_alone(self, batch: Sequence[Message]) -> BatchResult:
+        """Each message in its own transaction, in arrival order; a refused one is stored
+        as rejected with the database's reason."""
+        total = BatchResult()
+        for message in batch:
+            try:
+                total.add(self._apply_once([message]))
+                continue
+            except MessageRefused as exc:
+                refused = exc
+            rejection = Rejected(
+                topic_name(message),
+                short_reason(f"the database refused it: {refused}"),
+                message.received_at,
+            )
+            try:
+                total.add(self._apply_once([rejection]))
+            except MessageRefused as again:
+                # Not even its topic and reason could be stored: dropped, but said.
+                log.error("ingest: dropped a message on %r: %s", rejection.topic, again)
+        return total
+
+    def _apply_once(self, batch: Sequence[Message]) -> BatchResult:
+        """One transaction, retried on a deadlock or a lock wait. MessageRefused if what the
+        batch holds was refused, RegistryError for anything else (the database's trouble)."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 with self.engine.begin() as connection:
-                    result = self._apply(connection, batch)
-            except DBAPIError as exc:
-                if attempt == ATTEMPTS or not self._retryable(exc):
-                    cause = str(exc.orig or exc).strip().splitlines()[0]
-                    raise RegistryError(f"database refused an ingest batch: {cause}") from exc
-                log.info("ingest batch retried (%s)", str(exc.orig).strip().splitlines()[0])
-                time.sleep(RETRY_PAUSE_S * attempt)
-                continue
-            # Logged once committed: a retried or refused batch removed nothing.
-            for agent, removed in sorted(result.removed.items()):
-                log.info(
-                    "agent %s no longer has camera(s) %s: removed from the registry",
-                    agent,
-                    ", ".join(removed),
-                )
-            return result
+                    return self._apply(connection, batch)
+            except Exception as exc:  # sorted below: the batch's fault or the database's
+                # The health statements run on the driver's cursor: its errors come raw.
+                cause = exc.orig if isinstance(exc, StatementError) and exc.orig else exc
+                first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+                if self._retryable(cause) and attempt < ATTEMPTS:
+                    log.info("ingest batch retried (%s)", first_line)
+                    time.sleep(RETRY_PAUSE_S * attempt)
+                    continue
+                if not self._refusal(cause):
+                    raise RegistryError(f"database refused an ingest batch: {first_line}") from exc
+                if not isinstance(cause, self._dbapi.Error | OverflowError | ValueError):
+                    # Neither the database's word nor a driver's conversion: our code met
+                    # a value it did not expect. The message is rejected; the bug is logged.
+                    log.error("ingest: storing a batch failed", exc_info=exc)
+                raise MessageRefused(f"{type(cause).__name__}: {first_line}") from exc
         raise AssertionError("unreachable")
 
-    def _retryable(self, exc: DBAPIError) -> bool:
+    @property
+    def _dbapi(self) -> Any:
+        """The driver's module (PEP 249: its Error, DataError, ... classes)."""
+        return self.engine.dialect.loaded_dbapi
+
+    def _refusal(self, cause: BaseException) -> bool:
+        """Refused for a value the batch holds: the database's data and integrity errors
+        (a number out of range, a string too long) and errors raised before the database
+        saw it (a driver that cannot convert a value). Anything else of the database's
+        (connection, disk, locks, a missing table, a permission) is its trouble, and the
+        batch waits for it rather than be lost as rejected."""
+        dbapi = self._dbapi
+        if isinstance(cause, dbapi.DataError | dbapi.IntegrityError):
+            return True
+        return not isinstance(cause, dbapi.Error | SQLAlchemyError | OSError)
+
+    def _retryable(self, cause: BaseException) -> bool:
         if self._dialect == "postgresql":
-            return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
-        return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+            return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES
+        text = str(cause)
+        return isinstance(cause, self._dbapi.OperationalError) and (
+            "locked" in text or "busy" in text
+        )
 
     def _apply(self, connection: Connection, batch: Sequence[Message]) -> BatchResult:
         result = BatchResult()
@@ -159,11 +253,16 @@ class IngestStore:
             result.per_kind[message.topic.kind.value] += 1
         result.rejected = len(rejected)
         result.stored = len(batch) - len(rejected)
+        result.rejections = rejected
         if rejected:
             connection.execute(
                 rejected_messages.insert(),
                 [
-                    {"topic": m.topic, "reason": m.reason, "received_at": m.received_at}
+                    {
+                        "topic": storable(m.topic),
+                        "reason": storable(m.reason),
+                        "received_at": m.received_at,
+                    }
                     for m in rejected
                 ],
             )

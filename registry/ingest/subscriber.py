@@ -32,10 +32,11 @@ from sqlalchemy import Engine
 from agent.config import RegistryConfig
 from registry.errors import RegistryError
 from registry.ingest.connection import BrokerConnection, Subscription
+from registry.ingest.pipeline import check
 from registry.ingest.ratelimit import RateLimitedLog
 from registry.ingest.store import IngestStore, Message
 from registry.ingest.topics import Kind, filters
-from registry.ingest.validate import MessageValidator, Rejected
+from registry.ingest.validate import MessageValidator
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,11 @@ class IngestWorker:
         self._writer.join(timeout)
         self.connection.stop()
 
+    def writer_alive(self) -> bool:
+        """Is the writer thread running (or not started yet)? It stops only after the
+        stop event, or on a bug."""
+        return self._writer.ident is None or self._writer.is_alive()
+
     def stats(self) -> IngestStats:
         with self._lock:
             return IngestStats(queued=self._queue.qsize(), **self._counts)
@@ -177,9 +183,8 @@ class IngestWorker:
                     self._commit(batch)
                 elif self._stop.is_set():
                     return
-        except Exception:
+        except Exception:  # a bug: no message gets here (pipeline.py); run_worker exits
             log.exception("ingest writer failed")
-            raise
 
     def _collect(self) -> list[Received]:
         try:
@@ -200,13 +205,8 @@ class IngestWorker:
 
     def _commit(self, batch: list[Received]) -> None:
         messages: list[Message] = [
-            self._validator.check(r.topic, r.payload, r.received_at) for r in batch
+            check(self._validator, r.topic, r.payload, r.received_at) for r in batch
         ]
-        for message in messages:
-            if isinstance(message, Rejected):
-                self._rejections.warning(
-                    "rejected a message on %s: %s", message.topic, message.reason
-                )
         while True:
             try:
                 result = self._store.apply(messages)
@@ -217,6 +217,11 @@ class IngestWorker:
                     # Not acknowledged: the broker sends these again to the next worker.
                     log.warning("ingest stopped with %d messages not stored", len(batch))
                     return
+        # The validator's and the database's: a message the database refused is one too.
+        for rejection in result.rejections:
+            self._rejections.warning(
+                "rejected a message on %r: %s", rejection.topic, rejection.reason
+            )
         with self._lock:
             generation = self._generation
             self._counts["received"] += len(batch)

@@ -91,7 +91,13 @@ def run_worker(
     try:
         service.start(stop)
         while not stop.wait(1.0):  # wakes regularly so signal handlers get to run
-            pass
+            if not service.worker.writer_alive():
+                # Only a bug gets here (no message can stop the writer). Exit rather than
+                # stay connected storing nothing: the pool or systemd starts a fresh one,
+                # and the broker sends it what this one had not acknowledged.
+                stop.set()
+                service.join()
+                raise RegistryError("the ingest writer stopped (its traceback is logged above)")
         service.join()
     finally:
         engine.dispose()

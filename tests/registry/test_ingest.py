@@ -31,10 +31,14 @@ from registry.db.schema import (
 from registry.errors import RegistryError
 from registry.ingest.service import IngestService
 from registry.ingest.store import IngestStore
+from registry.ingest.subscriber import IngestWorker
+from registry.ingest.workers import run_worker
 from registry.link import RequestRelay
 from tests.registry.test_ingest_store import (
     audit_chain,
+    audit_entry,
     birth,
+    deep,
     encode,
     health,
     offline,
@@ -448,3 +452,168 @@ def test_a_burst_beyond_the_default_broker_queue_is_stored_whole(
         rows = connection.execute(select(cameras.c.received, cameras.c.missing)).all()
     assert {tuple(row) for row in rows} == {(BURST // 50, 0)}
     assert "being dropped" not in broker.log()
+
+
+# --- poison messages: one bad message must not stop ingest for everyone ----------------------
+
+BEYOND_64_BITS = 2**64
+
+
+def poison_birth(agent: str, name: str) -> dict[str, Any]:
+    payload = birth(agent)
+    payload["cameras"][0]["name"] = name
+    return payload
+
+
+# Retained (the snapshot delivers them again after every restart), each on its own topic.
+RETAINED_POISON = {
+    topic("shop-1", "cameras/huge-seq/health"): encode(
+        health(camera="huge-seq", seq=BEYOND_64_BITS)
+    ),
+    topic("shop-1", "cameras/year-0/health"): encode(
+        {**health(camera="year-0"), "ts": "0000-01-01T00:00:00Z"}
+    ),
+    topic("shop-1", "cameras/feb-30/health"): encode(
+        {**health(camera="feb-30"), "ts": "2026-02-30T10:00:00Z"}
+    ),
+    topic("shop-1", "cameras/deep/health"): encode(
+        health(camera="deep", metrics={"fps": 15.0, "x": deep(600)})
+    ),
+    topic("shop-1", "cameras/infinite/health"): encode(health(camera="infinite")).replace(
+        b'"fps":15.0,"brightness"', b'"fps":1e400,"brightness"'
+    ),
+    topic("shop-1", "requests/huge-bytes/status"): encode(
+        {
+            **status("huge-bytes", state="uploading"),
+            "progress": {"bytes_sent": 1, "bytes_total": BEYOND_64_BITS},
+        }
+    ),
+    topic("long-name", "state"): encode(poison_birth("long-name", "x" * 300)),
+    topic("nul-name", "state"): encode(poison_birth("nul-name", "Voor\x00deur")),
+    topic("surrogate", "state"): encode(poison_birth("surrogate", "\ud800")),
+}
+# Audit entries are not retained: sent live, among good ones.
+LIVE_POISON = {
+    topic("shop-3", "audit"): encode(audit_entry(BEYOND_64_BITS)),
+    topic("shop-4", "audit"): encode(audit_entry(1, {"x": deep(600)})),
+}
+
+
+def rejections(engine: Engine) -> dict[str, list[str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(rejected_messages.c.topic, rejected_messages.c.reason).order_by(
+                rejected_messages.c.id
+            )
+        ).all()
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        found.setdefault(row.topic, []).append(row.reason)
+    return found
+
+
+def test_a_poison_message_is_rejected_alone_and_ingest_survives_restarts(
+    broker: Broker,
+    db_url: str,
+    engine: Engine,
+    publishers: Callable[..., Publisher],
+) -> None:
+    """Retained poison (an integer beyond 64 bits, a time in year 0, a recursion bomb, a
+    name the column cannot hold, a NUL...) among good messages: each poison message is
+    stored as rejected with its reason, every good one is stored, the writer goes on, and
+    a restarted ingest, which gets the retained poison again, still works."""
+    agent = publishers("shop-1")
+    agent.publish(topic("shop-1", "state"), encode(birth()), retain=True)
+    agent.publish_many(list(RETAINED_POISON.items()), retain=True)
+    agent.publish(topic("shop-1", "cameras/front/health"), encode(health(seq=1)), retain=True)
+    agent.publish(topic("shop-1", "requests/req-1/status"), encode(status()), retain=True)
+    chain = audit_chain(3)
+    # A worker, the same worker restarted (its session resumed: what it had not
+    # acknowledged comes again), and a new worker (a new session: its snapshot delivers
+    # every retained message again).
+    runs = [("ingest-1", "camera-registry", 1), ("ingest-1", "camera-registry", 1)]
+    runs.append(("ingest-new", "fresh-registry", 2))
+    for run, (client_id, group, retained_seen) in enumerate(runs, start=1):
+        config = server_config(broker, db_url).model_copy(update={"share_group": group})
+        service = IngestService(config, engine, client_id=client_id)
+        stop = threading.Event()
+        service.start(stop)
+        try:
+            assert service.worker.connection.wait_connected(WAIT_S)
+            wait_until(
+                lambda seen=retained_seen: all(
+                    len(rejections(engine).get(t, [])) == seen for t in RETAINED_POISON
+                ),
+                f"the retained poison rejected (run {run})",
+            )
+            time.sleep(0.2)  # the shared subscriptions' SUBACKs (as start_ingest)
+            agent.publish_many(
+                [*LIVE_POISON.items(), (topic("shop-1", "audit"), encode(chain[run - 1]))]
+            )
+            wait_until(
+                lambda run=run: all(len(rejections(engine).get(t, [])) == run for t in LIVE_POISON),
+                f"the live poison rejected (run {run})",
+            )
+            # After the poison: a new report is stored, the writer goes on.
+            agent.publish(topic("shop-1", "cameras/front/health"), encode(health(seq=run + 1)))
+            wait_until(
+                lambda run=run: (
+                    count(engine, health_history) == run + 1
+                    and count(engine, agent_audit) == run
+                    and count(engine, request_status) == 1
+                ),
+                f"the good messages stored (run {run})",
+            )
+        finally:
+            stop.set()
+            service.join()
+    row = one(engine, select(cameras.c.seq, cameras.c.received, cameras.c.missing))
+    assert tuple(row) == (4, 4, 0)
+    reasons = {t: found[-1] for t, found in rejections(engine).items()}
+    assert set(reasons) == set(RETAINED_POISON) | set(LIVE_POISON), reasons
+    assert "seq" in reasons[topic("shop-1", "cameras/huge-seq/health")]
+    assert "ts" in reasons[topic("shop-1", "cameras/year-0/health")]
+    assert "2026-02-30" in reasons[topic("shop-1", "cameras/feb-30/health")]
+    assert "nested too deeply" in reasons[topic("shop-1", "cameras/deep/health")]
+    assert "1e400" in reasons[topic("shop-1", "cameras/infinite/health")]
+    assert "progress/bytes_total" in reasons[topic("shop-1", "requests/huge-bytes/status")]
+    assert "cameras/0/name" in reasons[topic("long-name", "state")]
+    assert "U+0000" in reasons[topic("nul-name", "state")]
+    assert "surrogate" in reasons[topic("surrogate", "state")]
+    assert "seq" in reasons[topic("shop-3", "audit")]
+    assert "nested too deeply" in reasons[topic("shop-4", "audit")]
+    with engine.connect() as connection:
+        assert connection.execute(select(agents.c.agent_id)).scalars().all() == ["shop-1"]
+
+
+def test_a_worker_whose_writer_stopped_exits_to_be_restarted(
+    broker: Broker,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    publishers: Callable[..., Publisher],
+) -> None:
+    """Should the writer still stop (a bug of ours), the worker does not stay connected
+    storing nothing: it exits with an error, so the pool or systemd starts a fresh one."""
+
+    def broken(self: IngestWorker, batch: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(IngestWorker, "_commit", broken)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_worker(server_config(broker, db_url), "ingest-1", True, threading.Event())
+        except RegistryError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    publishers("shop-1").publish(
+        topic("shop-1", "cameras/front/health"), encode(health()), retain=True
+    )
+    worker.join(WAIT_S)
+    assert not worker.is_alive()
+    assert [str(exc) for exc in outcome] == [
+        "the ingest writer stopped (its traceback is logged above)"
+    ]

@@ -124,6 +124,31 @@ def audit_chain(count: int) -> list[dict[str, Any]]:
     return entries
 
 
+def audit_entry(
+    seq: Any, detail: Any = None, ts: Any = "2026-03-01T10:00:00.000Z"
+) -> dict[str, Any]:
+    """A first audit entry whose hash matches its content, whatever the content (so that
+    what follows the hash check decides); ValueError or TypeError if no hash can be made."""
+    body: dict[str, Any] = {
+        "seq": seq,
+        "ts": ts,
+        "event": "received",
+        "request_id": "req-1",
+        "detail": {} if detail is None else detail,
+        "prev": ZERO,
+    }
+    body["hash"] = entry_hash(seq, ts, "received", "req-1", body["detail"], ZERO)
+    return body
+
+
+def deep(levels: int) -> Any:
+    """A JSON value nested `levels` lists deep (a recursion bomb)."""
+    value: Any = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
 def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
