@@ -43,6 +43,14 @@ log = logging.getLogger(__name__)
 TICK_S = 5.0
 # How often request ids past their token's expiry are forgotten.
 FORGET_EVERY = timedelta(hours=1)
+# Tokens waiting for the desk's thread, which may be busy for hours with an upload: a
+# flood must not grow memory without bound. A police system sends one token a request;
+# 256 waiting is more than any honest burst, and 4 MiB holds them at the usual ~1 kB
+# (a token is at most MAX_TOKEN_BYTES, 16 KiB, anyway). Past either, a token is dropped
+# unchecked and counted as `not_checked` in the rejections' summary: the sender sees no
+# status and may send it again.
+MAX_WAITING_TOKENS = 256
+MAX_WAITING_BYTES = 4 * 1024 * 1024
 # Footage of a request stays held this long after the request ends, for the owner and
 # police to sort out a failed upload; the hold is released at once on a decline.
 HOLD_AFTER_S = 14 * 86400.0
@@ -119,6 +127,8 @@ class RequestDesk:
         self._uploader = uploader
         self._now = now
         self._tokens: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._waiting = (0, 0)  # tokens queued and their bytes, under _waiting_lock
+        self._waiting_lock = threading.Lock()
         self._decisions: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._next_forget = datetime.min.replace(tzinfo=UTC)
@@ -126,7 +136,16 @@ class RequestDesk:
     # --- called from other threads -----------------------------------------------------------
 
     def token_arrived(self, payload: bytes) -> None:
-        """A message on the requests topic (MQTT thread): queue it, nothing else."""
+        """A message on the requests topic (MQTT thread): queue it, nothing else; past
+        the queue's bound, count it unchecked into the rejections' summary."""
+        with self._waiting_lock:
+            count, size = self._waiting
+            full = count >= MAX_WAITING_TOKENS or size + len(payload) > MAX_WAITING_BYTES
+            if not full:
+                self._waiting = (count + 1, size + len(payload))
+        if full:
+            self._rejections.not_checked(status_id(payload), len(payload), self._now())
+            return
         self._tokens.put(payload)
         self._wake.set()
 
@@ -166,6 +185,9 @@ class RequestDesk:
                 payload = self._tokens.get_nowait()
             except queue.Empty:
                 break
+            with self._waiting_lock:
+                count, size = self._waiting
+                self._waiting = (count - 1, size - len(payload))
             self._receive(payload)
         while not stop.is_set():
             try:

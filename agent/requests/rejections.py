@@ -36,6 +36,10 @@ SUMMARY_EVERY = timedelta(minutes=10)
 # Ids (as on the status topic) of the first counted tokens in a summary: enough for
 # police to find a token of theirs that was caught in a flood, and a summary stays ~1 kB.
 SUMMARY_IDS = 10
+# The reason counted for a token that was never checked: it arrived while the desk's
+# queue was full (requests/desk.py, MAX_WAITING_TOKENS). Not a status reason: such a
+# token gets no status at all, only its place in the summary.
+NOT_CHECKED = "not_checked"
 
 
 @dataclass
@@ -81,25 +85,33 @@ class RejectionGate:
             if self._allowance >= 1:
                 self._allowance -= 1
                 return True
-            counted = self._counted
-            if counted is None:
-                counted = self._counted = _Counted(since=now, until=now)
-                log.warning(
-                    "more than %d request tokens rejected in a short time (someone may be "
-                    "flooding the requests topic): further rejections get no status and are "
-                    "counted into one audit entry every %d minutes",
-                    self._burst,
-                    self._summary_every // timedelta(minutes=1),
-                )
-            counted.until = max(counted.until, now)
-            counted.count += 1
-            counted.bytes += size
-            counted.reasons[reason] += 1
-            if len(counted.ids) < self._summary_ids:
-                counted.ids.append(request_id)
-            if now - counted.since >= self._summary_every:
-                self._write(counted)
+            self._count(request_id, reason, size, now)
             return False
+
+    def not_checked(self, request_id: str, size: int, now: datetime) -> None:
+        """A token dropped unchecked (the desk's queue was full): always counted."""
+        with self._lock:
+            self._count(request_id, NOT_CHECKED, size, now)
+
+    def _count(self, request_id: str, reason: str, size: int, now: datetime) -> None:
+        counted = self._counted
+        if counted is None:
+            counted = self._counted = _Counted(since=now, until=now)
+            log.warning(
+                "more than %d request tokens rejected in a short time (someone may be "
+                "flooding the requests topic): further rejections get no status and are "
+                "counted into one audit entry every %d minutes",
+                self._burst,
+                self._summary_every // timedelta(minutes=1),
+            )
+        counted.until = max(counted.until, now)
+        counted.count += 1
+        counted.bytes += size
+        counted.reasons[reason] += 1
+        if len(counted.ids) < self._summary_ids:
+            counted.ids.append(request_id)
+        if now - counted.since >= self._summary_every:
+            self._write(counted)
 
     def tick(self, now: datetime) -> None:
         """Write the summary once it is due, even if no further token arrives."""

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from agent.audit import REJECTIONS_SUMMARISED, AuditLog, describe
-from agent.requests.rejections import DETAILED_BURST, REFILL_EVERY, SUMMARY_EVERY, SUMMARY_IDS
+from agent.requests.desk import MAX_WAITING_BYTES, MAX_WAITING_TOKENS
+from agent.requests.rejections import (
+    DETAILED_BURST,
+    NOT_CHECKED,
+    REFILL_EVERY,
+    SUMMARY_EVERY,
+    SUMMARY_IDS,
+)
 from agent.requests.token import status_id
 from tests.requests.test_desk import World
 
@@ -63,6 +70,38 @@ def test_the_allowance_refills_slowly_and_a_stop_writes_what_was_counted(
 def test_a_valid_request_in_a_flood_is_still_served(tmp_path: Path) -> None:
     world = World(tmp_path)
     junk(world, DETAILED_BURST * 3)
+    world.send(jti="good-1")
+    world.step()
+    assert world.states("good-1")[0] == "received"
+
+
+def test_a_flood_while_the_desk_is_busy_waits_in_bounded_memory(tmp_path: Path) -> None:
+    """The desk's thread may be busy for hours with an upload: what waits for it is bounded
+    in count and in bytes, and what does not fit is counted, unchecked, in the summary."""
+    world = World(tmp_path)
+    small = junk(world, MAX_WAITING_TOKENS + 40)  # the desk does not run meanwhile
+    world.desk.close()
+    (summary,) = events(world.audit, REJECTIONS_SUMMARISED)
+    assert summary["reasons"] == {NOT_CHECKED: 40}
+    assert (
+        summary["first_ids"] == [status_id(raw) for raw in small[MAX_WAITING_TOKENS:]][:SUMMARY_IDS]
+    )
+    world.step()  # the desk catches up: the tokens that waited are checked
+    checked = len(events(world.audit, "rejected"))
+    assert checked == DETAILED_BURST
+    assert world.audit.verify().intact
+
+    big = tmp_path / "big"
+    big.mkdir()
+    world = World(big)
+    large = [b"x" * (1024 * 1024) + b"%d" % n for n in range(6)]
+    for raw in large:
+        world.desk.token_arrived(raw)
+    world.desk.close()
+    (summary,) = events(world.audit, REJECTIONS_SUMMARISED)
+    fits = MAX_WAITING_BYTES // len(large[0])
+    assert summary["reasons"] == {NOT_CHECKED: len(large) - fits}
+    world.step()  # room again once the desk has taken what waits
     world.send(jti="good-1")
     world.step()
     assert world.states("good-1")[0] == "received"
