@@ -715,8 +715,7 @@ def test_parse_duration_scales_by_unit(whole: int, thousandths: int, unit: str) 
         (
             MINIMAL
             + "    recording: {mode: directory, path: /srv/nvr, pattern: '%Y%m%d_%H%M%m.mp4'}\n",
-            "cameras[0].recording.pattern: cannot be read back as a time "
-            "(a field appears twice)",
+            "cameras[0].recording.pattern: cannot be read back as a time (a field appears twice)",
         ),
     ],
 )
