@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urljoin
 
 import pytest
@@ -483,11 +483,11 @@ class _OddReplies(http.server.BaseHTTPRequestHandler):
     look like digits ('²' is str.isdigit(), but int() refuses it), numbers of thousands
     of digits, and a Location that is no URL at all."""
 
-    options: dict[str, str] = {}
+    options: ClassVar[dict[str, str]] = {}
     location = "/files/abc"
     patch_status = 204
-    patch: dict[str, str] = {}
-    head: dict[str, str] = {}
+    patch: ClassVar[dict[str, str]] = {}
+    head: ClassVar[dict[str, str]] = {}
 
     def log_message(self, format: str, *args: object) -> None:
         pass
