@@ -13,6 +13,7 @@ ingest worker keep up with thousands of reports a second.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,12 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_STATE_BYTES = 256 * 1024
 # Reasons are stored and logged; a hostile payload must not make them huge.
 MAX_REASON_CHARS = 300
+
+# The database stores integers in 64 bits (SQLite INTEGER, PostgreSQL bigint). Only a
+# number of 19 or more digits can lie beyond: a regex over the raw bytes finds candidates,
+# and only then is the parsed value walked.
+INT64 = range(-(2**63), 2**63)
+_LONG_DIGITS = re.compile(rb"\d{19}")
 
 SCHEMA_FILES = {
     Kind.STATE: "state.schema.json",
@@ -109,7 +116,12 @@ def parse_strict(raw: bytes, text: str) -> Any:
     except orjson.JSONDecodeError:
         pass
     else:
-        if orjson.dumps(value) == raw:
+        try:
+            same = orjson.dumps(value) == raw
+        except orjson.JSONEncodeError:
+            # orjson reads deeper nesting than it writes (255 levels): the stdlib decides.
+            same = False
+        if same:
             return value
     return _STRICT_JSON.decode(text)
 
@@ -120,6 +132,10 @@ def _schema_problem(kind: Kind, payload: Any) -> str | None:
     except jsonschema_rs.ValidationError as exc:
         where = "/".join(str(part) for part in exc.instance_path) or "(top level)"
         return f"{kind.value} schema: {where}: {exc.message}"
+    except ValueError as exc:
+        # jsonschema-rs cannot take the value in at all: nesting deeper than its
+        # recursion limit (about 255 levels), which the stdlib parse still reads.
+        return f"{kind.value} schema: cannot be checked: {exc}"
     return None
 
 
@@ -161,10 +177,47 @@ class MessageValidator:
             return Rejected(topic, "malformed JSON: nested too deeply", now)
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             return Rejected(topic, _short(f"malformed JSON: {exc}"), now)
-        problem = _schema_problem(parts.kind, payload) or _identity_problem(parts, payload)
+        problem = (
+            _schema_problem(parts.kind, payload)
+            or _time_problem(parts.kind, payload)
+            or _integer_problem(raw, payload)
+            or _identity_problem(parts, payload)
+        )
         if problem is not None:
             return Rejected(topic, _short(problem), now)
         return Accepted(parts, payload, text, now)
+
+
+def _time_problem(kind: Kind, payload: dict[str, Any]) -> str | None:
+    """The schemas' time pattern also admits month 13 or hour 25; the store reads every
+    time as a moment (`epoch`), so an impossible one is refused here rather than failing
+    the batch it came in."""
+    times: list[tuple[str, Any]] = [("ts", payload.get("ts"))]
+    if kind is Kind.HEALTH:
+        footage = payload["footage"]
+        times += [("footage/oldest", footage["oldest"]), ("footage/newest", footage["newest"])]
+    for where, value in times:
+        if isinstance(value, str):
+            try:
+                epoch(value)
+            except ValueError as exc:
+                return f"{kind.value}: {where}: {value[:40]!r} is not a real time ({exc})"
+    return None
+
+
+def _integer_problem(raw: bytes, payload: Any) -> str | None:
+    if _LONG_DIGITS.search(raw) is None:
+        return None
+    pending = [payload]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending += value.values()
+        elif isinstance(value, list):
+            pending += value
+        elif isinstance(value, int) and value not in INT64:
+            return "an integer does not fit in 64 bits (the database's integers)"
+    return None
 
 
 def _identity_problem(parts: TopicParts, payload: dict[str, Any]) -> str | None:
