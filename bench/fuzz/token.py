@@ -106,6 +106,9 @@ def build() -> Target:
         bytes([HEADER]) + header,
         bytes([HEADER]) + json.dumps({**police.header(), "alg": "none"}).encode(),
         bytes([HEADER]) + json.dumps({"kid": police.kid, "typ": "JWT", "alg": "EdDSA"}).encode(),
+        # What fuzzing found (tests/requests/test_token.py, test_windows).
+        bytes([CLAIMS])
+        + claims_json(window={"start": "0001-01-01T00:00:00+23:59", "end": rfc3339(NOW)}),
     ]
     return Target(one_input, seeds)
 
