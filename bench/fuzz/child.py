@@ -17,6 +17,7 @@ import atheris
 
 # Instrumented for coverage: the project's code, plus what a target adds.
 PROJECT_PACKAGES = ["agent", "registry"]
+DEFAULT_HOOKS = ("str",)
 
 
 def main(argv: list[str]) -> None:
@@ -25,11 +26,11 @@ def main(argv: list[str]) -> None:
     logging.disable(logging.CRITICAL)
     module = importlib.import_module(f"bench.fuzz.{name}")
     extra = getattr(module, "ALSO_INSTRUMENT", ())
-    # Comparisons inside regular expressions and str methods (C code, no coverage of
-    # their own) are fed to libFuzzer as hints: strptime and the topic and id patterns
-    # are regexes.
-    atheris.enabled_hooks.add("RegEx")
-    atheris.enabled_hooks.add("str")
+    # Comparisons inside str methods and (where a target asks) regular expressions, C code
+    # without coverage of its own, are fed to libFuzzer as hints. The regex hook swaps
+    # re's compiled patterns for proxies, which SQLAlchemy cannot take: opt-in per target.
+    for hook in getattr(module, "HOOKS", DEFAULT_HOOKS):
+        atheris.enabled_hooks.add(hook)
     with atheris.instrument_imports(include=[*PROJECT_PACKAGES, *extra]):
         target = module.build()
     corpus.mkdir(parents=True, exist_ok=True)

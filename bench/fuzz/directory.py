@@ -29,6 +29,8 @@ PATTERNS = (
 )
 # The standard library's strptime is pure Python: its branches guide the search too.
 ALSO_INSTRUMENT = ["_strptime"]
+# strptime matches a name with one regex: its comparisons guide the search.
+HOOKS = ("RegEx", "str")
 TIME_ZONE = "Europe/Amsterdam"
 EPOCH_2026 = datetime(2026, 1, 1, tzinfo=UTC)
 # The longest file the scanner may meet: a container may declare any duration; a day
