@@ -14,7 +14,7 @@ from tests.support import REPO_ROOT
 
 # Executions per target: a few seconds each on this 2-core machine (full runs and their
 # rates: bench/README.md). The config loader parses YAML in pure Python, the slowest.
-RUNS = {"token": 4000, "ingest": 15000, "config": 1500, "tus": 15000, "directory": 10000}
+RUNS = {"token": 10000, "ingest": 15000, "config": 3000, "tus": 15000, "directory": 10000}
 TIMEOUT_S = 120
 
 
