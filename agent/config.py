@@ -533,6 +533,8 @@ class DirectorySettings(ConfigSection):
             parsed = datetime.strptime(_PATTERN_PROBE.strftime(value), value)
         except ValueError as exc:
             raise ValueError(f"cannot be read back as a time ({exc})") from None
+        except re.error:  # strptime's own regex: a field given twice (%m ... %m)
+            raise ValueError("cannot be read back as a time (a field appears twice)") from None
         if parsed.date() != _PATTERN_PROBE.date() or (parsed.hour, parsed.minute) != (13, 14):
             raise ValueError(
                 "must name the date and the time to the minute or finer, e.g. "
@@ -859,6 +861,13 @@ class _YamlTree:
         except yaml.MarkedYAMLError as exc:
             self.problems.append((path, str(exc.problem), line))
             return None
+        except (ValueError, OverflowError) as exc:
+            # PyYAML builds a date from what only looks like one (2026-13-01), and such
+            # errors come unmarked.
+            self.problems.append(
+                (path, f"{str(node.value)[:40]!r} is not a valid value ({exc})", line)
+            )
+            return None
 
     def _sequence(self, node: yaml.SequenceNode, path: Loc, line: int) -> Any:
         if node.tag != _SEQ_TAG:
@@ -936,7 +945,16 @@ def load_yaml_model(
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
 
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character (NUL, ESC, ...) in the text
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(
+            [
+                f"{path}: YAML syntax error: character #x{exc.character:04x} is not allowed "
+                f"in YAML text (line {line})"
+            ]
+        ) from exc
     try:
         node = loader.get_single_node()
         if node is None:

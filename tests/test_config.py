@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from textwrap import dedent
 
@@ -692,3 +695,43 @@ def test_parse_duration_scales_by_unit(whole: int, thousandths: int, unit: str) 
     factor = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
     seconds = parse_duration(f"{whole}.{thousandths:03d}{unit}")
     assert seconds == pytest.approx((whole + thousandths / 1000) * factor)
+
+
+# --- found by fuzzing (bench/fuzz/config.py): each crashed `camera-agent check` with a
+# traceback instead of listing the mistake with its line -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A control character: PyYAML refuses the whole text before parsing it.
+        (
+            MINIMAL + "    name: Voor\x00deur\n",
+            "YAML syntax error: character #x0000 is not allowed in YAML text (line 8)",
+        ),
+        # Looks like a date to YAML, is none.
+        (MINIMAL + "    name: 2026-13-01\n", "cameras[0].name: '2026-13-01' is not a valid value"),
+        # A pattern that names the month twice: strptime's regex fails to compile.
+        (
+            MINIMAL
+            + "    recording: {mode: directory, path: /srv/nvr, pattern: '%Y%m%d_%H%M%m.mp4'}\n",
+            "cameras[0].recording.pattern: cannot be read back as a time (a field appears twice)",
+        ),
+    ],
+)
+def test_check_lists_what_fuzzing_found_instead_of_crashing(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_bytes(text.encode())
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "check", "--config", str(config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "LANG": "C"},
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 78, done.stderr
+    assert expected in done.stderr, done.stderr

@@ -70,6 +70,9 @@ READ_TIMEOUT_S: Final = 60.0
 MAX_CONFLICTS: Final = 5
 MAX_RECREATIONS: Final = 3
 _ERROR_BODY_CHARS = 200
+# Offsets and sizes count the bytes of one file: more than 20 digits (2^64) is no number a
+# server means, and Python refuses to read one of over 4,300 digits.
+MAX_NUMBER_DIGITS: Final = 20
 _TRANSIENT_STATUS = frozenset({408, 423, 429})
 _CONFLICT_STATUS = frozenset({409, 460})
 _GONE_STATUS = frozenset({404, 410})
@@ -484,8 +487,8 @@ class _Transfer:
         versions = _header_list(response, "Tus-Version")
         if versions and TUS_VERSION not in versions:
             raise UploadError(f"the server speaks tus {versions}, not {TUS_VERSION}", PROTOCOL)
-        max_size = response.headers.get("Tus-Max-Size", "")
-        if max_size.isdigit() and self._total > int(max_size):
+        max_size = _whole_number(response.headers.get("Tus-Max-Size", ""))
+        if max_size is not None and self._total > max_size:
             raise UploadError(
                 f"{self._total} bytes is over the server's Tus-Max-Size {max_size}", TOO_LARGE
             )
@@ -503,7 +506,13 @@ class _Transfer:
             raise UploadError(
                 f"creation answered HTTP {response.status_code} without a Location", PROTOCOL
             )
-        url = self._checked_url(urljoin(self._endpoint, location), "the server's Location")
+        try:
+            joined = urljoin(self._endpoint, location)
+        except ValueError as exc:  # not a URL at all, e.g. an unclosed '[' of an IPv6 host
+            raise UploadError(
+                f"the server's Location is refused: {exc}", FOREIGN_LOCATION
+            ) from None
+        url = self._checked_url(joined, "the server's Location")
         log.info("upload of %s created at %s", self._path.name, loggable(url))
         return url
 
@@ -597,16 +606,26 @@ def _header_list(response: requests.Response, name: str) -> list[str]:
     return [item for item in items if item]
 
 
+def _whole_number(value: str) -> int | None:
+    """A header's non-negative whole number, or None: ASCII digits only ('²'.isdigit() is
+    True, but int('²') raises), at most MAX_NUMBER_DIGITS of them."""
+    value = value.strip()
+    if not value.isascii() or not value.isdigit() or len(value) > MAX_NUMBER_DIGITS:
+        return None
+    return int(value)
+
+
 def _int_header(response: requests.Response, name: str) -> int | None:
-    value = response.headers.get(name, "").strip()
-    return int(value) if value.isdigit() else None
+    return _whole_number(response.headers.get(name, ""))
 
 
 def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    return float(value) if value.isdigit() else None
+    seconds = _whole_number(response.headers.get("Retry-After", ""))
+    return float(seconds) if seconds is not None else None
 
 
 def _body_excerpt(response: requests.Response) -> str:
-    text = response.text[:_ERROR_BODY_CHARS] if response.content else ""
-    return " ".join(text.split())
+    # Read as UTF-8 whatever charset the reply names: an excerpt for a log needs no more,
+    # and requests' .text raises on a charset it cannot look up as a name (one with a NUL).
+    text = response.content[: _ERROR_BODY_CHARS * 4].decode("utf-8", "replace")
+    return " ".join(text[:_ERROR_BODY_CHARS].split())

@@ -52,6 +52,11 @@ TYPICAL_OF_NEWEST = 20
 # the hour a daylight-saving change repeats, the later one that is not past the mtime
 # (give or take this much clock jitter between recorder and disk) is the true one.
 _NAME_AFTER_MTIME_SLACK = timedelta(minutes=1)
+# A name outside these years says nothing true about a recording (a recorder whose clock
+# was reset names files in 1970, inside), and near datetime's own limits (years 1 and
+# 9999) the conversion to UTC and the file's end would overflow: such a file is timed by
+# its mtime, like one whose name does not match.
+_NAMED_YEARS = range(1900, 9000)
 
 
 class NotAVideo(AgentError):
@@ -128,6 +133,8 @@ def start_from_name(relative: str, pattern: str, mtime: datetime) -> datetime | 
     try:
         named = datetime.strptime(relative, pattern)
     except ValueError:
+        return None
+    if named.year not in _NAMED_YEARS:
         return None
     if named.tzinfo is not None:
         return named.astimezone(UTC)

@@ -242,7 +242,7 @@ def _window(
 ) -> tuple[datetime, datetime]:
     try:
         start, end = _parse_time(window.get("start")), _parse_time(window.get("end"))
-    except ValueError:
+    except (ValueError, OverflowError):  # Overflow: in UTC before year 1 or after 9999
         raise Rejected("window_invalid", "start and end must be RFC 3339 times") from None
     if end <= start:
         raise Rejected("window_invalid", "the window ends before it starts")

@@ -91,6 +91,9 @@ WRITE_BUFFER: Final = 1 << 20
 # long without a byte the PATCH ends as if the connection had dropped.
 BODY_IDLE_TIMEOUT_S: Final = 60.0
 MAX_METADATA_CHARS: Final = 4096
+# Offsets and lengths are bytes of one file: 20 digits pass 2^64. More is no number a
+# client means, and Python refuses to read one of over 4,300 digits (a ValueError, a 500).
+MAX_NUMBER_DIGITS: Final = 20
 
 
 class TusError(Exception):
@@ -192,8 +195,17 @@ def _token_sha256(token: str) -> str:
 
 def _int_header(request: Request, name: str) -> int:
     value = request.headers.get(name, "").strip()
-    if not value.isdigit() or not value.isascii():
+    if not value.isdigit() or not value.isascii() or len(value) > MAX_NUMBER_DIGITS:
         raise TusError(400, f"{name} must be a non-negative whole number")
+    return int(value)
+
+
+def _declared_length(request: Request) -> int | None:
+    """Content-Length as a number, or None when it is missing or not one (then the body
+    itself is held to the upload's length)."""
+    value = request.headers.get("content-length", "").strip()
+    if not value.isdigit() or not value.isascii() or len(value) > MAX_NUMBER_DIGITS:
+        return None
     return int(value)
 
 
@@ -229,7 +241,7 @@ def _parse_checksum(request: Request) -> tuple[str, bytes] | None:
         raise TusError(400, f"Upload-Checksum: {algorithm!r} is not supported (sha1, sha256)")
     try:
         return algorithm, jws.b64_decode(value.strip())
-    except ValueError:
+    except ValueError:  # binascii.Error, and non-ASCII text (a header is read as Latin-1)
         raise TusError(400, "Upload-Checksum: the digest is not base64") from None
 
 
@@ -438,8 +450,8 @@ class EvidenceIntake:
                     f"Upload-Offset is {offset}, the server has {current}",
                     {"Upload-Offset": str(current)},
                 )
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and current + int(declared) > upload.length:
+            declared = _declared_length(request)
+            if declared is not None and current + declared > upload.length:
                 raise TusError(413, "the chunk goes past Upload-Length")
             received = await self._receive(request, fd, upload, current, checksum)
             new_offset = current + received

@@ -12,15 +12,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urljoin
 
 import pytest
 
 from agent.evidence.upload import (
     FOREIGN_LOCATION,
+    PROTOCOL,
     REJECTED,
     UNAUTHORIZED,
+    UNREACHABLE,
     Uploader,
     UploadError,
     UploadResult,
@@ -474,3 +476,82 @@ def test_an_empty_file_is_complete_at_creation(tus: TusServer, tmp_path: Path) -
     )
     assert result.bytes_sent == 0
     assert tus.stored_bytes(result.url) == b""
+
+
+class _OddReplies(http.server.BaseHTTPRequestHandler):
+    """A tus server whose replies carry what bench/fuzz/tus.py found: numbers that only
+    look like digits ('²' is str.isdigit(), but int() refuses it), numbers of thousands
+    of digits, and a Location that is no URL at all."""
+
+    options: ClassVar[dict[str, str]] = {}
+    location = "/files/abc"
+    patch_status = 204
+    patch: ClassVar[dict[str, str]] = {}
+    head: ClassVar[dict[str, str]] = {}
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _answer(self, status: int, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in {"Tus-Resumable": "1.0.0", **headers}.items():
+            self.send_header(name, value)  # sent as Latin-1, as http.server does
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_OPTIONS(self) -> None:
+        self._answer(204, {"Tus-Version": "1.0.0", **type(self).options})
+
+    def do_POST(self) -> None:
+        self._answer(201, {"Location": type(self).location})
+
+    def do_PATCH(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._answer(type(self).patch_status, type(self).patch)
+
+    def do_HEAD(self) -> None:
+        self._answer(200, type(self).head)
+
+
+@pytest.mark.parametrize(
+    ("replies", "reason"),
+    [
+        ({"location": "//[abc/files/1"}, FOREIGN_LOCATION),
+        ({"patch": {"Upload-Offset": "\u00b2"}, "head": {"Upload-Offset": "\u00b2"}}, PROTOCOL),
+        ({"patch": {"Upload-Offset": "9" * 5000}, "head": {"Upload-Offset": "9" * 5000}}, PROTOCOL),
+        # A size limit that is no number is no limit; the upload goes on to the odd offsets.
+        (
+            {"options": {"Tus-Max-Size": "\u00b9"}, "patch": {"Upload-Offset": "\u00b3"}},
+            PROTOCOL,
+        ),
+        # Retried (from the offset HEAD gives) until give_up_after_s.
+        (
+            {
+                "patch_status": 429,
+                "patch": {"Retry-After": "\u00b3"},
+                "head": {"Upload-Offset": "0"},
+            },
+            UNREACHABLE,
+        ),
+    ],
+)
+def test_odd_server_replies_end_the_upload_with_its_reason(
+    replies: dict[str, Any], reason: str, tmp_path: Path
+) -> None:
+    handler = type("Handler", (_OddReplies,), replies)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    source = random_file(tmp_path / "a.mp4", 10 * KiB)
+    try:
+        with pytest.raises(UploadError) as caught:
+            fast_retrying(give_up_after_s=0.5).upload(
+                source,
+                endpoint=f"http://127.0.0.1:{server.server_address[1]}/files/",
+                bearer_token="t",
+                metadata=metadata_for(source),
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert caught.value.reason == reason, caught.value

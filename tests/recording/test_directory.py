@@ -861,3 +861,28 @@ def test_the_running_agent_reports_the_recorders_footage_and_gaps(
     assert code == 0, agent.log
     assert "Traceback" not in agent.log
     assert stat.S_IMODE(nvr.stat().st_mode) == 0o755
+
+
+def test_names_at_the_edge_of_the_calendar_are_timed_by_their_mtime(
+    tmp_path: Path, index: SegmentIndex, amsterdam: None
+) -> None:
+    """Found by fuzzing (bench/fuzz/directory.py): a file named for year 1 or 9999 made
+    every scan of the folder fail (its start in UTC lies outside what datetime holds), so
+    no new footage was indexed again."""
+    nvr = tmp_path / "nvr"
+    named = recorder_file(nvr, T0)
+    end = (T0 + 60 * S).timestamp()
+    edges = [nvr / "00010101_000000.mp4", nvr / "99991231_235959.mp4"]
+    for path in edges:
+        write_h264(path, 3, width=320, height=180)
+        os.utime(path, (end, end))
+
+    result = directory.DirectoryScanner(
+        "front", DirectorySettings(mode="directory", path=nvr, pattern=PATTERN), index
+    ).scan()
+
+    assert result.added == 3
+    assert sorted((s.start, s.end, s.path) for s in index.segments("front")) == [
+        (T0, T0 + 2 * S, named),
+        *((T0 + 57 * S, T0 + 60 * S, path) for path in edges),
+    ]

@@ -348,6 +348,33 @@ def test_protocol_errors(intake: Intake) -> None:
     assert (intake.evidence / "req-1" / "a.mp4").read_bytes() == b"hello"
 
 
+def test_headers_found_by_fuzzing_are_refused_with_400_not_a_500(intake: Intake) -> None:
+    """bench/fuzz/tus.py: a non-ASCII Upload-Checksum (headers are read as Latin-1) and
+    numbers of thousands of digits (Python refuses to read them) were server errors."""
+    url = intake.create("a.mp4", b"hello").headers["Location"]
+    huge = "9" * 5000
+    answers = {
+        "checksum": intake.patch(url, 0, b"he", **{"Upload-Checksum": "sha256 47DEQp\xe9j8="}),
+        "offset": intake.patch(url, 0, b"he", **{"Upload-Offset": huge}),
+        "length": requests.post(
+            intake.endpoint,
+            headers={
+                **intake.auth(),
+                "Upload-Length": huge,
+                "Upload-Metadata": encode_metadata(
+                    {"request_id": "req-1", "filename": "b.mp4", "sha256": "0" * 64}
+                ),
+            },
+            timeout=10,
+        ),
+    }
+    assert {what: r.status_code for what, r in answers.items()} == dict.fromkeys(answers, 400)
+    assert "Upload-Checksum" in answers["checksum"].text
+    assert "Upload-Offset must be a non-negative whole number" in answers["offset"].text
+    assert "Upload-Length must be a non-negative whole number" in answers["length"].text
+    assert intake.patch(url, 0, b"hello").headers["Upload-Offset"] == "5"
+
+
 @pytest.mark.parametrize(
     "name", ["../escape.mp4", "sub/a.mp4", ".hidden", "a" * 129, "agent-key.pem", "", "naïve.mp4"]
 )

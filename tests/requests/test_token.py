@@ -207,8 +207,21 @@ def test_cameras_must_be_configured_ids_not_wildcards() -> None:
         ({"start": "2026-11-28T10:00:00Z", "end": "2026-11-28T10:05:00Z"}, "window_invalid"),
         ({"start": "2026-11-01T10:00:00Z", "end": "2026-11-01T10:05:00Z"}, "window_invalid"),
         ({"start": "2026-11-27T08:00:00Z", "end": "2026-11-27T10:00:01Z"}, "window_too_long"),
+        # Times at the calendar's edge whose UTC lies outside it (OverflowError, not a
+        # ValueError: the verifier raised it instead of rejecting; bench/fuzz/token.py).
+        ({"start": "0001-01-01T00:00:00+23:59", "end": "2026-11-27T10:00:00Z"}, "window_invalid"),
+        ({"start": "2026-11-27T10:00:00Z", "end": "9999-12-31T23:59:59-23:59"}, "window_invalid"),
     ],
-    ids=["inverted", "unparseable", "no-zone", "future", "before-footage", "too-long"],
+    ids=[
+        "inverted",
+        "unparseable",
+        "no-zone",
+        "future",
+        "before-footage",
+        "too-long",
+        "before-year-1",
+        "after-year-9999",
+    ],
 )
 def test_windows(window: dict[str, str], reason: str) -> None:
     assert reason_of(token(body=claims(window=window))) == reason
