@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from agent.crypto import jws
+from agent.login_limit import DEFAULT_MAX_ADDRESSES
 from registry.config import ServerConfig
 from registry.enrolment.codes import CodeOutcome, consume_code
 from registry.enrolment.credentials import (
@@ -57,42 +58,81 @@ EXPIRED = "the enrolment code has expired; ask the registry operator for a new o
 
 class FailureLimiter:
     """Counts failed attempts per client address in a sliding window (in memory, so per
-    registry process; a restart forgets, which only helps someone who can restart it)."""
+    registry process; a restart forgets, which only helps someone who can restart it).
+
+    An attempt is counted when it starts (`attempt`) and uncounted if it succeeds, so
+    parallel attempts cannot slip past the limit while the first are still being checked.
+    At most `max_addresses` are held, the one seen longest ago forgotten first: a flood of
+    addresses (an IPv6 prefix holds plenty) costs memory once, not without limit."""
 
     def __init__(
-        self, max_failures: int, window_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        max_failures: int,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_addresses: int = DEFAULT_MAX_ADDRESSES,
     ) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
+        self.max_addresses = max_addresses
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def retry_after(self, address: str) -> float:
         """Seconds until `address` may try again; 0 if it may now."""
         with self._lock:
+            return self._wait(self._recent(address))
+
+    def attempt(self, address: str) -> float:
+        """Count an attempt before it is checked: 0 when it may go on (call `succeeded` if
+        it does), else the seconds to wait, and nothing is counted."""
+        with self._lock:
             times = self._recent(address)
-            if len(times) < self.max_failures:
-                return 0.0
-            return max(times[0] + self.window_s - self._clock(), 0.0)
+            wait = self._wait(times)
+            if wait == 0:
+                self._count(address, times)
+            return wait
+
+    def succeeded(self, address: str) -> None:
+        """The attempt counted by `attempt` was no failure."""
+        with self._lock:
+            times = self._failures.get(address)
+            if times:
+                times.pop()
 
     def failed(self, address: str) -> None:
         with self._lock:
-            self._recent(address).append(self._clock())
-            self._forget_idle()
+            self._count(address, self._recent(address))
+
+    def addresses(self) -> int:
+        with self._lock:
+            return len(self._failures)
+
+    def _wait(self, times: deque[float]) -> float:
+        if len(times) < self.max_failures:
+            return 0.0
+        # Never 0 while locked: the oldest failure is inside the window.
+        return max(times[0] + self.window_s - self._clock(), 1e-3)
+
+    def _count(self, address: str, times: deque[float]) -> None:
+        times.append(self._clock())
+        self._failures[address] = times
+        self._failures.move_to_end(address)
+        while len(self._failures) > self.max_addresses:
+            self._failures.popitem(last=False)
 
     def _recent(self, address: str) -> deque[float]:
-        times = self._failures.setdefault(address, deque())
+        times = self._failures.get(address)
+        if times is None:
+            return deque()
         cutoff = self._clock() - self.window_s
         while times and times[0] <= cutoff:
             times.popleft()
-        return times
-
-    def _forget_idle(self) -> None:
-        # Bounded memory: addresses with no failure inside the window are dropped.
-        cutoff = self._clock() - self.window_s
-        for address in [a for a, t in self._failures.items() if not t or t[-1] <= cutoff]:
+        if not times:
             del self._failures[address]
+        return times
 
 
 @dataclass(frozen=True)
@@ -134,7 +174,7 @@ class _Enrolment:
 
     async def endpoint(self, request: Request) -> JSONResponse:
         address = request.client.host if request.client else "unknown"
-        wait = self.limiter.retry_after(address)
+        wait = self.limiter.attempt(address)
         if wait > 0:
             log.warning("enrolment from %s refused: too many failed attempts", address)
             return JSONResponse(
@@ -146,8 +186,8 @@ class _Enrolment:
                 headers={"Retry-After": str(int(wait) + 1)},
             )
         outcome = await self._handle(request, address)
-        if outcome.status in _FAILED_ATTEMPT:
-            self.limiter.failed(address)
+        if outcome.status not in _FAILED_ATTEMPT:
+            self.limiter.succeeded(address)  # counted by attempt() as a failure until now
         return JSONResponse(outcome.body, status_code=outcome.status)
 
     async def _handle(self, request: Request, address: str) -> _Outcome:

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -415,6 +416,34 @@ def test_failed_attempts_are_rate_limited_per_address(engine: Engine, tmp_path: 
     assert answers == [403, 403, 403]
     assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_parallel_attempts_are_counted_before_they_are_checked(
+    engine: Engine, tmp_path: Path
+) -> None:
+    config = server_config(tmp_path, "mqtt://127.0.0.1:1883", max_failures=3)
+    body = _valid_body()
+    with registry(engine, config, NoPassword()) as url, ThreadPoolExecutor(30) as pool:
+        answers = list(
+            pool.map(
+                lambda _: requests.post(f"{url}/api/v1/enrol", json=body, timeout=30),
+                range(30),
+            )
+        )
+    statuses = sorted(a.status_code for a in answers)
+    # Only as many codes are looked up as the limit allows; the rest wait their turn.
+    assert statuses.count(403) <= 3 and statuses.count(429) >= 27, statuses
+
+
+def test_the_limiter_holds_a_bounded_number_of_addresses() -> None:
+    limiter = FailureLimiter(2, 60, max_addresses=100)
+    for n in range(10_000):
+        limiter.failed(f"10.0.{n // 256}.{n % 256}")
+    assert limiter.addresses() <= 100
+    assert limiter.retry_after("10.0.39.15") == 0  # long forgotten
+    limiter.failed("10.0.39.15")
+    limiter.failed("10.0.39.15")
+    assert limiter.retry_after("10.0.39.15") > 0
 
 
 def test_failure_limiter_forgets_after_the_window() -> None:

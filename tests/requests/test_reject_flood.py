@@ -30,7 +30,7 @@ from tests.requests.test_requests_e2e import (
     status_of,
 )
 from tests.support import REPO_ROOT
-from tests.support.agent_proc import AgentProcess, write_config
+from tests.support.agent_proc import AgentProcess, request_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Watcher
 from tests.support.tokens import Police
@@ -98,11 +98,12 @@ def test_a_flood_of_junk_tokens_grows_the_disk_by_a_bounded_amount(
     tus: TusServer,
 ) -> None:
     clip = tmp_h264(4, width=320, height=180, fps=10)
-    config = write_config(
+    config = request_config(
         tmp_path / "config.yaml",
         broker_url=broker.url,
-        cameras=[{"id": "front", "url": str(clip), "recording": {"segment": "2s"}}],
-        police={"keys": [{"jwk": police.jwk}], "upload_allow": [tus.endpoint]},
+        clip=clip,
+        police_jwk=police.jwk,
+        upload_allow=tus.endpoint,
     )
     state_dir = tmp_path / "state"
     audit_file = state_dir / "audit.jsonl"

@@ -21,7 +21,7 @@ from agent.crypto import jws
 from agent.recording.index import SegmentIndex
 from agent.requests.token import CLOCK_SKEW, status_id
 from tests.support import REPO_ROOT
-from tests.support.agent_proc import AgentProcess, write_config
+from tests.support.agent_proc import AgentProcess, request_config, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Received, Watcher
 from tests.support.tcp_proxy import SilentProxy
@@ -298,15 +298,13 @@ def test_an_agent_killed_mid_upload_resumes_and_resends_at_most_one_chunk(
     tus: TusServer,
 ) -> None:
     clip = tmp_h264(4, width=640, height=360, fps=15)
-    config = write_config(
+    config = request_config(
         tmp_path / "slow.yaml",
         broker_url=broker.url,
-        cameras=[{"id": "front", "url": str(clip), "recording": {"segment": "2s"}}],
-        police={
-            "keys": [{"jwk": police.jwk}],
-            "upload_allow": [tus.endpoint],
-            "upload_rate_limit": "150kB",
-        },
+        clip=clip,
+        police_jwk=police.jwk,
+        upload_allow=tus.endpoint,
+        police={"upload_rate_limit": "150kB"},
     )
     with Watcher.for_broker(broker, "camreg/#") as watch:
         agent = started(config, agents, watch)
@@ -365,12 +363,13 @@ def test_a_request_sent_while_the_agent_is_cut_off_arrives_after_it_reconnects(
     proxy = SilentProxy(broker.port)
     try:
         clip = tmp_h264(4, width=320, height=180, fps=10)
-        config = write_config(
+        config = request_config(
             tmp_path / "cut.yaml",
             broker_url=proxy.url,
-            cameras=[{"id": "front", "url": str(clip), "recording": {"segment": "2s"}}],
+            clip=clip,
+            police_jwk=police.jwk,
+            upload_allow=tus.endpoint,
             registry={"health_interval": "1s", "keepalive": "2s"},
-            police={"keys": [{"jwk": police.jwk}], "upload_allow": [tus.endpoint]},
         )
         with Watcher.for_broker(broker, "camreg/#") as watch:
             agent = started(config, agents, watch)
@@ -449,12 +448,13 @@ def test_a_token_that_expired_while_the_clock_was_unsynchronised_is_rejected_onc
     tus: TusServer,
 ) -> None:
     clip = tmp_h264(4, width=320, height=180, fps=10)
-    config = write_config(
+    config = request_config(
         tmp_path / "clock.yaml",
         broker_url=broker.url,
-        cameras=[{"id": "front", "url": str(clip), "recording": {"segment": "2s"}}],
+        clip=clip,
+        police_jwk=police.jwk,
+        upload_allow=tus.endpoint,
         clock={"require_sync": True},
-        police={"keys": [{"jwk": police.jwk}], "upload_allow": [tus.endpoint]},
     )
     clock = tmp_path / "clock-status"
     clock.write_text("unsynced\n")

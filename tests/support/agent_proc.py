@@ -36,6 +36,27 @@ def write_config(
     return path
 
 
+def request_config(
+    path: Path,
+    *,
+    broker_url: str,
+    clip: Path,
+    police_jwk: dict[str, str],
+    upload_allow: str,
+    police: dict[str, Any] | None = None,
+    **sections: Any,
+) -> Path:
+    """An agent that records one file camera (`front`, 2 s segments), trusts one police key
+    and may upload to one endpoint: the set-up of the request tests."""
+    return write_config(
+        path,
+        broker_url=broker_url,
+        cameras=[{"id": "front", "url": str(clip), "recording": {"segment": "2s"}}],
+        police={"keys": [{"jwk": police_jwk}], "upload_allow": [upload_allow], **(police or {})},
+        **sections,
+    )
+
+
 class AgentProcess:
     """`camera-agent run --config PATH` as a child process; its log goes to a file."""
 
