@@ -159,6 +159,11 @@ class RequestDesk:
         self._wake.set()
         return request
 
+    def wake(self) -> None:
+        """Look now rather than at the next tick: after the stop event is set, the thread
+        ends at once instead of up to TICK_S later."""
+        self._wake.set()
+
     def close(self) -> None:
         """The agent stops: write down the rejections counted and not yet summarised."""
         try:

@@ -155,4 +155,5 @@ def owner_page(
             )
     finally:
         stop.set()
+        desk.wake()
         thread.join(10)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from agent.audit import REJECTIONS_SUMMARISED
-from agent.requests.rejections import DETAILED_BURST
+from agent.requests.rejections import DETAILED_BURST, NOT_CHECKED
 from agent.requests.token import status_id
 from tests.requests.test_requests_e2e import (
     AUDIT,
@@ -159,11 +159,19 @@ def test_a_flood_of_junk_tokens_grows_the_disk_by_a_bounded_amount(
     by_reason: dict[str, int] = {}
     for _, reason in flood[DETAILED_BURST:]:
         by_reason[reason] = by_reason.get(reason, 0) + 1
-    assert summary["detail"]["reasons"] == by_reason
+    reasons = dict(summary["detail"]["reasons"])
+    # Tokens that arrive while MAX_WAITING_TOKENS already wait are dropped unchecked: on a
+    # slow machine the desk may fall that far behind the flood.
+    unchecked = reasons.pop(NOT_CHECKED, 0)
+    assert all(reasons.get(r, 0) <= n for r, n in by_reason.items()), (reasons, by_reason)
+    assert sum(reasons.values()) + unchecked == FLOOD - DETAILED_BURST
     # The first suppressed tokens are named, as on the status topic, so police can find them.
     named = summary["detail"]["first_ids"]
     counted_first = flood[DETAILED_BURST : DETAILED_BURST + len(named)]
-    assert named == [status_id(raw) for raw, _ in counted_first]
+    if not unchecked:
+        assert reasons == by_reason
+        assert named == [status_id(raw) for raw, _ in counted_first]
+    assert set(named) <= {status_id(raw) for raw, _ in flood[DETAILED_BURST:]}
     assert named and summary["request_id"] is None
 
     verified = audit_cli(config, "verify")
