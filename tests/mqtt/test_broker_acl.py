@@ -400,6 +400,13 @@ def unique(stem: str) -> str:
 
 
 def test_the_documented_config_starts_without_warnings(operator_broker: OperatorBroker) -> None:
+    # The ports accept connections a moment before mosquitto logs "running" (seen on a
+    # busy machine): wait for the line rather than read the log once.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if any(line.endswith("running") for line in operator_broker.log().splitlines()):
+            break
+        time.sleep(0.05)
     # The one warning comes from the test running mosquitto as root (`user root`).
     lines = [
         line
