@@ -238,7 +238,7 @@ def run_mode(mode: Mode, args: argparse.Namespace, folder: Path) -> Outcome:
     each = int(args.size_mb * MB / 2)
     print(f"[{mode}] exporting a {args.size_mb:.0f} MB package ...", flush=True)
     pkg: Package = export_package(
-        folder / "agent", device, request_id=REQUEST_ID, sizes=(each, each)
+        folder / "agent", device, request_id=REQUEST_ID, case=CASE, sizes=(each, each)
     )
     assert pkg.signed is not None
     total = sum(f.bytes for f in pkg.files) + pkg.signed.stat().st_size

@@ -31,6 +31,7 @@ def export_package(
     *,
     request_id: str = "req-1",
     agent: str = "shop-42",
+    case: str = "2026-ZZ-0042",
     sizes: tuple[int, ...] = (300 * KiB, 200 * KiB + 7),
 ) -> Package:
     """A signed package from the agent's exporter: one recorded segment per size."""
@@ -52,7 +53,7 @@ def export_package(
         T0 + len(sizes) * SEGMENT,
         root / "package",
         request_id=request_id,
-        case="2026-ZZ-0042",
+        case=case,
         key=key,
     )
     index.close_db()
