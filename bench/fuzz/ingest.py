@@ -89,57 +89,13 @@ def _no_constant(name: str) -> Any:
 
 def _seeds() -> list[bytes]:
     from agent.audit import entry_hash
+    from tests.registry.test_ingest_store import birth as birth_of
+    from tests.registry.test_ingest_store import health
+    from tests.registry.test_ingest_store import offline as offline_of
 
-    clock = {"synced": True, "source": "ntp"}
     ts = "2026-03-01T10:00:00.000Z"
-    birth = {
-        "state": "online",
-        "agent": AGENT,
-        "bdseq": 1,
-        "version": "0.1.0",
-        "ts": ts,
-        "clock": clock,
-        "cameras": [
-            {
-                "id": CAMERA,
-                "name": "Voordeur",
-                "location": {
-                    "lat": 52.9925,
-                    "lon": 6.5649,
-                    "bearing_deg": 180,
-                    "fov_deg": 90,
-                    "range_m": 25,
-                },
-                "dori_m": {"detect": 60.0, "observe": 24.0, "recognise": 12.0, "identify": 6.0},
-            }
-        ],
-    }
-    report = {
-        "schema": "camreg.health.v1",
-        "agent": AGENT,
-        "camera": CAMERA,
-        "bdseq": 1,
-        "seq": 7,
-        "ts": ts,
-        "status": "degraded",
-        "problems": ["blurred"],
-        "metrics": {"fps": 15.0, "brightness": 100.0},
-        "stream": {
-            "codec": "h264",
-            "width": 1920,
-            "height": 1080,
-            "fps": 15.0,
-            "bitrate_kbps": 2e3,
-        },
-        "footage": {
-            "oldest": "2026-02-22T10:00:00Z",
-            "newest": "2026-03-01T10:00:00Z",
-            "gaps": {"count": 0, "seconds": 0},
-            "bytes": 1000,
-            "retention_days_effective": 7,
-        },
-        "clock": clock,
-    }
+    birth = birth_of(AGENT)
+    report = health(AGENT, CAMERA, seq=7, status="degraded")
     status = {
         "request_id": REQUEST,
         "state": "uploading",
@@ -152,7 +108,7 @@ def _seeds() -> list[bytes]:
     detail = {"reason": "bad_signature", "nested": {"ä": [1, 2]}}
     entry = {"seq": 1, "ts": ts, "event": "rejected", "request_id": REQUEST, "detail": detail}
     entry |= {"prev": prev, "hash": entry_hash(1, ts, "rejected", REQUEST, detail, prev)}
-    offline = {"state": "offline", "agent": AGENT, "bdseq": 1, "reason": "connection_lost"}
+    offline = offline_of(AGENT)
 
     def compact(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -3,7 +3,6 @@ address, and a web page that re-points its own name at the device (DNS rebinding
 
 from __future__ import annotations
 
-import http.client
 import re
 import socket
 import threading
@@ -11,7 +10,6 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
@@ -19,6 +17,7 @@ import requests
 from agent.login_limit import Attempt, AttemptLimiter, Refused
 from agent.owner_page import auth
 from tests.owner_page.support import PASSWORD, OwnerPageUnderTest, owner_page
+from tests.support.login_from import post_login
 
 PARALLEL = 40
 THREAD_POOL = 40  # anyio's default worker threads, shared by every page's blocking work
@@ -84,23 +83,8 @@ def _login_from(url: str, source: str, password: str) -> tuple[int, str | None, 
     """A login from `source` (another 127.x.y.z: loopback has a whole /8): its status,
     Retry-After and how long it took."""
     start = time.monotonic()
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    connection = http.client.HTTPConnection(
-        parts.hostname, parts.port, timeout=60, source_address=(source, 0)
-    )
-    try:
-        connection.request(
-            "POST",
-            "/login",
-            urlencode({"password": password}),
-            {"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        answer = connection.getresponse()
-        answer.read()
-        return answer.status, answer.getheader("retry-after"), time.monotonic() - start
-    finally:
-        connection.close()
+    answer = post_login(url, source, {"password": password})
+    return answer.status, answer.retry_after, time.monotonic() - start
 
 
 def test_logins_from_many_addresses_neither_stall_the_pages_nor_queue_without_end(

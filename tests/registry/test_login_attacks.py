@@ -5,7 +5,6 @@ a real source address (127.0.0.x)."""
 
 from __future__ import annotations
 
-import http.client
 import statistics
 import threading
 import time
@@ -13,13 +12,14 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from registry.web import auth, login_limits
 from registry.web.auth import Role
+from tests.support.login_from import post_login
 from tests.support.registry_web import PASSWORD, RegistryWeb, registry_web, server_config
 
 LOOPS = 4  # concurrent login loops, each from its own address
@@ -72,22 +72,8 @@ def hashes(monkeypatch: pytest.MonkeyPatch) -> Hashes:
 
 def _post_login(url: str, source: str, name: str, password: str) -> tuple[int, str, str | None]:
     """A login from `source` (127.x.y.z); status, body and Retry-After."""
-    parts = urlsplit(url)
-    assert parts.hostname is not None
-    connection = http.client.HTTPConnection(
-        parts.hostname, parts.port, timeout=60, source_address=(source, 0)
-    )
-    try:
-        connection.request(
-            "POST",
-            "/login",
-            urlencode({"username": name, "password": password}),
-            {"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        answer = connection.getresponse()
-        return answer.status, answer.read().decode(), answer.getheader("retry-after")
-    finally:
-        connection.close()
+    answer = post_login(url, source, {"username": name, "password": password})
+    return answer.status, answer.body, answer.retry_after
 
 
 def test_login_loops_do_not_stall_the_pages(web: RegistryWeb, hashes: Hashes) -> None:
