@@ -43,9 +43,7 @@ def run(args: argparse.Namespace) -> int:
     chosen = list(known) if not args.only else args.only.split(",")
     unknown = [name for name in chosen if name not in known]
     if unknown:
-        raise harness.SetupError(
-            f"no scenario {', '.join(unknown)}; there are: {', '.join(known)}"
-        )
+        raise harness.SetupError(f"no scenario {', '.join(unknown)}; there are: {', '.join(known)}")
     print(harness.machine(), flush=True)
     failed: list[str] = []
     for name in chosen:
