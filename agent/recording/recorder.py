@@ -12,6 +12,7 @@ from typing import Any
 
 from agent.recording.index import SegmentIndex
 from agent.recording.segments import RecordingError, SegmentWriter
+from agent.recording.timestamps import PacketCounts
 from agent.streams.source import Packet
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,15 @@ class CameraRecorder:
         self._gap_reason = "agent_stopped"
         self._last_write = time.monotonic()
         self._failed = False
+        # Over the agent's life, not a connection's: health shows how odd the camera is.
+        self.counts = PacketCounts()
 
     def connected(self, stream: Any) -> None:
         if stream is None:
             return
         with self._lock:
             self._writer = SegmentWriter(
-                self.camera, self._directory, self._index, self._segment_s, stream
+                self.camera, self._directory, self._index, self._segment_s, stream, self.counts
             )
             self._last_write = time.monotonic()
 
