@@ -13,11 +13,12 @@ hand the agent (see tests/support/rtp_camera.py, which serves each):
 - an encoder that restarts without ending the session: a jump of hours either way;
 - RTP timestamp wrap: FFmpeg unwraps it, nothing to do here.
 
-So: a repeated or slightly backwards DTS becomes one tick after the last; a jump the
-arrival times do not show is a restarted clock, and everything after it is shifted to
-continue from the last packet; a missing DTS is taken from the PTS, or one tick after the
-last; only packets before the first timestamp of a connection are dropped. Every change
-is counted (the health `stream.packets` object).
+So: a repeated or slightly backwards DTS becomes one tick after the last; a packet far
+off the timeline, where the arrival times show no such jump, is placed by its arrival
+time, and when the next one is as far off the camera's clock restarted: everything from
+there on is shifted to continue from the last packet; a missing DTS is taken from the
+PTS, or one tick after the last; only packets before the first timestamp of a
+connection are dropped. Every change is counted (the health `stream.packets` object).
 
 This runs for every packet: the common path (DTS one frame on, nothing to change) is a
 few integer comparisons, no allocation and no Fraction arithmetic.
@@ -62,6 +63,7 @@ class TimestampRepair:
         self._offset = 0  # ticks added to the camera's timestamps since a clock jump
         self._last: int | None = None  # the last DTS handed out
         self._last_arrival = 0.0
+        self._jumped: int | None = None  # the step of a packet far off the timeline
 
     def fix(self, raw: Any, arrival: float) -> int | None:
         """The packet's DTS after repair (its dts and pts are set in place), or None when
@@ -80,7 +82,8 @@ class TimestampRepair:
             # float once: Fraction arithmetic per packet costs more than the rest.
             self.seconds_per_tick = float(base)
             self._jump = round(CLOCK_JUMP_S / self.seconds_per_tick)
-        if dts is None:
+        repaired = dts is None  # each packet is counted once, whatever was done to it
+        if repaired:
             dts = pts
             if dts is None:  # no timestamp at all: one tick after the last
                 out = last + 1  # type: ignore[operator]  # last is set past the first
@@ -88,13 +91,15 @@ class TimestampRepair:
                 self.counts.repaired += 1
                 self._last, self._last_arrival = out, arrival
                 return out
-            self.counts.repaired += 1
             raw.dts = dts  # changed below too when it needs the offset or a step
         out = dts + self._offset
         if last is not None:
             step = out - last
             if step <= 0 or step > self._jump:
-                out = self._repair(out, step, last, arrival)
+                out, odd = self._repair(out, step, last, arrival)
+                repaired |= odd
+            elif self._jumped is not None:
+                self._jumped = None  # that far-off packet was alone
         if out != dts:
             shift = out - dts
             raw.dts = out
@@ -103,20 +108,29 @@ class TimestampRepair:
                 raw.pts = pts
         if pts is not None and pts < out:
             raw.pts = out
+            repaired = True
+        if repaired:
             self.counts.repaired += 1
         self._last, self._last_arrival = out, arrival
         return out
 
-    def _repair(self, out: int, step: int, last: int, arrival: float) -> int:
-        """A DTS that did not move on by a plausible step (the rare path)."""
+    def _repair(self, out: int, step: int, last: int, arrival: float) -> tuple[int, bool]:
+        """A DTS that did not move on by a plausible step (the rare path): the DTS to
+        write and whether that is a repair of this packet alone."""
         elapsed = round((arrival - self._last_arrival) / self.seconds_per_tick)
         if -self._jump <= step <= 0:  # repeated, or a little back: one tick on
-            self.counts.repaired += 1
-            return last + 1
+            return last + 1, True
         if step > 0 and abs(step - elapsed) <= self._jump:
-            return out  # a real pause in the stream: its timestamps say so and so do we
-        # The camera's clock restarted: continue from the last packet by arrival time.
-        self.counts.clock_jumps += 1
+            return out, False  # a real pause in the stream: its timestamps say so
         fixed = last + max(1, elapsed)
-        self._offset += fixed - out
-        return fixed
+        if self._jumped is not None and abs(step - self._jumped) <= self._jump:
+            # The second packet in a row off the old timeline: the camera's clock
+            # restarted. Everything from here on is shifted to continue by arrival time.
+            self._jumped = None
+            self.counts.clock_jumps += 1
+            self._offset += fixed - out
+            return fixed, False
+        # One packet far off (parameter sets stamped 0, say) is repaired on its own; the
+        # next one shows whether the clock itself moved.
+        self._jumped = step
+        return fixed, True

@@ -21,6 +21,7 @@ from tests.support.broker import Broker
 from tests.support.mqtt_watch import Watcher
 from tests.support.rtp_camera import PATTERNS, RtpCamera
 from tests.support.schemas import assert_topic_valid
+from tests.support.segment_check import segment_facts
 
 HEALTH = "camreg/v1/agents/shop-42/cameras/+/health"
 SEGMENT_S = 2
@@ -40,28 +41,6 @@ EXPECTED = {
 def rtp_camera() -> Iterator[RtpCamera]:
     with RtpCamera() as camera:
         yield camera
-
-
-def segment_facts(path: Path) -> tuple[int, float, bool]:
-    """(pictures decoded, seconds its timestamps span, whether DTS only ever rose and no
-    PTS was below its DTS)."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        base = float(stream.time_base)
-        dts: list[int] = []
-        pts: list[int] = []
-        ordered = True
-        for packet in container.demux(stream):
-            if packet.dts is None:
-                continue
-            ordered &= not dts or packet.dts > dts[-1]
-            ordered &= packet.pts is not None and packet.pts >= packet.dts
-            dts.append(packet.dts)
-            pts.append(packet.pts if packet.pts is not None else packet.dts)
-        container.seek(0)
-        pictures = sum(1 for _ in container.decode(stream))
-    span = (max(pts) - min(pts)) * base if pts else 0.0
-    return pictures, span, ordered
 
 
 def test_every_odd_timestamp_pattern_is_recorded_continuously_and_counted(
@@ -103,6 +82,8 @@ def test_every_odd_timestamp_pattern_is_recorded_continuously_and_counted(
         assert packets["dropped"] >= 1, (pattern, packets)  # each connection's first picture
         if pattern in EXPECTED:
             assert packets[EXPECTED[pattern]] > 0, (pattern, packets)
+        # A lone odd stamp is no restarted clock.
+        assert (packets["clock_jumps"] > 0) == (pattern == "restarting_clock"), (pattern, packets)
         segments = index.segments(pattern)
         # Keyframes every second from the second one on (FFmpeg's parser gives the first
         # none): over 12 s of 2 s segments, recording that stopped leaves one or two.
@@ -111,9 +92,10 @@ def test_every_odd_timestamp_pattern_is_recorded_continuously_and_counted(
         for number, segment in enumerate(segments, 1):
             assert segment.end is not None
             wall = (segment.end - segment.start).total_seconds()
-            pictures, span, ordered = segment_facts(segment.path)
-            assert ordered, (pattern, segment.path)
-            assert pictures >= 5 * wall, (pattern, segment, pictures)
+            facts = segment_facts(segment.path)
+            assert facts.ordered, (pattern, segment.path)
+            assert facts.pictures >= 5 * wall, (pattern, segment, facts)
+            span = facts.span_s
             # The file's own timeline matches the time it covers: a clock jump left in
             # would span hours. (The first segment holds what FFmpeg read while opening
             # the stream, handed over in one burst; the last ends at the agent's stop:
@@ -151,5 +133,5 @@ def test_a_packet_the_muxer_refuses_ends_its_segment_and_the_next_keyframe_start
     assert states == ["closed", "closed", "partial", "closed", "closed", "closed"], states
     for segment in index.segments("front"):
         if segment.state == "closed":
-            pictures, _, ordered = segment_facts(segment.path)
-            assert pictures == 10 and ordered, segment
+            facts = segment_facts(segment.path)
+            assert facts.pictures == 10 and facts.ordered, (segment, facts)
