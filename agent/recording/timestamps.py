@@ -29,10 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# A DTS step the arrival times do not show, beyond this many seconds either way, is a
-# restarted or jumping camera clock, not jitter: B-frame reordering and encoder jitter
-# move timestamps by a few frames, far below this.
+# A DTS step forward that the arrival times do not show, beyond this many seconds, is a
+# camera clock that jumped: B-frame reordering and encoder jitter move timestamps by a
+# few frames, and a paused camera's timestamps jump with the arrival times.
 CLOCK_JUMP_S = 3.0
+# A DTS this far back or less is a repeated or early stamp (parameter sets, jitter, the
+# first B-frames): that packet is placed one tick after the last. Further back, it may be
+# a camera clock that restarted, which the next packet shows.
+STEP_BACK_S = 1.0
 
 
 @dataclass
@@ -60,6 +64,7 @@ class TimestampRepair:
         self.counts = counts
         self.seconds_per_tick = 0.0
         self._jump = 0  # CLOCK_JUMP_S in ticks, once the time base is known
+        self._back = 0  # STEP_BACK_S in ticks
         self._offset = 0  # ticks added to the camera's timestamps since a clock jump
         self._last: int | None = None  # the last DTS handed out
         self._last_arrival = 0.0
@@ -82,6 +87,7 @@ class TimestampRepair:
             # float once: Fraction arithmetic per packet costs more than the rest.
             self.seconds_per_tick = float(base)
             self._jump = round(CLOCK_JUMP_S / self.seconds_per_tick)
+            self._back = round(STEP_BACK_S / self.seconds_per_tick)
         repaired = dts is None  # each packet is counted once, whatever was done to it
         if repaired:
             dts = pts
@@ -118,12 +124,12 @@ class TimestampRepair:
         """A DTS that did not move on by a plausible step (the rare path): the DTS to
         write and whether that is a repair of this packet alone."""
         elapsed = round((arrival - self._last_arrival) / self.seconds_per_tick)
-        if -self._jump <= step <= 0:  # repeated, or a little back: one tick on
+        if -self._back <= step <= 0:  # repeated, or a little back: one tick on
             return last + 1, True
         if step > 0 and abs(step - elapsed) <= self._jump:
             return out, False  # a real pause in the stream: its timestamps say so
         fixed = last + max(1, elapsed)
-        if self._jumped is not None and abs(step - self._jumped) <= self._jump:
+        if self._jumped is not None and abs(step - self._jumped) <= self._back:
             # The second packet in a row off the old timeline: the camera's clock
             # restarted. Everything from here on is shifted to continue by arrival time.
             self._jumped = None

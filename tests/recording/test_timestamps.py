@@ -66,6 +66,14 @@ def same(*frames: int) -> list[tuple[int | None, int | None]]:
             0,
             1,
         ),
+        # ...or back by 2.5 s, mid-GOP.
+        (
+            [*same(*range(25)), *same(-1, 0, 1)],
+            [*(f * FRAME for f in range(25)), 225000, 234000, 243000],
+            1,
+            0,
+            1,
+        ),
         # ...or back to 0 after 5 s.
         (
             [*same(*range(50)), *same(0, 1)],

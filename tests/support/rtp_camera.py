@@ -229,13 +229,15 @@ def wrap(lib: Library) -> Iterator[Frame]:
 
 
 def restarting_clock(lib: Library) -> Iterator[Frame]:
-    """The camera's clock starts again from a far-off point every 4 s (an encoder
-    restart without ending the session)."""
+    """The camera's clock starts again mid-GOP every 4 s (an encoder restart without
+    ending the session), alternately back at 0 and 3 hours on: FFmpeg's demuxer then
+    hands out a DTS that jumps back by seconds or hours, or forward by hours."""
     enc = lib.plain
-    start = base = 0
+    start = base = restarts = 0
     for n, unit in _loop(enc):
-        if n and n % (4 * FPS) == 0:
-            start, base = (start + 987_654_321) & 0xFFFFFFFF, n
+        if n % (4 * FPS) == 25:
+            restarts += 1
+            start, base = (0 if restarts % 2 else 987_654_321), n
         ts = (start + (n - base) * TICKS) & 0xFFFFFFFF
         packets = [stap_a([enc.sps, enc.pps], ts)] if unit.keyframe else []
         yield Frame(tuple(packets + picture(unit, ts)))
