@@ -45,7 +45,6 @@ class AccessUnit:
     nals: tuple[bytes, ...]
     keyframe: bool
     pts: int  # presentation time in frames
-    dts: int  # decode time in frames
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def encode(width: int = 320, height: int = 240, frames: int = 40, *, b_frames: i
     packets.extend(codec.encode(None))
     sps = pps = b""
     units = []
-    for number, packet in enumerate(packets):
+    for packet in packets:
         nals = []
         for nal in _nals(bytes(packet)):
             kind = nal[0] & 0x1F
@@ -95,7 +94,7 @@ def encode(width: int = 320, height: int = 240, frames: int = 40, *, b_frames: i
                 pps = nal
             elif kind not in SKIPPED_NALS:
                 nals.append(nal)
-        units.append(AccessUnit(tuple(nals), bool(packet.is_keyframe), int(packet.pts), number))
+        units.append(AccessUnit(tuple(nals), bool(packet.is_keyframe), int(packet.pts)))
     return Encoded(sps, pps, tuple(units), width, height)
 
 
@@ -296,12 +295,14 @@ class Library:
         return self._get("b_frames", lambda: encode(b_frames=2))
 
 
-def sdp(port: int, path: str, enc: Encoded, *, sprop: bool) -> str:
+def sdp(enc: Encoded) -> str:
+    """The session description; the parameter sets always in sprop-parameter-sets."""
     profile = enc.sps[1:4].hex()
-    fmtp = f"a=fmtp:{PAYLOAD_TYPE} packetization-mode=1;profile-level-id={profile}"
-    if sprop:
-        sets = ",".join(base64.b64encode(n).decode() for n in (enc.sps, enc.pps))
-        fmtp += f";sprop-parameter-sets={sets}"
+    sets = ",".join(base64.b64encode(n).decode() for n in (enc.sps, enc.pps))
+    fmtp = (
+        f"a=fmtp:{PAYLOAD_TYPE} packetization-mode=1;profile-level-id={profile};"
+        f"sprop-parameter-sets={sets}"
+    )
     return (
         "v=0\r\n"
         "o=- 0 0 IN IP4 127.0.0.1\r\n"
@@ -329,7 +330,6 @@ class RtpCamera:
         self._threads: list[threading.Thread] = []
         self._conns: list[socket.socket] = []
         self.sessions: dict[str, int] = {}
-        self.connected = threading.Event()
 
     def url(self, pattern: str) -> str:
         if pattern not in PATTERNS:
@@ -450,7 +450,7 @@ class Session:
             enc = self._camera.library.plain
             if self._pattern == "b_frames":
                 enc = self._camera.library.b_frames
-            described = sdp(self._camera.port, self._pattern, enc, sprop=True)
+            described = sdp(enc)
             self._reply(cseq, f"Content-Base: {url.rstrip('/')}/\r\n", described)
         elif method == "SETUP":
             self._reply(
@@ -460,7 +460,6 @@ class Session:
             self._reply(cseq, "Session: 12345678\r\n")
             sessions = self._camera.sessions
             sessions[self._pattern] = sessions.get(self._pattern, 0) + 1
-            self._camera.connected.set()
             if not self._playing.is_set():
                 self._playing.set()
                 self._camera._spawn(self._stream)
