@@ -58,6 +58,11 @@ class CameraRecorder:
             log.error("%s; recording stops until the camera reconnects", exc)
             self._failed = True
             return
+        if was_recording and not writer.recording and self._gap_from is None:
+            # The muxer refused a packet and ended the segment; the next keyframe starts
+            # the next one, and the time between is a gap with its reason.
+            self._gap_from = writer.last_end
+            self._gap_reason = "muxer_refused"
         if writer.recording:
             self._last_write = time.monotonic()
             if not was_recording and self._gap_from is not None:

@@ -14,7 +14,7 @@ import av
 import pytest
 
 from agent.recording.index import SegmentIndex
-from agent.recording.segments import SegmentWriter
+from agent.recording.recorder import CameraRecorder
 from agent.streams.source import StreamSource
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
@@ -109,12 +109,13 @@ def test_a_packet_the_muxer_refuses_ends_its_segment_and_the_next_keyframe_start
     tmp_path: Path, tmp_h264: Callable[..., Path]
 ) -> None:
     """What the repair cannot foresee: a keyframe whose bytes the muxer refuses (FFmpeg's
-    H.264 filter rejects them). No camera above produces one any more, so the writer is fed
-    a real file's packets with one keyframe spoiled."""
+    H.264 filter rejects them). No camera above produces one any more, so the recorder is
+    fed a real file's packets with one keyframe spoiled."""
     clip = tmp_h264(6, fps=10, width=160, height=120, gop=10)
     index = SegmentIndex(tmp_path / "footage.sqlite")
+    recorder = CameraRecorder("front", tmp_path / "footage", index, 1.0)
     with StreamSource(str(clip), realtime=False) as source:
-        writer = SegmentWriter("front", tmp_path / "footage", index, 1.0, source.video_stream)
+        recorder.connected(source.video_stream)
         keyframes = 0
         for packet in source.packets(threading.Event()):
             if packet.keyframe:
@@ -125,13 +126,18 @@ def test_a_packet_the_muxer_refuses_ends_its_segment_and_the_next_keyframe_start
                     spoiled.time_base = packet.raw.time_base
                     spoiled.is_keyframe = True
                     packet = replace(packet, raw=spoiled)
-            writer.packet(packet)
-        writer.close()
-    assert writer.counts.mux_errors == 1, writer.counts
-    states = [s.state for s in index.segments("front")]
+            recorder.packet(packet)
+            time.sleep(0.001)  # distinct arrival times: segments are named by them
+        recorder.disconnected()
+    assert recorder.counts.mux_errors == 1, recorder.counts
+    segments = index.segments("front")
     # Keyframes at 0..5 s, one segment each; the third was refused and ends partial.
+    states = [s.state for s in segments]
     assert states == ["closed", "closed", "partial", "closed", "closed", "closed"], states
-    for segment in index.segments("front"):
+    for segment in segments:
         if segment.state == "closed":
             facts = segment_facts(segment.path)
             assert facts.pictures == 10 and facts.ordered, (segment, facts)
+    # The refused keyframe's second of footage is missing, and says why.
+    gaps = [(g.start, g.end, g.reason) for g in index.gaps("front")]
+    assert gaps == [(segments[2].end, segments[3].start, "muxer_refused")], gaps
