@@ -210,6 +210,7 @@ class App:
             clock=self._clock,
             footage=storage.report,
             on_change=notifications.camera_changed,
+            packets=storage.packet_counts,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
         desk = self._request_desk(config, storage, link, topics, notifications)

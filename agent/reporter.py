@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 # What the recording adds to a camera's health: the footage object and its problems
 # (`storage_low`, `recording_stopped`).
 FootageReport = Callable[[str, bool], tuple[dict[str, object] | None, tuple[str, ...]]]
+# What the recording did to a camera's packets: the health `stream.packets` object.
+PacketReport = Callable[[str], dict[str, int] | None]
 # Told (camera id, previous snapshot, new one) when a camera's status or problems change.
 HealthChange = Callable[[str, Health | None, Health], None]
 
@@ -62,6 +64,7 @@ class Reporter:
         clock: Callable[[], ClockState],
         footage: FootageReport | None = None,
         on_change: HealthChange | None = None,
+        packets: PacketReport | None = None,
     ) -> None:
         self._link = link
         self._topics = topics
@@ -72,6 +75,7 @@ class Reporter:
         self._clock = clock
         self._footage = footage
         self._on_change = on_change
+        self._packets = packets
         self._connections_seen = 0
         self._widths: dict[str, int | None] = {c.id: None for c in cameras}
 
@@ -113,6 +117,10 @@ class Reporter:
 
     def _snapshot(self, camera: CameraChannel, now: float) -> Health:
         health = camera.assessor.assess(now)
+        if self._packets is not None and health.stream is not None:
+            counts = self._packets(camera.id)
+            if counts is not None:
+                health = replace(health, stream=replace(health.stream, packets=counts))
         if self._footage is None:
             return health
         receiving = "no_signal" not in health.problems

@@ -12,6 +12,7 @@ from typing import Any
 
 from agent.recording.index import SegmentIndex
 from agent.recording.segments import RecordingError, SegmentWriter
+from agent.recording.timestamps import PacketCounts
 from agent.streams.source import Packet
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,15 @@ class CameraRecorder:
         self._gap_reason = "agent_stopped"
         self._last_write = time.monotonic()
         self._failed = False
+        # Over the agent's life, not a connection's: health shows how odd the camera is.
+        self.counts = PacketCounts()
 
     def connected(self, stream: Any) -> None:
         if stream is None:
             return
         with self._lock:
             self._writer = SegmentWriter(
-                self.camera, self._directory, self._index, self._segment_s, stream
+                self.camera, self._directory, self._index, self._segment_s, stream, self.counts
             )
             self._last_write = time.monotonic()
 
@@ -55,6 +58,11 @@ class CameraRecorder:
             log.error("%s; recording stops until the camera reconnects", exc)
             self._failed = True
             return
+        if was_recording and not writer.recording and self._gap_from is None:
+            # The muxer refused a packet and ended the segment; the next keyframe starts
+            # the next one, and the time between is a gap with its reason.
+            self._gap_from = writer.last_end
+            self._gap_reason = "muxer_refused"
         if writer.recording:
             self._last_write = time.monotonic()
             if not was_recording and self._gap_from is not None:

@@ -19,6 +19,7 @@ import av
 
 from agent.errors import AgentError
 from agent.recording.index import SegmentIndex, sha256_file
+from agent.recording.timestamps import PacketCounts, TimestampRepair
 from agent.streams.source import Packet
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class SegmentWriter:
         index: SegmentIndex,
         segment_s: float,
         stream: Any,
+        counts: PacketCounts | None = None,
     ) -> None:
         self.camera = camera
         self._directory = directory
@@ -104,6 +106,8 @@ class SegmentWriter:
         self.last_end: datetime | None = None
         self._last: tuple[float, float] | None = None  # (arrival, stream time) last written
         self._frame_s = 0.0  # the stream's frame interval, from its timestamps
+        self.counts = counts if counts is not None else PacketCounts()
+        self._repair = TimestampRepair(self.counts)
 
     @property
     def recording(self) -> bool:
@@ -115,29 +119,47 @@ class SegmentWriter:
 
     def packet(self, packet: Packet) -> None:
         raw = packet.raw
-        if raw is None or raw.dts is None or packet.stream_time is None:
-            return  # the muxer needs timestamps; a segment starts at the next good keyframe
+        if raw is None:
+            return
+        ticks = self._repair.fix(raw, packet.time)
+        if ticks is None:
+            return  # nothing to time it by; a segment starts at the next good keyframe
+        # The repaired time, not the camera's: after a restarted clock the camera's runs
+        # backwards and a segment would never be due.
+        stream_time = ticks * self._repair.seconds_per_tick
         # Half a frame of slack: camera timestamps jitter by milliseconds, and a keyframe
         # at 59.98 s must end a 60 s segment rather than the next one at 62 s.
         due = (
             self._first_ts is not None
-            and packet.stream_time - self._first_ts >= self._segment_s - self._frame_s / 2
+            and stream_time - self._first_ts >= self._segment_s - self._frame_s / 2
         )
         if self._out is not None and packet.keyframe and due:
             self.close(at=arrival_wall(packet.time))
         if self._out is None:
             if not packet.keyframe:
                 return
-            self._open(packet.stream_time, arrival_wall(packet.time))
-        if self._last is not None and packet.stream_time > self._last[1]:
-            self._frame_s = min(packet.stream_time - self._last[1], MAX_FRAME_S)
-        self._last = (packet.time, packet.stream_time)
+            self._open(stream_time, arrival_wall(packet.time))
+        if self._last is not None and stream_time > self._last[1]:
+            self._frame_s = min(stream_time - self._last[1], MAX_FRAME_S)
+        self._last = (packet.time, stream_time)
         raw.stream = self._out_stream
         try:
             self._out.mux(raw)
-        except (av.FFmpegError, OSError) as exc:
+        except OSError as exc:  # the disk (av.error.OSError is one too): not the stream's
             self.close(partial=True)
             raise RecordingError(f"camera {self.camera}: writing {self._path}: {exc}") from exc
+        except av.FFmpegError as exc:
+            # What the repair did not foresee ends this segment, not the recording: the
+            # next keyframe starts a new one with a fresh muxer.
+            self.counts.mux_errors += 1
+            log.warning(
+                "camera %s: the muxer refused a packet (%s); %s ends here, the next "
+                "keyframe starts a new segment",
+                self.camera,
+                exc,
+                self._path,
+            )
+            self.close(partial=True, at=arrival_wall(packet.time))
 
     def _open(self, stream_time: float, start: datetime) -> None:
         path = segment_path(self._directory, self.camera, start)

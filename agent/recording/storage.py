@@ -211,6 +211,11 @@ class Storage:
             problems.append("recording_stopped")
         return self._footage.get(camera), tuple(problems)
 
+    def packet_counts(self, camera: str) -> dict[str, int] | None:
+        """The health `stream.packets` object of a camera the agent records."""
+        recorder = self.recorders.get(camera)
+        return recorder.counts.as_payload() if recorder is not None else None
+
     def close(self) -> None:
         self._stopping.set()
         self._scan_due.set()
