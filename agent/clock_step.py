@@ -29,12 +29,17 @@ STEP_MIN_S = 1.0
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 
 
+# Where the kernel does not say which boot this is: no age by the boot clock then, since
+# every boot would look like this one.
+UNKNOWN_BOOT = "unknown"
+
+
 def boot_id() -> str:
-    """This boot's id (a fixed stand-in where the kernel does not say, e.g. not Linux)."""
+    """This boot's id, or UNKNOWN_BOOT."""
     try:
-        return BOOT_ID_FILE.read_text(encoding="ascii").strip() or "unknown"
+        return BOOT_ID_FILE.read_text(encoding="ascii").strip() or UNKNOWN_BOOT
     except OSError:
-        return "unknown"
+        return UNKNOWN_BOOT
 
 
 def boot_seconds() -> float:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from agent.clock_step import BootTime
+from agent.clock_step import UNKNOWN_BOOT, BootTime
 from agent.recording.index import Hold, Segment, SegmentIndex
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ def old_enough(
 ) -> bool:
     """True when the segment has been kept `keep_s` seconds (module docstring)."""
     by_wall = _end(segment) < now - timedelta(seconds=keep_s)
-    if boot is None or segment.boot_id is None or segment.boot_end_us is None:
-        return by_wall  # recorded before the agent kept boot times
+    if boot is None or segment.boot_id in (None, UNKNOWN_BOOT) or segment.boot_end_us is None:
+        return by_wall  # recorded before the agent kept boot times, or without a boot id
     if segment.boot_id == boot.boot_id:
         return boot.seconds - segment.boot_end_us / 1e6 >= keep_s
     if synced:
