@@ -623,8 +623,9 @@ class SegmentIndex:
                 (camera, *_FOOTAGE_STATES),
             ).fetchone()
             oldest, newest, total = row["oldest"], row["newest"], row["total"]
-            # The agent's own segments are rows in the order it recorded them; the
-            # owner's recorder's files are indexed in the order a scan finds them.
+            # The agent's own segments are rows in the order it recorded them (the last
+            # one is the latest footage whatever its time); the owner's recorder's files
+            # are indexed in the order a scan finds them, so theirs is the latest time.
             last = conn.execute(
                 "SELECT COALESCE(end_us, start_us) AS end_us FROM segments"
                 " WHERE camera = ? AND state IN (?, ?) AND origin = 'recorded'"
@@ -632,7 +633,12 @@ class SegmentIndex:
                 (camera, *_FOOTAGE_STATES),
             ).fetchone()
             if last is not None:
-                newest = last["end_us"]
+                external = conn.execute(
+                    "SELECT max(COALESCE(end_us, start_us)) AS end_us FROM segments"
+                    " WHERE camera = ? AND state IN (?, ?) AND origin = 'external'",
+                    (camera, *_FOOTAGE_STATES),
+                ).fetchone()["end_us"]
+                newest = last["end_us"] if external is None else max(last["end_us"], external)
             if newest is not None and now is not None:
                 newest = min(newest, _to_us(now))
             gap_count, gap_us = 0, 0

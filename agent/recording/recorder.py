@@ -41,9 +41,10 @@ class CameraRecorder:
         self._segment_s = segment_s
         self._writer: SegmentWriter | None = None
         self._lock = threading.Lock()
-        newest = [s.end for s in index.segments(camera, origin="recorded") if s.end is not None]
         # Footage stops where the last run's did: the time the agent was down is a gap.
-        self._gap_from: datetime | None = max(newest) if newest else None
+        # (Where its last footage ends, not its latest time: after a step back of the
+        # wall clock that would lie ahead of the clock, and no gap would be recorded.)
+        self._gap_from = index.summary(camera, datetime.now(UTC)).newest
         self._gap_reason = "agent_stopped"
         self._last_write = time.monotonic()
         self._failed = False
