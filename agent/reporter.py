@@ -9,6 +9,7 @@ from typing import Protocol
 
 from agent import __version__
 from agent.clock import ClockState
+from agent.clock_step import ClockStep
 from agent.mqtt import payloads
 from agent.mqtt.topics import Topics
 from agent.quality import dori
@@ -65,6 +66,7 @@ class Reporter:
         footage: FootageReport | None = None,
         on_change: HealthChange | None = None,
         packets: PacketReport | None = None,
+        clock_step: Callable[[], ClockStep | None] | None = None,
     ) -> None:
         self._link = link
         self._topics = topics
@@ -76,6 +78,7 @@ class Reporter:
         self._footage = footage
         self._on_change = on_change
         self._packets = packets
+        self._clock_step = clock_step
         self._connections_seen = 0
         self._widths: dict[str, int | None] = {c.id: None for c in cameras}
 
@@ -153,6 +156,7 @@ class Reporter:
             seq=self._counters.next_seq(camera.id),
             snapshot=snapshot,
             clock=clock,
+            last_step=self._clock_step() if self._clock_step is not None else None,
         )
         self._link.send(
             self._topics.health(camera.id),

@@ -216,9 +216,16 @@ def write_agent_config(
     return path
 
 
-def start_agent(procs: Processes, config: Path, name: str = "agent") -> subprocess.Popen[bytes]:
-    """`python -m agent run` from this checkout; its output goes to NAME.log."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def start_agent(
+    procs: Processes,
+    config: Path,
+    name: str = "agent",
+    *,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`python -m agent run` from this checkout, with `extra_env` added to its environment;
+    its output goes to NAME.log."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     # Under systemd the benchmark's own NOTIFY_SOCKET must not reach the agent.
     env.pop("NOTIFY_SOCKET", None)

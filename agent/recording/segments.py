@@ -17,6 +17,7 @@ from typing import Any
 
 import av
 
+from agent.clock_step import BootTime
 from agent.errors import AgentError
 from agent.recording.index import SegmentIndex, sha256_file
 from agent.recording.timestamps import PacketCounts, TimestampRepair
@@ -102,6 +103,7 @@ class SegmentWriter:
         self._segment_id: int | None = None
         self._path: Path | None = None
         self._start: datetime | None = None
+        self._start_mono = 0.0  # monotonic arrival of the segment's first packet
         self._first_ts: float | None = None
         self.last_end: datetime | None = None
         self._last: tuple[float, float] | None = None  # (arrival, stream time) last written
@@ -116,6 +118,11 @@ class SegmentWriter:
     @property
     def segment_start(self) -> datetime | None:
         return self._start if self._out is not None else None
+
+    @property
+    def segment_id(self) -> int | None:
+        """The index row of the segment being written (None between segments)."""
+        return self._segment_id if self._out is not None else None
 
     def packet(self, packet: Packet) -> None:
         raw = packet.raw
@@ -134,11 +141,11 @@ class SegmentWriter:
             and stream_time - self._first_ts >= self._segment_s - self._frame_s / 2
         )
         if self._out is not None and packet.keyframe and due:
-            self.close(at=arrival_wall(packet.time))
+            self.close(at=packet.time)
         if self._out is None:
             if not packet.keyframe:
                 return
-            self._open(stream_time, arrival_wall(packet.time))
+            self._open(stream_time, packet.time)
         if self._last is not None and stream_time > self._last[1]:
             self._frame_s = min(stream_time - self._last[1], MAX_FRAME_S)
         self._last = (packet.time, stream_time)
@@ -159,9 +166,12 @@ class SegmentWriter:
                 exc,
                 self._path,
             )
-            self.close(partial=True, at=arrival_wall(packet.time))
+            self.close(partial=True, at=packet.time)
 
-    def _open(self, stream_time: float, start: datetime) -> None:
+    def _open(self, stream_time: float, arrived: float) -> None:
+        # The one reading of the wall clock per segment: its start. Everything after is
+        # the monotonic clock, so a step of the wall clock cannot stretch a segment.
+        start = arrival_wall(arrived)
         path = segment_path(self._directory, self.camera, start)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -172,21 +182,27 @@ class SegmentWriter:
         self._out = out
         self._path = path
         self._start = start
+        self._start_mono = arrived
         self._first_ts = stream_time
         self._segment_id = self._index.begin(self.camera, path, start)
 
-    def close(self, *, partial: bool = False, at: datetime | None = None) -> None:
+    def close(self, *, partial: bool = False, at: float | None = None) -> None:
         """Finish the current segment: trailer, fsync, hash, index row closed. It ends
-        `at` (where the next segment starts) or, when the stream stops, now."""
+        at monotonic time `at` (where the next segment starts) or, when the stream stops,
+        with its last frame; its length is monotonic time, its start the wall clock's."""
         out, self._out = self._out, None
         if out is None or self._path is None or self._segment_id is None:
             return
         if at is not None:
-            end = at
+            end_mono = at
         elif self._last is not None:  # the stream stopped: footage ends with its last frame
-            end = arrival_wall(self._last[0]) + timedelta(seconds=self._frame_s)
+            end_mono = self._last[0] + self._frame_s
         else:
-            end = datetime.now(UTC)
+            end_mono = time.monotonic()
+        assert self._start is not None
+        end = self._start + timedelta(seconds=max(0.0, end_mono - self._start_mono))
+        boot = BootTime.now()
+        boot_end_us = round((boot.seconds - (time.monotonic() - end_mono)) * 1e6)
         try:
             out.close()
         except (av.FFmpegError, OSError) as exc:
@@ -202,5 +218,7 @@ class SegmentWriter:
             )
             self._index.mark(self._segment_id, "missing")
             return
-        self._index.close(self._segment_id, end, size, digest, partial=partial)
+        self._index.close(
+            self._segment_id, end, size, digest, partial=partial, boot=(boot.boot_id, boot_end_us)
+        )
         self.last_end = end
