@@ -8,12 +8,22 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from agent import __version__, memory
-from agent.audit import AUDIT_FILE, REQUEST_ID_RE, AuditEntry, AuditLog
+from agent.audit import (
+    AUDIT_FILE,
+    REQUEST_ID_RE,
+    STATE_FILE_RESET,
+    AuditEntry,
+    AuditError,
+    AuditLog,
+)
 from agent.clock import ClockState, clock_state
 from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import ControlServer, socket_path
@@ -36,6 +46,7 @@ from agent.requests.store import REQUESTS_FILE, RequestStore, UnknownRequest
 from agent.requests.token import upload_allowed
 from agent.requests.words import cannot_decide
 from agent.state import Counters
+from agent.state_files import MovedAside, open_or_move_aside
 from agent.stop_signal import set_from_handler
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
@@ -93,10 +104,14 @@ class App:
         link: RegistryLink,
         topics: Topics,
         notifications: Notifications,
+        store: RequestStore,
+        key: Ed25519PrivateKey | None,
+        key_problem: str | None,
+        resets: list[MovedAside],
     ) -> RequestDesk:
         data_dir = config.agent.data_dir
-        key = device_key.load_or_create(data_dir)
-        log.info("device key %s signs evidence manifests", device_key.describe(key)["kid"])
+        if key is not None:
+            log.info("device key %s signs evidence manifests", device_key.describe(key)["kid"])
 
         def publish_audit(entry: AuditEntry) -> None:
             link.send(topics.audit, entry.line(), retain=False, kind="audit")
@@ -120,8 +135,9 @@ class App:
                 return
             link.send(topic, payloads.encode(body), retain=True, kind="status")
 
-        store = RequestStore(data_dir / REQUESTS_FILE)
         audit = AuditLog(data_dir / AUDIT_FILE, on_append=publish_audit)
+        for reset in resets:
+            audit.append(STATE_FILE_RESET, None, reset.audit_detail())
         policy = policy_of(config)
         uploader = Uploader(
             session_trusting(config.police.upload_ca_file),
@@ -140,6 +156,7 @@ class App:
             publish_status=publish_status,
             clock=self._clock,
             device_key=key,
+            key_problem=key_problem,
             evidence_dir=data_dir / "evidence",
             uploader=Delivery(store, audit, uploader),
             on_state=notifications.request_changed,
@@ -148,11 +165,22 @@ class App:
     def run(self, stop: threading.Event) -> int:
         config = self._config
         agent_id = config.agent.id
-        counters = Counters(config.agent.data_dir)
+        data_dir = config.agent.data_dir
+        counters = Counters(data_dir)
         bdseq = counters.next_boot()
         topics = Topics(config.registry.topic_prefix, agent_id)
         registry = config.registry
-        outbox = Outbox(config.agent.data_dir / OUTBOX_FILE)
+        # A broken outbox or request store is kept aside and the agent goes on with a new
+        # one (docs/service.md, "State files"); health must flow whatever broke.
+        outbox, outbox_reset = open_or_move_aside(
+            data_dir / OUTBOX_FILE, Outbox, "the message outbox"
+        )
+        store, store_reset = open_or_move_aside(
+            data_dir / REQUESTS_FILE, RequestStore, "the request store"
+        )
+        if store_reset is not None:
+            store_reset = reseed_seen(store, data_dir / AUDIT_FILE, store_reset)
+        key, key_problem = device_key.for_daemon(data_dir)
         link = RegistryLink(
             client_id=agent_id,
             host=registry.host,
@@ -172,7 +200,8 @@ class App:
         started = time.monotonic()
         # The owner's e-mail / webhook / ntfy messages; its hooks only enqueue.
         notifications = Notifications(config, clock=self._clock)
-        storage = Storage(config, on_low_change=notifications.storage_changed)
+        storage = Storage(config, on_low_change=notifications.storage_changed, requests=store.all)
+        resets = [r for r in (outbox_reset, store_reset, storage.index_reset) if r is not None]
         references = ReferenceStore(config.agent.data_dir)
         channels: list[CameraChannel] = []
         workers: list[CameraWorker] = []
@@ -210,9 +239,12 @@ class App:
             clock=self._clock,
             footage=storage.report,
             on_change=notifications.camera_changed,
+            device_key_problem=key_problem,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
-        desk = self._request_desk(config, storage, link, topics, notifications)
+        desk = self._request_desk(
+            config, storage, link, topics, notifications, store, key, key_problem, resets
+        )
         link.subscribe(topics.requests, desk.token_arrived)
         assessors = {channel.id: channel.assessor for channel in channels}
 
@@ -308,6 +340,24 @@ class App:
             log.info("%d message(s) wait in the outbox for the next start", link.backlog)
         outbox.close()
         return code
+
+
+def reseed_seen(store: RequestStore, audit_path: Path, reset: MovedAside) -> MovedAside:
+    """A new request store must not let a replayed token in: it remembers the id of every
+    request the audit log says was accepted (`received`). Returns `reset` with the count."""
+    try:
+        ids = {e.request_id for e in AuditLog(audit_path).entries() if e.event == "received"}
+    except AuditError as exc:
+        log.error("cannot read the audit log to re-seed the request ids: %s", exc)
+        return reset
+    added = store.reseed(sorted(i for i in ids if i is not None))
+    log.warning(
+        "the new request store remembers the %d accepted request id(s) of the audit log, so "
+        "their tokens stay refused as replays; requests that were open are lost: police "
+        "must send them again under a new id",
+        added,
+    )
+    return replace(reset, reseeded=added)
 
 
 def decide(desk: RequestDesk, request: dict[str, Any], _: Translator) -> dict[str, Any]:
