@@ -175,9 +175,13 @@ class App:
         outbox, outbox_reset = open_or_move_aside(
             data_dir / OUTBOX_FILE, Outbox, "the message outbox"
         )
+        store_lost = not (data_dir / REQUESTS_FILE).exists()
         store, store_reset = open_or_move_aside(
             data_dir / REQUESTS_FILE, RequestStore, "the request store"
         )
+        if store_lost and (data_dir / AUDIT_FILE).exists():
+            # Deleted, not broken: replay protection must hold all the same.
+            store_reset = MovedAside(REQUESTS_FILE, None, "missing")
         if store_reset is not None:
             store_reset = reseed_seen(store, data_dir / AUDIT_FILE, store_reset)
         key, key_problem = device_key.for_daemon(data_dir)
