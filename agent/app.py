@@ -137,7 +137,10 @@ class App:
 
         audit = AuditLog(data_dir / AUDIT_FILE, on_append=publish_audit)
         for reset in resets:
-            audit.append(STATE_FILE_RESET, None, reset.audit_detail())
+            try:
+                audit.append(STATE_FILE_RESET, None, reset.audit_detail())
+            except AuditError as exc:  # health must flow all the same
+                log.error("cannot record the reset of %s in the audit log: %s", reset.file, exc)
         policy = policy_of(config)
         uploader = Uploader(
             session_trusting(config.police.upload_ca_file),

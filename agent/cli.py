@@ -472,7 +472,16 @@ def _index(path: Path, cameras: Sequence[str] | None) -> tuple[AgentConfig, Segm
     ]
     index_path = config.agent.data_dir / INDEX_FILE
     if not index_path.exists() and not folders:
+        from agent.recording.rebuild import has_footage
+
         _ = owner_translator(config)
+        if has_footage(config.footage_dir):
+            said = _(
+                "the footage index {path} is missing, but {folder} holds footage: the agent "
+                "rebuilds the index when it starts, or run camera-agent footage rebuild"
+            )
+            print(said.format(path=index_path, folder=config.footage_dir), file=sys.stderr)
+            return EX_UNAVAILABLE
         print(_("no footage recorded yet (no index at {path})").format(path=index_path))
         return 0
     try:

@@ -253,6 +253,8 @@ def test_a_deleted_index_is_rebuilt_and_a_deleted_key_is_not_replaced(
     assert not (state / "keys" / "device.key").exists()  # never silently a new one
     assert not (state / "evidence").exists()
 
+    lost = cli("keys", "show", "--config", str(case))
+    assert lost.returncode == 69 and "keys init --replace" in lost.stderr
     # The deliberate new key: the owner asks for it, and is told to enrol again.
     made = cli("keys", "init", "--replace", "--config", str(case))
     assert made.returncode == 0, made.stderr

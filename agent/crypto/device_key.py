@@ -132,6 +132,8 @@ def load(data_dir: Path) -> Ed25519PrivateKey:
     try:
         pem = path.read_bytes()
     except FileNotFoundError:
+        if had_key(data_dir):
+            raise lost_key_error(data_dir) from None
         raise DeviceKeyError(
             f"no device key at {path}; create it with `camera-agent keys init`"
         ) from None

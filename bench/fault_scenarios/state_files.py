@@ -160,10 +160,13 @@ def run_case(case: Case, seed_root: Path, work: Path, police: Police, recorded: 
             births = [
                 m.json() for m in watch.messages(f"{BASE}/state") if m.json()["state"] == "online"
             ]
+            rebuilt_after = None
             if "footage index" in case.name and took is not None:
                 deadline = time.monotonic() + 60 + recorded  # hashing every segment again
                 while "footage index rebuilt" not in agent.log and time.monotonic() < deadline:
-                    time.sleep(0.2)
+                    time.sleep(0.1)
+                if "footage index rebuilt" in agent.log:
+                    rebuilt_after = time.monotonic() - began
             agent.terminate()
     finally:
         agent.close()
@@ -179,6 +182,8 @@ def run_case(case: Case, seed_root: Path, work: Path, police: Police, recorded: 
     elif case.name == "device key garbled":
         ok = ok and key_state == "unusable"
     health = f"health after {took:.1f} s" if took is not None else "NO HEALTH"
+    if rebuilt_after is not None:
+        health += f", index rebuilt after {rebuilt_after:.1f} s"
     return (
         f"{'ok' if ok else 'FAIL'} {case.name}: {health}; index {count} segment(s) of "
         f"{recorded} ({rebuilt} rebuilt), holds {len(holds)}; kept aside: "
