@@ -8,8 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -41,8 +40,9 @@ from agent.quality.reference import ReferenceStore
 from agent.recording.storage import Storage
 from agent.reporter import CameraChannel, Reporter
 from agent.requests.desk import NotAwaitingOwner, RequestDesk
+from agent.requests.recovery import open_request_store
 from agent.requests.setup import consent_of, policy_of
-from agent.requests.store import REQUESTS_FILE, RequestStore, UnknownRequest
+from agent.requests.store import RequestStore, UnknownRequest
 from agent.requests.token import upload_allowed
 from agent.requests.words import cannot_decide
 from agent.state import Counters
@@ -178,15 +178,7 @@ class App:
         outbox, outbox_reset = open_or_move_aside(
             data_dir / OUTBOX_FILE, Outbox, "the message outbox"
         )
-        store_lost = not (data_dir / REQUESTS_FILE).exists()
-        store, store_reset = open_or_move_aside(
-            data_dir / REQUESTS_FILE, RequestStore, "the request store"
-        )
-        if store_lost and (data_dir / AUDIT_FILE).exists():
-            # Deleted, not broken: replay protection must hold all the same.
-            store_reset = MovedAside(REQUESTS_FILE, None, "missing")
-        if store_reset is not None:
-            store_reset = reseed_seen(store, data_dir / AUDIT_FILE, store_reset)
+        store, store_reset = open_request_store(data_dir)
         key, key_problem = device_key.for_daemon(data_dir)
         link = RegistryLink(
             client_id=agent_id,
@@ -347,24 +339,6 @@ class App:
             log.info("%d message(s) wait in the outbox for the next start", link.backlog)
         outbox.close()
         return code
-
-
-def reseed_seen(store: RequestStore, audit_path: Path, reset: MovedAside) -> MovedAside:
-    """A new request store must not let a replayed token in: it remembers the id of every
-    request the audit log says was accepted (`received`). Returns `reset` with the count."""
-    try:
-        ids = {e.request_id for e in AuditLog(audit_path).entries() if e.event == "received"}
-    except AuditError as exc:
-        log.error("cannot read the audit log to re-seed the request ids: %s", exc)
-        return reset
-    added = store.reseed(sorted(i for i in ids if i is not None))
-    log.warning(
-        "the new request store remembers the %d accepted request id(s) of the audit log, so "
-        "their tokens stay refused as replays; requests that were open are lost: police "
-        "must send them again under a new id",
-        added,
-    )
-    return replace(reset, reseeded=added)
 
 
 def decide(desk: RequestDesk, request: dict[str, Any], _: Translator) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,7 +87,7 @@ def closed_segments(state: Path) -> int:
     path = state / "footage.sqlite"
     if not path.exists():
         return 0
-    with sqlite3.connect(path, timeout=5) as db:
+    with closing(sqlite3.connect(path, timeout=5)) as db:
         (count,) = db.execute("SELECT count(*) FROM segments WHERE state = 'closed'").fetchone()
     return int(count)
 

@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,7 +95,7 @@ def segments(state: Path) -> tuple[int, int, list[str]]:
     path = state / "footage.sqlite"
     if not path.exists():
         return 0, 0, []
-    with sqlite3.connect(path, timeout=5) as db:
+    with closing(sqlite3.connect(path, timeout=5)) as db:
         columns = {row[1] for row in db.execute("PRAGMA table_info(segments)")}
         rebuilt = "rebuilt" if "rebuilt" in columns else "0"
         count, marked = db.execute(
@@ -111,8 +112,9 @@ def seed(root: Path, broker: Broker, police: Police, seconds: float) -> int:
     with Watcher.for_broker(broker, "camreg/#") as watch:
         agent.start()
         try:
-            deadline = time.monotonic() + 30 + seconds
-            while segments(root / "state")[0] < max(2, int(seconds) - 1):
+            began = time.monotonic()
+            deadline = began + 60 + seconds
+            while time.monotonic() - began < seconds or segments(root / "state")[0] < 2:
                 if time.monotonic() > deadline or (agent.proc and agent.proc.poll() is not None):
                     raise SetupError(f"the seed run recorded nothing:\n{agent.log[-3000:]}")
                 time.sleep(0.2)
