@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from agent import __version__, memory
 from agent.audit import (
     AUDIT_FILE,
     CLOCK_STEPPED,
     REQUEST_ID_RE,
+    STATE_FILE_RESET,
     AuditEntry,
     AuditError,
     AuditLog,
@@ -40,11 +43,13 @@ from agent.quality.reference import ReferenceStore
 from agent.recording.storage import Storage
 from agent.reporter import CameraChannel, Reporter
 from agent.requests.desk import NotAwaitingOwner, RequestDesk
+from agent.requests.recovery import open_request_store
 from agent.requests.setup import consent_of, policy_of
-from agent.requests.store import REQUESTS_FILE, RequestStore, UnknownRequest
+from agent.requests.store import RequestStore, UnknownRequest
 from agent.requests.token import upload_allowed
 from agent.requests.words import cannot_decide
 from agent.state import Counters
+from agent.state_files import open_or_move_aside
 from agent.stop_signal import set_from_handler
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
@@ -103,10 +108,13 @@ class App:
         topics: Topics,
         notifications: Notifications,
         audit: AuditLog,
+        store: RequestStore,
+        key: Ed25519PrivateKey | None,
+        key_problem: str | None,
     ) -> RequestDesk:
         data_dir = config.agent.data_dir
-        key = device_key.load_or_create(data_dir)
-        log.info("device key %s signs evidence manifests", device_key.describe(key)["kid"])
+        if key is not None:
+            log.info("device key %s signs evidence manifests", device_key.describe(key)["kid"])
 
         def publish_status(request_id: str, body: dict[str, Any], retain: bool) -> None:
             # The id comes from a token: a `/`, `+` or `#` would make another topic, or
@@ -127,7 +135,6 @@ class App:
                 return
             link.send(topic, payloads.encode(body), retain=True, kind="status")
 
-        store = RequestStore(data_dir / REQUESTS_FILE)
         policy = policy_of(config)
         uploader = Uploader(
             session_trusting(config.police.upload_ca_file),
@@ -146,6 +153,7 @@ class App:
             publish_status=publish_status,
             clock=self._clock,
             device_key=key,
+            key_problem=key_problem,
             evidence_dir=data_dir / "evidence",
             uploader=Delivery(store, audit, uploader),
             on_state=notifications.request_changed,
@@ -154,11 +162,18 @@ class App:
     def run(self, stop: threading.Event) -> int:
         config = self._config
         agent_id = config.agent.id
-        counters = Counters(config.agent.data_dir)
+        data_dir = config.agent.data_dir
+        counters = Counters(data_dir)
         bdseq = counters.next_boot()
         topics = Topics(config.registry.topic_prefix, agent_id)
         registry = config.registry
-        outbox = Outbox(config.agent.data_dir / OUTBOX_FILE)
+        # A broken outbox or request store is kept aside and the agent goes on with a new
+        # one (docs/service.md, "State files"); health must flow whatever broke.
+        outbox, outbox_reset = open_or_move_aside(
+            data_dir / OUTBOX_FILE, Outbox, "the message outbox"
+        )
+        store, store_reset = open_request_store(data_dir)
+        key, key_problem = device_key.for_daemon(data_dir)
         link = RegistryLink(
             client_id=agent_id,
             host=registry.host,
@@ -181,8 +196,12 @@ class App:
         clock_watch = ClockWatch()
         clock_watch.synced = self._clock().synced
         storage = Storage(
-            config, on_low_change=notifications.storage_changed, clock_watch=clock_watch
+            config,
+            on_low_change=notifications.storage_changed,
+            clock_watch=clock_watch,
+            requests=store.all,
         )
+        resets = [r for r in (outbox_reset, store_reset, storage.index_reset) if r is not None]
         references = ReferenceStore(config.agent.data_dir)
         channels: list[CameraChannel] = []
         workers: list[CameraWorker] = []
@@ -222,6 +241,7 @@ class App:
             on_change=notifications.camera_changed,
             packets=storage.packet_counts,
             clock_step=lambda: clock_watch.last,
+            device_key_problem=key_problem,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
 
@@ -229,7 +249,14 @@ class App:
             link.send(topics.audit, entry.line(), retain=False, kind="audit")
 
         audit = AuditLog(config.agent.data_dir / AUDIT_FILE, on_append=publish_audit)
-        desk = self._request_desk(config, storage, link, topics, notifications, audit)
+        for reset in resets:
+            try:
+                audit.append(STATE_FILE_RESET, None, reset.audit_detail())
+            except AuditError as exc:  # health must flow all the same
+                log.error("cannot record the reset of %s in the audit log: %s", reset.file, exc)
+        desk = self._request_desk(
+            config, storage, link, topics, notifications, audit, store, key, key_problem
+        )
         link.subscribe(topics.requests, desk.token_arrived)
         assessors = {channel.id: channel.assessor for channel in channels}
 

@@ -105,7 +105,16 @@ SUMMARY_FIELDS: Mapping[str, type] = {
 # either side of the step are on different clocks; police reading a timeline need to know.
 CLOCK_STEPPED = "clock_stepped"
 CLOCK_STEP_FIELDS: Mapping[str, type] = {"from": str, "to": str, "step_ms": int, "synced": bool}
-EVENTS = frozenset(REQUEST_EVENTS) | {TORN_TAIL, REJECTIONS_SUMMARISED, CLOCK_STEPPED}
+# A broken or missing state file the agent replaced to go on (agent/state_files.py,
+# docs/service.md): of no one request, so request_id is null. `kept_as` is where the
+# broken file was kept (null when there was no file to keep: it was missing).
+STATE_FILE_RESET = "state_file_reset"
+EVENTS = frozenset(REQUEST_EVENTS) | {
+    TORN_TAIL,
+    REJECTIONS_SUMMARISED,
+    CLOCK_STEPPED,
+    STATE_FILE_RESET,
+}
 
 
 class AuditTrail(Protocol):
@@ -453,6 +462,8 @@ def _checked(event: str, request_id: str | None, detail: Mapping[str, object]) -
         return _checked_summary(request_id, detail)
     if event == CLOCK_STEPPED:
         return _checked_clock_step(request_id, detail)
+    if event == STATE_FILE_RESET:
+        return _checked_reset(request_id, detail)
     if event not in REQUEST_EVENTS:
         if event == TORN_TAIL:
             raise ValueError(f"{TORN_TAIL!r} entries are written by the audit log itself")
@@ -544,6 +555,18 @@ def _checked_clock_step(request_id: str | None, detail: Mapping[str, object]) ->
             raise ValueError(f"audit event {event!r} needs detail.{key} ({kind.__name__})")
     if not (TS_RE.fullmatch(plain["from"]) and TS_RE.fullmatch(plain["to"])):
         raise ValueError(f"audit event {event!r}: detail.from and detail.to must be times")
+    return plain
+
+
+def _checked_reset(request_id: str | None, detail: Mapping[str, object]) -> dict[str, Any]:
+    event = STATE_FILE_RESET
+    if request_id is not None:
+        raise ValueError(f"audit event {event!r} concerns no one request: request_id is null")
+    plain = _plain(event, detail)
+    if not isinstance(plain.get("file"), str) or not isinstance(plain.get("error"), str):
+        raise ValueError(f"audit event {event!r} needs detail.file and detail.error (str)")
+    if not isinstance(plain.get("kept_as"), str | None) or "kept_as" not in plain:
+        raise ValueError(f"audit event {event!r} needs detail.kept_as (str or null)")
     return plain
 
 
@@ -901,6 +924,8 @@ FAILURE_WORDS: Mapping[str, str] = {
     "footage_altered": "a recorded file no longer matches the hash taken when it was written; "
     "nothing altered was sent",
     "upload_failed": "the upload to the evidence store failed",
+    "device_key_unusable": "the device key that signs evidence is missing or unusable; "
+    "the agent needs re-enrolment",
 }
 
 
@@ -1024,6 +1049,15 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
             ).format(
                 seconds=f"{seconds:+.3f}", start=_local(d.get("from")), end=_local(d.get("to"))
             )
+        case "state_file_reset":
+            if d.get("kept_as") is None:
+                return _(
+                    "state file {file} was missing ({error}); the agent started a new one"
+                ).format(file=d.get("file"), error=d.get("error"))
+            return _(
+                "state file {file} was broken ({error}); kept as {kept_as}, and the agent "
+                "started a new one"
+            ).format(file=d.get("file"), error=d.get("error"), kept_as=d.get("kept_as"))
         case "torn_tail":
             first, last = d.get("from_line"), d.get("to_line")
             if first == last:

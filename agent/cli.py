@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from agent import __version__
 from agent.crypto import commands as key_commands
-from agent.errors import ConfigError
+from agent.errors import AgentError, ConfigError
 from agent.log import setup_logging
 from agent.owner_page import commands as owner_commands
 from agent.requests import commands as requests_commands
@@ -148,6 +148,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("end", type=_moment, metavar="END")
     export.add_argument("directory", type=Path, metavar="DIR", help="a new or empty folder")
     export.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
+    rebuild = footage_commands.add_parser(
+        "rebuild",
+        help="rebuild the footage index from the segment files (the agent must be stopped); "
+        "the old index is kept aside",
+    )
+    rebuild.add_argument("--config", type=Path, default=DEFAULT_CONFIG, metavar="PATH")
 
     audit = commands.add_parser("audit", help="the hash-chained log of every footage request")
     audit_commands = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -222,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "footage":
         if args.action == "export":
             return _footage_export(args)
+        if args.action == "rebuild":
+            return _footage_rebuild(args.config)
         return _footage_list(args.config, args.camera)
     if args.command == "audit":
         return _audit(args)
@@ -378,6 +386,12 @@ def _run(path: Path) -> int:
     except StateError as exc:
         log.error("%s", exc)
         return EX_CANTCREAT
+    except (AgentError, OSError) as exc:
+        # What is left after the state files' own recovery (docs/service.md, "State
+        # files"): a file that cannot be opened at all (permissions, a read-only or failed
+        # disk). One line for the journal; systemd tries again in 5 s.
+        log.error("cannot start: %s", exc)
+        return EX_IOERR
 
 
 def _probe(args: argparse.Namespace) -> int:
@@ -458,7 +472,16 @@ def _index(path: Path, cameras: Sequence[str] | None) -> tuple[AgentConfig, Segm
     ]
     index_path = config.agent.data_dir / INDEX_FILE
     if not index_path.exists() and not folders:
+        from agent.recording.rebuild import has_footage
+
         _ = owner_translator(config)
+        if has_footage(config.footage_dir):
+            said = _(
+                "the footage index {path} is missing, but {folder} holds footage: the agent "
+                "rebuilds the index when it starts, or run camera-agent footage rebuild"
+            )
+            print(said.format(path=index_path, folder=config.footage_dir), file=sys.stderr)
+            return EX_UNAVAILABLE
         print(_("no footage recorded yet (no index at {path})").format(path=index_path))
         return 0
     try:
@@ -490,6 +513,7 @@ def _footage_list(path: Path, only: str | None) -> int:
             print(_("{camera}: no footage").format(camera=camera))
             continue
         count = sum(1 for s in index.segments(camera) if s.state in ("closed", "partial"))
+        rebuilt = index.rebuilt_count(camera)
         # The owner knows their recorder's pieces as files, the agent's own as segments.
         if config_camera.recording.mode == "directory":
             pieces = _.ngettext("{count} file", "{count} files", count)
@@ -509,9 +533,68 @@ def _footage_list(path: Path, only: str | None) -> int:
                 gaps=gaps,
             )
         )
+        if rebuilt:
+            said = _.ngettext(
+                "  {count} segment indexed by a rebuild: hashed when the index was rebuilt, "
+                "not when it was recorded",
+                "  {count} segments indexed by a rebuild: hashed when the index was rebuilt, "
+                "not when they were recorded",
+                rebuilt,
+            )
+            print(said.format(count=rebuilt))
         for gap in index.gaps(camera, summary.oldest, summary.newest):
             said = _("  gap {start} to {end} ({reason})")
             print(said.format(start=rfc3339(gap.start), end=rfc3339(gap.end), reason=gap.reason))
+    return 0
+
+
+def _footage_rebuild(path: Path) -> int:
+    """`footage rebuild`: keep the index aside and index the segment files again."""
+    from agent.control import daemon_running
+    from agent.recording.index import FootageIndexError, SegmentIndex
+    from agent.recording.rebuild import rebuild
+    from agent.recording.storage import INDEX_FILE
+    from agent.requests.store import REQUESTS_FILE, RequestStore, RequestStoreError
+    from agent.state_files import move_aside
+
+    config = _load(path)
+    if isinstance(config, int):
+        return config
+    _ = owner_translator(config)
+    data_dir = config.agent.data_dir
+    if daemon_running(data_dir):
+        said = _("the agent is running: stop it first (systemctl stop camera-agent)")
+        print("camera-agent: " + said, file=sys.stderr)
+        return EX_UNAVAILABLE
+    index_path = data_dir / INDEX_FILE
+    try:
+        if index_path.exists():
+            kept = move_aside(index_path, "rebuilt by the owner").kept_as
+            print(_("the old index is kept as {name}").format(name=kept))
+        index = SegmentIndex(index_path)
+        requests = []
+        if (data_dir / REQUESTS_FILE).exists():
+            store = RequestStore(data_dir / REQUESTS_FILE)
+            requests = store.all()
+            store.close()
+        done = rebuild(index, config.footage_dir, requests)
+        index.close_db()
+    except (FootageIndexError, RequestStoreError, OSError) as exc:
+        print(f"camera-agent: {exc}", file=sys.stderr)
+        return EX_IOERR
+    said = _(
+        "footage index rebuilt: {count} segments, {megabytes} MB, each hashed again; "
+        "{holds} holds of accepted requests, {gaps} gaps, {skipped} files skipped"
+    )
+    print(
+        said.format(
+            count=done.segments,
+            megabytes=f"{done.bytes / 1e6:.1f}",
+            holds=done.holds,
+            gaps=done.gaps,
+            skipped=done.skipped,
+        )
+    )
     return 0
 
 

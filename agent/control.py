@@ -163,3 +163,21 @@ def tell_daemon(data_dir: Path, request: dict[str, Any], offline: Callable[[], i
         return EX_UNAVAILABLE
     print(reply.get("message", "done"))
     return 0
+
+
+def daemon_running(data_dir: Path) -> bool:
+    """Whether a daemon listens for this data directory (a socket it cannot open counts:
+    better to refuse an offline-only command than to work under a running agent)."""
+    for path in socket_candidates(data_dir):
+        if not path.exists():
+            continue
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(CLIENT_TIMEOUT_S)
+            try:
+                sock.connect(str(path))
+            except (ConnectionRefusedError, FileNotFoundError):
+                continue
+            except PermissionError:
+                return True
+            return True
+    return False

@@ -67,8 +67,10 @@ class Reporter:
         on_change: HealthChange | None = None,
         packets: PacketReport | None = None,
         clock_step: Callable[[], ClockStep | None] | None = None,
+        device_key_problem: str | None = None,
     ) -> None:
         self._link = link
+        self._key_problem = device_key_problem
         self._topics = topics
         self._counters = counters
         self._bdseq = bdseq
@@ -145,7 +147,14 @@ class Reporter:
             payloads.CameraDescription(c.id, c.name, c.location, self._widths.get(c.id))
             for c in self._cameras
         ]
-        body = payloads.birth(self._topics.agent, self._bdseq, __version__, clock, described)
+        body = payloads.birth(
+            self._topics.agent,
+            self._bdseq,
+            __version__,
+            clock,
+            described,
+            device_key_problem=self._key_problem,
+        )
         self._link.publish(self._topics.state, payloads.encode(body), retain=True)
 
     def _publish_health(self, camera: CameraChannel, snapshot: Health, clock: ClockState) -> None:

@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from agent.state_files import check_sound
+
 # A second process (the owner's CLI) may hold the write lock briefly; wait rather than fail.
 BUSY_TIMEOUT_S = 10.0
 
 
 def open_db(path: Path, schema: str) -> sqlite3.Connection:
-    """Open (creating) `path` and apply `schema`; sqlite3.Error or OSError on failure."""
+    """Open (creating) `path`, check it is sound and apply `schema`; sqlite3.Error (BrokenFile
+    for damaged bytes) or OSError on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -26,6 +29,9 @@ def open_db(path: Path, schema: str) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
+    # These files are small: a full quick check at each start costs milliseconds and finds
+    # a damaged page before a write lands on it (state_files.py moves such a file aside).
+    check_sound(db, str(path))
     db.executescript(schema)
     return db
 

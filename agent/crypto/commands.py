@@ -20,6 +20,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
     actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     init = actions.add_parser("init", help="create the device key (once; never replaced)")
     init.add_argument("--config", type=Path, default=config, metavar="PATH")
+    init.add_argument(
+        "--replace",
+        action="store_true",
+        help="make a new key although there was one (lost or broken): the old file is kept "
+        "aside; the registry must enrol the new key",
+    )
     show = actions.add_parser("show", help="print the public key the registry enrols")
     show.add_argument("--config", type=Path, default=config, metavar="PATH")
     show.add_argument("--json", action="store_true", help="kid and JWK as JSON")
@@ -32,7 +38,18 @@ def run(args: argparse.Namespace, config: AgentConfig) -> int:
     _ = translator(config.agent.locale)
     data_dir = config.agent.data_dir
     try:
-        if args.action == "init":
+        if args.action == "init" and args.replace:
+            key, kept = device_key.replace(data_dir)
+            print(_("new device key created in {path}").format(path=device_key.key_dir(data_dir)))
+            if kept is not None:
+                print(_("the old key file is kept as {path}").format(path=kept))
+            print(
+                _(
+                    "enrol again (camera-agent enroll) so the registry knows the new key, and "
+                    "restart the agent"
+                )
+            )
+        elif args.action == "init":
             key = device_key.create(data_dir)
             print(_("device key created in {path}").format(path=device_key.key_dir(data_dir)))
         else:

@@ -57,9 +57,15 @@ class CameraDescription:
 
 
 def birth(
-    agent: str, bdseq: int, version: str, clock: ClockState, cameras: list[CameraDescription]
+    agent: str,
+    bdseq: int,
+    version: str,
+    clock: ClockState,
+    cameras: list[CameraDescription],
+    *,
+    device_key_problem: str | None = None,
 ) -> dict[str, object]:
-    return {
+    body: dict[str, object] = {
         "state": "online",
         "agent": agent,
         "bdseq": bdseq,
@@ -68,6 +74,10 @@ def birth(
         "clock": clock.as_payload(),
         "cameras": [camera.as_payload() for camera in cameras],
     }
+    if device_key_problem is not None:
+        # Only while the agent cannot sign evidence: it needs re-enrolment (docs/service.md).
+        body["device_key"] = {"state": device_key_problem, "needs_enrolment": True}
+    return body
 
 
 def death(agent: str, bdseq: int, reason: str) -> dict[str, object]:

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from agent.errors import AgentError
 from agent.recording.plain_file import NotPlainFile, open_plain
+from agent.state_files import check_sound
 
 SCHEMA_VERSION = 3
 
@@ -93,6 +94,10 @@ ALTER TABLE segments ADD COLUMN boot_id TEXT;
 ALTER TABLE segments ADD COLUMN boot_end_us INTEGER;
 ALTER TABLE segments ADD COLUMN clock_step INTEGER NOT NULL DEFAULT 0;
 """
+# Rows rebuilt from the files on disk (recording/rebuild.py) say so: their hash was taken
+# at the rebuild, not when the file was written. Added by a column check rather than a
+# numbered migration, so it composes with any other schema change.
+_REBUILT_COLUMN = "ALTER TABLE segments ADD COLUMN rebuilt INTEGER NOT NULL DEFAULT 0"
 
 # Index i takes the schema from version i to i + 1.
 _MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3_CLOCK)
@@ -282,7 +287,8 @@ class SegmentIndex:
             self._conn.close()
             raise FootageIndexError(
                 f"footage index {path} is not a usable SQLite database ({exc}); "
-                "it was left untouched: move it aside to start a new index"
+                "it was left untouched: `camera-agent footage rebuild` keeps it aside and "
+                "rebuilds the index from the footage files"
             ) from exc
         except FootageIndexError:
             self._conn.close()
@@ -290,8 +296,10 @@ class SegmentIndex:
 
     def _setup(self) -> None:
         conn = self._conn
-        # Reading the schema first makes a non-SQLite file fail before anything is written.
+        # Reading the schema first makes a non-SQLite file fail before anything is written;
+        # the quick check finds a damaged page before a write lands on it.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        check_sound(conn, f"footage index {self.path}")
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise FootageIndexError(f"footage index {self.path}: cannot use WAL (got {mode})")
@@ -310,6 +318,9 @@ class SegmentIndex:
                         conn.execute(statement)
             if version != SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(segments)")}
+            if "rebuilt" not in columns:
+                conn.execute(_REBUILT_COLUMN)
 
     @contextmanager
     def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
@@ -488,6 +499,37 @@ class SegmentIndex:
                 (camera, str(path), _to_us(start), _to_us(end), size, sha256, mtime_ns),
             )
             return cur.lastrowid if cur.rowcount == 1 else None
+
+    def recorded_paths(self) -> set[str]:
+        """The paths of every row of the agent's own segments, in any state."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT path FROM segments WHERE origin = 'recorded'").fetchall()
+        return {row["path"] for row in rows}
+
+    def add_rebuilt(
+        self, camera: str, path: Path, start: datetime, end: datetime, size: int, sha256: str
+    ) -> bool:
+        """Index a segment file found on disk by a rebuild, marked as rebuilt (its hash was
+        taken now); False if its path is indexed already."""
+        with self._write() as conn:
+            if conn.execute(
+                "SELECT 1 FROM segments WHERE path = ? AND origin = 'recorded'", (str(path),)
+            ).fetchone():
+                return False
+            conn.execute(
+                "INSERT INTO segments (camera, path, start_us, end_us, bytes, sha256, state,"
+                " sealed_as, rebuilt) VALUES (?, ?, ?, ?, ?, ?, 'closed', 'closed', 1)",
+                (camera, str(path), _to_us(start), _to_us(max(start, end)), size, sha256),
+            )
+        return True
+
+    def rebuilt_count(self, camera: str) -> int:
+        """How many of the camera's segments were indexed by a rebuild, not when written."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM segments WHERE camera = ? AND rebuilt = 1", (camera,)
+            ).fetchone()
+        return int(row[0])
 
     def note_mtime(self, segment_id: int, mtime_ns: int) -> None:
         """Remember the mtime an external file verified at, so rescans skip it again."""

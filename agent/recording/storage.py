@@ -14,9 +14,12 @@ from agent.clock_step import BootTime, ClockWatch, boot_id
 from agent.config import AgentConfig, DirectorySettings, RecordSettings
 from agent.recording import retention
 from agent.recording.directory import DirectoryScanner
-from agent.recording.index import FootageIndexError, SegmentIndex, sha256_file
+from agent.recording.index import FootageIndexError, HashCancelled, SegmentIndex, sha256_file
+from agent.recording.rebuild import has_footage, rebuild
 from agent.recording.recorder import CameraRecorder
 from agent.recording.segments import end_of_segment
+from agent.requests.store import StoredRequest
+from agent.state_files import MovedAside, open_or_move_aside
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ SCAN_JOIN_S = 2.0
 
 # Told (low, free bytes, bytes of footage) when storage becomes low or no longer is.
 StorageLowChange = Callable[[bool, int, int], None]
+# The accepted requests, whose holds a rebuilt index must have again.
+RequestSource = Callable[[], list[StoredRequest]]
 
 
 class Storage:
@@ -43,6 +48,7 @@ class Storage:
         *,
         on_low_change: StorageLowChange | None = None,
         clock_watch: ClockWatch | None = None,
+        requests: RequestSource = list,
     ) -> None:
         self._config = config
         self.clock_watch = clock_watch or ClockWatch()
@@ -50,7 +56,27 @@ class Storage:
         self._on_low_change = on_low_change
         self._root = config.footage_dir
         self._root.mkdir(parents=True, exist_ok=True)
-        self.index = SegmentIndex(config.agent.data_dir / INDEX_FILE)
+        index_path = config.agent.data_dir / INDEX_FILE
+        missing = not index_path.exists()
+        # A broken index is kept aside and a new one rebuilt from the files; a missing one
+        # while footage exists is rebuilt too (else that footage is never listed, exported
+        # or pruned again). docs/service.md, "State files".
+        self.index, moved = open_or_move_aside(index_path, SegmentIndex, "the footage index")
+        if moved is None and missing and has_footage(self._root):
+            log.error(
+                "the footage index %s is missing but %s holds footage; rebuilding it from "
+                "the files",
+                index_path,
+                self._root,
+            )
+            moved = MovedAside(INDEX_FILE, None, "missing")
+        # Told to the audit log by the caller, once it is open.
+        self.index_reset: MovedAside | None = moved
+        self._rebuild_from = datetime.now(UTC)
+        self._requests = requests
+        self._rebuilding = threading.Event()
+        if moved is not None:
+            self._rebuilding.set()
         recovered = self.index.recover(sha256_file, end_of_segment)
         for segment in recovered:
             log.warning(
@@ -80,6 +106,46 @@ class Storage:
         self._stopping = threading.Event()
         self._scan_due = threading.Event()
         self._scan_thread: threading.Thread | None = None
+        self._rebuild_thread: threading.Thread | None = None
+        if self._rebuilding.is_set():
+            # Hashing every file may take hours on a full disk: recording and health go on
+            # meanwhile, and pruning waits (it must see all footage and every hold first).
+            self._rebuild_thread = threading.Thread(
+                target=self._rebuild, name="footage-rebuild", daemon=True
+            )
+            self._rebuild_thread.start()
+
+    @property
+    def rebuilding(self) -> bool:
+        return self._rebuilding.is_set()
+
+    def _rebuild(self) -> None:
+        try:
+            done = rebuild(
+                self.index,
+                self._root,
+                self._requests(),
+                before=self._rebuild_from,
+                stop=self._stopping,
+            )
+        except HashCancelled:
+            log.warning("footage rebuild stopped with the agent; the next start goes on")
+            return
+        except Exception:
+            log.exception("footage rebuild failed; `camera-agent footage rebuild` retries it")
+            return
+        log.warning(
+            "footage index rebuilt from %s: %d segment(s), %.1f MB, re-hashed and marked "
+            "rebuilt; %d hold(s) from the request store, %d gap(s), %d file(s) skipped",
+            self._root,
+            done.segments,
+            done.bytes / 1e6,
+            done.holds,
+            done.gaps,
+            done.skipped,
+        )
+        self._rebuilding.clear()
+        self._summarise()
 
     def _forget_unwatched(self) -> None:
         """Drop index rows of owner's files that no scanner watches any more (the camera
@@ -115,6 +181,9 @@ class Storage:
         # the old clock until they are read again.
         self._steps_seen = steps
         self._next_prune = now_mono + PRUNE_EVERY_S
+        if self._rebuilding.is_set():
+            self._summarise()  # what is rebuilt so far shows in health; pruning waits
+            return
         self.prune()
 
     def scan(self) -> None:
@@ -237,6 +306,11 @@ class Storage:
     def close(self) -> None:
         self._stopping.set()
         self._scan_due.set()
+        if self._rebuild_thread is not None:
+            self._rebuild_thread.join(SCAN_JOIN_S)
+            if self._rebuild_thread.is_alive():
+                log.warning("the footage rebuild did not stop within %.0f s", SCAN_JOIN_S)
+                return
         if self._scan_thread is not None:
             self._scan_thread.join(SCAN_JOIN_S)
             if self._scan_thread.is_alive():

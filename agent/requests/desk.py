@@ -54,6 +54,10 @@ MAX_WAITING_BYTES = 4 * 1024 * 1024
 # Footage of a request stays held this long after the request ends, for the owner and
 # police to sort out a failed upload; the hold is released at once on a decline.
 HOLD_AFTER_S = 14 * 86400.0
+# The `failed` reason of a request while the device key is missing or unusable: a package
+# the registry cannot verify would be worse than none. Its hold stays, so the footage is
+# still there once the owner has restored the key or enrolled a new one.
+NO_DEVICE_KEY = "device_key_unusable"
 
 
 class NotAwaitingOwner(ValueError):
@@ -106,6 +110,7 @@ class RequestDesk:
         clock: Callable[[], ClockState],
         device_key: Ed25519PrivateKey | None,
         evidence_dir: Path,
+        key_problem: str | None = None,
         uploader: Uploading | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_state: RequestWatcher | None = None,
@@ -123,6 +128,7 @@ class RequestDesk:
         self._publish = publish_status
         self._clock = clock
         self._key = device_key
+        self._key_problem = key_problem
         self._evidence_dir = evidence_dir
         self._uploader = uploader
         self._now = now
@@ -278,8 +284,12 @@ class RequestDesk:
                     self._set(request, "waiting_clock", None)
                     self._audit.append("waiting_clock", request.id, {})
                 return
-            if not self._rejected_again(request):
-                self._ask_consent(request)
+            if self._rejected_again(request):
+                return
+            if self._key_problem is not None:
+                self._no_key(request)
+                return
+            self._ask_consent(request)
         elif state == "awaiting_owner":
             deadline = request.owner_deadline
             if deadline is not None and self._now() >= deadline:
@@ -353,7 +363,16 @@ class RequestDesk:
             if hold.reason == f"request {request.id}":
                 self._index.release(hold.id)
 
+    def _no_key(self, request: StoredRequest) -> None:
+        detail = f"the device key is {self._key_problem}: the agent needs re-enrolment"
+        log.error("request %s failed: %s", request.id, detail)
+        self._set(request, "failed", NO_DEVICE_KEY)
+        self._audit.append("failed", request.id, {"reason": NO_DEVICE_KEY, "detail": detail})
+
     def _deliver(self, request: StoredRequest, stop: threading.Event) -> None:
+        if self._key_problem is not None and request.state == "approved":
+            self._no_key(request)
+            return
         directory = package_folder(self._evidence_dir, request.id)
         package: Package
         if request.state == "approved" or not (directory / "manifest.json").exists():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +20,10 @@ from agent.requests.token import CLOCK_SKEW, Request
 from agent.sqlite_db import open_db, transaction
 
 REQUESTS_FILE = "requests.sqlite"
+# Request ids re-seeded into a new store after the old one broke: their tokens' expiry is
+# not in the audit log they come from, so they are never forgotten. Accepted requests
+# are few (police requests), so the table stays small. 9999-12-31, as a Unix time.
+NEVER_FORGET = 253402214400.0
 
 STATES = (
     "received",
@@ -298,6 +302,17 @@ class RequestStore:
                 "INSERT OR REPLACE INTO uploads (request_id, name, url, done) VALUES (?, ?, ?, ?)",
                 (request_id, name, url, int(done)),
             )
+
+    def reseed(self, request_ids: Iterable[str]) -> int:
+        """Remember request ids as seen (a new store after the old one broke: the ids of the
+        requests the audit log says were accepted), so their tokens cannot be replayed.
+        Returns how many were not known yet."""
+        with self._tx() as db:
+            cursor = db.executemany(
+                "INSERT OR IGNORE INTO seen (jti, forget_after) VALUES (?, ?)",
+                [(request_id, NEVER_FORGET) for request_id in request_ids],
+            )
+        return max(cursor.rowcount, 0)
 
     def forget_expired(self, now: datetime) -> int:
         with self._tx() as db:
