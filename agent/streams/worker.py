@@ -43,6 +43,10 @@ class Source(Protocol):
 OpenSource = Callable[[], AbstractContextManager[Source]]
 
 
+class Retired(Exception):
+    """Raised inside a worker the supervisor gave up on, at its next sign of life."""
+
+
 class CameraWorker:
     """Owns one camera's stream. `run` is the body of the thread `camera:<id>`."""
 
@@ -64,6 +68,7 @@ class CameraWorker:
         self._recorder = recorder
         self._backoff = Backoff()
         self._heartbeat = time.monotonic()
+        self._retired = False
 
     @property
     def heartbeat(self) -> float:
@@ -71,9 +76,40 @@ class CameraWorker:
         return self._heartbeat
 
     def _beat(self) -> None:
+        if self._retired:
+            raise Retired
         self._heartbeat = time.monotonic()
 
+    def retire(self) -> None:
+        """Give this worker up while it is stuck (called from the supervisor's thread).
+
+        Its thread cannot be killed, so it is fenced off instead: from now on it records
+        nothing (see CameraRecorder.abandon), and at its next sign of life it stops
+        without touching the camera's health or recording."""
+        self._retired = True
+        if self._recorder is not None:
+            self._recorder.abandon(self)
+
+    def successor(self) -> CameraWorker:
+        """A fresh worker for the same camera, health and recording, to replace this one."""
+        return CameraWorker(
+            self.camera_id,
+            self._open_source,
+            self.assessor,
+            self._interval,
+            self._display_url,
+            recorder=self._recorder,
+        )
+
     def run(self, stop: threading.Event) -> None:
+        try:
+            self._run(stop)
+        except Retired:
+            log.info("camera %s: the abandoned worker returned and ends", self.camera_id)
+            if self._recorder is not None:
+                self._recorder.disconnected(self)  # closes only its own unfinished segment
+
+    def _run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self._beat()
             opened_at: float | None = None
@@ -92,17 +128,18 @@ class CameraWorker:
                     )
                     self.assessor.connected(opened_at, facts)
                     if self._recorder is not None:
-                        self._recorder.connected(source.video_stream)
+                        self._recorder.connected(source.video_stream, self)
                     self._pump(source, stop)
                     if not stop.is_set():
                         log.warning("camera %s: stream ended", self.camera_id)
             except StreamError as exc:
                 log.warning("camera %s: %s", self.camera_id, exc)
             finally:
-                if opened_at is not None:
+                # A retired worker's camera belongs to its successor now.
+                if opened_at is not None and not self._retired:
                     self.assessor.disconnected(time.monotonic())
                     if self._recorder is not None:
-                        self._recorder.disconnected()
+                        self._recorder.disconnected(self)
             if opened_at is not None and time.monotonic() - opened_at >= STABLE_AFTER_S:
                 self._backoff.reset()
             self._sleep(stop, self._backoff.next())
@@ -114,7 +151,7 @@ class CameraWorker:
             KeyframeSampler(self._interval),
             stop,
             beat=self._beat,
-            sink=self._recorder,
+            sink=None if self._recorder is None else _OwnedSink(self._recorder, self),
         )
 
     def _sleep(self, stop: threading.Event, seconds: float) -> None:
@@ -131,11 +168,30 @@ class CameraWorker:
 class PacketSink(Protocol):
     """Where packets are recorded (CameraRecorder in production)."""
 
-    def connected(self, stream: Any) -> None: ...
+    def connected(self, stream: Any, owner: object = None) -> None: ...
+
+    def packet(self, packet: Packet, owner: object = None) -> None: ...
+
+    def disconnected(self, owner: object = None) -> None: ...
+
+    def abandon(self, owner: object = None) -> None: ...
+
+
+class PacketTarget(Protocol):
+    """Where `pump` hands each packet."""
 
     def packet(self, packet: Packet) -> None: ...
 
-    def disconnected(self) -> None: ...
+
+class _OwnedSink:
+    """A recorder as one worker feeds it: every packet says whose it is."""
+
+    def __init__(self, recorder: PacketSink, owner: object) -> None:
+        self._recorder = recorder
+        self._owner = owner
+
+    def packet(self, packet: Packet) -> None:
+        self._recorder.packet(packet, self._owner)
 
 
 class Sampler(Protocol):
@@ -170,7 +226,7 @@ def pump(
     stop: threading.Event,
     *,
     beat: Callable[[], None] = lambda: None,
-    sink: PacketSink | None = None,
+    sink: PacketTarget | None = None,
 ) -> None:
     """Feed every packet to the recording (if any) and the assessor, and the sampled
     pictures too, until stop. One demux serves both."""
