@@ -57,7 +57,6 @@ class Supervisor:
         self._slots = [_Slot(w, self._thread_for(w)) for w in workers]
         self._restarts: deque[float] = deque()
         self.gave_up = False
-        self.abandoned_total = 0
 
     def _thread_for(self, worker: CameraWorker) -> threading.Thread:
         def body() -> None:
@@ -73,11 +72,6 @@ class Supervisor:
     def start(self) -> None:
         for slot in self._slots:
             slot.thread.start()
-
-    @property
-    def abandoned_alive(self) -> int:
-        """Abandoned worker threads still stuck in their call."""
-        return sum(t.is_alive() for slot in self._slots for t in slot.abandoned)
 
     def check(self) -> bool:
         """Restart crashed workers and replace wedged ones; False once the agent should
@@ -118,7 +112,6 @@ class Supervisor:
         slot.worker.retire()
         slot.thread.name = f"{slot.thread.name} (abandoned)"
         slot.abandoned.append(slot.thread)
-        self.abandoned_total += 1
         slot.worker = slot.worker.successor()
         slot.thread = self._thread_for(slot.worker)
         slot.thread.start()

@@ -19,7 +19,7 @@ from agent.recording.index import SegmentIndex
 from agent.streams.source import OPEN_DEADLINE_S, READ_DEADLINE_S
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
-from tests.support.garbage_camera import GarbageCamera, Mode
+from tests.support.garbage_camera import GARBAGE_BYTES_PER_S, GarbageCamera, Mode
 from tests.support.mqtt_watch import Watcher
 from tests.support.rtsp import RtspCamera
 
@@ -30,6 +30,16 @@ WATCHDOG_S = 2.0
 # (probing is cut off by the open deadline), then one read runs into the read deadline.
 SECOND_TRY_BY_S = OPEN_DEADLINE_S + READ_DEADLINE_S + 3.0
 HEALTH = "camreg/v1/agents/shop-42/cameras/+/health"
+SLOW, FAST = GARBAGE_BYTES_PER_S, 1e12
+# The agent's own peak resident memory is about 120 MB; a gigabyte SDP must not count.
+MAX_PEAK_RSS_KB = 400_000
+
+
+def peak_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmHWM for process {pid}")
 
 
 @pytest.fixture
@@ -50,7 +60,13 @@ def test_garbage_cameras_cost_no_watchdog_ping_and_no_good_footage(
     agents: list[AgentProcess],
 ) -> None:
     with ExitStack() as stack:
-        garbage = {mode: stack.enter_context(GarbageCamera(mode)) for mode in GARBAGE}
+        garbage = {
+            # As fast as loopback goes: FFmpeg would fill a gigabyte within its deadline.
+            mode: stack.enter_context(
+                GarbageCamera(mode, bytes_per_s=FAST if mode == "huge_sdp" else SLOW)
+            )
+            for mode in GARBAGE
+        }
         cameras = [
             {"id": "front", "url": rtsp_camera.url, "recording": {"segment": "2s"}},
             *({"id": mode.replace("_", "-"), "url": g.url} for mode, g in garbage.items()),
@@ -78,6 +94,7 @@ def test_garbage_cameras_cost_no_watchdog_ping_and_no_good_footage(
                 if ready_at is None and time.monotonic() > give_up:
                     pytest.fail(f"no READY=1 from the agent:\n{agent.log[-3000:]}")
             connections = {mode: g.connections for mode, g in garbage.items()}
+            peak_kb = peak_rss_kb(agent.proc.pid)
             code, _ = agent.terminate()
         health = {m.topic.split("/")[-2]: m.json() for m in watch.messages(HEALTH)}
     assert ready_at is not None
@@ -86,6 +103,7 @@ def test_garbage_cameras_cost_no_watchdog_ping_and_no_good_footage(
     assert len(pings) >= SECOND_TRY_BY_S / WATCHDOG_S, timeline
     assert max(b - a for a, b in itertools.pairwise(pings)) < WATCHDOG_S, timeline
     assert code == 0, agent.log[-3000:]
+    assert peak_kb < MAX_PEAK_RSS_KB, peak_kb
     # Every garbage camera was given up on and tried again: no call on it hung.
     assert all(n >= 2 for n in connections.values()), connections
     for mode in GARBAGE:

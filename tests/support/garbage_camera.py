@@ -12,9 +12,9 @@ way one kind of broken camera firmware (or something else squatting on port 554)
 - `rtp_garbage`: the same handshake, then well-framed interleaved RTP packets whose
   payload is random bytes.
 
-They send from a pool of random bytes made once, paced, so that four of them cost the
-test machine little CPU. `connections` counts accepted connections (how often the agent
-came back for more).
+They send from a pool of random bytes made once, paced (by default at a camera's rate),
+so that four of them cost the test machine little CPU. `connections` counts accepted
+connections (how often the agent came back for more).
 """
 
 from __future__ import annotations
@@ -51,10 +51,11 @@ def _garbage(offset: int, size: int) -> bytes:
 
 
 class GarbageCamera:
-    def __init__(self, mode: Mode) -> None:
+    def __init__(self, mode: Mode, *, bytes_per_s: float = GARBAGE_BYTES_PER_S) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown garbage camera mode {mode!r}; one of {MODES}")
         self.mode = mode
+        self.bytes_per_s = bytes_per_s
         self.port = free_port()
         self.connections = 0
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -112,7 +113,7 @@ class GarbageCamera:
                     self._sockets.remove(client)
 
     def _paced(self, client: socket.socket, chunks: Callable[[int], bytes]) -> None:
-        """Send chunks(n) for n = 0, 1, ... at GARBAGE_BYTES_PER_S until closed."""
+        """Send chunks(n) for n = 0, 1, ... at bytes_per_s until closed."""
         began = time.monotonic()
         sent = 0
         for n in itertools.count():
@@ -121,7 +122,7 @@ class GarbageCamera:
             data = chunks(n)
             client.sendall(data)
             sent += len(data)
-            ahead = began + sent / GARBAGE_BYTES_PER_S - time.monotonic()
+            ahead = began + sent / self.bytes_per_s - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
 
