@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import av
 import numpy as np
 
-from agent.errors import StreamError
+from agent.errors import StreamError, UnreadableStream
 from agent.quality.assess import SourceKind, StreamFacts
 from agent.quality.metrics import GreyImage, Planes
 from agent.streams.pacing import ReadPacer
@@ -132,8 +132,12 @@ class StreamSource:
         except (av.FFmpegError, OSError) as exc:
             reason = _reason(exc)
             if deadlines is not None and time.monotonic() - began >= OPEN_DEADLINE_S:
-                # FFmpeg reports a deadline as whatever its parser was doing then.
-                reason = f"no stream within {OPEN_DEADLINE_S:.0f} s ({reason})"
+                # FFmpeg reports a deadline as whatever its parser was doing then. Past
+                # the socket timeout, so bytes were arriving.
+                raise UnreadableStream(
+                    f"cannot open {self.display_url}: no stream within "
+                    f"{OPEN_DEADLINE_S:.0f} s although data arrives ({reason})"
+                ) from None
             raise StreamError(f"cannot open {self.display_url}: {reason}") from None
         if not container.streams.video:
             container.close()
@@ -209,9 +213,9 @@ class StreamSource:
             yield from self._container.demux(self._stream)
         except av.ExitError:
             # The interrupt callback ended the read: bytes came, but no packet in time.
-            raise StreamError(
+            raise UnreadableStream(
                 f"reading {self.display_url}: no packet within {READ_DEADLINE_S:.0f} s "
-                "although data arrives (not a stream this agent can read)"
+                "although data arrives"
             ) from None
         except (av.FFmpegError, OSError) as exc:
             raise StreamError(f"reading {self.display_url}: {_reason(exc)}") from None

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from agent import memory
-from agent.errors import StreamError
+from agent.errors import StreamError, UnreadableStream
 from agent.quality.assess import StreamAssessor, StreamFacts
 from agent.quality.metrics import Planes
 from agent.streams.backoff import Backoff
@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 KEYFRAME_SLACK_S = 0.5
 # A connection that delivered packets this long counts as good: the backoff starts over.
 STABLE_AFTER_S = 10.0
+# Reconnect delays for a camera whose bytes are no stream grow to this, not to the
+# usual 10 s: parsing its garbage until a deadline costs about a fifth of a core (a
+# 2 Mbit/s camera), so it gets a minute's rest in between; a camera that is merely off
+# keeps the short cap and its footage resumes quickly.
+UNREADABLE_BACKOFF_CAP_S = 60.0
 
 
 class Source(Protocol):
@@ -67,8 +72,13 @@ class CameraWorker:
         self._display_url = display_url
         self._recorder = recorder
         self._backoff = Backoff()
+        self._unreadable_backoff = Backoff(cap=UNREADABLE_BACKOFF_CAP_S)
         self._heartbeat = time.monotonic()
         self._retired = False
+        # When this connection's first packet came; None before one did. Only a stream
+        # that delivered packets counts as a good connection (a camera that answers the
+        # handshake and then sends garbage until the read deadline is not).
+        self._first_packet_at: float | None = None
 
     @property
     def heartbeat(self) -> float:
@@ -113,6 +123,7 @@ class CameraWorker:
         while not stop.is_set():
             self._beat()
             opened_at: float | None = None
+            self._first_packet_at = None
             try:
                 with self._open_source() as source:
                     opened_at = time.monotonic()
@@ -134,15 +145,26 @@ class CameraWorker:
                         log.warning("camera %s: stream ended", self.camera_id)
             except StreamError as exc:
                 log.warning("camera %s: %s", self.camera_id, exc)
+                unreadable = isinstance(exc, UnreadableStream)
+            else:
+                unreadable = False
             finally:
                 # A retired worker's camera belongs to its successor now.
                 if opened_at is not None and not self._retired:
                     self.assessor.disconnected(time.monotonic())
                     if self._recorder is not None:
                         self._recorder.disconnected(self)
-            if opened_at is not None and time.monotonic() - opened_at >= STABLE_AFTER_S:
+            first = self._first_packet_at
+            if first is not None and time.monotonic() - first >= STABLE_AFTER_S:
                 self._backoff.reset()
-            self._sleep(stop, self._backoff.next())
+                self._unreadable_backoff.reset()
+            backoff = self._unreadable_backoff if unreadable else self._backoff
+            self._sleep(stop, backoff.next())
+
+    def _packet_beat(self) -> None:
+        self._beat()
+        if self._first_packet_at is None:
+            self._first_packet_at = self._heartbeat
 
     def _pump(self, source: Source, stop: threading.Event) -> None:
         pump(
@@ -150,7 +172,7 @@ class CameraWorker:
             self.assessor,
             KeyframeSampler(self._interval),
             stop,
-            beat=self._beat,
+            beat=self._packet_beat,
             sink=None if self._recorder is None else _OwnedSink(self._recorder, self),
         )
 
