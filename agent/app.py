@@ -13,8 +13,17 @@ from types import FrameType
 from typing import Any
 
 from agent import __version__, memory
-from agent.audit import AUDIT_FILE, REQUEST_ID_RE, AuditEntry, AuditLog
+from agent.audit import (
+    AUDIT_FILE,
+    CLOCK_STEPPED,
+    REQUEST_ID_RE,
+    AuditEntry,
+    AuditError,
+    AuditLog,
+    clock_step_detail,
+)
 from agent.clock import ClockState, clock_state
+from agent.clock_step import ClockStep, ClockWatch
 from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import ControlServer, socket_path
 from agent.crypto import device_key
@@ -93,13 +102,11 @@ class App:
         link: RegistryLink,
         topics: Topics,
         notifications: Notifications,
+        audit: AuditLog,
     ) -> RequestDesk:
         data_dir = config.agent.data_dir
         key = device_key.load_or_create(data_dir)
         log.info("device key %s signs evidence manifests", device_key.describe(key)["kid"])
-
-        def publish_audit(entry: AuditEntry) -> None:
-            link.send(topics.audit, entry.line(), retain=False, kind="audit")
 
         def publish_status(request_id: str, body: dict[str, Any], retain: bool) -> None:
             # The id comes from a token: a `/`, `+` or `#` would make another topic, or
@@ -121,7 +128,6 @@ class App:
             link.send(topic, payloads.encode(body), retain=True, kind="status")
 
         store = RequestStore(data_dir / REQUESTS_FILE)
-        audit = AuditLog(data_dir / AUDIT_FILE, on_append=publish_audit)
         policy = policy_of(config)
         uploader = Uploader(
             session_trusting(config.police.upload_ca_file),
@@ -172,7 +178,11 @@ class App:
         started = time.monotonic()
         # The owner's e-mail / webhook / ntfy messages; its hooks only enqueue.
         notifications = Notifications(config, clock=self._clock)
-        storage = Storage(config, on_low_change=notifications.storage_changed)
+        clock_watch = ClockWatch()
+        clock_watch.synced = self._clock().synced
+        storage = Storage(
+            config, on_low_change=notifications.storage_changed, clock_watch=clock_watch
+        )
         references = ReferenceStore(config.agent.data_dir)
         channels: list[CameraChannel] = []
         workers: list[CameraWorker] = []
@@ -210,9 +220,16 @@ class App:
             clock=self._clock,
             footage=storage.report,
             on_change=notifications.camera_changed,
+            packets=storage.packet_counts,
+            clock_step=lambda: clock_watch.last,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
-        desk = self._request_desk(config, storage, link, topics, notifications)
+
+        def publish_audit(entry: AuditEntry) -> None:
+            link.send(topics.audit, entry.line(), retain=False, kind="audit")
+
+        audit = AuditLog(config.agent.data_dir / AUDIT_FILE, on_append=publish_audit)
+        desk = self._request_desk(config, storage, link, topics, notifications, audit)
         link.subscribe(topics.requests, desk.token_arrived)
         assessors = {channel.id: channel.assessor for channel in channels}
 
@@ -291,6 +308,10 @@ class App:
             if alive and watchdog_every is not None and now - last_ping >= watchdog_every:
                 self._notifier.watchdog()
                 last_ping = now
+            clock_watch.synced = self._clock().synced
+            clock_watch.check()
+            for step in clock_watch.take_new():
+                clock_stepped(step, audit)
             storage.tick(now)
             reporter.tick(now)
             link.wake.wait(tick)
@@ -309,6 +330,24 @@ class App:
             log.info("%d message(s) wait in the outbox for the next start", link.backlog)
         outbox.close()
         return code
+
+
+def clock_stepped(step: ClockStep, audit: AuditLog) -> None:
+    """Say that the wall clock was stepped: in the log, and in the audit log, since footage
+    times on either side of the step are on different clocks."""
+    log.warning(
+        "the system clock was stepped by %+.3f s (from %s to %s, %s); footage times jump "
+        "there, the segment it fell in is marked, and retention keeps ageing footage by the "
+        "agent's own elapsed time",
+        step.seconds,
+        step.before.isoformat(timespec="milliseconds"),
+        step.after.isoformat(timespec="milliseconds"),
+        "synchronised" if step.synced else "not synchronised",
+    )
+    try:
+        audit.append(CLOCK_STEPPED, None, clock_step_detail(step))
+    except AuditError as exc:
+        log.error("the clock step could not be written to the audit log: %s", exc)
 
 
 def decide(desk: RequestDesk, request: dict[str, Any], _: Translator) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from agent.errors import AgentError
 from agent.strict_json import no_duplicate_keys
 
 if TYPE_CHECKING:
+    from agent.clock_step import ClockStep
     from agent.i18n import Translator
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,11 @@ SUMMARY_FIELDS: Mapping[str, type] = {
     "reasons": dict,
     "first_ids": list,
 }
-EVENTS = frozenset(REQUEST_EVENTS) | {TORN_TAIL, REJECTIONS_SUMMARISED}
+# The wall clock was stepped (agent/clock_step.py): of no one request. Footage times on
+# either side of the step are on different clocks; police reading a timeline need to know.
+CLOCK_STEPPED = "clock_stepped"
+CLOCK_STEP_FIELDS: Mapping[str, type] = {"from": str, "to": str, "step_ms": int, "synced": bool}
+EVENTS = frozenset(REQUEST_EVENTS) | {TORN_TAIL, REJECTIONS_SUMMARISED, CLOCK_STEPPED}
 
 
 class AuditTrail(Protocol):
@@ -446,6 +451,8 @@ def _checked(event: str, request_id: str | None, detail: Mapping[str, object]) -
     """The detail as plain JSON, after checking the event's vocabulary; ValueError if not."""
     if event == REJECTIONS_SUMMARISED:
         return _checked_summary(request_id, detail)
+    if event == CLOCK_STEPPED:
+        return _checked_clock_step(request_id, detail)
     if event not in REQUEST_EVENTS:
         if event == TORN_TAIL:
             raise ValueError(f"{TORN_TAIL!r} entries are written by the audit log itself")
@@ -511,6 +518,32 @@ def _checked_summary(request_id: str | None, detail: Mapping[str, object]) -> di
         )
     if not all(isinstance(i, str) and REQUEST_ID_RE.fullmatch(i) for i in plain["first_ids"]):
         raise ValueError(f"audit event {event!r}: detail.first_ids must be request ids")
+    return plain
+
+
+def clock_step_detail(step: ClockStep) -> dict[str, object]:
+    """The detail of a `clock_stepped` entry: the wall time the step left and the one it
+    reached, the step in milliseconds (numbers are integers only), and whether the clock
+    said it was synchronised just after."""
+    return {
+        "from": _rfc3339_ms(step.before),
+        "to": _rfc3339_ms(step.after),
+        "step_ms": round(step.seconds * 1000),
+        "synced": step.synced,
+    }
+
+
+def _checked_clock_step(request_id: str | None, detail: Mapping[str, object]) -> dict[str, Any]:
+    event = CLOCK_STEPPED
+    if request_id is not None:
+        raise ValueError(f"audit event {event!r} concerns no one request: request_id is null")
+    plain = _plain(event, detail)
+    for key, kind in CLOCK_STEP_FIELDS.items():
+        value = plain.get(key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"audit event {event!r} needs detail.{key} ({kind.__name__})")
+    if not (TS_RE.fullmatch(plain["from"]) and TS_RE.fullmatch(plain["to"])):
+        raise ValueError(f"audit event {event!r}: detail.from and detail.to must be times")
     return plain
 
 
@@ -981,6 +1014,15 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
                 start=_local(d.get("from")),
                 end=_local(d.get("to")),
                 reasons=said_reasons,
+            )
+        case "clock_stepped":
+            step_ms = d.get("step_ms")
+            seconds = step_ms / 1000 if isinstance(step_ms, int) else 0.0
+            return _(
+                "the system clock was stepped by {seconds} s, from {start} to {end}: footage "
+                "times jump there"
+            ).format(
+                seconds=f"{seconds:+.3f}", start=_local(d.get("from")), end=_local(d.get("to"))
             )
         case "torn_tail":
             first, last = d.get("from_line"), d.get("to_line")

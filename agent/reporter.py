@@ -9,6 +9,7 @@ from typing import Protocol
 
 from agent import __version__
 from agent.clock import ClockState
+from agent.clock_step import ClockStep
 from agent.mqtt import payloads
 from agent.mqtt.topics import Topics
 from agent.quality import dori
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 # What the recording adds to a camera's health: the footage object and its problems
 # (`storage_low`, `recording_stopped`).
 FootageReport = Callable[[str, bool], tuple[dict[str, object] | None, tuple[str, ...]]]
+# What the recording did to a camera's packets: the health `stream.packets` object.
+PacketReport = Callable[[str], dict[str, int] | None]
 # Told (camera id, previous snapshot, new one) when a camera's status or problems change.
 HealthChange = Callable[[str, Health | None, Health], None]
 
@@ -62,6 +65,8 @@ class Reporter:
         clock: Callable[[], ClockState],
         footage: FootageReport | None = None,
         on_change: HealthChange | None = None,
+        packets: PacketReport | None = None,
+        clock_step: Callable[[], ClockStep | None] | None = None,
     ) -> None:
         self._link = link
         self._topics = topics
@@ -72,6 +77,8 @@ class Reporter:
         self._clock = clock
         self._footage = footage
         self._on_change = on_change
+        self._packets = packets
+        self._clock_step = clock_step
         self._connections_seen = 0
         self._widths: dict[str, int | None] = {c.id: None for c in cameras}
 
@@ -113,6 +120,10 @@ class Reporter:
 
     def _snapshot(self, camera: CameraChannel, now: float) -> Health:
         health = camera.assessor.assess(now)
+        if self._packets is not None and health.stream is not None:
+            counts = self._packets(camera.id)
+            if counts is not None:
+                health = replace(health, stream=replace(health.stream, packets=counts))
         if self._footage is None:
             return health
         receiving = "no_signal" not in health.problems
@@ -145,6 +156,7 @@ class Reporter:
             seq=self._counters.next_seq(camera.id),
             snapshot=snapshot,
             clock=clock,
+            last_step=self._clock_step() if self._clock_step is not None else None,
         )
         self._link.send(
             self._topics.health(camera.id),

@@ -217,15 +217,19 @@ def write_agent_config(
 
 
 def start_agent(
-    procs: Processes, config: Path, name: str = "agent", *, env_extra: dict[str, str] | None = None
+    procs: Processes,
+    config: Path,
+    name: str = "agent",
+    *,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`python -m agent run` from this checkout; its output goes to NAME.log. `env_extra`
-    is added to its environment (e.g. a NOTIFY_SOCKET the benchmark reads)."""
+    """`python -m agent run` from this checkout, with `extra_env` added to its environment
+    (e.g. a NOTIFY_SOCKET the benchmark reads); its output goes to NAME.log."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     # Under systemd the benchmark's own NOTIFY_SOCKET must not reach the agent.
     env.pop("NOTIFY_SOCKET", None)
-    env.update(env_extra or {})
+    env.update(extra_env or {})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return procs.start(
         name, [sys.executable, "-m", "agent", "run", "--config", str(config)], env=env
     )

@@ -13,6 +13,7 @@ PACKAGES=(
   systemd                             # systemd-analyze checks the unit's hardening
   chromium                            # the registry's pages are tested in a real browser
   postgresql                          # the registry's second database engine (tests use both)
+  gcc libc6-dev                       # the clock-step tests build a wall-clock shifter (LD_PRELOAD)
 )
 
 missing=()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agent.clock import ClockState
+from agent.clock_step import ClockStep
 from agent.quality.assess import Health
 from agent.quality.dori import dori_distances
 
@@ -15,7 +16,23 @@ HEALTH_SCHEMA = "camreg.health.v1"
 
 def utc_now() -> str:
     """RFC 3339 UTC with `Z`, to the millisecond."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339_ms(datetime.now(UTC))
+
+
+def rfc3339_ms(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def health_clock(clock: ClockState, last_step: ClockStep | None) -> dict[str, object]:
+    """The health `clock` object: with `last_step` once the wall clock was stepped while
+    this agent ran (when, on the new clock, and by how many seconds)."""
+    body = clock.as_payload()
+    if last_step is not None:
+        body["last_step"] = {
+            "at": rfc3339_ms(last_step.after),
+            "seconds": round(last_step.seconds, 3),
+        }
+    return body
 
 
 def encode(payload: dict[str, object]) -> bytes:
@@ -77,6 +94,7 @@ def health(
     seq: int,
     snapshot: Health,
     clock: ClockState,
+    last_step: ClockStep | None = None,
 ) -> dict[str, object]:
     return {
         "schema": HEALTH_SCHEMA,
@@ -90,5 +108,5 @@ def health(
         "metrics": dict(snapshot.metrics),
         "stream": snapshot.stream.as_payload() if snapshot.stream else None,
         "footage": snapshot.footage if snapshot.footage is not None else no_footage(),
-        "clock": clock.as_payload(),
+        "clock": health_clock(clock, last_step),
     }

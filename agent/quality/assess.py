@@ -54,9 +54,11 @@ class StreamFacts:
     source: SourceKind
     fps: float | None = None
     bitrate_kbps: float | None = None
+    # What the recording repaired or dropped (agent.recording.timestamps), when it records.
+    packets: dict[str, int] | None = None
 
     def as_payload(self) -> dict[str, object]:
-        return {
+        payload: dict[str, object] = {
             "codec": self.codec,
             "width": self.width,
             "height": self.height,
@@ -64,6 +66,9 @@ class StreamFacts:
             "bitrate_kbps": rounded(self.bitrate_kbps, 1),
             "source": self.source,
         }
+        if self.packets is not None:
+            payload["packets"] = self.packets
+        return payload
 
 
 @dataclass(frozen=True)

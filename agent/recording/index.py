@@ -20,7 +20,7 @@ from typing import NamedTuple
 from agent.errors import AgentError
 from agent.recording.plain_file import NotPlainFile, open_plain
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 STATES = frozenset({"writing", "closed", "partial", "missing", "altered"})
 # 'recorded': a segment the agent wrote, under its own storage and pruning rules.
@@ -84,8 +84,18 @@ CREATE UNIQUE INDEX segments_external_path ON segments (camera, path)
     WHERE origin = 'external';
 """
 
+# What the agent's own clock knew of a segment (agent/clock_step.py): the boot it was
+# recorded in and CLOCK_BOOTTIME at its end, so retention ages it by elapsed time, not by
+# a wall clock that may have been stepped; and whether a wall-clock step fell inside it
+# (its times are on the clock as it was before the step).
+_SCHEMA_V3_CLOCK = """
+ALTER TABLE segments ADD COLUMN boot_id TEXT;
+ALTER TABLE segments ADD COLUMN boot_end_us INTEGER;
+ALTER TABLE segments ADD COLUMN clock_step INTEGER NOT NULL DEFAULT 0;
+"""
+
 # Index i takes the schema from version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3_CLOCK)
 
 
 class FootageIndexError(AgentError):
@@ -104,6 +114,9 @@ class Segment:
     state: str  # 'writing' | 'closed' | 'partial' | 'missing' | 'altered'
     origin: str = "recorded"  # 'recorded' | 'external'
     mtime_ns: int | None = None  # external files only: the mtime their hash belongs to
+    boot_id: str | None = None  # recorded ones: the boot they were recorded in
+    boot_end_us: int | None = None  # and CLOCK_BOOTTIME at their end, in microseconds
+    clock_step: bool = False  # a wall-clock step fell inside it
 
 
 class FileStamp(NamedTuple):
@@ -193,7 +206,10 @@ def _opt_from_us(value: int | None) -> datetime | None:
     return None if value is None else _from_us(value)
 
 
-_SEGMENT_COLUMNS = "id, camera, path, start_us, end_us, bytes, sha256, state, origin, mtime_ns"
+_SEGMENT_COLUMNS = (
+    "id, camera, path, start_us, end_us, bytes, sha256, state, origin, mtime_ns,"
+    " boot_id, boot_end_us, clock_step"
+)
 
 
 def _segment(row: sqlite3.Row) -> Segment:
@@ -208,6 +224,9 @@ def _segment(row: sqlite3.Row) -> Segment:
         state=row["state"],
         origin=row["origin"],
         mtime_ns=row["mtime_ns"],
+        boot_id=row["boot_id"],
+        boot_end_us=row["boot_end_us"],
+        clock_step=bool(row["clock_step"]),
     )
 
 
@@ -342,9 +361,17 @@ class SegmentIndex:
             return cur.lastrowid
 
     def close(
-        self, segment_id: int, end: datetime, size: int, sha256: str, *, partial: bool = False
+        self,
+        segment_id: int,
+        end: datetime,
+        size: int,
+        sha256: str,
+        *,
+        partial: bool = False,
+        boot: tuple[str, int] | None = None,
     ) -> None:
-        """Seal a written segment with its end, size and hash (fsynced before returning)."""
+        """Seal a written segment with its end, size and hash (fsynced before returning);
+        `boot` is (boot id, CLOCK_BOOTTIME in microseconds) at its end."""
         state = "partial" if partial else "closed"
         with self._write(durable=True) as conn:
             row = self._row(conn, segment_id)
@@ -353,11 +380,17 @@ class SegmentIndex:
                     f"footage index {self.path}: segment {segment_id} is {row['state']}, "
                     "not writing"
                 )
+            boot_id, boot_end_us = boot if boot is not None else (None, None)
             conn.execute(
-                "UPDATE segments SET end_us = ?, bytes = ?, sha256 = ?, state = ?, sealed_as = ?"
-                " WHERE id = ?",
-                (_to_us(end), size, sha256, state, state, segment_id),
+                "UPDATE segments SET end_us = ?, bytes = ?, sha256 = ?, state = ?, sealed_as = ?,"
+                " boot_id = ?, boot_end_us = ? WHERE id = ?",
+                (_to_us(end), size, sha256, state, state, boot_id, boot_end_us, segment_id),
             )
+
+    def mark_clock_step(self, segment_id: int) -> None:
+        """Note that the wall clock was stepped while this segment was being written."""
+        with self._write() as conn:
+            conn.execute("UPDATE segments SET clock_step = 1 WHERE id = ?", (segment_id,))
 
     def recover(
         self,
@@ -576,8 +609,12 @@ class SegmentIndex:
             row = conn.execute("SELECT min(start_us) AS oldest FROM segments").fetchone()
         return _opt_from_us(row["oldest"])
 
-    def summary(self, camera: str) -> FootageSummary:
-        """What a camera's watchable footage spans, with the gaps inside that span."""
+    def summary(self, camera: str, now: datetime | None = None) -> FootageSummary:
+        """What a camera's watchable footage spans, with the gaps inside that span.
+
+        `newest` is where the footage recorded last ends, never later than `now`: after
+        the wall clock was stepped back, footage recorded before the step has times ahead
+        of the clock, and the latest time is no longer the latest footage."""
         with self._read() as conn:
             row = conn.execute(
                 "SELECT min(start_us) AS oldest, max(COALESCE(end_us, start_us)) AS newest,"
@@ -586,8 +623,26 @@ class SegmentIndex:
                 (camera, *_FOOTAGE_STATES),
             ).fetchone()
             oldest, newest, total = row["oldest"], row["newest"], row["total"]
+            # The agent's own segments are rows in the order it recorded them (the last
+            # one is the latest footage whatever its time); the owner's recorder's files
+            # are indexed in the order a scan finds them, so theirs is the latest time.
+            last = conn.execute(
+                "SELECT COALESCE(end_us, start_us) AS end_us FROM segments"
+                " WHERE camera = ? AND state IN (?, ?) AND origin = 'recorded'"
+                " ORDER BY id DESC LIMIT 1",
+                (camera, *_FOOTAGE_STATES),
+            ).fetchone()
+            if last is not None:
+                external = conn.execute(
+                    "SELECT max(COALESCE(end_us, start_us)) AS end_us FROM segments"
+                    " WHERE camera = ? AND state IN (?, ?) AND origin = 'external'",
+                    (camera, *_FOOTAGE_STATES),
+                ).fetchone()["end_us"]
+                newest = last["end_us"] if external is None else max(last["end_us"], external)
+            if newest is not None and now is not None:
+                newest = min(newest, _to_us(now))
             gap_count, gap_us = 0, 0
-            if oldest is not None:
+            if oldest is not None and newest is not None and newest >= oldest:
                 # Gaps before the oldest kept footage were pruned away with it: not counted.
                 gap = conn.execute(
                     "SELECT count(*) AS n,"

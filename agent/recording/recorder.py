@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.clock_step import ClockWatch
 from agent.recording.index import SegmentIndex
 from agent.recording.segments import RecordingError, SegmentWriter, arrival_wall
+from agent.recording.timestamps import PacketCounts
 from agent.streams.source import Packet
 
 log = logging.getLogger(__name__)
@@ -20,12 +22,24 @@ log = logging.getLogger(__name__)
 STALLED_AFTER_S = 30.0
 
 
+# The gap reason where the wall clock was stepped: footage times jump there (forward: a
+# span with no footage; back: zero length, where times start again from earlier).
+CLOCK_STEP_GAP = "clock_step"
+
+
 class CameraRecorder:
     """Each call names its `owner` (the camera's worker; tests may leave it out). Only the
     owner that connected last records; a worker the supervisor abandoned (`abandon`)
     never records again, even if the call it was stuck in returns one day."""
 
-    def __init__(self, camera: str, directory: Path, index: SegmentIndex, segment_s: float):
+    def __init__(
+        self,
+        camera: str,
+        directory: Path,
+        index: SegmentIndex,
+        segment_s: float,
+        clock_watch: ClockWatch | None = None,
+    ):
         self.camera = camera
         self._directory = directory
         self._index = index
@@ -37,12 +51,19 @@ class CameraRecorder:
         self._orphans: dict[object, SegmentWriter | None] = {}
         self._last_packet_at: float | None = None
         self._lock = threading.Lock()
-        newest = [s.end for s in index.segments(camera, origin="recorded") if s.end is not None]
         # Footage stops where the last run's did: the time the agent was down is a gap.
-        self._gap_from: datetime | None = max(newest) if newest else None
+        # (Where its last footage ends, not its latest time: after a step back of the
+        # wall clock that would lie ahead of the clock, and no gap would be recorded.)
+        self._gap_from = index.summary(camera, datetime.now(UTC)).newest
         self._gap_reason = "agent_stopped"
         self._last_write = time.monotonic()
         self._failed = False
+        # Over the agent's life, not a connection's: health shows how odd the camera is.
+        self.counts = PacketCounts()
+        self._clock_watch = clock_watch
+        self._steps_seen = clock_watch.steps if clock_watch is not None else 0
+        # The segment a wall-clock step fell in; the next one starts on the new clock.
+        self._stepped_segment: int | None = None
 
     def connected(self, stream: Any, owner: object = None) -> None:
         if stream is None:
@@ -51,7 +72,7 @@ class CameraRecorder:
             if owner in self._orphans:
                 return
             writer = SegmentWriter(
-                self.camera, self._directory, self._index, self._segment_s, stream
+                self.camera, self._directory, self._index, self._segment_s, stream, self.counts
             )
             self._current = (owner, writer)
             self._last_write = time.monotonic()
@@ -77,6 +98,11 @@ class CameraRecorder:
         if current is None or current[0] is not owner or self._failed:
             return
         writer = current[1]
+        if self._clock_watch is not None:
+            steps = self._clock_watch.check()  # before the packet may start a segment
+            if steps != self._steps_seen:
+                self._steps_seen = steps
+                self._clock_stepped(writer.segment_id)
         was_recording = writer.recording
         try:
             writer.packet(packet)
@@ -84,14 +110,40 @@ class CameraRecorder:
             log.error("%s; recording stops until the camera reconnects", exc)
             self._failed = True
             return
+        if was_recording and not writer.recording and self._gap_from is None:
+            # The muxer refused a packet and ended the segment; the next keyframe starts
+            # the next one, and the time between is a gap with its reason.
+            self._gap_from = writer.last_end
+            self._gap_reason = "muxer_refused"
         if writer.recording:
             self._last_write = time.monotonic()
             self._last_packet_at = packet.time
             if not was_recording and self._gap_from is not None:
                 start = writer.segment_start
-                if start is not None and start > self._gap_from:
-                    self._index.add_gap(self.camera, self._gap_from, start, self._gap_reason)
+                stepped = self._gap_reason == CLOCK_STEP_GAP
+                if start is not None and (start > self._gap_from or stepped):
+                    gap_from = min(self._gap_from, start)
+                    self._index.add_gap(self.camera, gap_from, start, self._gap_reason)
                 self._gap_from = None
+            elif self._stepped_segment not in (None, writer.segment_id):
+                self._step_gap(writer)
+
+    def _clock_stepped(self, segment_id: int | None) -> None:
+        """The wall clock was stepped: mark the segment it fell in; the gap between it and
+        the next (on the new clock) is recorded when that one starts."""
+        if segment_id is None:
+            self._gap_reason = CLOCK_STEP_GAP  # between connections: that gap holds it
+            return
+        self._index.mark_clock_step(segment_id)
+        self._stepped_segment = segment_id
+
+    def _step_gap(self, writer: SegmentWriter) -> None:
+        self._stepped_segment = None
+        start, before = writer.segment_start, writer.last_end
+        if start is None or before is None:
+            return
+        # A step back leaves no span without footage: a zero-length gap marks the seam.
+        self._index.add_gap(self.camera, min(before, start), start, CLOCK_STEP_GAP)
 
     def disconnected(self, owner: object = None) -> None:
         with self._lock:
@@ -112,7 +164,9 @@ class CameraRecorder:
         writer.close()
         if self._gap_from is None:
             self._gap_from = writer.last_end or datetime.now(UTC)
-            self._gap_reason = "no_signal"
+            stepped = self._stepped_segment is not None
+            self._gap_reason = CLOCK_STEP_GAP if stepped else "no_signal"
+        self._stepped_segment = None
 
     def stalled(self, receiving: bool) -> bool:
         """True when the stream arrives but nothing has been written for a while."""

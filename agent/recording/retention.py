@@ -1,4 +1,12 @@
-"""Which footage goes: age, disk budget and free-space floor, oldest first, holds excepted."""
+"""Which footage goes: age, disk budget and free-space floor, oldest first, holds excepted.
+
+Age is the agent's own elapsed time where it knows it (docs/service.md, "Clock steps"): a
+segment recorded in this boot is as old as CLOCK_BOOTTIME says since its end, whatever the
+wall clock did since. One of an earlier boot is aged by the wall clock while that clock is
+synchronised; while it is not, also by what the boot clocks prove at least (the rest of
+that boot after the segment, plus this boot so far), so a wall clock stepped ahead can
+never make young footage look old.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from agent.clock_step import UNKNOWN_BOOT, BootTime
 from agent.recording.index import Hold, Segment, SegmentIndex
 
 log = logging.getLogger(__name__)
@@ -35,6 +44,37 @@ def is_held(segment: Segment, holds: Sequence[Hold], now: datetime) -> bool:
     )
 
 
+def _boot_ends(segments: Sequence[Segment]) -> dict[str, int]:
+    """The latest CLOCK_BOOTTIME (microseconds) each boot's segments reached."""
+    ends: dict[str, int] = {}
+    for s in segments:
+        if s.boot_id is not None and s.boot_end_us is not None:
+            ends[s.boot_id] = max(ends.get(s.boot_id, s.boot_end_us), s.boot_end_us)
+    return ends
+
+
+def old_enough(
+    segment: Segment,
+    now: datetime,
+    keep_s: float,
+    boot: BootTime | None,
+    synced: bool,
+    boot_ends: dict[str, int],
+) -> bool:
+    """True when the segment has been kept `keep_s` seconds (module docstring)."""
+    by_wall = _end(segment) < now - timedelta(seconds=keep_s)
+    if boot is None or segment.boot_id in (None, UNKNOWN_BOOT) or segment.boot_end_us is None:
+        return by_wall  # recorded before the agent kept boot times, or without a boot id
+    if segment.boot_id == boot.boot_id:
+        return boot.seconds - segment.boot_end_us / 1e6 >= keep_s
+    if synced:
+        return by_wall
+    rest_of_its_boot = (
+        boot_ends.get(segment.boot_id, segment.boot_end_us) - segment.boot_end_us
+    ) / 1e6
+    return by_wall and rest_of_its_boot + boot.seconds >= keep_s
+
+
 def plan_pruning(
     segments: Sequence[Segment],
     holds: Sequence[Hold],
@@ -44,17 +84,21 @@ def plan_pruning(
     max_bytes: int,
     free_bytes: int,
     min_free_bytes: int,
+    boot: BootTime | None = None,
+    synced: bool = True,
 ) -> list[Segment]:
     """The segments to delete, oldest first; never one being written or under a hold, and
-    never a file of the owner's own recorder (origin 'external')."""
+    never a file of the owner's own recorder (origin 'external'). Without `boot`, age is
+    the wall clock's alone; `synced` says whether that clock is synchronised now."""
     # The owner's files are neither on the agent's disk budget nor the agent's to delete.
     ours = [s for s in segments if s.origin == "recorded"]
-    cutoff = now - timedelta(seconds=min(retention_s, RETENTION_CAP_S))
+    keep_s = min(retention_s, RETENTION_CAP_S)
+    boot_ends = _boot_ends(ours)
     candidates = sorted(
         (s for s in ours if s.state != "writing" and not is_held(s, holds, now)),
         key=lambda s: (s.start, s.id),
     )
-    plan = [s for s in candidates if _end(s) < cutoff]
+    plan = [s for s in candidates if old_enough(s, now, keep_s, boot, synced, boot_ends)]
     chosen = {s.id for s in plan}
     freed = sum(s.bytes for s in plan)
     # Held and in-progress segments take disk space too, so they count towards the budget.

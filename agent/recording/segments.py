@@ -17,8 +17,10 @@ from typing import Any
 
 import av
 
+from agent.clock_step import BootTime
 from agent.errors import AgentError
 from agent.recording.index import SegmentIndex, sha256_file
+from agent.recording.timestamps import PacketCounts, TimestampRepair
 from agent.streams.source import Packet
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class SegmentWriter:
         index: SegmentIndex,
         segment_s: float,
         stream: Any,
+        counts: PacketCounts | None = None,
     ) -> None:
         self.camera = camera
         self._directory = directory
@@ -100,10 +103,13 @@ class SegmentWriter:
         self._segment_id: int | None = None
         self._path: Path | None = None
         self._start: datetime | None = None
+        self._start_mono = 0.0  # monotonic arrival of the segment's first packet
         self._first_ts: float | None = None
         self.last_end: datetime | None = None
         self._last: tuple[float, float] | None = None  # (arrival, stream time) last written
         self._frame_s = 0.0  # the stream's frame interval, from its timestamps
+        self.counts = counts if counts is not None else PacketCounts()
+        self._repair = TimestampRepair(self.counts)
 
     @property
     def recording(self) -> bool:
@@ -113,33 +119,59 @@ class SegmentWriter:
     def segment_start(self) -> datetime | None:
         return self._start if self._out is not None else None
 
+    @property
+    def segment_id(self) -> int | None:
+        """The index row of the segment being written (None between segments)."""
+        return self._segment_id if self._out is not None else None
+
     def packet(self, packet: Packet) -> None:
         raw = packet.raw
-        if raw is None or raw.dts is None or packet.stream_time is None:
-            return  # the muxer needs timestamps; a segment starts at the next good keyframe
+        if raw is None:
+            return
+        ticks = self._repair.fix(raw, packet.time)
+        if ticks is None:
+            return  # nothing to time it by; a segment starts at the next good keyframe
+        # The repaired time, not the camera's: after a restarted clock the camera's runs
+        # backwards and a segment would never be due.
+        stream_time = ticks * self._repair.seconds_per_tick
         # Half a frame of slack: camera timestamps jitter by milliseconds, and a keyframe
         # at 59.98 s must end a 60 s segment rather than the next one at 62 s.
         due = (
             self._first_ts is not None
-            and packet.stream_time - self._first_ts >= self._segment_s - self._frame_s / 2
+            and stream_time - self._first_ts >= self._segment_s - self._frame_s / 2
         )
         if self._out is not None and packet.keyframe and due:
-            self.close(at=arrival_wall(packet.time))
+            self.close(at=packet.time)
         if self._out is None:
             if not packet.keyframe:
                 return
-            self._open(packet.stream_time, arrival_wall(packet.time))
-        if self._last is not None and packet.stream_time > self._last[1]:
-            self._frame_s = min(packet.stream_time - self._last[1], MAX_FRAME_S)
-        self._last = (packet.time, packet.stream_time)
+            self._open(stream_time, packet.time)
+        if self._last is not None and stream_time > self._last[1]:
+            self._frame_s = min(stream_time - self._last[1], MAX_FRAME_S)
+        self._last = (packet.time, stream_time)
         raw.stream = self._out_stream
         try:
             self._out.mux(raw)
-        except (av.FFmpegError, OSError) as exc:
+        except OSError as exc:  # the disk (av.error.OSError is one too): not the stream's
             self.close(partial=True)
             raise RecordingError(f"camera {self.camera}: writing {self._path}: {exc}") from exc
+        except av.FFmpegError as exc:
+            # What the repair did not foresee ends this segment, not the recording: the
+            # next keyframe starts a new one with a fresh muxer.
+            self.counts.mux_errors += 1
+            log.warning(
+                "camera %s: the muxer refused a packet (%s); %s ends here, the next "
+                "keyframe starts a new segment",
+                self.camera,
+                exc,
+                self._path,
+            )
+            self.close(partial=True, at=packet.time)
 
-    def _open(self, stream_time: float, start: datetime) -> None:
+    def _open(self, stream_time: float, arrived: float) -> None:
+        # The one reading of the wall clock per segment: its start. Everything after is
+        # the monotonic clock, so a step of the wall clock cannot stretch a segment.
+        start = arrival_wall(arrived)
         path = segment_path(self._directory, self.camera, start)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,21 +182,27 @@ class SegmentWriter:
         self._out = out
         self._path = path
         self._start = start
+        self._start_mono = arrived
         self._first_ts = stream_time
         self._segment_id = self._index.begin(self.camera, path, start)
 
-    def close(self, *, partial: bool = False, at: datetime | None = None) -> None:
+    def close(self, *, partial: bool = False, at: float | None = None) -> None:
         """Finish the current segment: trailer, fsync, hash, index row closed. It ends
-        `at` (where the next segment starts) or, when the stream stops, now."""
+        at monotonic time `at` (where the next segment starts) or, when the stream stops,
+        with its last frame; its length is monotonic time, its start the wall clock's."""
         out, self._out = self._out, None
         if out is None or self._path is None or self._segment_id is None:
             return
         if at is not None:
-            end = at
+            end_mono = at
         elif self._last is not None:  # the stream stopped: footage ends with its last frame
-            end = arrival_wall(self._last[0]) + timedelta(seconds=self._frame_s)
+            end_mono = self._last[0] + self._frame_s
         else:
-            end = datetime.now(UTC)
+            end_mono = time.monotonic()
+        assert self._start is not None
+        end = self._start + timedelta(seconds=max(0.0, end_mono - self._start_mono))
+        boot = BootTime.now()
+        boot_end_us = round((boot.seconds - (time.monotonic() - end_mono)) * 1e6)
         try:
             out.close()
         except (av.FFmpegError, OSError) as exc:
@@ -180,5 +218,7 @@ class SegmentWriter:
             )
             self._index.mark(self._segment_id, "missing")
             return
-        self._index.close(self._segment_id, end, size, digest, partial=partial)
+        self._index.close(
+            self._segment_id, end, size, digest, partial=partial, boot=(boot.boot_id, boot_end_us)
+        )
         self.last_end = end

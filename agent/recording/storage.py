@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from agent.clock_step import BootTime, ClockWatch, boot_id
 from agent.config import AgentConfig, DirectorySettings, RecordSettings
 from agent.recording import retention
 from agent.recording.directory import DirectoryScanner
@@ -37,9 +38,15 @@ StorageLowChange = Callable[[bool, int, int], None]
 
 class Storage:
     def __init__(
-        self, config: AgentConfig, *, on_low_change: StorageLowChange | None = None
+        self,
+        config: AgentConfig,
+        *,
+        on_low_change: StorageLowChange | None = None,
+        clock_watch: ClockWatch | None = None,
     ) -> None:
         self._config = config
+        self.clock_watch = clock_watch or ClockWatch()
+        self._boot_id = boot_id()
         self._on_low_change = on_low_change
         self._root = config.footage_dir
         self._root.mkdir(parents=True, exist_ok=True)
@@ -59,13 +66,14 @@ class Storage:
             settings = camera.recording
             if isinstance(settings, RecordSettings):
                 self.recorders[camera.id] = CameraRecorder(
-                    camera.id, self._root, self.index, settings.segment
+                    camera.id, self._root, self.index, settings.segment, self.clock_watch
                 )
                 self._retention[camera.id] = settings.retention
             elif isinstance(settings, DirectorySettings):
                 self.scanners[camera.id] = DirectoryScanner(camera.id, settings, self.index)
         self._forget_unwatched()
         self._next_prune = 0.0
+        self._steps_seen = self.clock_watch.steps
         self._next_scan = 0.0
         self._storage_low = False
         self._footage: dict[str, dict[str, object]] = {}
@@ -100,8 +108,12 @@ class Storage:
                 )
                 self._scan_thread.start()
             self._scan_due.set()
-        if now_mono < self._next_prune:
+        steps = self.clock_watch.steps
+        if now_mono < self._next_prune and steps == self._steps_seen:
             return
+        # After a wall-clock step at once: the footage summary's times (`newest`) are on
+        # the old clock until they are read again.
+        self._steps_seen = steps
         self._next_prune = now_mono + PRUNE_EVERY_S
         self.prune()
 
@@ -133,7 +145,9 @@ class Storage:
         return shutil.disk_usage(self._root).free
 
     def prune(self) -> int:
+        self.clock_watch.check()  # a step since the last look is seen before ages are
         now = datetime.now(UTC)
+        boot = BootTime.now(self._boot_id)
         holds = self.index.holds(now)
         freed = 0
         for camera, keep_s in self._retention.items():
@@ -145,6 +159,8 @@ class Storage:
                 max_bytes=2**62,
                 free_bytes=2**62,
                 min_free_bytes=0,
+                boot=boot,
+                synced=self.clock_watch.synced,
             )
             freed += retention.prune(self.index, old)
         storage = self._config.storage
@@ -159,6 +175,8 @@ class Storage:
             max_bytes=storage.max_bytes,
             free_bytes=free,
             min_free_bytes=storage.min_free_bytes,
+            boot=boot,
+            synced=self.clock_watch.synced,
         )
         freed += retention.prune(self.index, plan)
         kept = sum(s.bytes for s in self.index.segments(origin="recorded"))
@@ -189,7 +207,7 @@ class Storage:
         now = datetime.now(UTC)
         for camera in [*self.recorders, *self.scanners]:
             days = retention.effective_retention_days(self.index.segments(camera), now)
-            self._footage[camera] = self.index.summary(camera).as_payload(days)
+            self._footage[camera] = self.index.summary(camera, now).as_payload(days)
 
     def report(
         self, camera: str, receiving: bool
@@ -210,6 +228,11 @@ class Storage:
         if recorder.stalled(receiving):
             problems.append("recording_stopped")
         return self._footage.get(camera), tuple(problems)
+
+    def packet_counts(self, camera: str) -> dict[str, int] | None:
+        """The health `stream.packets` object of a camera the agent records."""
+        recorder = self.recorders.get(camera)
+        return recorder.counts.as_payload() if recorder is not None else None
 
     def close(self) -> None:
         self._stopping.set()

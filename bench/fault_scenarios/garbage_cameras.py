@@ -141,7 +141,7 @@ def run(work: Path, *, short: bool) -> Outcome:
         agent = harness.start_agent(
             procs,
             config,
-            env_extra={
+            extra_env={
                 "NOTIFY_SOCKET": str(work / "notify"),
                 "WATCHDOG_USEC": str(round(WATCHDOG_S * 1_000_000)),
             },

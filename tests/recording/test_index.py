@@ -171,6 +171,21 @@ def test_summary_counts_watchable_footage_and_the_gaps_inside_it(
     }
 
 
+def test_newest_is_where_the_last_recorded_footage_ends_never_ahead_of_now(
+    index: SegmentIndex, tmp_path: Path
+) -> None:
+    # Recorded until the wall clock was stepped back by a day, then recorded on.
+    _record(index, tmp_path, "front", T0 + timedelta(days=1), b"before the step")
+    _record(index, tmp_path, "front", T0, b"after the step")
+    assert index.summary("front").newest == T0 + MIN
+    # Stepped back while the last segment was written: it ends ahead of the clock.
+    _record(index, tmp_path, "back", T0 + 10 * MIN, b"a")
+    assert index.summary("back", now=T0 + 5 * MIN).newest == T0 + 5 * MIN
+    # The owner's recorder's files count by their times, whatever order a scan found them.
+    index.add_external("back", tmp_path / "nvr.mp4", T0 + 20 * MIN, T0 + 21 * MIN, 1, "0" * 64, 1)
+    assert index.summary("back").newest == T0 + 21 * MIN
+
+
 def test_holds_until_expired_or_released(index: SegmentIndex) -> None:
     first = index.hold("front", T0, T0 + MIN, T0 + timedelta(days=30), "request r-1")
     second = index.hold("back", T0, T0 + MIN, T0 + timedelta(days=1), "request r-2")
@@ -391,7 +406,7 @@ def test_a_version_1_index_is_migrated_and_its_segments_are_the_agents_own(
     assert index.segments(origin="external") == []
     index.close_db()
     with sqlite3.connect(db) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     raw.close()
     SegmentIndex(db).close_db()  # opening again migrates nothing
 

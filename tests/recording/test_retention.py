@@ -11,10 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.clock_step import BootTime
 from agent.recording.index import Hold, Segment, SegmentIndex, sha256_file
 from agent.recording.retention import (
     RETENTION_CAP_S,
     effective_retention_days,
+    old_enough,
     plan_pruning,
     prune,
 )
@@ -401,3 +403,92 @@ def test_prune_refuses_a_file_of_the_owners_recorder(
     assert [s.id for s in index.segments()] == [seg_id]
     assert "refusing to prune" in caplog.text and str(path) in caplog.text
     index.close_db()
+
+
+HOUR = 3600.0
+
+
+def booted(age_days: float, boot_id: str, boot_end_s: float) -> Segment:
+    """A one-minute segment `age_days` old by the wall clock, ended at `boot_end_s` of a boot."""
+    return replace(seg(1, age_days), boot_id=boot_id, boot_end_us=round(boot_end_s * 1e6))
+
+
+AGE_CASES: list[tuple[str, Segment, float, bool, dict[str, int], bool]] = [
+    # name, segment, seconds this boot ("this-boot") is up, clock synchronised now,
+    # boots' last boot times (us), pruned (retention 1 h)
+    ("no boot time: the wall clock's age", seg(1, 2.0), 5000, False, {}, True),
+    ("no boot time, young by the wall", seg(1, 0.01), 5000, True, {}, False),
+    # The wall clock was stepped a day ahead: 2 days by the wall, 20 minutes by the boot.
+    (
+        "this boot, old by the wall, young by elapsed",
+        booted(2, "this-boot", 3800),
+        5000,
+        True,
+        {},
+        False,
+    ),
+    # Stepped back: in the future by the wall, 80 minutes by the boot.
+    (
+        "this boot, future by the wall, old by elapsed",
+        booted(-1, "this-boot", 200),
+        5000,
+        True,
+        {},
+        True,
+    ),
+    (
+        "earlier boot, synchronised: the wall decides",
+        booted(2, "old-boot", 100),
+        60,
+        True,
+        {},
+        True,
+    ),
+    ("earlier boot, synchronised, young", booted(0.01, "old-boot", 100), 60, True, {}, False),
+    # Not synchronised: the wall's 2 days count only as far as the boots prove.
+    (
+        "earlier boot, unsynchronised, proven young",
+        booted(2, "old-boot", 100),
+        60,
+        False,
+        {"old-boot": round(1000 * 1e6)},  # 900 s of that boot after it + 60 s of this one
+        False,
+    ),
+    (
+        "earlier boot, unsynchronised, proven old",
+        booted(2, "old-boot", 100),
+        1000,
+        False,
+        {"old-boot": round(3000 * 1e6)},  # 2900 s of that boot after it + 1000 s of this
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("segment", "up_s", "synced", "boot_ends", "pruned"),
+    [case[1:] for case in AGE_CASES],
+    ids=[case[0] for case in AGE_CASES],
+)
+def test_age_is_the_agents_own_elapsed_time_where_known(
+    segment: Segment, up_s: float, synced: bool, boot_ends: dict[str, int], pruned: bool
+) -> None:
+    boot = BootTime("this-boot", up_s)
+    assert old_enough(segment, NOW, HOUR, boot, synced, boot_ends) is pruned
+    # The same through the planner, which learns each boot's last time from its segments.
+    others = [
+        replace(seg(9, 0.0), id=9, boot_id=boot_id, boot_end_us=end)
+        for boot_id, end in boot_ends.items()
+    ]
+    plan = plan_pruning(
+        [segment, *others],
+        [],
+        NOW,
+        retention_s=HOUR,
+        max_bytes=BIG,
+        free_bytes=BIG,
+        min_free_bytes=0,
+        boot=boot,
+        synced=synced,
+    )
+    assert [s.id for s in plan] == ([1] if pruned else [])
