@@ -307,6 +307,7 @@ class App:
         if not self._clock().synced:
             log.warning("the system clock is not synchronised; footage times may be wrong")
         memory.limit_arenas()
+        memory.cap_ffmpeg_blocks()
 
         # The main loop sleeps on the link's wake-up event; a stop must end that sleep too.
         def wake_on_stop() -> None:

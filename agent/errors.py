@@ -17,5 +17,10 @@ class StreamError(AgentError):
     """A camera stream could not be opened or read."""
 
 
+class UnreadableStream(StreamError):
+    """Bytes arrive, but no stream in them before a deadline: garbage, not a camera
+    that is merely off (that one ends in a socket timeout)."""
+
+
 class LinkError(AgentError):
     """The registry link (MQTT) could not be set up."""

@@ -1,4 +1,13 @@
-"""Runs the camera workers as named threads, restarts crashed ones, spots wedged ones."""
+"""Runs the camera workers as named threads, restarts crashed ones, replaces wedged ones.
+
+A worker stuck inside a call no deadline reaches cannot be killed (Python has no way to
+stop a thread). It is abandoned instead: fenced off from its camera's recording and
+health (CameraWorker.retire) and replaced by a fresh worker, so one camera's hang never
+withholds the watchdog ping that the other cameras' recording depends on. Abandoned
+threads hold a connection and some memory until their call returns, so each camera has
+at most MAX_ABANDONED_PER_CAMERA of them; past that its stuck worker is left in place,
+and its health says `no_signal` until something returns.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +16,24 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.streams.worker import CameraWorker
 
 log = logging.getLogger(__name__)
 
-# A worker shows life at least every I/O timeout (5 s) plus one reconnect wait slice;
-# six times that without a sign means it is stuck somewhere no timeout reaches.
+# A worker shows life at least every I/O timeout (5 s) plus one reconnect wait slice,
+# and every FFmpeg call on a stream has a deadline (agent.streams.source: 2 x 10 s to
+# open, 10 s a read); this long without a sign means it is stuck where none reaches.
 WEDGED_AFTER_S = 30.0
 # Crashed workers are restarted at most this often in this window, then the agent
 # gives up and exits non-zero so systemd restarts the whole service.
 RESTART_BUDGET = 5
 RESTART_WINDOW_S = 600.0
+# Stuck workers given up per camera and not yet returned. One is enough to ride out a
+# hang that ends (a socket the kernel closes, a disk that comes back); a camera that
+# hangs every worker it gets is not helped by more, and each one holds memory.
+MAX_ABANDONED_PER_CAMERA = 1
 
 
 @dataclass
@@ -27,6 +41,7 @@ class _Slot:
     worker: CameraWorker
     thread: threading.Thread
     wedged: bool = False
+    abandoned: list[threading.Thread] = field(default_factory=list)
 
 
 class Supervisor:
@@ -59,27 +74,48 @@ class Supervisor:
             slot.thread.start()
 
     def check(self) -> bool:
-        """Restart crashed workers; True while every worker is running and not wedged."""
-        healthy = True
+        """Restart crashed workers and replace wedged ones; False once the agent should
+        give up (crashes past the restart budget). A wedged camera is no reason: the
+        watchdog ping goes on for the others."""
         now = time.monotonic()
         for slot in self._slots:
+            slot.abandoned = [t for t in slot.abandoned if t.is_alive()]
             if not slot.thread.is_alive() and not self._stop.is_set():
-                healthy = False
                 self._restart(slot, now)
             elif now - slot.worker.heartbeat > self._wedged_after:
-                if not slot.wedged:
-                    log.error(
-                        "camera %s: worker shows no sign of life for %.0f s; "
-                        "withholding the watchdog ping",
-                        slot.worker.camera_id,
-                        now - slot.worker.heartbeat,
-                    )
-                slot.wedged = True
-                healthy = False
+                self._wedged(slot, now)
             elif slot.wedged:
                 log.warning("camera %s: worker alive again", slot.worker.camera_id)
                 slot.wedged = False
-        return healthy and not self.gave_up
+        return not self.gave_up
+
+    def _wedged(self, slot: _Slot, now: float) -> None:
+        camera = slot.worker.camera_id
+        silent = now - slot.worker.heartbeat
+        if len(slot.abandoned) >= MAX_ABANDONED_PER_CAMERA:
+            if not slot.wedged:
+                log.error(
+                    "camera %s: worker shows no sign of life for %.0f s, and the one "
+                    "abandoned before it is still stuck; the camera stays down until one "
+                    "returns",
+                    camera,
+                    silent,
+                )
+            slot.wedged = True
+            return
+        log.error(
+            "camera %s: worker shows no sign of life for %.0f s; abandoning it and "
+            "starting a new one",
+            camera,
+            silent,
+        )
+        slot.worker.retire()
+        slot.thread.name = f"{slot.thread.name} (abandoned)"
+        slot.abandoned.append(slot.thread)
+        slot.worker = slot.worker.successor()
+        slot.thread = self._thread_for(slot.worker)
+        slot.thread.start()
+        slot.wedged = False
 
     def _restart(self, slot: _Slot, now: float) -> None:
         while self._restarts and self._restarts[0] < now - RESTART_WINDOW_S:

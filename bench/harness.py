@@ -223,12 +223,13 @@ def start_agent(
     *,
     extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`python -m agent run` from this checkout, with `extra_env` added to its environment;
-    its output goes to NAME.log."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    """`python -m agent run` from this checkout, with `extra_env` added to its environment
+    (e.g. a NOTIFY_SOCKET the benchmark reads); its output goes to NAME.log."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # Under systemd the benchmark's own NOTIFY_SOCKET must not reach the agent.
     env.pop("NOTIFY_SOCKET", None)
+    env.update(extra_env or {})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return procs.start(
         name, [sys.executable, "-m", "agent", "run", "--config", str(config)], env=env
     )

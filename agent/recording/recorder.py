@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.clock_step import ClockWatch
 from agent.recording.index import SegmentIndex
-from agent.recording.segments import RecordingError, SegmentWriter
+from agent.recording.segments import RecordingError, SegmentWriter, arrival_wall
 from agent.recording.timestamps import PacketCounts
 from agent.streams.source import Packet
 
@@ -28,6 +28,10 @@ CLOCK_STEP_GAP = "clock_step"
 
 
 class CameraRecorder:
+    """Each call names its `owner` (the camera's worker; tests may leave it out). Only the
+    owner that connected last records; a worker the supervisor abandoned (`abandon`)
+    never records again, even if the call it was stuck in returns one day."""
+
     def __init__(
         self,
         camera: str,
@@ -40,7 +44,12 @@ class CameraRecorder:
         self._directory = directory
         self._index = index
         self._segment_s = segment_s
-        self._writer: SegmentWriter | None = None
+        # (owner, writer) in one attribute, read once per packet: an abandoned worker
+        # can never pick up its successor's writer between two reads.
+        self._current: tuple[object, SegmentWriter] | None = None
+        # Writers left open by abandoned owners; each closes its own if it ever returns.
+        self._orphans: dict[object, SegmentWriter | None] = {}
+        self._last_packet_at: float | None = None
         self._lock = threading.Lock()
         # Footage stops where the last run's did: the time the agent was down is a gap.
         # (Where its last footage ends, not its latest time: after a step back of the
@@ -56,19 +65,39 @@ class CameraRecorder:
         # The segment a wall-clock step fell in; the next one starts on the new clock.
         self._stepped_segment: int | None = None
 
-    def connected(self, stream: Any) -> None:
+    def connected(self, stream: Any, owner: object = None) -> None:
         if stream is None:
             return
         with self._lock:
-            self._writer = SegmentWriter(
+            if owner in self._orphans:
+                return
+            writer = SegmentWriter(
                 self.camera, self._directory, self._index, self._segment_s, stream, self.counts
             )
+            self._current = (owner, writer)
             self._last_write = time.monotonic()
 
-    def packet(self, packet: Packet) -> None:
-        writer = self._writer
-        if writer is None or self._failed:
+    def abandon(self, owner: object = None) -> None:
+        """`owner` is stuck and replaced: it records nothing from now on. The gap until
+        its successor records starts at its last packet."""
+        with self._lock:
+            current = self._current
+            mine = current is not None and current[0] is owner
+            self._orphans[owner] = current[1] if current is not None and mine else None
+            if not mine:
+                return
+            self._current = None
+        self._failed = False
+        if self._gap_from is None:
+            last = self._last_packet_at
+            self._gap_from = arrival_wall(last) if last is not None else datetime.now(UTC)
+            self._gap_reason = "no_signal"
+
+    def packet(self, packet: Packet, owner: object = None) -> None:
+        current = self._current
+        if current is None or current[0] is not owner or self._failed:
             return
+        writer = current[1]
         if self._clock_watch is not None:
             steps = self._clock_watch.check()  # before the packet may start a segment
             if steps != self._steps_seen:
@@ -88,6 +117,7 @@ class CameraRecorder:
             self._gap_reason = "muxer_refused"
         if writer.recording:
             self._last_write = time.monotonic()
+            self._last_packet_at = packet.time
             if not was_recording and self._gap_from is not None:
                 start = writer.segment_start
                 stepped = self._gap_reason == CLOCK_STEP_GAP
@@ -115,12 +145,22 @@ class CameraRecorder:
         # A step back leaves no span without footage: a zero-length gap marks the seam.
         self._index.add_gap(self.camera, min(before, start), start, CLOCK_STEP_GAP)
 
-    def disconnected(self) -> None:
+    def disconnected(self, owner: object = None) -> None:
         with self._lock:
-            writer, self._writer = self._writer, None
-        self._failed = False
-        if writer is None:
+            orphaned = owner in self._orphans
+            if orphaned:
+                writer = self._orphans.pop(owner)
+            elif self._current is not None and self._current[0] is owner:
+                writer, self._current = self._current[1], None
+            else:
+                return
+        if orphaned:
+            # An abandoned owner came back: it finishes its own segment, no more.
+            if writer is not None:
+                writer.close(partial=True)
             return
+        self._failed = False
+        assert writer is not None
         writer.close()
         if self._gap_from is None:
             self._gap_from = writer.last_end or datetime.now(UTC)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import av
 import numpy as np
 
-from agent.errors import StreamError
+from agent.errors import StreamError, UnreadableStream
 from agent.quality.assess import SourceKind, StreamFacts
 from agent.quality.metrics import GreyImage, Planes
 from agent.streams.pacing import ReadPacer
@@ -26,6 +26,17 @@ log = logging.getLogger(__name__)
 # within about twice this (FFmpeg's RTSP reader waits once more before giving up)
 # instead of hanging its thread; no_signal is reported after 5 s regardless.
 IO_TIMEOUT_S = 5.0
+# FFmpeg's socket timeout never fires while bytes keep coming: a camera that sends
+# garbage, or one byte a second, would hold a connect or a read for ever. So every
+# blocking FFmpeg call on a network stream also has a deadline (PyAV's interrupt
+# callback). Opening has two calls (the RTSP handshake, then probing the stream, which
+# needs one keyframe from cameras that send their parameter sets in band), each with
+# this deadline; both together stay well inside the supervisor's WEDGED_AFTER_S.
+OPEN_DEADLINE_S = 10.0
+# One demuxed packet takes a frame interval; a silent camera ends a read through the
+# socket timeout first. Checked on every I/O step, which costs about 0.06-0.1 % of a
+# core per 1080p camera (bench/README.md, "Faults").
+READ_DEADLINE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -104,8 +115,7 @@ class StreamSource:
     def open(self) -> None:
         options: dict[str, str] = {}
         target = self.url
-        # FFmpeg's own socket timeouts, not PyAV's `timeout=`: that one is an interrupt
-        # callback into Python on every I/O step, a tenth of this agent's CPU.
+        deadlines: tuple[float, float] | None = (OPEN_DEADLINE_S, READ_DEADLINE_S)
         if self.kind == "rtsp":
             options["rtsp_transport"] = self._transport
             options["timeout"] = self._io_timeout_us
@@ -115,10 +125,20 @@ class StreamSource:
             target = _file_path(self.url)
             if not Path(target).is_file():
                 raise StreamError(f"{target}: no such file")
+            deadlines = None  # a local file cannot trickle
+        began = time.monotonic()
         try:
-            container = av.open(target, options=options)
+            container = av.open(target, options=options, timeout=deadlines)
         except (av.FFmpegError, OSError) as exc:
-            raise StreamError(f"cannot open {self.display_url}: {_reason(exc)}") from None
+            reason = _reason(exc)
+            if deadlines is not None and time.monotonic() - began >= OPEN_DEADLINE_S:
+                # FFmpeg reports a deadline as whatever its parser was doing then. Past
+                # the socket timeout, so bytes were arriving.
+                raise UnreadableStream(
+                    f"cannot open {self.display_url}: no stream within "
+                    f"{OPEN_DEADLINE_S:.0f} s although data arrives ({reason})"
+                ) from None
+            raise StreamError(f"cannot open {self.display_url}: {reason}") from None
         if not container.streams.video:
             container.close()
             raise StreamError(f"{self.display_url} has no video stream")
@@ -191,6 +211,12 @@ class StreamSource:
     def _demux(self) -> Iterator[Any]:
         try:
             yield from self._container.demux(self._stream)
+        except av.ExitError:
+            # The interrupt callback ended the read: bytes came, but no packet in time.
+            raise UnreadableStream(
+                f"reading {self.display_url}: no packet within {READ_DEADLINE_S:.0f} s "
+                "although data arrives"
+            ) from None
         except (av.FFmpegError, OSError) as exc:
             raise StreamError(f"reading {self.display_url}: {_reason(exc)}") from None
 

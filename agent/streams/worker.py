@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from agent import memory
-from agent.errors import StreamError
+from agent.errors import StreamError, UnreadableStream
 from agent.quality.assess import StreamAssessor, StreamFacts
 from agent.quality.metrics import Planes
 from agent.streams.backoff import Backoff
@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 KEYFRAME_SLACK_S = 0.5
 # A connection that delivered packets this long counts as good: the backoff starts over.
 STABLE_AFTER_S = 10.0
+# Reconnect delays for a camera whose bytes are no stream grow to this, not to the
+# usual 10 s: parsing its garbage until a deadline costs about a fifth of a core (a
+# 2 Mbit/s camera), so it gets a minute's rest in between; a camera that is merely off
+# keeps the short cap and its footage resumes quickly.
+UNREADABLE_BACKOFF_CAP_S = 60.0
 
 
 class Source(Protocol):
@@ -41,6 +46,10 @@ class Source(Protocol):
 
 
 OpenSource = Callable[[], AbstractContextManager[Source]]
+
+
+class Retired(Exception):
+    """Raised inside a worker the supervisor gave up on, at its next sign of life."""
 
 
 class CameraWorker:
@@ -63,7 +72,13 @@ class CameraWorker:
         self._display_url = display_url
         self._recorder = recorder
         self._backoff = Backoff()
+        self._unreadable_backoff = Backoff(cap=UNREADABLE_BACKOFF_CAP_S)
         self._heartbeat = time.monotonic()
+        self._retired = False
+        # When this connection's first packet came; None before one did. Only a stream
+        # that delivered packets counts as a good connection (a camera that answers the
+        # handshake and then sends garbage until the read deadline is not).
+        self._first_packet_at: float | None = None
 
     @property
     def heartbeat(self) -> float:
@@ -71,12 +86,44 @@ class CameraWorker:
         return self._heartbeat
 
     def _beat(self) -> None:
+        if self._retired:
+            raise Retired
         self._heartbeat = time.monotonic()
 
+    def retire(self) -> None:
+        """Give this worker up while it is stuck (called from the supervisor's thread).
+
+        Its thread cannot be killed, so it is fenced off instead: from now on it records
+        nothing (see CameraRecorder.abandon), and at its next sign of life it stops
+        without touching the camera's health or recording."""
+        self._retired = True
+        if self._recorder is not None:
+            self._recorder.abandon(self)
+
+    def successor(self) -> CameraWorker:
+        """A fresh worker for the same camera, health and recording, to replace this one."""
+        return CameraWorker(
+            self.camera_id,
+            self._open_source,
+            self.assessor,
+            self._interval,
+            self._display_url,
+            recorder=self._recorder,
+        )
+
     def run(self, stop: threading.Event) -> None:
+        try:
+            self._run(stop)
+        except Retired:
+            log.info("camera %s: the abandoned worker returned and ends", self.camera_id)
+            if self._recorder is not None:
+                self._recorder.disconnected(self)  # closes only its own unfinished segment
+
+    def _run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self._beat()
             opened_at: float | None = None
+            self._first_packet_at = None
             try:
                 with self._open_source() as source:
                     opened_at = time.monotonic()
@@ -92,20 +139,32 @@ class CameraWorker:
                     )
                     self.assessor.connected(opened_at, facts)
                     if self._recorder is not None:
-                        self._recorder.connected(source.video_stream)
+                        self._recorder.connected(source.video_stream, self)
                     self._pump(source, stop)
                     if not stop.is_set():
                         log.warning("camera %s: stream ended", self.camera_id)
             except StreamError as exc:
                 log.warning("camera %s: %s", self.camera_id, exc)
+                unreadable = isinstance(exc, UnreadableStream)
+            else:
+                unreadable = False
             finally:
-                if opened_at is not None:
+                # A retired worker's camera belongs to its successor now.
+                if opened_at is not None and not self._retired:
                     self.assessor.disconnected(time.monotonic())
                     if self._recorder is not None:
-                        self._recorder.disconnected()
-            if opened_at is not None and time.monotonic() - opened_at >= STABLE_AFTER_S:
+                        self._recorder.disconnected(self)
+            first = self._first_packet_at
+            if first is not None and time.monotonic() - first >= STABLE_AFTER_S:
                 self._backoff.reset()
-            self._sleep(stop, self._backoff.next())
+                self._unreadable_backoff.reset()
+            backoff = self._unreadable_backoff if unreadable else self._backoff
+            self._sleep(stop, backoff.next())
+
+    def _packet_beat(self) -> None:
+        self._beat()
+        if self._first_packet_at is None:
+            self._first_packet_at = self._heartbeat
 
     def _pump(self, source: Source, stop: threading.Event) -> None:
         pump(
@@ -113,8 +172,8 @@ class CameraWorker:
             self.assessor,
             KeyframeSampler(self._interval),
             stop,
-            beat=self._beat,
-            sink=self._recorder,
+            beat=self._packet_beat,
+            sink=None if self._recorder is None else _OwnedSink(self._recorder, self),
         )
 
     def _sleep(self, stop: threading.Event, seconds: float) -> None:
@@ -131,11 +190,30 @@ class CameraWorker:
 class PacketSink(Protocol):
     """Where packets are recorded (CameraRecorder in production)."""
 
-    def connected(self, stream: Any) -> None: ...
+    def connected(self, stream: Any, owner: object = None) -> None: ...
+
+    def packet(self, packet: Packet, owner: object = None) -> None: ...
+
+    def disconnected(self, owner: object = None) -> None: ...
+
+    def abandon(self, owner: object = None) -> None: ...
+
+
+class PacketTarget(Protocol):
+    """Where `pump` hands each packet."""
 
     def packet(self, packet: Packet) -> None: ...
 
-    def disconnected(self) -> None: ...
+
+class _OwnedSink:
+    """A recorder as one worker feeds it: every packet says whose it is."""
+
+    def __init__(self, recorder: PacketSink, owner: object) -> None:
+        self._recorder = recorder
+        self._owner = owner
+
+    def packet(self, packet: Packet) -> None:
+        self._recorder.packet(packet, self._owner)
 
 
 class Sampler(Protocol):
@@ -170,7 +248,7 @@ def pump(
     stop: threading.Event,
     *,
     beat: Callable[[], None] = lambda: None,
-    sink: PacketSink | None = None,
+    sink: PacketTarget | None = None,
 ) -> None:
     """Feed every packet to the recording (if any) and the assessor, and the sampled
     pictures too, until stop. One demux serves both."""
