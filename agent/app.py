@@ -18,6 +18,7 @@ from agent.clock import ClockState, clock_state
 from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import ControlServer, socket_path
 from agent.crypto import device_key
+from agent.errors import AgentError
 from agent.evidence.delivery import Delivery
 from agent.evidence.upload import Uploader, session_trusting
 from agent.i18n import Translator, translator
@@ -35,6 +36,7 @@ from agent.requests.setup import consent_of, policy_of
 from agent.requests.store import REQUESTS_FILE, RequestStore, UnknownRequest
 from agent.requests.token import upload_allowed
 from agent.requests.words import cannot_decide
+from agent.space_reserve import SpaceReserve
 from agent.state import Counters
 from agent.stop_signal import set_from_handler
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
@@ -93,6 +95,7 @@ class App:
         link: RegistryLink,
         topics: Topics,
         notifications: Notifications,
+        reserve: SpaceReserve,
     ) -> RequestDesk:
         data_dir = config.agent.data_dir
         key = device_key.load_or_create(data_dir)
@@ -121,7 +124,7 @@ class App:
             link.send(topic, payloads.encode(body), retain=True, kind="status")
 
         store = RequestStore(data_dir / REQUESTS_FILE)
-        audit = AuditLog(data_dir / AUDIT_FILE, on_append=publish_audit)
+        audit = AuditLog(data_dir / AUDIT_FILE, on_append=publish_audit, on_full=reserve.release)
         policy = policy_of(config)
         uploader = Uploader(
             session_trusting(config.police.upload_ca_file),
@@ -148,11 +151,15 @@ class App:
     def run(self, stop: threading.Event) -> int:
         config = self._config
         agent_id = config.agent.id
-        counters = Counters(config.agent.data_dir)
+        # Space kept back so that a full disk cannot stop the counters, outbox and audit
+        # writes (agent/space_reserve.py); made here if the disk has room, else later.
+        reserve = SpaceReserve(config.agent.data_dir)
+        counters = Counters(config.agent.data_dir, on_full=reserve.release)
+        reserve.tick()
         bdseq = counters.next_boot()
         topics = Topics(config.registry.topic_prefix, agent_id)
         registry = config.registry
-        outbox = Outbox(config.agent.data_dir / OUTBOX_FILE)
+        outbox = Outbox(config.agent.data_dir / OUTBOX_FILE, on_full=reserve.release)
         link = RegistryLink(
             client_id=agent_id,
             host=registry.host,
@@ -172,7 +179,7 @@ class App:
         started = time.monotonic()
         # The owner's e-mail / webhook / ntfy messages; its hooks only enqueue.
         notifications = Notifications(config, clock=self._clock)
-        storage = Storage(config, on_low_change=notifications.storage_changed)
+        storage = Storage(config, on_low_change=notifications.storage_changed, reserve=reserve)
         references = ReferenceStore(config.agent.data_dir)
         channels: list[CameraChannel] = []
         workers: list[CameraWorker] = []
@@ -212,7 +219,7 @@ class App:
             on_change=notifications.camera_changed,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
-        desk = self._request_desk(config, storage, link, topics, notifications)
+        desk = self._request_desk(config, storage, link, topics, notifications, reserve)
         link.subscribe(topics.requests, desk.token_arrived)
         assessors = {channel.id: channel.assessor for channel in channels}
 
@@ -290,7 +297,12 @@ class App:
             if alive and watchdog_every is not None and now - last_ping >= watchdog_every:
                 self._notifier.watchdog()
                 last_ping = now
-            storage.tick(now)
+            reserve.tick()
+            try:
+                storage.tick(now)
+            except AgentError as exc:
+                # A full or failing disk is reported in health, never a reason to stop.
+                log.error("footage pruning: %s; trying again at the next pass", exc)
             reporter.tick(now)
             link.wake.wait(tick)
             link.wake.clear()
