@@ -144,8 +144,11 @@ class SpaceReserve:
             return
         if free < RELEASE_BELOW_BYTES:
             self.release()
-        elif free >= self._piece + RESTORE_MARGIN_BYTES and not self.held:
-            self.make()
+            return
+        while free >= self._piece + RESTORE_MARGIN_BYTES and not self.held:
+            if not self.make():
+                return
+            free -= self._piece
 
     def make(self) -> bool:
         """Allocate the first missing piece; False when the disk has no room for it."""
