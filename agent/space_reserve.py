@@ -138,6 +138,7 @@ class SpaceReserve:
     def tick(self) -> None:
         """Release a piece when the disk is all but full, make one again once it is not."""
         try:
+            self._dir.mkdir(parents=True, exist_ok=True)
             free = self.free_bytes()
         except OSError as exc:
             log.debug("cannot read the free space of %s: %s", self._dir, exc)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.recording.index import SegmentIndex
+from agent.recording.index import FootageIndexError, SegmentIndex
 from agent.recording.segments import MakeRoom, RecordingError, SegmentWriter
 from agent.streams.source import Packet
 
@@ -93,9 +93,24 @@ class CameraRecorder:
             if not was_recording and self._gap_from is not None:
                 start = writer.segment_start
                 if start is not None and start > self._gap_from:
-                    self._index.add_gap(self.camera, self._gap_from, start, self._gap_reason)
+                    self._add_gap(self._gap_from, start)
                 self._gap_from = None
             self._disk_full = False
+
+    def _add_gap(self, start: datetime, end: datetime) -> None:
+        try:
+            self._index.add_gap(self.camera, start, end, self._gap_reason)
+        except FootageIndexError as exc:
+            # The footage goes on; the gap is missing from the index (and the health's
+            # gap count), which the log says.
+            log.error(
+                "camera %s: cannot record the gap %s to %s (%s): %s",
+                self.camera,
+                start.isoformat(),
+                end.isoformat(),
+                self._gap_reason,
+                exc,
+            )
 
     def _room(self) -> bool:
         return self._has_room is None or self._has_room()
