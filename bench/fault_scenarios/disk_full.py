@@ -1,5 +1,6 @@
-"""A full disk, again and again: filled by footage alone, from outside, and on a footage disk
-of its own with nothing the agent may prune; then a restart on a disk full to the last byte.
+"""A full disk, again and again: filled by footage alone and from outside, a restart on it
+full to the last byte, then a footage disk of its own whose footage is all held (nothing the
+agent may prune).
 
 Real parts: tmpfs disks (mounted here, so root), mosquitto, the simulated RTSP camera at
 8 Mbit/s and the agent as a process. A persistent-session subscriber counts health reports
@@ -11,7 +12,7 @@ space returns on a footage disk the agent could not prune.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from _pytest.outcomes import Failed
@@ -30,8 +31,8 @@ from tests.support.tmpfs import fill, tmpfs
 
 NAME = "disk_full"
 WHAT = (
-    "fills the disk by footage alone and from outside, repeatedly, then a footage disk with "
-    "nothing to prune, then restarts the agent on a full disk"
+    "fills the disk by footage alone and from outside, repeatedly, restarts the agent on it "
+    "full, then fills a footage disk of its own whose footage is all held"
 )
 
 MIB = 1024 * 1024
@@ -101,6 +102,26 @@ def _newest_start(state: Path) -> datetime | None:
     return max(starts, default=None)
 
 
+def _hold_everything(state: Path) -> int:
+    """A hold over all the camera's footage, as a preservation request makes (written into
+    the running agent's index, which takes a second writer)."""
+    index = SegmentIndex(state / "footage.sqlite")
+    try:
+        now = datetime.now(UTC)
+        day = timedelta(days=1)
+        return index.hold("front", now - day, now + day, now + day, "bench: held footage")
+    finally:
+        index.close_db()
+
+
+def _release(state: Path, hold: int) -> None:
+    index = SegmentIndex(state / "footage.sqlite")
+    try:
+        index.release(hold)
+    finally:
+        index.close_db()
+
+
 def _same_disk(work: Path, broker: Broker, camera: RtspCamera, short: bool) -> Outcome:
     """Footage and state on one tmpfs: footage fills it, then another program does, over and
     over; then a restart on the disk full to the last byte."""
@@ -111,6 +132,7 @@ def _same_disk(work: Path, broker: Broker, camera: RtspCamera, short: bool) -> O
         fill(disk / "ballast-0", leave=RESERVE_BYTES + (8 if short else 40) * MIB)
         config = _config(work, broker, camera, SAME_DISK_AGENT, state, disk / "footage")
         junk = 0
+        restart = "same disk: no restart"
         requests = _requests(SAME_DISK_AGENT)
         with (
             SeqCounter(broker, _health(SAME_DISK_AGENT)) as counter,
@@ -139,8 +161,8 @@ def _same_disk(work: Path, broker: Broker, camera: RtspCamera, short: bool) -> O
                 restarted = AgentProcess(config).start()
                 began = time.monotonic()
                 counter.wait_for_seq("front", stopped_at + 1, timeout=30)
-                facts.append(
-                    f"restart on the disk full to the last byte: first report after "
+                restart = (
+                    f"same disk, restarted on it full to the last byte: first report after "
                     f"{time.monotonic() - began:.1f} s (exit code of the stop before: {code})"
                 )
                 time.sleep(hold_s)
@@ -168,6 +190,7 @@ def _same_disk(work: Path, broker: Broker, camera: RtspCamera, short: bool) -> O
         f"({', '.join(sorted(reasons)) or 'none'}); audit entries made while full: "
         f"{rejected} of {junk} kept, chain intact: {audit.verify().intact}"
     )
+    facts.append(restart)
     return Outcome(survived and not lost and not dup and verified, facts)
 
 
@@ -189,6 +212,8 @@ def _own_footage_disk(work: Path, broker: Broker, camera: RtspCamera, short: boo
             try:
                 counter.wait_for_seq("front", 3, timeout=30)
                 for cycle in range(cycles):
+                    # Footage held for a request: the agent may prune none of it.
+                    hold = _hold_everything(state)
                     ballast = footage_disk / f"ballast-{cycle}"
                     fill(ballast)
                     time.sleep(hold_s)
@@ -204,6 +229,7 @@ def _own_footage_disk(work: Path, broker: Broker, camera: RtspCamera, short: boo
                     else:
                         facts.append(f"own footage disk: no recording after cycle {cycle + 1}")
                         survived = False
+                    _release(state, hold)
                     survived &= _running(agent, facts, f"in cycle {cycle + 1}")
                 agent.terminate()
             except (AssertionError, Failed) as exc:
@@ -215,7 +241,7 @@ def _own_footage_disk(work: Path, broker: Broker, camera: RtspCamera, short: boo
         count, seconds, reasons = _gaps(state)
     worst = max(resumes, default=float("nan"))
     facts.append(
-        f"own footage disk, {cycles} fill(s) of {hold_s:.0f} s with nothing to prune: "
+        f"own footage disk, {cycles} fill(s) of {hold_s:.0f} s, its footage all held: "
         f"{counter.highest('front')} health reports, {len(lost)} lost, {dup} duplicated; "
         f"recording resumed {len(resumes)} time(s), at most {worst:.1f} s after space returned "
         f"(target {TARGET_RESUME_S:.0f} s)"
