@@ -8,6 +8,7 @@ the agent as a process. Each test runs one agent through several phases.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,9 +90,10 @@ def recorded_after(message: Received, moment: datetime) -> bool:
 def junk_token_audited(watch: Watcher, number: int, state: Path) -> None:
     """A malformed request token while the disk is full: its `rejected` audit entry is
     written to the log and published."""
+    sent = time.monotonic()
     watch.publish(REQUESTS, b"junk-while-full-%d" % number)
     entry = watch.wait_for(
-        lambda m: m.topic == AUDIT and m.json()["event"] == "rejected", timeout=15
+        lambda m: m.topic == AUDIT and m.json()["event"] == "rejected", timeout=15, after=sent
     ).json()
     lines = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
     assert entry in lines
@@ -199,3 +201,4 @@ def test_a_full_footage_disk_of_its_own_reports_storage_failed_and_recording_res
         assert counter.missing("front") == [], counter.summary()
         assert counter.duplicates("front") == 0
         assert restarted.terminate()[0] == 0
+    assert "Traceback" not in agent.log + restarted.log
