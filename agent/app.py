@@ -30,6 +30,7 @@ from agent.clock_step import ClockStep, ClockWatch
 from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import ControlServer, socket_path
 from agent.crypto import device_key
+from agent.errors import AgentError
 from agent.evidence.delivery import Delivery
 from agent.evidence.upload import Uploader, session_trusting
 from agent.i18n import Translator, translator
@@ -48,6 +49,7 @@ from agent.requests.setup import consent_of, policy_of
 from agent.requests.store import RequestStore, UnknownRequest
 from agent.requests.token import upload_allowed
 from agent.requests.words import cannot_decide
+from agent.space_reserve import SpaceReserve
 from agent.state import Counters
 from agent.state_files import open_or_move_aside
 from agent.stop_signal import set_from_handler
@@ -163,14 +165,20 @@ class App:
         config = self._config
         agent_id = config.agent.id
         data_dir = config.agent.data_dir
-        counters = Counters(data_dir)
+        # Space kept back so that a full disk cannot stop the counters, outbox and audit
+        # writes (agent/space_reserve.py); made here if the disk has room, else later.
+        reserve = SpaceReserve(data_dir)
+        counters = Counters(data_dir, on_full=reserve.release)
+        reserve.tick()
         bdseq = counters.next_boot()
         topics = Topics(config.registry.topic_prefix, agent_id)
         registry = config.registry
         # A broken outbox or request store is kept aside and the agent goes on with a new
         # one (docs/service.md, "State files"); health must flow whatever broke.
         outbox, outbox_reset = open_or_move_aside(
-            data_dir / OUTBOX_FILE, Outbox, "the message outbox"
+            data_dir / OUTBOX_FILE,
+            functools.partial(Outbox, on_full=reserve.release),
+            "the message outbox",
         )
         store, store_reset = open_request_store(data_dir)
         key, key_problem = device_key.for_daemon(data_dir)
@@ -200,6 +208,7 @@ class App:
             on_low_change=notifications.storage_changed,
             clock_watch=clock_watch,
             requests=store.all,
+            reserve=reserve,
         )
         resets = [r for r in (outbox_reset, store_reset, storage.index_reset) if r is not None]
         references = ReferenceStore(config.agent.data_dir)
@@ -248,7 +257,9 @@ class App:
         def publish_audit(entry: AuditEntry) -> None:
             link.send(topics.audit, entry.line(), retain=False, kind="audit")
 
-        audit = AuditLog(config.agent.data_dir / AUDIT_FILE, on_append=publish_audit)
+        audit = AuditLog(
+            config.agent.data_dir / AUDIT_FILE, on_append=publish_audit, on_full=reserve.release
+        )
         for reset in resets:
             try:
                 audit.append(STATE_FILE_RESET, None, reset.audit_detail())
@@ -339,7 +350,12 @@ class App:
             clock_watch.check()
             for step in clock_watch.take_new():
                 clock_stepped(step, audit)
-            storage.tick(now)
+            reserve.tick()
+            try:
+                storage.tick(now)
+            except AgentError as exc:
+                # A full or failing disk is reported in health, never a reason to stop.
+                log.error("footage pruning: %s; trying again at the next pass", exc)
             reporter.tick(now)
             link.wake.wait(tick)
             link.wake.clear()

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from agent.errors import AgentError
+from agent.space_reserve import OnFull, is_disk_full
 from agent.strict_json import no_duplicate_keys
 
 if TYPE_CHECKING:
@@ -278,10 +279,16 @@ class AuditLog:
     """
 
     def __init__(
-        self, path: Path, *, on_append: Callable[[AuditEntry], None] | None = None
+        self,
+        path: Path,
+        *,
+        on_append: Callable[[AuditEntry], None] | None = None,
+        on_full: OnFull | None = None,
     ) -> None:
         self.path = path
         self._on_append = on_append
+        # A full disk: release the space reserve (agent.space_reserve) and write again.
+        self._on_full = on_full
         self._lock = threading.Lock()
         self._tail: _Tail | None = None
         try:
@@ -312,7 +319,13 @@ class AuditLog:
         the caller); AuditError when the file cannot be written."""
         plain = _checked(event, request_id, detail)
         with self._lock:
-            written = self._write(event, request_id, plain)
+            try:
+                written = self._write(event, request_id, plain)
+            except AuditError as exc:
+                full = exc.__cause__ is not None and is_disk_full(exc.__cause__)
+                if not (full and self._on_full is not None and self._on_full()):
+                    raise
+                written = self._write(event, request_id, plain)
             for entry in written:
                 self._notify(entry)
         return written[-1]
@@ -388,7 +401,15 @@ class AuditLog:
             data += entry.line() + b"\n"
             written.append(entry)
             self._tail = None  # unknown until the write is complete
-            _write_all(fd, data)
+            try:
+                _write_all(fd, data)
+            except OSError as exc:
+                if is_disk_full(exc):
+                    # Part of the line may be written: take it back (we hold the lock and
+                    # know the size before), so the retry after the space reserve is
+                    # released appends a whole entry rather than after a torn tail.
+                    os.ftruncate(fd, size)
+                raise
             os.fsync(fd)
             self._tail = _Tail(entry.seq, entry.hash, size + len(data), None)
             return written

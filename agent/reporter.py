@@ -14,7 +14,7 @@ from agent.mqtt import payloads
 from agent.mqtt.topics import Topics
 from agent.quality import dori
 from agent.quality.assess import Health, StreamAssessor, status_of
-from agent.state import Counters
+from agent.state import Counters, StateError
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,9 @@ class Reporter:
         self._packets = packets
         self._clock_step = clock_step
         self._connections_seen = 0
+        # Set while health reports cannot be numbered (no space for the counters): logged
+        # once, not at every tick.
+        self._numbering_failed = False
         self._widths: dict[str, int | None] = {c.id: None for c in cameras}
 
     def tick(self, now: float) -> None:
@@ -107,7 +110,8 @@ class Reporter:
                 snapshot.problems,
             ) != (camera.last.status, camera.last.problems)
             if changed or now - camera.last_sent >= self._interval:
-                self._publish_health(camera, snapshot, clock)
+                if not self._publish_health(camera, snapshot, clock):
+                    continue  # tried again at the next tick
                 if changed:
                     log.info(
                         "camera %s: %s %s",
@@ -157,12 +161,25 @@ class Reporter:
         )
         self._link.publish(self._topics.state, payloads.encode(body), retain=True)
 
-    def _publish_health(self, camera: CameraChannel, snapshot: Health, clock: ClockState) -> None:
+    def _publish_health(self, camera: CameraChannel, snapshot: Health, clock: ClockState) -> bool:
+        """Number and send one report; False when it cannot be numbered (a full disk)."""
+        try:
+            seq = self._counters.next_seq(camera.id)
+        except StateError as exc:
+            # A seq is never used unsaved (agent/space_reserve.py says why): the report
+            # waits until the counters can be written again.
+            if not self._numbering_failed:
+                log.error("health reports wait: %s", exc)
+            self._numbering_failed = True
+            return False
+        if self._numbering_failed:
+            log.info("health reports are numbered again")
+            self._numbering_failed = False
         body = payloads.health(
             agent=self._topics.agent,
             camera=camera.id,
             bdseq=self._bdseq,
-            seq=self._counters.next_seq(camera.id),
+            seq=seq,
             snapshot=snapshot,
             clock=clock,
             last_step=self._clock_step() if self._clock_step is not None else None,
@@ -174,3 +191,4 @@ class Reporter:
             kind="health",
             key=camera.id,
         )
+        return True

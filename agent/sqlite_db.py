@@ -46,4 +46,11 @@ def transaction(db: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            # A COMMIT that failed (a full disk: SQLITE_FULL) may leave the transaction
+            # open; the next BEGIN would then fail for ever.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise

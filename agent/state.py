@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from agent.errors import AgentError
+from agent.space_reserve import OnFull, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,11 @@ class Counters:
     which is larger than any count a device reaches, so they still never go back.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, on_full: OnFull | None = None) -> None:
         self._path = data_dir / STATE_FILE
         self._lock = threading.Lock()
+        # A full disk: release the space reserve (agent.space_reserve) and write again.
+        self._on_full = on_full
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -66,22 +69,60 @@ class Counters:
         return bdseq, seq
 
     def _save(self) -> None:
-        tmp = self._path.with_suffix(".tmp")
         payload = json.dumps({"bdseq": self._bdseq, "seq": self._seq}).encode()
+        try:
+            self._write(payload)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise StateError(f"cannot write {self._path}: {exc}") from exc
+        else:
+            return
+        if self._on_full is not None and self._on_full():
+            try:
+                self._write(payload)
+                return
+            except OSError as again:
+                if not is_disk_full(again):
+                    raise StateError(f"cannot write {self._path}: {again}") from again
+        try:
+            self._overwrite(payload)
+        except OSError as last:
+            raise StateError(f"cannot write {self._path}: {last}") from last
+
+    def _overwrite(self, payload: bytes) -> None:
+        """The last resort on a full disk with no reserve left: rewrite the file in place,
+        in the block it already has (a temp file needs a new one). A power cut during it
+        can tear the file; a torn file restarts the counters from the current time (see
+        the class), so they still never go back."""
+        fd = os.open(self._path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.pwrite(fd, payload, 0)
+            os.ftruncate(fd, len(payload))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _write(self, payload: bytes) -> None:
+        tmp = self._path.with_suffix(".tmp")
         try:
             with open(tmp, "wb") as fh:
                 fh.write(payload)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self._path)
-        except OSError as exc:
-            raise StateError(f"cannot write {self._path}: {exc}") from exc
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a half-written temp file holds the space we lack
+            raise
 
     def next_boot(self) -> int:
         """Count one agent start and return the new bdseq."""
         with self._lock:
             self._bdseq += 1
-            self._save()
+            try:
+                self._save()
+            except StateError:
+                self._bdseq -= 1  # never used unsaved: a restart would use it again
+                raise
             return self._bdseq
 
     @property
@@ -91,7 +132,16 @@ class Counters:
     def next_seq(self, camera: str) -> int:
         """The next report number of a camera, persisted before it is used."""
         with self._lock:
+            before = self._seq.get(camera)
             value = max(self._seq.get(camera, 0), self._seq.get("*", 0)) + 1
             self._seq[camera] = value
-            self._save()
+            try:
+                self._save()
+            except StateError:
+                # Never used unsaved: a restart would number another report the same.
+                if before is None:
+                    del self._seq[camera]
+                else:
+                    self._seq[camera] = before
+                raise
             return value

@@ -158,8 +158,17 @@ class RegistryLink:
         self, topic: str, payload: bytes, *, retain: bool, kind: str, key: str | None = None
     ) -> None:
         """Store a message in the outbox; it is published in order once the broker is
-        reachable, and kept until the broker has acknowledged it."""
-        self._outbox.put(topic, payload, retain=retain, kind=kind, key=key)
+        reachable, and kept until the broker has acknowledged it. Should the outbox's disk
+        be full beyond what the space reserve frees, it is published from memory instead
+        (like the birth): a connected registry still hears it, a restart loses it."""
+        try:
+            self._outbox.put(topic, payload, retain=retain, kind=kind, key=key)
+        except OutboxError as exc:
+            if not exc.disk_full:
+                raise
+            log.error("a %s message on %s is not kept in the outbox: %s", kind, topic, exc)
+            self.publish(topic, payload, retain=retain)
+            return
         self._kick.set()
 
     def subscribe(self, topic: str, handler: Callable[[bytes], None]) -> None:

@@ -18,15 +18,19 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from agent.errors import AgentError
+from agent.space_reserve import OnFull, is_disk_full
 from agent.sqlite_db import open_db, transaction
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 OUTBOX_FILE = "outbox.sqlite"
 # Three days of one camera's reports at the default 60 s interval, or half a day at 10 s.
@@ -66,7 +70,11 @@ CREATE TABLE IF NOT EXISTS refused (
 
 
 class OutboxError(AgentError):
-    """The outbox file is unusable (not SQLite, corrupt, read-only)."""
+    """The outbox file is unusable (not SQLite, corrupt, read-only), or its disk is full."""
+
+    def __init__(self, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
 
 
 @dataclass(frozen=True)
@@ -87,8 +95,11 @@ class Outbox:
         *,
         max_health_per_camera: int = MAX_HEALTH_PER_CAMERA,
         max_rejected_statuses: int = MAX_REJECTED_STATUSES,
+        on_full: OnFull | None = None,
     ) -> None:
         self.path = path
+        # A full disk: release the space reserve (agent.space_reserve) and write again.
+        self._on_full = on_full
         self._max_health = max_health_per_camera
         self._max_rejected = max_rejected_statuses
         self._lock = threading.Lock()
@@ -106,7 +117,7 @@ class Outbox:
             with transaction(self._db, self._lock) as db:
                 yield db
         except sqlite3.DatabaseError as exc:
-            raise OutboxError(f"{self.path}: {exc}") from None
+            raise OutboxError(f"{self.path}: {exc}", disk_full=is_disk_full(exc)) from None
 
     def put(
         self, topic: str, payload: bytes, *, retain: bool, kind: str, key: str | None = None
@@ -114,6 +125,19 @@ class Outbox:
         """Store a message durably; returns its id (the order it will be published in)."""
         if kind not in KINDS:
             raise ValueError(f"unknown message kind {kind!r}")
+        return self._retrying(lambda: self._put(topic, payload, retain, kind, key))
+
+    def _retrying(self, write: Callable[[], T]) -> T:
+        """Run a write; once more if it met a full disk and the space reserve gave room
+        (a delivered message that stayed would be sent twice)."""
+        try:
+            return write()
+        except OutboxError as exc:
+            if not (exc.disk_full and self._on_full is not None and self._on_full()):
+                raise
+        return write()
+
+    def _put(self, topic: str, payload: bytes, retain: bool, kind: str, key: str | None) -> int:
         with self._tx() as db:
             cursor = db.execute(
                 "INSERT INTO outbox (topic, payload, retain, kind, key, created)"
@@ -180,12 +204,18 @@ class Outbox:
         return [Message(r[0], r[1], bytes(r[2]), bool(r[3]), r[4]) for r in rows]
 
     def delivered(self, message_id: int) -> None:
+        self._retrying(lambda: self._delete(message_id))
+
+    def _delete(self, message_id: int) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM outbox WHERE id = ?", (message_id,))
 
     def refused(self, message_id: int, reason: str) -> Message | None:
         """The broker refused the message: it leaves the queue (sending it again would be
         refused again) and is kept aside with the reason. Returns it, if it was there."""
+        return self._retrying(lambda: self._set_aside(message_id, reason))
+
+    def _set_aside(self, message_id: int, reason: str) -> Message | None:
         with self._tx() as db:
             row = db.execute(
                 "SELECT id, topic, payload, retain, kind FROM outbox WHERE id = ?", (message_id,)

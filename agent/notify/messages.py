@@ -48,6 +48,10 @@ PROBLEM_WORDS: dict[str, tuple[str, str]] = {
         N_("recording has stopped"),
         N_("check the recorder and its disk"),
     ),
+    "storage_failed": (
+        N_("the disk is full: footage cannot be written"),
+        N_("free space on the disk; recording resumes by itself"),
+    ),
     "clock_unsynced": (
         N_("the clock is not synchronised"),
         N_("check the network and the time service"),

@@ -81,6 +81,13 @@ PROBLEMS: Mapping[str, tuple[str, str]] = {
         N_("Recording has stopped although the camera sends pictures."),
         N_("Check the recorder or the disk; restart the agent if it stays so."),
     ),
+    "storage_failed": (
+        N_("The disk is full even after deleting old footage: nothing is recorded."),
+        N_(
+            "Free space on the disk (other files, or footage held for a request fill it). "
+            "Recording resumes by itself as soon as there is room."
+        ),
+    ),
     "clock_unsynced": (
         N_("The device's clock is not synchronised: footage times may be wrong."),
         N_("Check the internet connection and the time service (timedatectl)."),

@@ -336,7 +336,14 @@ class SegmentIndex:
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
-                conn.execute("COMMIT")
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error:
+                    # A failed COMMIT (a full disk) may leave the transaction open; the
+                    # next BEGIN would then fail for ever.
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
             except sqlite3.DatabaseError as exc:
                 raise FootageIndexError(f"footage index {self.path}: {exc}") from exc
             finally:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agent.clock_step import ClockWatch
-from agent.recording.index import SegmentIndex
-from agent.recording.segments import RecordingError, SegmentWriter, arrival_wall
+from agent.recording.index import FootageIndexError, SegmentIndex
+from agent.recording.segments import MakeRoom, RecordingError, SegmentWriter, arrival_wall
 from agent.recording.timestamps import PacketCounts
 from agent.streams.source import Packet
 
@@ -20,6 +21,11 @@ log = logging.getLogger(__name__)
 
 # Packets arrive but none was written for this long: the recording has stopped.
 STALLED_AFTER_S = 30.0
+# Why footage is missing while a full disk stopped the recording (a gap row's reason).
+STORAGE_FULL_GAP = "storage_full"
+
+# True when the footage disk has room for recording to go on (Storage.has_room).
+HasRoom = Callable[[], bool]
 
 
 # The gap reason where the wall clock was stepped: footage times jump there (forward: a
@@ -39,11 +45,19 @@ class CameraRecorder:
         index: SegmentIndex,
         segment_s: float,
         clock_watch: ClockWatch | None = None,
+        *,
+        make_room: MakeRoom | None = None,
+        has_room: HasRoom | None = None,
     ):
         self.camera = camera
         self._directory = directory
         self._index = index
         self._segment_s = segment_s
+        self._make_room = make_room
+        self._has_room = has_room
+        # Set while a full disk keeps the recording stopped: it resumes at the first
+        # keyframe after there is room again, not at a reconnect (the stream is fine).
+        self._disk_full = False
         # (owner, writer) in one attribute, read once per packet: an abandoned worker
         # can never pick up its successor's writer between two reads.
         self._current: tuple[object, SegmentWriter] | None = None
@@ -72,7 +86,13 @@ class CameraRecorder:
             if owner in self._orphans:
                 return
             writer = SegmentWriter(
-                self.camera, self._directory, self._index, self._segment_s, stream, self.counts
+                self.camera,
+                self._directory,
+                self._index,
+                self._segment_s,
+                stream,
+                self.counts,
+                make_room=self._make_room,
             )
             self._current = (owner, writer)
             self._last_write = time.monotonic()
@@ -95,9 +115,14 @@ class CameraRecorder:
 
     def packet(self, packet: Packet, owner: object = None) -> None:
         current = self._current
-        if current is None or current[0] is not owner or self._failed:
+        if current is None or current[0] is not owner:
             return
         writer = current[1]
+        if self._failed:
+            if not (self._disk_full and packet.keyframe and self._room()):
+                return
+            log.info("camera %s: the disk has room again; recording resumes", self.camera)
+            self._failed = False
         if self._clock_watch is not None:
             steps = self._clock_watch.check()  # before the packet may start a segment
             if steps != self._steps_seen:
@@ -107,8 +132,7 @@ class CameraRecorder:
         try:
             writer.packet(packet)
         except RecordingError as exc:
-            log.error("%s; recording stops until the camera reconnects", exc)
-            self._failed = True
+            self._stopped_by(exc, writer)
             return
         if was_recording and not writer.recording and self._gap_from is None:
             # The muxer refused a packet and ended the segment; the next keyframe starts
@@ -116,6 +140,10 @@ class CameraRecorder:
             self._gap_from = writer.last_end
             self._gap_reason = "muxer_refused"
         if writer.recording:
+            if packet.keyframe and not self._room():
+                # Footage is about to fill the disk (or to take the state reserve's space):
+                # prune now rather than at the next pruning pass or a failed write.
+                self._make_room_now()
             self._last_write = time.monotonic()
             self._last_packet_at = packet.time
             if not was_recording and self._gap_from is not None:
@@ -123,10 +151,50 @@ class CameraRecorder:
                 stepped = self._gap_reason == CLOCK_STEP_GAP
                 if start is not None and (start > self._gap_from or stepped):
                     gap_from = min(self._gap_from, start)
-                    self._index.add_gap(self.camera, gap_from, start, self._gap_reason)
+                    self._add_gap(gap_from, start, self._gap_reason)
                 self._gap_from = None
             elif self._stepped_segment not in (None, writer.segment_id):
                 self._step_gap(writer)
+            self._disk_full = False
+
+    def _add_gap(self, start: datetime, end: datetime, reason: str) -> None:
+        try:
+            self._index.add_gap(self.camera, start, end, reason)
+        except FootageIndexError as exc:
+            # The footage goes on; the gap is missing from the index (and the health's
+            # gap count), which the log says.
+            log.error(
+                "camera %s: cannot record the gap %s to %s (%s): %s",
+                self.camera,
+                start.isoformat(),
+                end.isoformat(),
+                reason,
+                exc,
+            )
+
+    def _room(self) -> bool:
+        return self._has_room is None or self._has_room()
+
+    def _make_room_now(self) -> None:
+        if self._make_room is not None:
+            self._make_room()
+
+    def _stopped_by(self, exc: RecordingError, writer: SegmentWriter) -> None:
+        self._failed = True
+        if not exc.disk_full:
+            log.error("%s; recording stops until the camera reconnects", exc)
+            return
+        if not self._disk_full:
+            log.error("%s; recording resumes as soon as the disk has room", exc)
+        self._disk_full = True
+        if self._gap_from is None:
+            self._gap_from = writer.last_end or datetime.now(UTC)
+            self._gap_reason = STORAGE_FULL_GAP
+
+    @property
+    def storage_failed(self) -> bool:
+        """True while a full disk keeps this camera's footage from being written."""
+        return self._failed and self._disk_full
 
     def _clock_stepped(self, segment_id: int | None) -> None:
         """The wall clock was stepped: mark the segment it fell in; the gap between it and
@@ -143,7 +211,7 @@ class CameraRecorder:
         if start is None or before is None:
             return
         # A step back leaves no span without footage: a zero-length gap marks the seam.
-        self._index.add_gap(self.camera, min(before, start), start, CLOCK_STEP_GAP)
+        self._add_gap(min(before, start), start, CLOCK_STEP_GAP)
 
     def disconnected(self, owner: object = None) -> None:
         with self._lock:
@@ -160,6 +228,7 @@ class CameraRecorder:
                 writer.close(partial=True)
             return
         self._failed = False
+        self._disk_full = False
         assert writer is not None
         writer.close()
         if self._gap_from is None:

@@ -8,9 +8,11 @@ it is closed and its row in the index says where, when and how big it is.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,9 @@ import av
 
 from agent.clock_step import BootTime
 from agent.errors import AgentError
-from agent.recording.index import SegmentIndex, sha256_file
+from agent.recording.index import FootageIndexError, SegmentIndex, sha256_file
 from agent.recording.timestamps import PacketCounts, TimestampRepair
+from agent.space_reserve import is_disk_full
 from agent.streams.source import Packet
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,16 @@ SUFFIX = ".ts"
 
 
 class RecordingError(AgentError):
-    """A segment could not be written."""
+    """A segment could not be written; `disk_full` when for lack of space."""
+
+    def __init__(self, message: str, *, disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
+# Told that a segment write failed for lack of space: prune now, before the segment is
+# closed (closing writes its index row, which needs a little space too).
+MakeRoom = Callable[[], None]
 
 
 def segment_path(directory: Path, camera: str, start: datetime) -> Path:
@@ -92,8 +104,10 @@ class SegmentWriter:
         segment_s: float,
         stream: Any,
         counts: PacketCounts | None = None,
+        make_room: MakeRoom | None = None,
     ) -> None:
         self.camera = camera
+        self._make_room = make_room
         self._directory = directory
         self._index = index
         self._segment_s = segment_s
@@ -141,7 +155,12 @@ class SegmentWriter:
             and stream_time - self._first_ts >= self._segment_s - self._frame_s / 2
         )
         if self._out is not None and packet.keyframe and due:
-            self.close(at=packet.time)
+            path = self._path
+            if self.close(at=packet.time):
+                # The muxer buffers: a full disk may show only when the file is finished.
+                raise RecordingError(
+                    f"camera {self.camera}: finishing {path}: no space left", disk_full=True
+                )
         if self._out is None:
             if not packet.keyframe:
                 return
@@ -153,8 +172,13 @@ class SegmentWriter:
         try:
             self._out.mux(raw)
         except OSError as exc:  # the disk (av.error.OSError is one too): not the stream's
+            full = is_disk_full(exc)
+            if full and self._make_room is not None:
+                self._make_room()
             self.close(partial=True)
-            raise RecordingError(f"camera {self.camera}: writing {self._path}: {exc}") from exc
+            raise RecordingError(
+                f"camera {self.camera}: writing {self._path}: {exc}", disk_full=full
+            ) from exc
         except av.FFmpegError as exc:
             # What the repair did not foresee ends this segment, not the recording: the
             # next keyframe starts a new one with a fresh muxer.
@@ -166,7 +190,11 @@ class SegmentWriter:
                 exc,
                 self._path,
             )
-            self.close(partial=True, at=packet.time)
+            path = self._path
+            if self.close(partial=True, at=packet.time):
+                raise RecordingError(
+                    f"camera {self.camera}: finishing {path}: no space left", disk_full=True
+                ) from exc
 
     def _open(self, stream_time: float, arrived: float) -> None:
         # The one reading of the wall clock per segment: its start. Everything after is
@@ -178,21 +206,39 @@ class SegmentWriter:
             out = av.open(str(path), "w", format="mpegts")
             self._out_stream = out.add_stream_from_template(self._input)
         except (av.FFmpegError, OSError) as exc:
-            raise RecordingError(f"camera {self.camera}: cannot create {path}: {exc}") from exc
+            full = is_disk_full(exc)
+            if full and self._make_room is not None:
+                self._make_room()
+            raise RecordingError(
+                f"camera {self.camera}: cannot create {path}: {exc}", disk_full=full
+            ) from exc
+        try:
+            segment_id = self._index.begin(self.camera, path, start)
+        except FootageIndexError as exc:
+            # No row, no footage: a file nobody can find would only take space.
+            with contextlib.suppress(av.FFmpegError, OSError):
+                out.close()
+            path.unlink(missing_ok=True)
+            full = exc.__cause__ is not None and is_disk_full(exc.__cause__)
+            if full and self._make_room is not None:
+                self._make_room()
+            raise RecordingError(f"camera {self.camera}: {exc}", disk_full=full) from exc
         self._out = out
         self._path = path
         self._start = start
         self._start_mono = arrived
         self._first_ts = stream_time
-        self._segment_id = self._index.begin(self.camera, path, start)
+        self._segment_id = segment_id
 
-    def close(self, *, partial: bool = False, at: float | None = None) -> None:
+    def close(self, *, partial: bool = False, at: float | None = None) -> bool:
         """Finish the current segment: trailer, fsync, hash, index row closed. It ends
         at monotonic time `at` (where the next segment starts) or, when the stream stops,
-        with its last frame; its length is monotonic time, its start the wall clock's."""
+        with its last frame; its length is monotonic time, its start the wall clock's.
+        True when finishing it met a full disk (it is then kept as 'partial')."""
         out, self._out = self._out, None
         if out is None or self._path is None or self._segment_id is None:
-            return
+            return False
+        full = False
         if at is not None:
             end_mono = at
         elif self._last is not None:  # the stream stopped: footage ends with its last frame
@@ -208,6 +254,9 @@ class SegmentWriter:
         except (av.FFmpegError, OSError) as exc:
             log.warning("camera %s: closing %s: %s", self.camera, self._path, exc)
             partial = True
+            full = is_disk_full(exc)
+            if full and self._make_room is not None:
+                self._make_room()
         try:
             with open(self._path, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -216,9 +265,20 @@ class SegmentWriter:
             log.error(
                 "camera %s: segment %s unreadable after writing: %s", self.camera, self._path, exc
             )
-            self._index.mark(self._segment_id, "missing")
-            return
-        self._index.close(
-            self._segment_id, end, size, digest, partial=partial, boot=(boot.boot_id, boot_end_us)
-        )
+            with contextlib.suppress(FootageIndexError):  # else settled at the next start
+                self._index.mark(self._segment_id, "missing")
+            return full
+        try:
+            self._index.close(
+                self._segment_id,
+                end,
+                size,
+                digest,
+                partial=partial,
+                boot=(boot.boot_id, boot_end_us),
+            )
+        except FootageIndexError as exc:
+            # Left 'writing': the next start settles the row from the file (index.recover).
+            log.error("camera %s: cannot seal segment %s: %s", self.camera, self._path, exc)
         self.last_end = end
+        return full

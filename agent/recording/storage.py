@@ -9,6 +9,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from agent.clock_step import BootTime, ClockWatch, boot_id
 from agent.config import AgentConfig, DirectorySettings, RecordSettings
@@ -19,6 +20,7 @@ from agent.recording.rebuild import has_footage, rebuild
 from agent.recording.recorder import CameraRecorder
 from agent.recording.segments import end_of_segment
 from agent.requests.store import StoredRequest
+from agent.space_reserve import SpaceReserve
 from agent.state_files import MovedAside, open_or_move_aside
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,14 @@ PRUNE_EVERY_S = 10.0
 SCAN_EVERY_S = 30.0
 # A stop waits this long for a scan; hashing checks the stop between 1 MiB chunks.
 SCAN_JOIN_S = 2.0
+# Free space pruning keeps for the segments being written, whatever storage.min_free_bytes
+# says: each recording camera's next segment (sized as its biggest recent one), and at
+# least this. One is enough because a recorder asks for pruning at every keyframe once
+# less is free (CameraRecorder), and a segment holds at least one keyframe interval.
+MIN_ROOM_BYTES = 1024 * 1024
+ROOM_SEGMENTS = 1
+# Recent segments of a camera whose size says how big its next one will be.
+SIZE_SAMPLE = 3
 
 
 # Told (low, free bytes, bytes of footage) when storage becomes low or no longer is.
@@ -49,6 +59,7 @@ class Storage:
         on_low_change: StorageLowChange | None = None,
         clock_watch: ClockWatch | None = None,
         requests: RequestSource = list,
+        reserve: SpaceReserve | None = None,
     ) -> None:
         self._config = config
         self.clock_watch = clock_watch or ClockWatch()
@@ -56,6 +67,14 @@ class Storage:
         self._on_low_change = on_low_change
         self._root = config.footage_dir
         self._root.mkdir(parents=True, exist_ok=True)
+        # Pruning runs in the main loop and, when a write meets a full disk, at once in that
+        # camera's thread (make_room).
+        self._prune_lock = threading.RLock()
+        # The state directory's space reserve counts as taken on the footage's disk when the
+        # two share one: footage must never use what the state writes were promised.
+        self._reserve = reserve
+        self._shares_disk = reserve is not None and _same_disk(self._root, config.agent.data_dir)
+        self._room_bytes = MIN_ROOM_BYTES
         index_path = config.agent.data_dir / INDEX_FILE
         missing = not index_path.exists()
         # A broken index is kept aside and a new one rebuilt from the files; a missing one
@@ -92,7 +111,13 @@ class Storage:
             settings = camera.recording
             if isinstance(settings, RecordSettings):
                 self.recorders[camera.id] = CameraRecorder(
-                    camera.id, self._root, self.index, settings.segment, self.clock_watch
+                    camera.id,
+                    self._root,
+                    self.index,
+                    settings.segment,
+                    self.clock_watch,
+                    make_room=self.make_room,
+                    has_room=self.has_room,
                 )
                 self._retention[camera.id] = settings.retention
             elif isinstance(settings, DirectorySettings):
@@ -175,7 +200,9 @@ class Storage:
                 self._scan_thread.start()
             self._scan_due.set()
         steps = self.clock_watch.steps
-        if now_mono < self._next_prune and steps == self._steps_seen:
+        # A released state reserve (agent/space_reserve.py) wants its space back now.
+        wanted = self._reserve is not None and not self._reserve.held
+        if now_mono < self._next_prune and steps == self._steps_seen and not wanted:
             return
         # After a wall-clock step at once: the footage summary's times (`newest`) are on
         # the old clock until they are read again.
@@ -211,9 +238,42 @@ class Storage:
                 log.exception("footage scan failed; trying again at the next one")
 
     def free_bytes(self) -> int:
-        return shutil.disk_usage(self._root).free
+        """Free space on the footage's disk that footage may use (not the state reserve's)."""
+        free = shutil.disk_usage(self._root).free
+        if self._shares_disk and self._reserve is not None:
+            free -= self._reserve.missing_bytes()
+        return max(0, free)
+
+    def has_room(self) -> bool:
+        """True when a camera stopped by a full disk may record again (its threads ask)."""
+        try:
+            return self.free_bytes() >= self._room_bytes
+        except OSError:
+            return False
+
+    def make_room(self) -> None:
+        """Footage is short of space (a write failed, or the next may): prune now, not at
+        the next tick. Not while the index is being rebuilt: pruning waits for it (the
+        camera stays storage_failed until then)."""
+        if self._rebuilding.is_set():
+            return
+        try:
+            self.prune()
+        except Exception:  # called from a camera's thread, which must go on
+            log.exception("pruning after a full disk failed; trying again at the next tick")
+
+    def _room_for_next_segments(self) -> int:
+        room = 0
+        for camera in self.recorders:
+            recent = self.index.newest(camera, SIZE_SAMPLE, origin="recorded")
+            room += ROOM_SEGMENTS * max((s.bytes for s in recent), default=0)
+        return max(MIN_ROOM_BYTES, room)
 
     def prune(self) -> int:
+        with self._prune_lock:
+            return self._prune()
+
+    def _prune(self) -> int:
         self.clock_watch.check()  # a step since the last look is seen before ages are
         now = datetime.now(UTC)
         boot = BootTime.now(self._boot_id)
@@ -236,6 +296,8 @@ class Storage:
         # Only the agent's own segments: the owner's files are never the agent's to prune.
         segments = self.index.segments(origin="recorded")
         free = self.free_bytes()
+        self._room_bytes = self._room_for_next_segments()
+        floor = max(storage.min_free_bytes, self._room_bytes)
         plan = retention.plan_pruning(
             segments,
             holds,
@@ -243,22 +305,32 @@ class Storage:
             retention_s=float("inf"),
             max_bytes=storage.max_bytes,
             free_bytes=free,
-            min_free_bytes=storage.min_free_bytes,
+            min_free_bytes=floor,
             boot=boot,
             synced=self.clock_watch.synced,
         )
         freed += retention.prune(self.index, plan)
         kept = sum(s.bytes for s in self.index.segments(origin="recorded"))
         free = self.free_bytes()
+        if self._reserve is not None:
+            # Pruning may have made the room the released reserve waits for.
+            self._reserve.tick()
         # Low: space, not age, decided what was removed (the owner keeps less than the
         # retention asked for), or even pruning cannot meet the budget or the floor.
-        low = bool(plan) or free < storage.min_free_bytes or kept > storage.max_bytes
+        # And the state directory's disk is full when its space reserve is spent.
+        low = (
+            bool(plan)
+            or free < floor
+            or kept > storage.max_bytes
+            or (self._reserve is not None and not self._reserve.held)
+        )
         if low and not self._storage_low:
             log.warning(
-                "storage low: %d bytes free (floor %d), %d bytes of footage (budget %d); "
-                "the oldest footage goes first, held footage never",
+                "storage low: %d bytes free (floor %d: storage.min_free_bytes, or room for "
+                "the next segments), %d bytes of footage (budget %d); the oldest footage goes "
+                "first, held footage never",
                 free,
-                storage.min_free_bytes,
+                floor,
                 kept,
                 storage.max_bytes,
             )
@@ -294,7 +366,11 @@ class Storage:
         problems: list[str] = []
         if self._storage_low:
             problems.append("storage_low")
-        if recorder.stalled(receiving):
+        if recorder.storage_failed:
+            # Says why the recording stopped, and that it resumes by itself once there is
+            # room: recording_stopped's advice (check the recorder, restart) does not apply.
+            problems.append("storage_failed")
+        elif recorder.stalled(receiving):
             problems.append("recording_stopped")
         return self._footage.get(camera), tuple(problems)
 
@@ -319,3 +395,10 @@ class Storage:
                 log.warning("the footage scan did not stop within %.0f s", SCAN_JOIN_S)
                 return
         self.index.close_db()
+
+
+def _same_disk(one: Path, other: Path) -> bool:
+    try:
+        return one.stat().st_dev == other.stat().st_dev
+    except OSError:
+        return True  # unknown: count the reserve, which only makes footage more careful
