@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +120,9 @@ class ControlServer:
         return self._handle(request)
 
 
-def ask(data_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
-    """Send one request to the running daemon; NoDaemon when none listens."""
+def _daemon_sockets(data_dir: Path) -> Iterator[tuple[Path, socket.socket | None]]:
+    """Each socket a daemon for this data directory listens on, connected; None in place
+    of a socket this user may not open (PermissionError). Closed when the caller moves on."""
     for path in socket_candidates(data_dir):
         if not path.exists():
             continue
@@ -131,15 +132,24 @@ def ask(data_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
                 sock.connect(str(path))
             except (ConnectionRefusedError, FileNotFoundError):
                 continue
-            except PermissionError as exc:
-                raise ControlError(f"{path}: {exc.strerror}; run this as root") from None
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            except PermissionError:
+                yield path, None
+                continue
+            yield path, sock
+
+
+def ask(data_dir: Path, request: dict[str, Any]) -> dict[str, Any]:
+    """Send one request to the running daemon; NoDaemon when none listens."""
+    for path, sock in _daemon_sockets(data_dir):
+        if sock is None:
+            raise ControlError(f"{path}: permission denied; run this as root")
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
         try:
             reply: dict[str, Any] = json.loads(data.decode())
         except ValueError:
@@ -168,16 +178,4 @@ def tell_daemon(data_dir: Path, request: dict[str, Any], offline: Callable[[], i
 def daemon_running(data_dir: Path) -> bool:
     """Whether a daemon listens for this data directory (a socket it cannot open counts:
     better to refuse an offline-only command than to work under a running agent)."""
-    for path in socket_candidates(data_dir):
-        if not path.exists():
-            continue
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(CLIENT_TIMEOUT_S)
-            try:
-                sock.connect(str(path))
-            except (ConnectionRefusedError, FileNotFoundError):
-                continue
-            except PermissionError:
-                return True
-            return True
-    return False
+    return any(True for _ in _daemon_sockets(data_dir))
