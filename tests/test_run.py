@@ -60,12 +60,13 @@ def health_with(status: str) -> Callable[[Received], bool]:
     return lambda m: m.topic == HEALTH and m.json()["status"] == status
 
 
-def test_birth_ok_health_rising_seq_then_sigterm_is_offline_and_a_restart_goes_on(
+def test_birth_health_seq_sigterm_restart_and_kill_9_of_one_agent(
     broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
 ) -> None:
     """One agent's life, in one run: birth, ok health with the contract fields, seq rising
     every interval; SIGTERM publishes offline (retained) and exits 0 within 5 s; a restart
-    comes back with bdseq 2 and seq going on from where it was."""
+    comes back with bdseq 2 and seq going on from where it was; kill -9 of it makes the
+    broker publish its last will (retained)."""
     with Watcher.for_broker(broker, f"{PREFIX}/#") as watch:
         agent = start_agent(broker, [front(rtsp_camera)])
         birth = watch.wait_for(STATE, timeout=10)
@@ -85,8 +86,16 @@ def test_birth_ok_health_rising_seq_then_sigterm_is_offline_and_a_restart_goes_o
         again = AgentProcess(agent.config).start()
         try:
             watch.wait_for(lambda m: m.topic == HEALTH and m.json()["bdseq"] == 2, timeout=15)
+            again.kill()
         finally:
             again.close()
+        # kill -9: the broker publishes the last will of the connection that was lost.
+        will = watch.wait_for(
+            lambda m: m.topic == STATE and (m.json()["state"], m.json()["bdseq"]) == ("offline", 2),
+            timeout=10,
+        )
+        with Watcher.for_broker(broker, STATE) as late:  # retained for whoever looks later
+            assert late.wait_for(STATE, timeout=5).json()["state"] == "offline"
         for message in watch.messages():
             assert_topic_valid(message.topic, message.payload)
         seqs = [m.json()["seq"] for m in watch.messages() if m.topic == HEALTH]
@@ -124,6 +133,12 @@ def test_birth_ok_health_rising_seq_then_sigterm_is_offline_and_a_restart_goes_o
     }
     assert before == list(range(before[0], before[0] + len(before)))
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+    assert will.json() == {
+        "state": "offline",
+        "agent": "shop-42",
+        "bdseq": 2,
+        "reason": "connection_lost",
+    }
 
 
 def test_camera_loss_is_offline_within_10_s_and_recovery_is_ok(
@@ -164,26 +179,6 @@ def test_expectations_not_met_are_degraded(
             timeout=20,
         )
     assert sorted(degraded.json()["problems"]) == ["low_fps", "low_resolution"]
-
-
-def test_kill_9_makes_the_broker_publish_the_last_will(
-    broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
-) -> None:
-    with Watcher.for_broker(broker, STATE) as watch:
-        agent = start_agent(broker, [front(rtsp_camera)])
-        watch.wait_for(lambda m: m.json()["state"] == "online", timeout=10)
-        agent.kill()
-        will = watch.wait_for(lambda m: m.json()["state"] == "offline", timeout=10)
-        for message in watch.messages():
-            assert_topic_valid(message.topic, message.payload)
-    assert will.json() == {
-        "state": "offline",
-        "agent": "shop-42",
-        "bdseq": 1,
-        "reason": "connection_lost",
-    }
-    with Watcher.for_broker(broker, STATE) as late:  # retained for whoever looks later
-        assert late.wait_for(STATE, timeout=5).json()["state"] == "offline"
 
 
 def test_agent_starts_before_its_broker_and_catches_up(
