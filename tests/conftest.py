@@ -30,6 +30,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "error::pytest.PytestUnhandledThreadExceptionWarning")
 
 
+# Modules of the longest tests (a minute or more each on 2 cores), which start first.
+# pytest-xdist's worksteal gives each worker a contiguous run of the collection and lets
+# idle workers take from the end of the others' queues: these modules sort late, so a
+# long test began near the end and the session waited for it alone.
+LONG_FIRST = (
+    "tests/test_demo_flow.py",
+    "tests/test_demo_owner.py",
+    "tests/test_install.py",
+    "tests/quality/test_corpus_diagnosis.py",
+    "tests/test_fuzz.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules of LONG_FIRST first, in that order; everything else as collected."""
+
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::", 1)[0]
+        return LONG_FIRST.index(module) if module in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: each module keeps its order
+
+
 class _ExceptionRecords(logging.Handler):
     """Keeps the ERROR records that carry a traceback."""
 

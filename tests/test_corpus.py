@@ -21,6 +21,7 @@ from tests.support.corpus import (
     day_cycle,
     day_plan,
 )
+from tests.support.session_cache import session_cache
 
 WIDTH, HEIGHT = 320, 180
 FPS = 5
@@ -66,8 +67,9 @@ def clean(scene: Scene) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Clip]:
-    directory = tmp_path_factory.mktemp("corpus")
-    return build_corpus(directory, [3], seconds=SECONDS, fps=FPS, width=WIDTH, height=HEIGHT)
+    # Built once per session whichever workers run the tests of this module.
+    with session_cache(tmp_path_factory, "small-corpus") as directory:
+        return build_corpus(directory, [3], seconds=SECONDS, fps=FPS, width=WIDTH, height=HEIGHT)
 
 
 # --- scenes ----------------------------------------------------------------------------

@@ -16,13 +16,17 @@ import pytest
 from agent.cli import main
 from tests.support.corpus import Clip, build_corpus
 from tests.support.schemas import assert_valid
+from tests.support.session_cache import session_cache
 
 SEED = 211  # neither a tuning nor a scoring seed of bench/quality_report.py
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Clip]:
-    return build_corpus(tmp_path_factory.mktemp("corpus"), [SEED], seconds=8)
+    # Built once per session whichever workers run these tests; the mild defects, which
+    # nothing here probes, are left out (they are a third of the clips).
+    with session_cache(tmp_path_factory, "diagnosis-corpus") as directory:
+        return build_corpus(directory, [SEED], seconds=8, strengths=("clear",))
 
 
 def probe(clip: Clip) -> dict[str, Any]:

@@ -397,12 +397,14 @@ def build_corpus(
     width: int = 640,
     height: int = 360,
     labels: Sequence[str] | None = None,
+    strengths: Sequence[str] | None = None,
 ) -> list[Clip]:
     """Render and encode the labelled clips for each seed (reusing files already there).
 
     Per seed: a clean clip of each scene kind, every per-frame defect at mild and clear
     strength, `frozen`, `scene_changed` (mild, clear), `low_fps` (mild, clear) and each
-    hard negative (label "clean", `case` its name). `labels` limits which labels are built.
+    hard negative (label "clean", `case` its name). `labels` limits which labels are built,
+    `strengths` which strengths of the defects (clean clips have none and are always built).
     """
     directory.mkdir(parents=True, exist_ok=True)
     clips: list[Clip] = []
@@ -411,6 +413,8 @@ def build_corpus(
     for seed in seeds:
         for plan in _plans(seed, scenes, fps, seconds):
             if labels is not None and plan.label not in labels:
+                continue
+            if strengths is not None and plan.strength not in (None, *strengths):
                 continue
             name = f"s{seed}-{plan.name}"
             path = directory / f"{name}-{plan.fps}fps-{tag}.mp4"
