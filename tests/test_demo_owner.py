@@ -5,6 +5,7 @@ stops the demo and leaves no process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -110,7 +111,11 @@ def demo_running() -> Iterator[Demo]:
     )
     assert process.stdout is not None
     output = DemoOutput()
-    reader = threading.Thread(target=output.read, args=(process.stdout,), name="demo-output")
+    # A daemon thread: should a stray process of the demo hold the pipe open, the reader
+    # must not keep the test session from ending.
+    reader = threading.Thread(
+        target=output.read, args=(process.stdout,), name="demo-output", daemon=True
+    )
     reader.start()
     demo = Demo(process, output, tuple(ports.values()), f"http://127.0.0.1:{ports['OWNER']}")
     try:
@@ -122,8 +127,13 @@ def demo_running() -> Iterator[Demo]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        # Whatever of the demo's group is left (the test fails on it where it matters)
+        # goes, or it would hold the output pipe open and the reader with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         reader.join(STOP_TIMEOUT_S)
-        process.stdout.close()
+        if not reader.is_alive():  # else close() would wait for the reader's lock
+            process.stdout.close()
 
 
 def _until(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
