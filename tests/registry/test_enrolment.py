@@ -240,10 +240,22 @@ def test_reenrolment_needs_a_replacing_code_and_replaces_key_and_password(
     with registry(engine, config) as url:
         assert enroll(owner_config, url, make_code(engine)).returncode == 0
         old_kid = keys_show(owner_config)["kid"]
-        # The device is replaced: a new key, a new code.
+        # The device's key is lost: enrolling does not make a new one behind the owner's
+        # back (issue 15); `keys init --replace` does, and a replacing code enrols it.
         for name in ("device.key", "device.pub"):
             (tmp_path / "data" / "keys" / name).unlink()
-        result = enroll(owner_config, url, make_code(engine, replace=True))
+        code = make_code(engine, replace=True)
+        refused = enroll(owner_config, url, code)
+        assert refused.returncode != 0
+        assert "keys init --replace" in refused.stderr
+        subprocess.run(
+            [str(CAMERA_AGENT), "keys", "init", "--replace", "--config", str(owner_config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        result = enroll(owner_config, url, code)
     assert result.returncode == 0, result.stderr
     new_kid = keys_show(owner_config)["kid"]
     assert new_kid != old_kid
