@@ -223,7 +223,11 @@ def test_covering_the_demo_camera_is_failed_within_two_analysis_intervals(
         # plus the reader's pause when it has caught up with the stream (READ_BATCH_S) and a
         # second for the encoder and a loaded machine (7.0 s was seen against a bound of 7 s)
         assert failed.at - covered_at <= 3 * interval + READ_BATCH_S + 1
-        assert failed.json()["problems"] == ["covered"]
+        # covered, and nothing else about the picture; the simulated camera renders its
+        # scene in Python, and on a loaded machine it really sends fewer than 10 frames a
+        # second, which the agent rightly reports as low_fps beside it
+        assert "covered" in failed.json()["problems"]
+        assert set(failed.json()["problems"]) <= {"covered", "low_fps"}
         metrics = failed.json()["metrics"]
         assert metrics["detail"] < 0.01 and metrics["contrast"] < 40
         camera.inject("clear")
