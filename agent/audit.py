@@ -20,8 +20,9 @@ A clean cut at a line boundary leaves a shorter, valid chain that no local check
 tell apart: that is why every entry is also published as written (`on_append`) and the
 registry keeps the head; `verify(expected_head=...)` checks the log still contains it.
 
-Over 500 lines, not split in the issue 14 change: the chain format and its hash, the writer,
-the verifier and the owner's wording are four jobs (issue 17 splits them into agent/audit/).
+Over 500 lines, not split in the issue 14 or 15 changes: the chain format and its hash, the
+writer, the verifier, the events' vocabulary and the owner's wording are five jobs (issue 17
+splits them into agent/audit/).
 """
 
 from __future__ import annotations
@@ -525,15 +526,27 @@ def _plain(event: str, detail: Mapping[str, object]) -> dict[str, Any]:
     return plain
 
 
-def _checked_summary(request_id: str | None, detail: Mapping[str, object]) -> dict[str, Any]:
-    event = REJECTIONS_SUMMARISED
+def _of_no_request(
+    event: str, request_id: str | None, detail: Mapping[str, object]
+) -> dict[str, Any]:
+    """The plain detail of an event that concerns no one request (request_id null)."""
     if request_id is not None:
         raise ValueError(f"audit event {event!r} concerns no one request: request_id is null")
-    plain = _plain(event, detail)
-    for key, kind in SUMMARY_FIELDS.items():
+    return _plain(event, detail)
+
+
+def _typed_fields(event: str, plain: dict[str, Any], fields: Mapping[str, type]) -> dict[str, Any]:
+    """`plain`, once each of `fields` is there with its type (a bool is no number)."""
+    for key, kind in fields.items():
         value = plain.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             raise ValueError(f"audit event {event!r} needs detail.{key} ({kind.__name__})")
+    return plain
+
+
+def _checked_summary(request_id: str | None, detail: Mapping[str, object]) -> dict[str, Any]:
+    event = REJECTIONS_SUMMARISED
+    plain = _typed_fields(event, _of_no_request(event, request_id, detail), SUMMARY_FIELDS)
     if plain["count"] < 1 or plain["bytes"] < 0:
         raise ValueError(f"audit event {event!r}: detail.count must be positive")
     reasons = plain["reasons"]
@@ -567,13 +580,7 @@ def clock_step_detail(step: ClockStep) -> dict[str, object]:
 
 def _checked_clock_step(request_id: str | None, detail: Mapping[str, object]) -> dict[str, Any]:
     event = CLOCK_STEPPED
-    if request_id is not None:
-        raise ValueError(f"audit event {event!r} concerns no one request: request_id is null")
-    plain = _plain(event, detail)
-    for key, kind in CLOCK_STEP_FIELDS.items():
-        value = plain.get(key)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"audit event {event!r} needs detail.{key} ({kind.__name__})")
+    plain = _typed_fields(event, _of_no_request(event, request_id, detail), CLOCK_STEP_FIELDS)
     if not (TS_RE.fullmatch(plain["from"]) and TS_RE.fullmatch(plain["to"])):
         raise ValueError(f"audit event {event!r}: detail.from and detail.to must be times")
     return plain
@@ -581,9 +588,7 @@ def _checked_clock_step(request_id: str | None, detail: Mapping[str, object]) ->
 
 def _checked_reset(request_id: str | None, detail: Mapping[str, object]) -> dict[str, Any]:
     event = STATE_FILE_RESET
-    if request_id is not None:
-        raise ValueError(f"audit event {event!r} concerns no one request: request_id is null")
-    plain = _plain(event, detail)
+    plain = _of_no_request(event, request_id, detail)
     if not isinstance(plain.get("file"), str) or not isinstance(plain.get("error"), str):
         raise ValueError(f"audit event {event!r} needs detail.file and detail.error (str)")
     if not isinstance(plain.get("kept_as"), str | None) or "kept_as" not in plain:

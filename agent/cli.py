@@ -1,7 +1,7 @@
 """The `camera-agent` command line (DESIGN.md: CLI contract).
 
-Over 500 lines, not split in the issue 14 change: one module per command group is issue 17's
-(it also ends the lazy imports and the circular import with the setup wizard).
+Over 500 lines, not split in the issue 14 or 15 changes: one module per command group is
+issue 17's (it also ends the lazy imports and the circular import with the setup wizard).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The footage index: every segment, gap and preservation hold, in one SQLite file (WAL).
 
-Over 500 lines, not split in the issue 14 change: segments, gaps and holds share one SQLite
-file and its transactions; a split by table would spread those transactions over modules
-(left for issue 17's layout pass).
+Over 500 lines, not split in the issue 14 or 15 changes: segments, gaps and holds share one
+SQLite file and its transactions; a split by table would spread those transactions over
+modules (left for issue 17's layout pass).
 """
 
 from __future__ import annotations

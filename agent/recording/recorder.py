@@ -123,7 +123,9 @@ class CameraRecorder:
                 return
             log.info("camera %s: the disk has room again; recording resumes", self.camera)
             self._failed = False
-        if self._clock_watch is not None:
+        # At keyframes only, not every packet (hundreds a second): a segment starts only at
+        # one, so the segment a step fell in is still the open one when it is seen.
+        if self._clock_watch is not None and packet.keyframe:
             steps = self._clock_watch.check()  # before the packet may start a segment
             if steps != self._steps_seen:
                 self._steps_seen = steps
