@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import logging
 import signal
@@ -410,8 +411,16 @@ def decide(desk: RequestDesk, request: dict[str, Any], _: Translator) -> dict[st
     return {"ok": True, "message": said.format(id=request_id)}
 
 
+# `systemctl kill -s USR1 camera-agent` writes every thread's stack to the journal: what a
+# hung agent is doing, without stopping it (docs/service.md, "When the agent hangs").
+DUMP_STACKS_SIGNAL = signal.SIGUSR1
+
+
 def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT ask for a clean stop."""
+    """SIGTERM and SIGINT ask for a clean stop; a crash in C code (SQLite, FFmpeg, OpenSSL)
+    and DUMP_STACKS_SIGNAL print every thread's stack to stderr, the journal."""
+    faulthandler.enable()
+    faulthandler.register(DUMP_STACKS_SIGNAL, all_threads=True)
 
     def handler(signum: int, frame: FrameType | None) -> None:
         log.info("received %s", signal.Signals(signum).name)

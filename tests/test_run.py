@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -256,3 +257,22 @@ def test_a_camera_that_hangs_with_its_connection_open_is_offline_then_recovers(
         finally:
             rtsp_camera.resume()
         watch.wait_for(health_with("ok"), timeout=25, after=offline.at)
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_agent_goes_on(
+    broker: Broker, rtsp_camera: RtspCamera, start_agent: Callable[..., AgentProcess]
+) -> None:
+    """What an owner or a maintainer does with a hung agent (docs/service.md)."""
+    with Watcher.for_broker(broker, HEALTH) as watch:
+        agent = start_agent(broker, [front(rtsp_camera)])
+        watch.wait_for(health_with("ok"), timeout=15)
+        assert agent.proc is not None
+        agent.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while 'File "' not in agent.log and time.monotonic() < deadline:
+            time.sleep(0.2)
+        dumped = time.monotonic()
+        assert "Thread 0x" in agent.log and "(most recent call first)" in agent.log, agent.log
+        assert "line " in agent.log and "agent/" in agent.log  # our frames, named
+        watch.wait_for(health_with("ok"), timeout=10, after=dumped)  # it went on
+    assert agent.proc.poll() is None

@@ -180,4 +180,4 @@ def test_an_expired_client_certificate_is_a_clear_error(
     deadline = time.monotonic() + 40
     while "expired" not in agent.log and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert "client certificate" in agent.log and "expired" in agent.log, agent.log
+    assert "client certificate" in agent.log and "expired" in agent.log, agent.post_mortem()

@@ -85,6 +85,19 @@ class AgentProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def post_mortem(self) -> str:
+        """For a failure message: whether the agent still runs and, if it does, every thread's
+        stack (the daemon prints them on SIGUSR1), then its whole log."""
+        assert self.proc is not None
+        code = self.proc.poll()
+        if code is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+            state = "still running; its threads' stacks are at the end of the log"
+        else:
+            state = f"exited with {code}"
+        return f"the agent {state}:\n{self.log}"
+
     def terminate(self, timeout: float = 10.0) -> tuple[int, float]:
         """SIGTERM; returns (exit code, seconds it took to exit)."""
         assert self.proc is not None
