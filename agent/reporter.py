@@ -52,6 +52,11 @@ class CameraChannel:
     last_sent: float = field(default=float("-inf"))
 
 
+def _judged(health: Health | None) -> str | None:
+    judgement = health.judgement if health is not None else None
+    return judgement.state if judgement is not None else None
+
+
 class Reporter:
     def __init__(
         self,
@@ -109,7 +114,13 @@ class Reporter:
                 snapshot.status,
                 snapshot.problems,
             ) != (camera.last.status, camera.last.problems)
-            if changed or now - camera.last_sent >= self._interval:
+            # The registry learns at once when the picture is judged, or a problem is
+            # accepted, rather than at the next interval.
+            told = changed or (_judged(snapshot), snapshot.accepted) != (
+                _judged(camera.last),
+                camera.last.accepted,
+            )
+            if told or now - camera.last_sent >= self._interval:
                 if not self._publish_health(camera, snapshot, clock):
                     continue  # tried again at the next tick
                 if changed:
