@@ -52,9 +52,13 @@ class CameraChannel:
     last_sent: float = field(default=float("-inf"))
 
 
-def _judged(health: Health | None) -> str | None:
-    judgement = health.judgement if health is not None else None
-    return judgement.state if judgement is not None else None
+def _told(health: Health | None) -> tuple[str | None, tuple[str, ...]]:
+    """What else the registry is told at once when it changes: whether the picture is
+    judged yet, and the accepted problems seen."""
+    if health is None:
+        return None, ()
+    judgement = health.judgement.state if health.judgement is not None else None
+    return judgement, health.accepted
 
 
 class Reporter:
@@ -116,10 +120,7 @@ class Reporter:
             ) != (camera.last.status, camera.last.problems)
             # The registry learns at once when the picture is judged, or a problem is
             # accepted, rather than at the next interval.
-            told = changed or (_judged(snapshot), snapshot.accepted) != (
-                _judged(camera.last),
-                camera.last.accepted,
-            )
+            told = changed or _told(snapshot) != _told(camera.last)
             if told or now - camera.last_sent >= self._interval:
                 if not self._publish_health(camera, snapshot, clock):
                     continue  # tried again at the next tick
