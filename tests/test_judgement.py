@@ -67,9 +67,7 @@ def test_a_fresh_camera_is_pending_until_judged_and_its_reference_survives_a_res
         again = AgentProcess(config).start()
         agents.append(again)
         first_again = watch.wait_for(HEALTH, timeout=20).json()
-        watch.wait_for(
-            lambda m: m.json().get("judgement", {}).get("state") == "judged", timeout=20
-        )
+        watch.wait_for(lambda m: m.json().get("judgement", {}).get("state") == "judged", timeout=20)
     assert first_again["bdseq"] == 2
     assert first_again["judgement"]["waiting_for"] == ["samples"], first_again["judgement"]
 
