@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from agent.quality.assess import JUDGE_SAMPLES
@@ -72,16 +73,25 @@ def test_a_fresh_camera_is_pending_until_judged_and_its_reference_survives_a_res
     assert first_again["judgement"]["waiting_for"] == ["samples"], first_again["judgement"]
 
 
-def test_probe_json_says_whether_the_picture_was_judged(tmp_path: Path, tmp_h264: object) -> None:
+def test_probe_json_says_whether_the_picture_was_judged(
+    tmp_path: Path, tmp_h264: Callable[..., Path]
+) -> None:
     """`probe --json` carries the judgement: two seconds of a file are too few pictures and
     no reference; ten seconds of it are enough for both (the probe takes its own)."""
-    assert callable(tmp_h264)
     clip = tmp_h264(12)
 
     def probe(seconds: int) -> dict[str, object]:
         done = subprocess.run(
-            [sys.executable, "-m", "agent", "probe", str(clip), "--seconds", str(seconds)]
-            + ["--json"],
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "probe",
+                str(clip),
+                "--json",
+                "--seconds",
+                str(seconds),
+            ],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,
