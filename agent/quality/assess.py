@@ -232,7 +232,7 @@ class StreamAssessor:
         accepted: frozenset[str] = frozenset(),
     ) -> None:
         self._expect = expect
-        self._accepted = accepted
+        self._accepted = accepted & ACCEPTABLE_PROBLEMS
         self._samples = 0
         # The owner page shows the last analysed picture; kept (one decoded frame per
         # camera) only when that page is on.
