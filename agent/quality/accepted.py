@@ -97,16 +97,23 @@ class AcceptedProblems:
         self._lock = threading.Lock()
         self._cameras: dict[str, dict[str, str]] = {}
         self.reset: MovedAside | None = None  # set when a broken file was moved aside
+        # Set when the file is there but cannot be read (permissions, a failing disk): it
+        # may be fine, so it is neither moved nor overwritten, and changes are refused.
+        self._unreadable: str | None = None
         self._load()
 
     def _load(self) -> None:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return
+        except OSError as exc:
+            self._unreadable = f"cannot read {self.path}: {exc.strerror or exc}"
+            log.error("%s; going on with no problem accepted", self._unreadable)
+            return
         try:
-            self._cameras = _parse(text)
-        except ValueError as exc:
+            self._cameras = _parse(data.decode("utf-8"))
+        except ValueError as exc:  # UnicodeDecodeError too
             self.reset = move_aside(self.path, exc)
             log.error(
                 "the list of accepted problems %s is broken (%s); kept it as %s and went on "
@@ -125,15 +132,13 @@ class AcceptedProblems:
         with self._lock:
             return dict(sorted(self._cameras.get(camera, {}).items()))
 
-    def cameras(self) -> list[str]:
-        with self._lock:
-            return sorted(camera for camera, found in self._cameras.items() if found)
-
     def change(self, camera: str, problem: str, accept: bool) -> bool:
         """Accept (or no longer accept) `problem` for `camera`; False: it already was (not).
         ValueError for a problem that cannot be accepted (`why_not_acceptable`)."""
         if accept and problem not in ACCEPTABLE_PROBLEMS:
             raise ValueError(f"{problem!r} cannot be accepted")
+        if self._unreadable is not None:
+            raise AcceptedProblemsError(self._unreadable)
         with self._lock:
             found = dict(self._cameras.get(camera, {}))
             if accept == (problem in found):
@@ -157,7 +162,9 @@ class AcceptedProblems:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
             try:
-                os.write(fd, data)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)

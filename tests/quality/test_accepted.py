@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from agent.i18n import translator
-from agent.quality.accepted import ACCEPTED_FILE, AcceptedProblems, why_not_acceptable
+from agent.quality.accepted import (
+    ACCEPTED_FILE,
+    AcceptedProblems,
+    AcceptedProblemsError,
+    why_not_acceptable,
+)
 
 EN = translator("en")
 
@@ -87,3 +92,15 @@ def test_a_broken_list_is_moved_aside_and_none_is_accepted(
     assert json.loads((tmp_path / ACCEPTED_FILE).read_text())["cameras"] == {
         "front": {"noisy": store.since("front")["noisy"]}
     }
+
+
+def test_a_list_that_cannot_be_read_is_left_alone_and_not_overwritten(tmp_path: Path) -> None:
+    """Not broken but unreadable (here a directory where the file should be; permissions or
+    a failing disk alike): it may be fine, so it is neither moved nor replaced."""
+    path = tmp_path / ACCEPTED_FILE
+    path.mkdir()
+    store = AcceptedProblems(tmp_path)
+    assert store.of("front") == frozenset() and store.reset is None
+    with pytest.raises(AcceptedProblemsError, match="cannot read"):
+        store.change("front", "too_dark", accept=True)
+    assert path.is_dir() and list(tmp_path.iterdir()) == [path]
