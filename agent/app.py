@@ -40,6 +40,7 @@ from agent.mqtt.client import RegistryLink
 from agent.mqtt.outbox import OUTBOX_FILE, REJECTED_STATUS_KEY, Outbox
 from agent.mqtt.topics import Topics
 from agent.notify.service import Notifications
+from agent.quality.accepted import Acceptance, AcceptanceRefused, AcceptedProblems
 from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
 from agent.quality.reference import ReferenceStore
 from agent.recording.storage import Storage
@@ -211,7 +212,12 @@ class App:
             requests=store.all,
             reserve=reserve,
         )
-        resets = [r for r in (outbox_reset, store_reset, storage.index_reset) if r is not None]
+        accepted = AcceptedProblems(data_dir)
+        resets = [
+            r
+            for r in (outbox_reset, store_reset, storage.index_reset, accepted.reset)
+            if r is not None
+        ]
         references = ReferenceStore(config.agent.data_dir)
         channels: list[CameraChannel] = []
         workers: list[CameraWorker] = []
@@ -274,10 +280,14 @@ class App:
 
         # Replies reach the owner through the CLI: in the owner's language.
         _ = translator(config.agent.locale)
+        acceptance = Acceptance(accepted, audit, {cid: a.accept for cid, a in assessors.items()}, _)
+        acceptance.apply_all()
 
         def handle(request: dict[str, Any]) -> dict[str, Any]:
             if request["command"] in ("approve", "decline"):
                 return decide(desk, request, _)
+            if request["command"] in ACCEPTANCE_COMMANDS:
+                return accepted_problems(acceptance, request)
             if request["command"] != "reference_reset":
                 return {"ok": False, "error": f"unknown command {request['command']!r}"}
             camera_id = request.get("camera")
@@ -308,6 +318,7 @@ class App:
                 ],
                 storage.index,
                 desk.decide,
+                acceptance,
             )
         log.info(
             "camera-agent %s starting: agent %s, %d camera(s), boot %d",
@@ -409,6 +420,26 @@ def decide(desk: RequestDesk, request: dict[str, Any], _: Translator) -> dict[st
     else:
         said = _("request {id} declined; nothing is sent")
     return {"ok": True, "message": said.format(id=request_id)}
+
+
+# The control socket's commands of `camera-agent problems` (agent/quality/commands.py).
+ACCEPTANCE_COMMANDS = frozenset({"problem_accept", "problems_show"})
+
+
+def accepted_problems(acceptance: Acceptance, request: dict[str, Any]) -> dict[str, Any]:
+    """The owner's `problems accept | unaccept | show` over the control socket."""
+    camera = request.get("camera")
+    try:
+        if request["command"] == "problems_show":
+            return {"ok": True, "message": acceptance.describe(camera)}
+        problem, accept = request.get("problem"), request.get("accept")
+        if not isinstance(camera, str) or not isinstance(problem, str):
+            raise ValueError("expected a camera and a problem")
+        if not isinstance(accept, bool):
+            raise ValueError("expected accept: true or false")
+        return {"ok": True, "message": acceptance.change(camera, problem, accept, "cli")}
+    except AcceptanceRefused as exc:
+        return {"ok": False, "error": str(exc)}
 
 
 # `systemctl kill -s USR1 camera-agent` writes every thread's stack to the journal: what a

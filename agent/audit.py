@@ -111,11 +111,22 @@ CLOCK_STEP_FIELDS: Mapping[str, type] = {"from": str, "to": str, "step_ms": int,
 # docs/service.md): of no one request, so request_id is null. `kept_as` is where the
 # broken file was kept (null when there was no file to keep: it was missing).
 STATE_FILE_RESET = "state_file_reset"
+# The owner accepted a problem as normal for one camera, or took that back
+# (agent/quality/accepted.py): of no one request. It changes what the registry is told.
+PROBLEM_ACCEPTANCE = "problem_acceptance"
+ACCEPTANCE_FIELDS: Mapping[str, type] = {
+    "camera": str,
+    "problem": str,
+    "accepted": bool,
+    "via": str,
+}
+ACCEPTANCE_VIA = frozenset({"cli", "owner_page"})
 EVENTS = frozenset(REQUEST_EVENTS) | {
     TORN_TAIL,
     REJECTIONS_SUMMARISED,
     CLOCK_STEPPED,
     STATE_FILE_RESET,
+    PROBLEM_ACCEPTANCE,
 }
 
 
@@ -486,6 +497,8 @@ def _checked(event: str, request_id: str | None, detail: Mapping[str, object]) -
         return _checked_clock_step(request_id, detail)
     if event == STATE_FILE_RESET:
         return _checked_reset(request_id, detail)
+    if event == PROBLEM_ACCEPTANCE:
+        return _checked_acceptance(request_id, detail)
     if event not in REQUEST_EVENTS:
         if event == TORN_TAIL:
             raise ValueError(f"{TORN_TAIL!r} entries are written by the audit log itself")
@@ -593,6 +606,17 @@ def _checked_reset(request_id: str | None, detail: Mapping[str, object]) -> dict
         raise ValueError(f"audit event {event!r} needs detail.file and detail.error (str)")
     if not isinstance(plain.get("kept_as"), str | None) or "kept_as" not in plain:
         raise ValueError(f"audit event {event!r} needs detail.kept_as (str or null)")
+    return plain
+
+
+def _checked_acceptance(request_id: str | None, detail: Mapping[str, object]) -> dict[str, Any]:
+    event = PROBLEM_ACCEPTANCE
+    plain = _typed_fields(event, _of_no_request(event, request_id, detail), ACCEPTANCE_FIELDS)
+    if not REASON_RE.fullmatch(plain["problem"]) or plain["via"] not in ACCEPTANCE_VIA:
+        raise ValueError(
+            f"audit event {event!r}: detail.problem must be a problem code and detail.via "
+            f"one of {sorted(ACCEPTANCE_VIA)}"
+        )
     return plain
 
 
@@ -1084,6 +1108,12 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
                 "state file {file} was broken ({error}); kept as {kept_as}, and the agent "
                 "started a new one"
             ).format(file=d.get("file"), error=d.get("error"), kept_as=d.get("kept_as"))
+        case "problem_acceptance":
+            if d.get("accepted") is True:
+                change = _("camera {camera}: you accepted {problem} as normal for this camera")
+            else:
+                change = _("camera {camera}: {problem} is no longer accepted as normal")
+            return change.format(camera=d.get("camera"), problem=d.get("problem"))
         case "torn_tail":
             first, last = d.get("from_line"), d.get("to_line")
             if first == last:

@@ -22,6 +22,7 @@ from agent.crypto import commands as key_commands
 from agent.errors import AgentError, ConfigError
 from agent.log import setup_logging
 from agent.owner_page import commands as owner_commands
+from agent.quality import commands as problems_commands
 from agent.requests import commands as requests_commands
 
 if TYPE_CHECKING:  # imported lazily below: `check` and `probe` start faster without them
@@ -115,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     requests_commands.add_parser(commands, DEFAULT_CONFIG)
     key_commands.add_parser(commands, DEFAULT_CONFIG)
     owner_commands.add_parser(commands, DEFAULT_CONFIG)
+    problems_commands.add_parser(commands, DEFAULT_CONFIG)
 
     enroll = commands.add_parser(
         "enroll", help="join the registry with a one-time code from its operator"
@@ -238,10 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "owner-password":
         config = _load(args.config)
         return config if isinstance(config, int) else owner_commands.run(args, config)
-    if args.command in ("requests", "keys"):
+    if args.command in ("requests", "keys", "problems"):
         config = _load(args.config)
         if isinstance(config, int):
             return config
+        if args.command == "problems":
+            return problems_commands.run(args, config)
         if args.command == "requests":
             return requests_commands.run(args, config)
         return key_commands.run(args, config)

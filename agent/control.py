@@ -1,5 +1,5 @@
-"""The daemon's control socket: owner commands (`reference reset`, later `requests
-approve`) reach the running agent here, one JSON line in, one JSON line out.
+"""The daemon's control socket: owner commands (`reference reset`, `requests approve`,
+`problems accept`) reach the running agent here, one JSON line in, one JSON line out.
 
 The socket lives in the runtime directory systemd gives the service (or the data
 directory when run by hand); its file mode keeps it to the service's user and root.

@@ -149,6 +149,14 @@ def describe(url: str, health: Health, fov: float | None = None) -> str:
     lines = [f"{redact_url(url)}: {health.status}"]
     if health.problems:
         lines.append("problems: " + ", ".join(health.problems))
+    judgement = health.judgement
+    if judgement is not None and judgement.state == "pending":
+        waits = {
+            "samples": f"more pictures ({judgement.samples} analysed)",
+            "reference": "a reference view (watch longer, or give --reference IMAGE)",
+        }
+        said = " and ".join(waits[w] for w in judgement.waiting_for)
+        lines.append(f"not yet judged: waiting for {said}")
     stream = health.stream
     if stream is not None:
         fps = f"{stream.fps:.1f} fps" if stream.fps is not None else "fps unknown"

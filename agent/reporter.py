@@ -52,6 +52,15 @@ class CameraChannel:
     last_sent: float = field(default=float("-inf"))
 
 
+def _told(health: Health | None) -> tuple[str | None, tuple[str, ...]]:
+    """What else the registry is told at once when it changes: whether the picture is
+    judged yet, and the accepted problems seen."""
+    if health is None:
+        return None, ()
+    judgement = health.judgement.state if health.judgement is not None else None
+    return judgement, health.accepted
+
+
 class Reporter:
     def __init__(
         self,
@@ -109,7 +118,10 @@ class Reporter:
                 snapshot.status,
                 snapshot.problems,
             ) != (camera.last.status, camera.last.problems)
-            if changed or now - camera.last_sent >= self._interval:
+            # The registry learns at once when the picture is judged, or a problem is
+            # accepted, rather than at the next interval.
+            told = changed or _told(snapshot) != _told(camera.last)
+            if told or now - camera.last_sent >= self._interval:
                 if not self._publish_health(camera, snapshot, clock):
                     continue  # tried again at the next tick
                 if changed:

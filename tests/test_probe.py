@@ -90,3 +90,17 @@ def test_bad_arguments_are_refused() -> None:
     result = probe("x.mp4", "--seconds", "-1")
     assert result.returncode == 2
     assert "must be greater than 0" in result.stderr
+
+
+def test_a_short_probe_says_the_picture_is_not_yet_judged(tmp_h264: Callable[..., Path]) -> None:
+    """One second of a file is too few pictures and no reference view: ok, but pending, in
+    the JSON and in words; ten seconds are enough for both (the probe takes its own)."""
+    clip = str(tmp_h264(12))
+    short = probe_json(clip, "--seconds", "1")
+    assert short["status"] == "ok" and short["judgement"]["state"] == "pending"
+    assert set(short["judgement"]["waiting_for"]) == {"samples", "reference"}
+    said = probe(clip, "--seconds", "1").stdout
+    assert "not yet judged: waiting for more pictures" in said and "--reference" in said
+    long = probe_json(clip, "--seconds", "10")
+    assert long["judgement"]["state"] == "judged", long["judgement"]
+    assert "not yet judged" not in probe(clip, "--seconds", "10").stdout

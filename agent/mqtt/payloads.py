@@ -106,7 +106,7 @@ def health(
     clock: ClockState,
     last_step: ClockStep | None = None,
 ) -> dict[str, object]:
-    return {
+    body: dict[str, object] = {
         "schema": HEALTH_SCHEMA,
         "agent": agent,
         "camera": camera,
@@ -120,3 +120,9 @@ def health(
         "footage": snapshot.footage if snapshot.footage is not None else no_footage(),
         "clock": health_clock(clock, last_step),
     }
+    # Added to camreg.health.v1 (DESIGN.md, "Extending the contract"): whether the
+    # picture has been judged yet, and the problems the owner accepted that are seen now.
+    if snapshot.judgement is not None:
+        body["judgement"] = snapshot.judgement.as_payload()
+    body["accepted"] = list(snapshot.accepted)
+    return body

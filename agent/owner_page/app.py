@@ -35,6 +35,7 @@ from agent.owner_page import auth, words
 from agent.owner_page.auth import LoginGuard, Network, Session, Sessions
 from agent.owner_page.snapshot import jpeg_of
 from agent.owner_page.view import OwnerSources
+from agent.quality.accepted import AcceptanceRefused
 from agent.requests.store import RequestStoreError
 
 log = logging.getLogger(__name__)
@@ -359,6 +360,33 @@ def _settle(page: OwnerPage, request_id: str) -> None:
         time.sleep(0.1)
 
 
+async def accepted_change(request: Request) -> Response:
+    """The button beside a raised problem ("this is normal for this camera") and its undo,
+    through the same door as `camera-agent problems accept | unaccept`."""
+    session = await require(request)
+    camera = request.path_params["camera"]
+    form = await request.form()
+    problem, choice = form.get("problem"), form.get("accept")
+    if not isinstance(problem, str) or choice not in ("yes", "no"):
+        raise _refuse(request, 400, f"no problem or choice ({choice!r})", "choose a problem")
+    acceptance = owner_page_of(request).sources.acceptance
+    if acceptance is None:
+        raise HTTPException(404, "not available")
+    try:
+        await run_in_threadpool(acceptance.change, camera, problem, choice == "yes", "owner_page")
+    except AcceptanceRefused as exc:
+        log.warning("owner page: %s of %s for camera %s refused: %s", choice, problem, camera, exc)
+        return render(request, "error.html", session, 409, message=str(exc))
+    log.info(
+        "owner page: camera %s: %s %s by the owner from %s",
+        camera,
+        problem,
+        "accepted" if choice == "yes" else "no longer accepted",
+        remote_of(request),
+    )
+    return RedirectResponse(f"/#camera-{camera}", 303)
+
+
 async def audit_page(request: Request) -> Response:
     session = await require(request)
     locale, _ = translation(request)
@@ -481,6 +509,7 @@ def build_app(page: OwnerPage) -> Starlette:
         Route("/logout", logout, methods=["POST"]),
         Route("/", cameras),
         Route("/cameras/{camera}/snapshot.jpg", snapshot),
+        Route("/cameras/{camera}/accepted", accepted_change, methods=["POST"]),
         Route("/requests", requests_page),
         Route("/requests/{request_id}/decision", decision, methods=["POST"]),
         Route("/audit", audit_page),

@@ -16,6 +16,7 @@ from agent.config import AgentConfig
 from agent.owner_page import auth
 from agent.owner_page.app import OwnerPage, build_app
 from agent.owner_page.view import CameraSource, Decide, OwnerSources
+from agent.quality.accepted import Acceptance
 from agent.recording.index import SegmentIndex
 from agent.requests.store import REQUESTS_FILE, RequestStore
 
@@ -80,6 +81,7 @@ def start_owner_page(
     cameras: Sequence[CameraSource],
     index: SegmentIndex | None,
     decide: Decide,
+    acceptance: Acceptance | None = None,
 ) -> OwnerPageServer | None:
     """Start the page as `owner_page` configures it; None (and an error logged) when its
     port cannot be had: the cameras matter more than the page."""
@@ -91,6 +93,7 @@ def start_owner_page(
         store=RequestStore(data_dir / REQUESTS_FILE),
         audit_path=data_dir / AUDIT_FILE,
         decide=decide,
+        acceptance=acceptance,
     )
     page = OwnerPage(
         sources=sources,

@@ -14,7 +14,8 @@ from pathlib import Path
 from agent.audit import AuditEntry, AuditLog
 from agent.config import CameraConfig
 from agent.quality import dori
-from agent.quality.assess import Health
+from agent.quality.accepted import Acceptance
+from agent.quality.assess import ACCEPTABLE_PROBLEMS, Health
 from agent.quality.metrics import Planes
 from agent.recording.index import FootageSummary, Gap, SegmentIndex
 from agent.reporter import CameraChannel
@@ -55,6 +56,12 @@ class CameraRow:
     footage: FootageSummary | None
     gaps: tuple[Gap, ...]
     picture_at: datetime | None
+    # Whether the picture is judged yet (health `judgement`); None before any report.
+    judged: bool | None = None
+    # The problems the owner accepted as normal for this camera, each with whether it is
+    # seen now, and the raised problems that could be accepted (a button beside each).
+    accepted: tuple[tuple[str, bool], ...] = ()
+    acceptable: frozenset[str] = frozenset()
 
 
 Decide = Callable[[str, bool], StoredRequest]
@@ -69,12 +76,14 @@ class OwnerSources:
         store: RequestStore,
         audit_path: Path,
         decide: Decide,
+        acceptance: Acceptance | None = None,
     ) -> None:
         self._cameras = {camera.config.id: camera for camera in cameras}
         self._index = index
         self.store = store
         self._audit = AuditLog(audit_path)  # only read: the desk's own log appends
         self.decide = decide
+        self.acceptance = acceptance
 
     def camera_ids(self) -> list[str]:
         return list(self._cameras)
@@ -96,6 +105,15 @@ class OwnerSources:
                 found = self._index.gaps(camera.config.id, summary.oldest, summary.newest)
                 gaps = tuple(reversed(found[-GAPS_SHOWN:]))
         picture = camera.picture()
+        seen = set(health.accepted) if health else set()
+        accepted: tuple[tuple[str, bool], ...] = ()
+        acceptable: frozenset[str] = frozenset()
+        if self.acceptance is not None:
+            owned = sorted(self.acceptance.store.of(camera.config.id))
+            accepted = tuple((code, code in seen) for code in owned)
+            raised = health.problems if health else ()
+            acceptable = frozenset(raised) & ACCEPTABLE_PROBLEMS
+        judgement = health.judgement if health else None
         return CameraRow(
             id=camera.config.id,
             name=camera.config.name or camera.config.id,
@@ -109,6 +127,9 @@ class OwnerSources:
             footage=summary,
             gaps=gaps,
             picture_at=picture[0] if picture else None,
+            judged=None if judgement is None else judgement.state == "judged",
+            accepted=accepted,
+            acceptable=acceptable,
         )
 
     def picture(self, camera_id: str) -> Planes | None:

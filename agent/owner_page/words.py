@@ -141,6 +141,7 @@ AUDIT_EVENTS: Mapping[str, str] = {
     "completed": N_("Completed"),
     "failed": N_("Failed"),
     "torn_tail": N_("Audit log: a cut-off line was found"),
+    "problem_acceptance": N_("Accepted problems changed"),
 }
 
 DORI_LEVELS: Mapping[str, str] = {
@@ -198,6 +199,8 @@ FACTS: Mapping[str, str] = {
     "name": N_("File"),
     "cameras": N_("Cameras"),
     "window": N_("Time window"),
+    "camera": N_("Camera"),
+    "problem": N_("Problem"),
 }
 
 
@@ -208,7 +211,7 @@ def audit_details(entry: AuditEntry, locale: str, _: Translator) -> str:
         return describe(entry)
     d = entry.detail
     facts: list[str] = []
-    for key in ("kind", "case", "requester", "basis", "by", "files", "bytes", "name"):
+    for key in ("kind", "case", "requester", "basis", "by", "files", "bytes", "name", "camera"):
         value = d.get(key)
         if value in (None, ""):
             continue
@@ -219,6 +222,13 @@ def audit_details(entry: AuditEntry, locale: str, _: Translator) -> str:
         elif key == "bytes" and isinstance(value, int):
             value = size(value)
         facts.append(f"{_(FACTS[key])}: {value}")
+    problem = d.get("problem")
+    if isinstance(problem, str):
+        accepted = d.get("accepted") is True
+        facts.append(
+            f"{_(FACTS['problem'])}: {problem_words(problem, _)[0]} "
+            + (_("(accepted as normal)") if accepted else _("(no longer accepted)"))
+        )
     cameras = d.get("cameras")
     if isinstance(cameras, list) and cameras:
         facts.append(f"{_(FACTS['cameras'])}: " + ", ".join(str(c) for c in cameras))

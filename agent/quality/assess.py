@@ -38,6 +38,19 @@ CLEAR_SAMPLES = 3
 RAISE_SAMPLES_SLOW = {"scene_changed": 4}
 # Consecutive samples without a picture problem before the view becomes the reference.
 WARMUP_SAMPLES = 6
+# Analysed pictures before the picture counts as judged (health `judgement`): a problem
+# is raised after RAISE_SAMPLES of them, and `frozen` compares each picture with the one
+# before, so it can first be raised at the picture after that.
+JUDGE_SAMPLES = RAISE_SAMPLES + 1
+# The problems an owner may accept as normal for one camera (`problems accept`): those
+# that depend on the scene a camera looks at (a dim alley is always too dark for the
+# rules, a hedge in the wind always noisy). The others say the camera is not working
+# (`no_signal`, `frozen`, `covered`), was moved (`scene_changed`: `reference reset`
+# says "this is the view now"), or are the stream's or the recording's own faults, which
+# configuration fixes (`expect`, `storage`) and the registry must see.
+ACCEPTABLE_PROBLEMS = frozenset(
+    {"blurred", "too_dark", "too_bright", "low_contrast", "colour_cast", "noisy"}
+)
 # A gap between packets longer than this while connected counts as a stall.
 STALL_GAP_S = 2.0
 # Reconnects are counted over this window for the `reconnects_1h` metric.
@@ -71,6 +84,38 @@ class StreamFacts:
         return payload
 
 
+# What a pending picture judgement waits for (health `judgement.waiting_for`).
+Waiting = Literal["samples", "reference"]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Whether the picture has been analysed enough to judge it (health `judgement`).
+
+    A camera with no problem is `ok` by the status rule, but right after a start, or in a
+    lighting it has no reference view of yet, that `ok` means "nothing found yet": blur
+    and a moved camera are judged against the reference view, and a problem needs
+    JUDGE_SAMPLES pictures to be raised at all. `pending` says so, so a registry does
+    not show an unjudged camera as fine."""
+
+    waiting_for: tuple[Waiting, ...]
+    samples: int  # pictures analysed since the agent started
+    lighting: Lighting | None  # of the last analysed picture
+
+    @property
+    def state(self) -> Literal["pending", "judged"]:
+        return "pending" if self.waiting_for else "judged"
+
+    def as_payload(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "waiting_for": list(self.waiting_for),
+            "samples": self.samples,
+            "samples_needed": JUDGE_SAMPLES,
+            "lighting": self.lighting,
+        }
+
+
 @dataclass(frozen=True)
 class Health:
     """An immutable snapshot handed from a camera worker to the publisher."""
@@ -80,6 +125,10 @@ class Health:
     metrics: dict[str, float | int | None]
     stream: StreamFacts | None
     footage: dict[str, object] | None = None  # what is recorded, when the agent records
+    judgement: Judgement | None = None
+    # Problems seen now but left out of `problems`: the owner accepted them as normal for
+    # this camera (`problems accept`).
+    accepted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,8 +229,11 @@ class StreamAssessor:
         on_reference: ReferenceSink | None = None,
         warmup_samples: int = WARMUP_SAMPLES,
         keep_picture: bool = False,
+        accepted: frozenset[str] = frozenset(),
     ) -> None:
         self._expect = expect
+        self._accepted = accepted & ACCEPTABLE_PROBLEMS
+        self._samples = 0
         # The owner page shows the last analysed picture; kept (one decoded frame per
         # camera) only when that page is on.
         self._keep_picture = keep_picture
@@ -213,6 +265,24 @@ class StreamAssessor:
         with self._lock:
             self._references.clear()
             self._healthy_run = 0
+
+    def accept(self, problems: frozenset[str]) -> None:
+        """The problems the owner accepted as normal for this camera, from now on."""
+        with self._lock:
+            self._accepted = problems & ACCEPTABLE_PROBLEMS
+
+    def judgement(self) -> Judgement:
+        """What the picture judgement still waits for (nothing: judged)."""
+        with self._lock:
+            return self._judgement()
+
+    def _judgement(self) -> Judgement:
+        waiting: list[Waiting] = []
+        if self._samples < JUDGE_SAMPLES:
+            waiting.append("samples")
+        if self._lighting is None or self._lighting not in self._references:
+            waiting.append("reference")
+        return Judgement(tuple(waiting), self._samples, self._lighting)
 
     def connected(self, t: float, facts: StreamFacts) -> None:
         with self._lock:
@@ -251,12 +321,16 @@ class StreamAssessor:
             self._picture = measured
             if self._keep_picture:
                 self._last_picture = (datetime.now(UTC), planes)
+            self._samples += 1
             active = self._debounce.update(found)
             if lighting != self._lighting:
                 self._lighting = lighting
                 self._healthy_run = 0
             if reference is None:
-                self._healthy_run = 0 if found or active else self._healthy_run + 1
+                # An accepted problem is this camera's normal: it must not keep the
+                # camera from ever getting a reference view (and so from being judged).
+                unhealthy = (found | active) - self._accepted
+                self._healthy_run = 0 if unhealthy else self._healthy_run + 1
                 take_reference = self._healthy_run >= self._warmup
                 if take_reference:
                     self._references[lighting] = diagnose.reference_of(prepared)
@@ -284,8 +358,10 @@ class StreamAssessor:
             facts = self._facts
             if facts is not None:
                 facts = StreamFacts(facts.codec, facts.width, facts.height, facts.source, fps, kbps)
+            accepted: tuple[str, ...] = ()
             if "no_signal" not in problems:
-                problems.extend(sorted(self._debounce.active))
+                problems.extend(sorted(self._debounce.active - self._accepted))
+                accepted = tuple(sorted(self._debounce.active & self._accepted))
                 min_fps = self._expect.min_fps
                 if fps is not None and min_fps is not None and fps < min_fps:
                     problems.append("low_fps")
@@ -306,4 +382,11 @@ class StreamAssessor:
             if self._picture is not None:
                 values.update(self._picture.as_payload())
             found = tuple(problems)
-            return Health(status_of(found), found, values, facts)
+            return Health(
+                status_of(found),
+                found,
+                values,
+                facts,
+                judgement=self._judgement(),
+                accepted=accepted,
+            )

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, case, or_, select
 
 from registry.db.schema import cameras
+from registry.judgement import judged
 
 __all__ = [
     "DEFAULT_RADIUS_M",
@@ -214,7 +215,9 @@ class CameraMatch:
     lon: float
     distance_m: float
     bearing_to_point: float  # from the camera towards the point, degrees from north
-    status: str | None  # now, not at the moment searched
+    # now, not at the moment searched; `pending` for an ok camera whose picture is not
+    # judged yet (registry/judgement.py)
+    status: str | None
     footage_oldest: float | None  # epoch seconds
     footage_newest: float | None
     dori: dict[str, float] | None  # detect/observe/recognise/identify distances, metres
@@ -314,6 +317,7 @@ _COLUMNS = (
     cameras.c.range_m,
     cameras.c.dori_json,
     cameras.c.status,
+    cameras.c.health_json,
     cameras.c.footage_oldest,
     cameras.c.footage_newest,
 )
@@ -361,7 +365,7 @@ def find_cameras(
                 lon=row.lon,
                 distance_m=distance,
                 bearing_to_point=initial_bearing_deg(row.lat, row.lon, point_lat, point_lon),
-                status=row.status,
+                status=judged(row.status, row.health_json).status,
                 footage_oldest=oldest,
                 footage_newest=newest,
                 dori=_dori(row.dori_json),

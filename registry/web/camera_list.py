@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from registry.db.schema import agents, cameras
+from registry.judgement import judged
 
 # A camera whose agent has not reported for this long is shown as stale, whatever it said.
 STALE_AFTER_S = 3 * 60 * 60.0
@@ -34,7 +35,9 @@ def camera_rows(engine: Engine) -> list[dict[str, Any]]:
     now = time.time()
     result = []
     for row in rows:
-        status = row.status or "unknown"
+        # `pending`: it says ok, but its picture is not judged yet (registry/judgement.py).
+        shown = judged(row.status, row.health_json)
+        status = shown.status or "unknown"
         if row.agent_state == "offline":
             status = "offline"  # the agent's will: nothing it last said holds any more
         result.append(
@@ -50,6 +53,8 @@ def camera_rows(engine: Engine) -> list[dict[str, Any]]:
                 "dori_m": json.loads(row.dori_json) if row.dori_json else None,
                 "status": status,
                 "problems": json.loads(row.problems_json) if row.problems_json else [],
+                "judgement": shown.judgement,
+                "accepted": list(shown.accepted),
                 "agent_state": row.agent_state,
                 "last_report": rfc3339(row.report_ts),
                 "stale": row.report_ts is None or now - row.report_ts > STALE_AFTER_S,

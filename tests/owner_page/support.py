@@ -17,9 +17,11 @@ import numpy as np
 from agent.audit import AUDIT_FILE, AuditLog
 from agent.clock import ClockState
 from agent.config import AgentConfig
+from agent.i18n import translator
 from agent.owner_page.app import OwnerPage, build_app
 from agent.owner_page.auth import local_host_names, parse_networks, set_owner_password
 from agent.owner_page.view import CameraSource, OwnerSources
+from agent.quality.accepted import Acceptance, AcceptedProblems
 from agent.quality.assess import Expectations, Health, StreamAssessor, StreamFacts
 from agent.quality.metrics import Planes
 from agent.recording.index import SegmentIndex
@@ -137,6 +139,12 @@ def owner_page(
         store=store,
         audit_path=data_dir / AUDIT_FILE,
         decide=desk.decide,
+        acceptance=Acceptance(
+            AcceptedProblems(data_dir),
+            audit,
+            {cid: channel.assessor.accept for cid, channel in channels.items()},
+            translator("en"),
+        ),
     )
     page = OwnerPage(
         sources=sources,

@@ -14,6 +14,7 @@ import requests
 from playwright.sync_api import Page, ViewportSize, expect
 
 from agent.owner_page.auth import set_owner_password
+from agent.quality.assess import Health
 from tests.owner_page.support import PASSWORD, OwnerPageUnderTest, owner_page
 from tests.support.browser import chromium
 
@@ -243,3 +244,32 @@ def test_without_a_password_nobody_gets_in(tmp_path: Path) -> None:
         assert "sudo camera-agent owner-password" in form.text
         answer = requests.post(under_test.url + "/login", data={"password": ""}, timeout=10)
         assert answer.status_code == 401
+
+
+def test_only_scene_problems_can_be_accepted_and_a_camera_not_yet_judged_says_so(
+    page_under_test: OwnerPageUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A covered lens has no "this is normal" button, and a hand-made form for it is refused
+    with the reason and changes nothing; so is one without the CSRF token. A camera that
+    says ok before its picture was judged says it is still being checked."""
+    under_test = page_under_test
+    front = under_test.channels["front"]
+    client, csrf = _session(under_test.url)
+    cameras = client.get(under_test.url + "/", timeout=10).text
+    assert 'data-problem="covered"' in cameras
+    assert "This is normal for this camera" not in cameras
+    accept = f"{under_test.url}/cameras/front/accepted"
+    answer = client.post(accept, data={"problem": "covered", "accept": "yes", "csrf": csrf})
+    assert answer.status_code == 409
+    assert "means the camera is not working" in answer.text
+    answer = client.post(accept, data={"problem": "noisy", "accept": "yes"}, timeout=10)
+    assert answer.status_code == 403
+    assert [e for e in under_test.audit.entries() if e.event == "problem_acceptance"] == []
+    assert not (under_test.data_dir / "accepted-problems.json").exists()
+
+    judgement = front.assessor.judgement()  # one picture analysed, no reference view yet
+    assert judgement.state == "pending"
+    front.last = Health("ok", (), {}, None, judgement=judgement)
+    cameras = client.get(under_test.url + "/", timeout=10).text
+    assert 'data-judgement="pending"' in cameras
+    assert "the picture is still being checked" in cameras

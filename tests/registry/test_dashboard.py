@@ -172,3 +172,60 @@ def test_a_camera_name_from_an_agent_is_shown_as_text_never_run(web: RegistryWeb
 def test_pages_carry_a_content_security_policy(web: RegistryWeb) -> None:
     policy = requests.get(web.url + "/login", timeout=5).headers["content-security-policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+
+
+def _health(state: str, accepted: list[str]) -> str:
+    """The stored health object's fields the dashboard reads beside the status."""
+    return json.dumps(
+        {
+            "judgement": {
+                "state": state,
+                "waiting_for": ["reference"] if state == "pending" else [],
+                "samples": 4,
+                "samples_needed": 3,
+                "lighting": "colour",
+            },
+            "accepted": accepted,
+        }
+    )
+
+
+def test_a_camera_not_yet_judged_is_shown_as_such_not_as_ok(web: RegistryWeb) -> None:
+    """Front says ok, but its picture is not judged yet: the table, the map and the summary
+    say "not yet judged"; once judged it is ok, with the problem its owner accepted."""
+    with web.engine.begin() as db:
+        db.execute(
+            update(cameras)
+            .where(cameras.c.camera_id == "front")
+            .values(health_json=_health("pending", []))
+        )
+    with chromium() as browser:
+        page = browser.new_page()
+        _log_in(page, web, "olga")
+        front = page.locator('tr[data-camera="shop-42/front"]')
+        expect(front.locator("td.status")).to_have_text("not yet judged")
+        expect(page.locator("path.marker.status-pending")).to_have_count(1)
+        expect(page.locator("path.marker.status-ok")).to_have_count(0)
+        expect(page.locator("#summary")).to_contain_text("2 with a problem, 1 not yet judged")
+        page.locator("#filter").select_option("pending")
+        expect(page.locator("#cameras tbody tr")).to_have_count(1)
+        page.locator("#filter").select_option("")
+        with web.engine.begin() as db:
+            db.execute(
+                update(cameras)
+                .where(cameras.c.camera_id == "front")
+                .values(health_json=_health("judged", ["noisy"]))
+            )
+        expect(front.locator("td.status")).to_have_text("ok", timeout=10_000)
+        expect(front).to_contain_text("none (accepted as normal: noisy)")
+        expect(page.locator("path.marker.status-ok")).to_have_count(1)
+    police = _session(web, "piet")
+    with web.engine.begin() as db:
+        db.execute(
+            update(cameras)
+            .where(cameras.c.camera_id == "front")
+            .values(health_json=_health("pending", []))
+        )
+    listed = police.get(web.url + "/api/v1/cameras", timeout=5).json()["cameras"]
+    front_row = next(c for c in listed if c["camera"] == "front")
+    assert (front_row["status"], front_row["judgement"]) == ("pending", "pending")

@@ -16,6 +16,8 @@ from registry.config import ServerConfig
 from registry.db.schema import agents as agents_table
 from registry.db.schema import cameras
 from registry.ingest.service import IngestService
+from registry.police.search import find_cameras
+from registry.web.camera_list import camera_rows
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.rtsp import RtspCamera
@@ -95,3 +97,46 @@ def test_a_real_agents_camera_appears_in_the_registry(
             break
         time.sleep(0.2)
     assert state == ("offline", "shutdown")
+
+
+def test_a_camera_not_yet_judged_is_never_shown_as_ok(
+    broker: Broker,
+    rtsp_camera: RtspCamera,
+    tmp_path: Path,
+    agents: list[AgentProcess],
+    ingest: IngestService,
+    engine: Engine,
+) -> None:
+    """A freshly started camera reports `ok` with its judgement pending: the dashboard's
+    list and the police search show it as `pending` until the picture is judged, then
+    `ok`; never `ok` before."""
+    camera = {
+        "id": "front",
+        "url": rtsp_camera.url,
+        "location": {"lat": 52.9925, "lon": 6.5649, "bearing_deg": 180, "fov_deg": 90},
+        "analysis_interval": "1s",
+    }
+    config = write_config(tmp_path / "config.yaml", broker_url=broker.url, cameras=[camera])
+    agents.append(AgentProcess(config).start())
+    shown: list[tuple[str, str | None]] = []
+    searched: list[str | None] = []
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        rows = camera_rows(engine)
+        # (the birth makes the row; what it shows counts from the first health report)
+        if rows and rows[0]["last_report"] is not None:
+            row = rows[0]
+            if not shown or shown[-1] != (row["status"], row["judgement"]):
+                shown.append((row["status"], row["judgement"]))
+            # 10 m south of the camera, in its view; footage not yet known
+            found = find_cameras(
+                engine, 52.99241, 6.5649, time.time(), include_unknown_footage=True
+            )
+            searched.extend(match.status for match in found)
+            if row["status"] == "ok":
+                break
+        time.sleep(0.2)
+    assert shown and shown[0] == ("pending", "pending"), shown
+    assert shown[-1] == ("ok", "judged"), shown
+    assert all(status != "ok" for status, judgement in shown if judgement == "pending"), shown
+    assert "pending" in searched and set(searched) <= {"pending", "ok"}, searched

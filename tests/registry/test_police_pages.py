@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from playwright.sync_api import Page, ViewportSize, expect
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from starlette.routing import Mount
 
 from agent.crypto import jws
@@ -135,6 +135,14 @@ def test_search_on_the_map_finds_the_camera_that_saw_the_point_on_a_phone(
 ) -> None:
     web = registry.web
     at = datetime.now(UTC) - timedelta(hours=1)
+    # Its agent has just started: ok, but the picture is not judged yet (issue 16).
+    pending = {"state": "pending", "waiting_for": ["samples"], "samples": 1}
+    with web.engine.begin() as db:
+        db.execute(
+            update(cameras)
+            .where(cameras.c.camera_id == "front")
+            .values(health_json=json.dumps({"judgement": pending, "accepted": []}))
+        )
     with chromium() as browser:
         page = browser.new_page(viewport=PHONE)
         log_in(page, web, "piet")
@@ -151,6 +159,7 @@ def test_search_on_the_map_finds_the_camera_that_saw_the_point_on_a_phone(
         assert re.fullmatch(r"\d+(\.\d)? m", distance), distance
         assert 8 <= float(distance.split()[0]) <= 16  # a pixel of the map is about 3 m
         expect(front).to_contain_text("4 m")  # identifies a person within 4 m
+        expect(front.locator("td.status")).to_have_text("not yet judged")  # not "ok"
         expect(page.locator("#outcome")).to_have_text(re.compile(r"^1 camera\(s\) could have"))
         # Its view cone and the four DORI arcs are drawn (no tile server needed).
         expect(page.locator("path.cone")).to_have_count(1)

@@ -159,7 +159,8 @@ def test_an_order_signed_off_the_server_ends_verified_at_the_registry(
         lambda: agent.log,
         lambda: registry.log,
     )
-    assert row["status"] in ("ok", "degraded") and row["lat"] == 52.9925
+    # (pending: working, its picture not judged yet: the footage comes before the warm-up ends)
+    assert row["status"] in ("ok", "degraded", "pending") and row["lat"] == 52.9925
 
     # Police find it, prepare an order for the last 5 minutes, sign it on their own machine.
     time.sleep(3)  # a few segments into the window

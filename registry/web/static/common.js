@@ -2,7 +2,12 @@
 "use strict";
 
 const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
-const STATUS_COLOURS = { ok: "#2e7d32", degraded: "#f9a825", failed: "#c62828", offline: "#616161", unknown: "#9e9e9e" };
+// pending: says ok, but its picture is not judged yet (registry/judgement.py).
+const STATUS_COLOURS = { ok: "#2e7d32", pending: "#64b5f6", degraded: "#f9a825", failed: "#c62828", offline: "#616161", unknown: "#9e9e9e" };
+const STATUS_WORDS = { pending: "not yet judged" };
+
+// A status as shown to people: "pending" reads "not yet judged".
+function statusWords(status) { return STATUS_WORDS[status] || status; }
 
 async function api(method, url, body) {
   const options = { method, headers: { "X-CSRF-Token": CSRF }, credentials: "same-origin" };

@@ -12,9 +12,15 @@ let fitted = false;
 function matches(camera) {
   const value = filter.value;
   if (!value) return true;
-  if (value === "not-ok") return camera.status !== "ok";
+  if (value === "not-ok") return camera.status !== "ok" && camera.status !== "pending";
   if (value.startsWith("problem:")) return camera.problems.includes(value.slice(8));
   return camera.status === value;
+}
+
+// The problems, and those the owner accepted as normal for the camera (not counted).
+function problemWords(camera) {
+  const said = camera.problems.join(", ") || "none";
+  return camera.accepted && camera.accepted.length ? `${said} (accepted as normal: ${camera.accepted.join(", ")})` : said;
 }
 
 // Built as text nodes: names come from agents and are never parsed as markup.
@@ -23,7 +29,7 @@ function popup(camera) {
   const title = document.createElement("strong");
   title.textContent = camera.name || camera.camera;
   const status = document.createElement("div");
-  status.textContent = `${camera.status}: ${camera.problems.join(", ") || "no problems"}`;
+  status.textContent = `${statusWords(camera.status)}: ${problemWords(camera)}`;
   box.append(title, status);
   return box;
 }
@@ -36,15 +42,16 @@ function draw() {
     const row = document.createElement("tr");
     row.dataset.camera = `${camera.agent}/${camera.camera}`;
     cell(row, `${camera.name || camera.camera} (${camera.agent}/${camera.camera})`);
-    cell(row, camera.status, `status status-${camera.status}`);
-    cell(row, camera.problems.join(", ") || "none");
+    cell(row, statusWords(camera.status), `status status-${camera.status}`);
+    cell(row, problemWords(camera));
     cell(row, camera.last_report ? when(camera.last_report) + (camera.stale ? " (stale)" : "") : null);
     cell(row, when(camera.footage_oldest));
     tbody.appendChild(row);
   }
-  const problems = cameras.filter((c) => c.status !== "ok").length;
+  const problems = cameras.filter((c) => c.status !== "ok" && c.status !== "pending").length;
+  const pending = cameras.filter((c) => c.status === "pending").length;
   document.getElementById("summary").textContent =
-    `${cameras.length} cameras, ${problems} with a problem; showing ${shown.length}.`;
+    `${cameras.length} cameras, ${problems} with a problem, ${pending} not yet judged; showing ${shown.length}.`;
   if (!layer) return;
   layer.clearLayers();
   const bounds = [];

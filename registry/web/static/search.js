@@ -23,7 +23,7 @@ function drawResults(result) {
     row.dataset.camera = `${camera.agent}/${camera.camera}`;
     cell(row, `${camera.name || camera.camera} (${camera.agent}/${camera.camera})`);
     cell(row, `${camera.distance_m} m`);
-    cell(row, camera.status, `status status-${camera.status}`);
+    cell(row, statusWords(camera.status), `status status-${camera.status}`);
     cell(row, `${camera.footage_oldest} – ${camera.footage_newest}`);
     cell(row, camera.dori_m ? `${camera.dori_m.identify} m` : null);
     const action = document.createElement("td");
