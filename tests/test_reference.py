@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import threading
@@ -10,6 +11,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from agent.app import App, Tuning
@@ -72,12 +75,52 @@ def test_reference_is_taken_and_reset_through_the_running_agent(
     config: Path, running_agent: App
 ) -> None:
     reference = config.parent / "state" / "references" / "front.colour.png"
+    learnt = reference.with_suffix(".json")
     wait_for_file(reference, timeout=20)
+    wait_for_file(learnt, timeout=5)
+    normal = json.loads(learnt.read_text())
+    assert normal["noise"] > 0 and 0 < normal["brightness"] < 255
+    assert len(normal["chroma_blocks"]) == 9 and len(normal["chroma_blocks"][0]) == 16
     result = reset(config)
     assert result.returncode == 0, result.stderr
     assert "camera front: taking a new reference view" in result.stdout
-    assert not reference.exists()
+    assert not reference.exists() and not learnt.exists()
     wait_for_file(reference, timeout=20)  # a new warm-up, a new view
+    wait_for_file(learnt, timeout=5)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"{not json", b'{"noise": "loud"}', b'{"chroma_blocks": [[1, 2]]}', b"[]", b"\xff\xfe"],
+)
+def test_a_garbled_learnt_normal_is_kept_aside_and_learnt_again(
+    config: Path, monkeypatch: pytest.MonkeyPatch, garbage: bytes
+) -> None:
+    # The state folder is the owner's: whatever lies there must not stop the camera.
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
+    folder = config.parent / "state" / "references"
+    folder.mkdir(parents=True)
+    learnt = folder / "front.colour.json"
+    (folder / "front.colour.png").write_bytes(_grey_png())
+    learnt.write_bytes(garbage)
+    with agent_running(config):
+        deadline = time.monotonic() + 20
+        while not (kept := list(folder.glob("front.colour.json.unreadable-*"))):
+            assert time.monotonic() < deadline, "the garbled file was not set aside"
+            time.sleep(0.2)
+        assert kept[0].read_bytes() == garbage  # nothing the owner had is lost
+        deadline = time.monotonic() + 20
+        while not learnt.exists():
+            assert time.monotonic() < deadline, "no new reference view was taken"
+            time.sleep(0.2)
+        assert json.loads(learnt.read_text())["noise"] is not None
+
+
+def _grey_png() -> bytes:
+    ok, data = cv2.imencode(".png", np.full((180, 320), 128, np.uint8))
+    assert ok
+    return bytes(data)
 
 
 def test_reset_without_a_running_agent_acts_on_the_state_directory(config: Path) -> None:

@@ -7,6 +7,7 @@ tests can drive them without sleeping.
 
 from __future__ import annotations
 
+import statistics
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -51,6 +52,9 @@ JUDGE_SAMPLES = RAISE_SAMPLES + 1
 ACCEPTABLE_PROBLEMS = frozenset(
     {"blurred", "too_dark", "too_bright", "low_contrast", "colour_cast", "noisy"}
 )
+# At most this many frame sizes are kept between two analysed pictures (a 60 fps camera
+# analysed every 10 s sends 600).
+CODED_SIZES_MAX = 1000
 # A gap between packets longer than this while connected counts as a stall.
 STALL_GAP_S = 2.0
 # Reconnects are counted over this window for the `reconnects_1h` metric.
@@ -209,7 +213,7 @@ class Debouncer:
         return self.active
 
 
-ReferenceSink = Callable[[Lighting, Prepared], None]
+ReferenceSink = Callable[[Lighting, Prepared, Reference], None]
 
 
 class StreamAssessor:
@@ -251,7 +255,10 @@ class StreamAssessor:
         self._lighting: Lighting | None = None
         self._on_reference = on_reference
         self._healthy_run = 0
+        self._warmup_noise: list[float] = []
         self._warmup = warmup_samples
+        # Sizes of the coded frames between keyframes since the last analysed picture.
+        self._coded: list[int] = []
         self._reconnects: deque[float] = deque()
         self._stalls: deque[float] = deque()
         self._ever_connected = False
@@ -305,6 +312,8 @@ class StreamAssessor:
                 self._stalls.append(t)
             self._last_packet = t
             self._rates.add(t, size, keyframe, stream_time)
+            if not keyframe and len(self._coded) < CODED_SIZES_MAX:
+                self._coded.append(size)
 
     def picture(self, t: float, planes: Planes) -> None:
         """A decoded picture sampled for analysis."""
@@ -313,9 +322,11 @@ class StreamAssessor:
         with self._lock:
             reference = self._references.get(lighting)
             previous = self._previous
-        measured = diagnose.measure(prepared, previous, reference)
+            coded = self._coded_change()
+            self._coded = []
+        measured = diagnose.measure(prepared, previous, reference, coded)
         found = diagnose.diagnose(measured)
-        take_reference = False
+        new_reference: Reference | None = None
         with self._lock:
             self._previous = prepared
             self._picture = measured
@@ -331,11 +342,27 @@ class StreamAssessor:
                 # camera from ever getting a reference view (and so from being judged).
                 unhealthy = (found | active) - self._accepted
                 self._healthy_run = 0 if unhealthy else self._healthy_run + 1
-                take_reference = self._healthy_run >= self._warmup
-                if take_reference:
-                    self._references[lighting] = diagnose.reference_of(prepared)
-        if take_reference and self._on_reference is not None:
-            self._on_reference(lighting, prepared)
+                if self._healthy_run <= 1:
+                    self._warmup_noise = []
+                self._warmup_noise.append(measured.noise)
+                if self._healthy_run >= self._warmup:
+                    # The camera's noise in this lighting: the median of its warm-up, so
+                    # one grainy picture does not set what is normal.
+                    noise = statistics.median(self._warmup_noise)
+                    new_reference = diagnose.reference_of(prepared, noise)
+                    self._references[lighting] = new_reference
+        if new_reference is not None and self._on_reference is not None:
+            self._on_reference(lighting, prepared, new_reference)
+
+    def _coded_change(self) -> float | None:
+        """Median size of the frames between keyframes since the last picture, in bytes per
+        16x16 macroblock: an encoder that codes the same picture again sends frames of
+        almost nothing; any live picture, even a dim or foggy one, costs bits. None
+        without such frames (an all-keyframe stream) or without the picture size."""
+        if not self._coded or self._facts is None or self._facts.width <= 0:
+            return None
+        blocks = max(1, (self._facts.width // 16) * (self._facts.height // 16))
+        return float(statistics.median(self._coded)) / blocks
 
     def last_picture(self) -> tuple[datetime, Planes] | None:
         """When the last analysed picture was taken, and its planes (with `keep_picture`)."""

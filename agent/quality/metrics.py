@@ -29,6 +29,15 @@ STRUCTURE_WIDTH = 80
 ALIGNMENT_CANDIDATES = 5
 # Neutral chroma (Cb, Cr) in 8-bit video, limited and full range alike.
 NEUTRAL_CHROMA = 128.0
+# The colour of a picture is kept as the mean chroma of a coarse grid of blocks: enough to
+# tell a tint of the whole picture from a red bus, too coarse to show anything of the scene.
+CHROMA_GRID = (9, 16)  # rows, columns
+# A grey level at or above this is clipped white: limited-range video tops out at 235,
+# full-range at 255, and a sensor's white is never quite flat.
+CLIPPED_LEVEL = 230.0
+# Edge width is measured where the local tonal step is at least this (grey levels): a
+# real edge, not texture or noise.
+EDGE_STEP_MIN = 24.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class Prepared:
     grey: FloatImage  # area-averaged, ~ANALYSIS_WIDTH wide, grey levels 0-255
     raw: GreyImage  # subsampled luma, noise kept
     chroma: tuple[float, float, float, float] | None  # mean U, mean V, std U, std V
+    # Mean (U, V) minus neutral per block of CHROMA_GRID, shape (rows, cols, 2)
+    chroma_blocks: FloatImage | None = None
 
 
 def _subsample(plane: GreyImage, width: int) -> GreyImage:
@@ -60,12 +71,18 @@ def prepare(planes: Planes) -> Prepared:
     scale = min(1.0, ANALYSIS_WIDTH / width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     grey = cv2.resize(luma, size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    chroma = None
+    chroma = blocks = None
     if planes.u is not None and planes.v is not None:
         u = _subsample(planes.u, ANALYSIS_WIDTH // 2).astype(np.float32)
         v = _subsample(planes.v, ANALYSIS_WIDTH // 2).astype(np.float32)
         chroma = (float(u.mean()), float(v.mean()), float(u.std()), float(v.std()))
-    return Prepared(grey, _subsample(luma, ANALYSIS_WIDTH), chroma)
+        rows, cols = CHROMA_GRID
+        blocks = np.asarray(
+            np.dstack([cv2.resize(c, (cols, rows), interpolation=cv2.INTER_AREA) for c in (u, v)])
+            - NEUTRAL_CHROMA,
+            np.float32,
+        )
+    return Prepared(grey, _subsample(luma, ANALYSIS_WIDTH), chroma, blocks)
 
 
 def brightness(p: Prepared) -> float:
@@ -83,6 +100,78 @@ def contrast(p: Prepared) -> float:
     """Robust tonal range: 98th minus 2nd percentile grey level, 0-255."""
     low, high = percentiles(p)
     return high - low
+
+
+def clipped(p: Prepared) -> float:
+    """Share of the picture (0-1) clipped white: what overexposure destroys for good."""
+    return float((p.grey >= CLIPPED_LEVEL).mean())
+
+
+def relative_contrast(p: Prepared) -> float:
+    """Tonal range relative to brightness, 0-1: (p98 - p2) / (p98 + p2).
+
+    Fog and a dirty dome lift the darks towards the lights, so this falls; a dim night
+    scene has a small range in grey levels but dark darks, so it stays high.
+    """
+    low, high = percentiles(p)
+    return (high - low) / max(high + low, 1.0)
+
+
+def edge_width(p: Prepared) -> float | None:
+    """Median width (analysis pixels) of the picture's real edges; None without any.
+
+    At each pixel the local tonal step (max minus min over 7x7) is divided by the steepest
+    gradient there: a sharp edge climbs its step within about a pixel, a defocused one over
+    many. The ratio does not depend on how much the scene shows (busy or empty) or on its
+    contrast, only on how the edges are drawn; only the steepest part of each edge, where
+    the step is large, counts, so noise and texture do not.
+    """
+    kernel = np.ones((7, 7), np.uint8)
+    step = np.asarray(cv2.dilate(p.grey, kernel) - cv2.erode(p.grey, kernel), np.float32)
+    gx = cv2.Sobel(p.grey, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(p.grey, cv2.CV_32F, 0, 1, ksize=3)
+    slope = np.asarray(cv2.magnitude(gx, gy) / 8.0, np.float32)  # levels a pixel; Sobel weighs 8
+    # The steepest point across each edge: its slope is the 3x3 neighbourhood's maximum.
+    steepest = (slope >= cv2.dilate(slope, np.ones((3, 3), np.uint8))) & (step >= EDGE_STEP_MIN)
+    if int(steepest.sum()) < EDGE_POINTS_MIN:
+        return None
+    widths = step[steepest] / np.maximum(slope[steepest], 1e-3)
+    return float(np.median(widths))
+
+
+# Fewer edge points than this and the picture has no edges to judge focus by.
+EDGE_POINTS_MIN = 50
+
+
+def colour_shift(p: Prepared, reference: FloatImage | None) -> float | None:
+    """How far the picture's colour moved from the reference view's, in chroma levels.
+
+    The median over blocks of each block's chroma change: a tint (a stuck IR-cut filter,
+    a failed white balance) moves every block the same way; a red bus or a green hedge
+    in the wind moves a few. None without colour in either.
+    """
+    if p.chroma_blocks is None or reference is None or reference.shape != p.chroma_blocks.shape:
+        return None
+    change = (p.chroma_blocks - reference).reshape(-1, 2)
+    return float(math.hypot(*np.median(change, axis=0)))
+
+
+def tint(p: Prepared) -> float:
+    """How much the whole picture leans to one colour, in chroma levels, without a reference.
+
+    The mean colour's direction, and how far along it the least tinted tenth of the
+    blocks still lies: a colourful scene has blocks of every colour, some grey, so this is
+    near 0 even when its mean colour is strong; a tinted picture has none left.
+    """
+    if p.chroma_blocks is None:
+        return 0.0
+    blocks = p.chroma_blocks.reshape(-1, 2)
+    mean = blocks.mean(axis=0)
+    norm = float(np.hypot(*mean))
+    if norm < 1e-6:
+        return 0.0
+    along = blocks @ (mean / norm)
+    return max(0.0, float(np.percentile(along, 10)))
 
 
 def sharpness(p: Prepared) -> float:

@@ -185,7 +185,9 @@ def test_problems_persist_before_they_raise_and_linger_before_they_clear(
 def test_the_reference_is_taken_after_a_healthy_warm_up() -> None:
     taken: list[tuple[str, Prepared]] = []
     assessor = StreamAssessor(
-        Expectations(), started=0.0, on_reference=lambda lighting, p: taken.append((lighting, p))
+        Expectations(),
+        started=0.0,
+        on_reference=lambda lighting, p, _reference: taken.append((lighting, p)),
     )
     assessor.connected(0.0, FACTS)
     feed(assessor, 0.0, 30, fps=15)

@@ -23,26 +23,80 @@ HEALTHY = PictureMetrics(
     sharpness_ratio=1.0,
     view_shift=0.0,
     shifted_similarity=0.9,
+    clipped=0.0,
+    relative_contrast=0.82,
+    edge_width=3.0,
+    edge_ratio=1.0,
+    colour_shift=1.0,
+    tint=0.0,
+    coded_change=8.0,
+    reference_noise=1.5,
+    reference_brightness=120,
+    reference_contrast=0.8,
+    reference_clipped=0.0,
 )
+# The same picture with no reference view for its lighting yet.
+UNREFERENCED = {
+    "similarity": None,
+    "sharpness_ratio": None,
+    "view_shift": None,
+    "shifted_similarity": None,
+    "edge_ratio": None,
+    "colour_shift": None,
+    "reference_noise": None,
+    "reference_brightness": None,
+    "reference_contrast": None,
+    "reference_clipped": None,
+}
+# A colour camera at night against its day view: darker, only half alike.
+AT_NIGHT = {"brightness": 45, "highlights": 230, "similarity": 0.5, "shifted_similarity": 0.5}
 
 
 @pytest.mark.parametrize(
     ("changes", "found"),
     [
         ({}, set()),
-        ({"detail": 0.0, "contrast": 10, "frame_change": 0.0, "cast_offset": 30}, {"covered"}),
+        ({"detail": 0.0, "contrast": 10, "frame_change": 0.0, "similarity": 0.1}, {"covered"}),
+        # as dark, but the scene's layout still shows: underexposed, not covered
+        ({"brightness": 20, "contrast": 10, "detail": 0.0, "similarity": 0.9}, {"too_dark"}),
         ({"brightness": 20, "highlights": 40, "contrast": 30, "detail": 0.05}, {"too_dark"}),
         # a night street: dark on average, but lamps and detail
-        ({"brightness": 45, "highlights": 230, "detail": 0.25}, set()),
-        ({"brightness": 225, "shadows": 190, "highlights": 255, "contrast": 65}, {"too_bright"}),
-        ({"contrast": 40, "shadows": 130, "highlights": 170}, {"low_contrast"}),
+        ({**AT_NIGHT, "detail": 0.25}, set()),
+        # ... even with a day view's sharpness and colour far off
+        ({**AT_NIGHT, "sharpness_ratio": 0.3, "edge_ratio": 1.6, "colour_shift": 14}, set()),
+        # ... and nothing of the day view lining up: not moved, just dark
+        ({**AT_NIGHT, "similarity": 0.05, "shifted_similarity": 0.05}, set()),
+        # white all over: overexposed, not covered
+        ({"brightness": 235, "clipped": 1.0, "contrast": 0, "detail": 0.0}, {"too_bright"}),
+        ({"brightness": 190, "clipped": 0.4, "relative_contrast": 0.3}, {"too_bright"}),
+        # a white wall that is always there is this camera's normal
+        ({"brightness": 190, "clipped": 0.4, "reference_clipped": 0.35}, set()),
+        # washed out: far brighter than the reference view, little contrast left
+        ({"brightness": 185, "relative_contrast": 0.3}, {"too_bright"}),
+        ({"relative_contrast": 0.1, "brightness": 150}, {"low_contrast"}),
+        # half the reference's contrast
+        ({"relative_contrast": 0.28}, {"low_contrast"}),
+        # a dim scene: a small range in grey levels, but dark darks
+        ({"brightness": 40, "contrast": 60, "relative_contrast": 0.7, **UNREFERENCED}, set()),
         ({"sharpness_ratio": 0.3}, {"blurred"}),
-        ({"sharpness_ratio": None, "similarity": None, "sharpness": 0.002}, {"blurred"}),
+        ({"edge_ratio": 1.6}, {"blurred"}),
+        ({**UNREFERENCED, "edge_width": 6.0}, {"blurred"}),
+        ({**UNREFERENCED, "edge_width": 3.0}, set()),
+        # a dim picture's edges are soft from glare: not judged without a reference
+        ({**UNREFERENCED, "edge_width": 6.0, "brightness": 40}, set()),
         ({"noise": 15, "frame_change": 18}, {"noisy"}),
-        ({"cast_offset": 30, "cast_ratio": 2.0}, {"colour_cast"}),
-        ({"cast_offset": 15, "cast_ratio": 0.3}, set()),  # colourful, not tinted
-        ({"frame_change": 0.2}, {"frozen"}),
-        ({"frame_change": 0.8, "noise": 1.0}, set()),
+        # a hedge's texture reads as noise; so did it in the reference view
+        ({"noise": 8, "reference_noise": 7}, set()),
+        ({"colour_shift": 12}, {"colour_cast"}),
+        # colourful but as it always is: its mean colour does not matter
+        ({"cast_offset": 30, "cast_ratio": 2.0}, set()),
+        ({**UNREFERENCED, "tint": 25}, {"colour_cast"}),
+        ({**UNREFERENCED, "tint": 8, "cast_offset": 30}, set()),
+        ({"frame_change": 0.2, "coded_change": 0.3}, {"frozen"}),
+        ({"frame_change": 0.2, "coded_change": None}, {"frozen"}),  # an all-keyframe stream
+        # a foggy street barely changes, but its encoder still codes the traffic
+        ({"frame_change": 0.2, "coded_change": 9.0}, set()),
+        ({"frame_change": 0.8, "noise": 1.0, "coded_change": 0.3}, set()),
         # turned: the old view lines up well once displaced
         ({"similarity": 0.3, "view_shift": 0.2, "shifted_similarity": 0.95}, {"scene_changed"}),
         ({"similarity": 0.1, "view_shift": 0.0, "shifted_similarity": 0.1}, {"scene_changed"}),
@@ -50,9 +104,11 @@ HEALTHY = PictureMetrics(
         ({"similarity": 0.3, "view_shift": 0.0, "shifted_similarity": 0.3}, set()),
         # exposure problems mask the detail-based ones
         (
-            {"brightness": 20, "highlights": 40, "detail": 0.05, "sharpness_ratio": 0.2},
+            {"brightness": 20, "contrast": 30, "detail": 0.05, "sharpness_ratio": 0.2},
             {"too_dark"},
         ),
+        # and a foggy picture's colour is the fog's
+        ({"relative_contrast": 0.1, "colour_shift": 20}, {"low_contrast"}),
     ],
 )
 def test_rules(changes: dict[str, float | None], found: set[str]) -> None:

@@ -15,11 +15,11 @@ from agent.quality.metrics import Planes
 from tests.quality.test_assess import FACTS, feed, scene
 
 
-def dim(seed: int, shape: tuple[int, int] = (720, 1280)) -> Planes:
-    """The textured view, dim and flat (a dim alley by night): `low_contrast` by the
-    rules that hold for any camera."""
-    bright = scene(seed, shape, noise=16)
-    return Planes((bright.luma // 4).astype(np.uint8), bright.u, bright.v)
+def hazy(seed: int, shape: tuple[int, int] = (720, 1280)) -> Planes:
+    """The textured view seen through a fogged-up dome, always: `low_contrast` by the
+    rules that hold for any camera (a dim view is not: its darks stay dark)."""
+    clear = scene(seed, shape, noise=16)
+    return Planes((170 + clear.luma // 16).astype(np.uint8), clear.u, clear.v)
 
 
 def test_pending_until_enough_pictures_and_a_reference_for_the_lighting() -> None:
@@ -65,7 +65,7 @@ def test_an_accepted_problem_leaves_problems_and_status_but_is_listed() -> None:
     assessor.connected(0.0, FACTS)
     end = feed(assessor, 0.0, 30, fps=15)
     for i in range(3):
-        assessor.picture(float(i), dim(i))
+        assessor.picture(float(i), hazy(i))
     assert assessor.assess(end).problems == ("low_contrast",)
     assessor.accept(frozenset({"low_contrast", "covered"}))  # covered is never accepted
     health = assessor.assess(end)
@@ -76,11 +76,11 @@ def test_an_accepted_problem_leaves_problems_and_status_but_is_listed() -> None:
 
 
 def test_an_accepted_problem_does_not_keep_the_camera_from_being_judged() -> None:
-    """A camera whose normal is dim would otherwise never finish its warm-up, so never
+    """A camera whose normal is hazy would otherwise never finish its warm-up, so never
     get a reference view, and its blur would never be judged."""
     assessor = StreamAssessor(Expectations(), started=0.0, accepted=frozenset({"low_contrast"}))
     assessor.connected(0.0, FACTS)
     for i in range(WARMUP_SAMPLES + 2):
-        assessor.picture(float(i), dim(i))
+        assessor.picture(float(i), hazy(i))
     assert assessor.has_reference
     assert assessor.judgement().state == "judged"
