@@ -59,6 +59,7 @@ BLUR_RATIO_MAX = 0.5
 # them at the analysis width. Only in a picture with light: at night glare and the
 # camera's noise reduction soften edges.
 EDGE_WIDTH_MAX = 5.4
+EDGE_WIDER_MIN = 1.08  # ... and, with a reference, this much wider than its edges
 BLUR_LIGHT_MIN = 60.0  # brightness
 # noisy: sensor noise (standard deviation, grey levels) far above a camera at night, and
 # well above the camera's own in this lighting (fine texture, a hedge, reads as noise).
@@ -89,8 +90,6 @@ FROZEN_CHANGE_FLOOR = 0.5
 # is coding the same picture again. Any live picture costs bits, a dim or foggy one too,
 # which a picture difference alone cannot tell from a still one.
 FROZEN_CODED_MAX = 3.0
-# ... and the picture is not mostly clipped white, where nothing can change.
-FROZEN_CLIPPED_MAX = 0.5
 
 
 # A picture whose colours all sit this close to grey is an infrared (night) picture: an
@@ -220,7 +219,7 @@ def measure(
         noise=metrics.noise(p),
         cast_offset=offset,
         cast_ratio=ratio,
-        frame_change=metrics.frame_change(previous, p) if previous is not None else None,
+        frame_change=None if previous is None else metrics.frame_change(previous, p),
         similarity=similarity,
         sharpness_ratio=sharpness_ratio,
         view_shift=view_shift,
@@ -307,28 +306,33 @@ def _washed_out(m: PictureMetrics) -> bool:
     return m.brightness >= m.reference_brightness + WASHED_GAIN_MIN
 
 
-def _low_contrast(m: PictureMetrics) -> bool:
-    if m.relative_contrast <= LOW_CONTRAST_MAX:
-        return True
-    return (
-        m.reference_contrast is not None
-        and m.relative_contrast <= LOW_CONTRAST_RELATIVE_MAX
-        and m.relative_contrast <= LOW_CONTRAST_SHARE * m.reference_contrast
-    )
+def _low_contrast(m: PictureMetrics, same_light: bool) -> bool:
+    """Against the reference view in the same light (a dark, flat scene that is always so
+    is this camera's normal), absolutely otherwise."""
+    if same_light and m.reference_contrast is not None:
+        return (
+            m.relative_contrast <= LOW_CONTRAST_RELATIVE_MAX
+            and m.relative_contrast <= LOW_CONTRAST_SHARE * m.reference_contrast
+        )
+    return m.relative_contrast <= LOW_CONTRAST_MAX
 
 
 def _blurred(m: PictureMetrics, same_light: bool) -> bool:
     if m.noise >= NOISE_MAX:
         return False  # noise hides focus both ways
-    if same_light and (m.edge_ratio is not None or m.sharpness_ratio is not None):
-        return (m.edge_ratio is not None and m.edge_ratio >= EDGE_RATIO_MAX) or (
-            m.sharpness_ratio is not None and m.sharpness_ratio <= BLUR_RATIO_MAX
-        )
-    return (
-        m.brightness >= BLUR_LIGHT_MIN
-        and m.edge_width is not None
-        and m.edge_width >= EDGE_WIDTH_MAX
-    )
+    if same_light and (
+        (m.edge_ratio is not None and m.edge_ratio >= EDGE_RATIO_MAX)
+        or (m.sharpness_ratio is not None and m.sharpness_ratio <= BLUR_RATIO_MAX)
+    ):
+        return True
+    lit = m.brightness >= BLUR_LIGHT_MIN
+    if not lit or m.edge_width is None or m.edge_width < EDGE_WIDTH_MAX:
+        return False
+    # Wide edges in a scene that is always soft (seen through glass, in motion) are its
+    # normal: with a reference they must also be wider than its edges.
+    if same_light and m.edge_ratio is not None:
+        return m.edge_ratio >= EDGE_WIDER_MIN
+    return True
 
 
 def _colour_cast(m: PictureMetrics, same_light: bool) -> bool:
@@ -344,7 +348,7 @@ def _noisy(m: PictureMetrics) -> bool:
 
 
 def _frozen(m: PictureMetrics) -> bool:
-    if m.frame_change is None or m.clipped >= FROZEN_CLIPPED_MAX:
+    if m.frame_change is None:
         return False
     if m.coded_change is not None and m.coded_change > FROZEN_CODED_MAX:
         return False
@@ -365,12 +369,10 @@ def diagnose(m: PictureMetrics) -> frozenset[str]:
         found.add("too_dark")
     elif _clipped(m):
         found.add("too_bright")
-    elif m.relative_contrast <= LOW_CONTRAST_MAX:
-        found.add("low_contrast")  # fog is bright and flat too, but hardly ever clipped
-    elif _washed_out(m):
-        found.add("too_bright")  # far brighter than the reference: not haze
-    elif _low_contrast(m):
-        found.add("low_contrast")
+    elif _low_contrast(m, same_light) and m.brightness < WASHED_ABSOLUTE_MIN:
+        found.add("low_contrast")  # fog is bright and flat too, but never this bright
+    elif _washed_out(m) or _low_contrast(m, same_light):
+        found.add("too_bright")
     else:
         if _blurred(m, same_light):
             found.add("blurred")

@@ -35,9 +35,14 @@ CHROMA_GRID = (9, 16)  # rows, columns
 # A grey level at or above this is clipped white: limited-range video tops out at 235,
 # full-range at 255, and a sensor's white is never quite flat.
 CLIPPED_LEVEL = 230.0
-# Edge width is measured where the local tonal step is at least this (grey levels): a
-# real edge, not texture or noise.
-EDGE_STEP_MIN = 24.0
+# Edge width is measured where the local tonal step is at least this share of the
+# picture's range, and at least EDGE_STEP_FLOOR grey levels: a real edge, not texture or
+# noise, in a dim or flat scene as in a bright one.
+EDGE_STEP_SHARE = 0.2
+EDGE_STEP_FLOOR = 12.0
+# A frame difference needs this share of the picture unclipped in both pictures: where
+# a picture is clipped white nothing can change.
+UNCLIPPED_MIN = 0.1
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,9 @@ def edge_width(p: Prepared) -> float | None:
     gy = cv2.Sobel(p.grey, cv2.CV_32F, 0, 1, ksize=3)
     slope = np.asarray(cv2.magnitude(gx, gy) / 8.0, np.float32)  # levels a pixel; Sobel weighs 8
     # The steepest point across each edge: its slope is the 3x3 neighbourhood's maximum.
-    steepest = (slope >= cv2.dilate(slope, np.ones((3, 3), np.uint8))) & (step >= EDGE_STEP_MIN)
+    low, high = percentiles(p)
+    step_min = max(EDGE_STEP_FLOOR, EDGE_STEP_SHARE * (high - low))
+    steepest = (slope >= cv2.dilate(slope, np.ones((3, 3), np.uint8))) & (step >= step_min)
     if int(steepest.sum()) < EDGE_POINTS_MIN:
         return None
     widths = step[steepest] / np.maximum(slope[steepest], 1e-3)
@@ -209,7 +216,13 @@ def noise(p: Prepared) -> float:
     response = np.abs(cv2.filter2D(raw, cv2.CV_32F, kernel)[1:-1, 1:-1])
     gx = cv2.Sobel(raw, cv2.CV_32F, 1, 0, ksize=3)[1:-1, 1:-1]
     gy = cv2.Sobel(raw, cv2.CV_32F, 0, 1, ksize=3)[1:-1, 1:-1]
-    flat = cv2.magnitude(gx, gy) < np.percentile(cv2.magnitude(gx, gy), 50)
+    # Clipped white has no noise left to measure: counting it would hide a grainy
+    # picture with a white background.
+    unclipped = raw[1:-1, 1:-1] < CLIPPED_LEVEL
+    if not unclipped.any():
+        return 0.0
+    magnitude = cv2.magnitude(gx, gy)
+    flat = unclipped & (magnitude < np.percentile(magnitude[unclipped], 50))
     if not flat.any():
         return 0.0
     return float(math.sqrt(math.pi / 2) * response[flat].mean() / 6)
@@ -294,9 +307,13 @@ def alignment(current: FloatImage, reference: FloatImage) -> tuple[int, int, flo
     return best
 
 
-def frame_change(previous: Prepared, current: Prepared) -> float:
-    """Mean absolute difference in grey levels between two subsampled pictures."""
+def frame_change(previous: Prepared, current: Prepared) -> float | None:
+    """Mean absolute difference in grey levels between two subsampled pictures, where
+    either is not clipped white; None when almost all of both is."""
     if previous.raw.shape != current.raw.shape:
         return 255.0
+    live = (previous.raw < CLIPPED_LEVEL) | (current.raw < CLIPPED_LEVEL)
+    if live.mean() < UNCLIPPED_MIN:
+        return None
     diff = np.abs(previous.raw.astype(np.int16) - current.raw.astype(np.int16))
-    return float(diff.mean())
+    return float(diff[live].mean())

@@ -107,6 +107,26 @@ AT_NIGHT = {"brightness": 45, "highlights": 230, "similarity": 0.5, "shifted_sim
             {"brightness": 20, "contrast": 30, "detail": 0.05, "sharpness_ratio": 0.2},
             {"too_dark"},
         ),
+        # a dark, flat scene that always is so (a black shop window) is this camera's normal
+        (
+            {
+                "brightness": 46,
+                "relative_contrast": 0.13,
+                "reference_contrast": 0.13,
+                "reference_brightness": 46,
+            },
+            set(),
+        ),
+        # ... but without a reference it is low in contrast
+        ({**UNREFERENCED, "brightness": 46, "relative_contrast": 0.13}, {"low_contrast"}),
+        # flat and white: overexposed, not fog (haze is never this bright)
+        ({"brightness": 230, "relative_contrast": 0.16, "clipped": 0.2}, {"too_bright"}),
+        # a scene that is always soft: wide edges are its normal ...
+        ({"edge_width": 5.8, "edge_ratio": 1.0}, set()),
+        # ... but wider still is a defocus
+        ({"edge_width": 5.8, "edge_ratio": 1.15}, {"blurred"}),
+        # white all over: nothing left that could change, so not judged frozen
+        ({"frame_change": None, "coded_change": 0.1, "clipped": 0.95}, {"too_bright"}),
         # and a foggy picture's colour is the fog's
         ({"relative_contrast": 0.1, "colour_shift": 20}, {"low_contrast"}),
     ],

@@ -90,3 +90,16 @@ def test_alignment_finds_how_far_a_turned_camera_moved() -> None:
     assert dx == pytest.approx(-metrics.STRUCTURE_WIDTH / 5, abs=1) and abs(dy) <= 1
     assert shifted > 0.8 > metrics.similarity(turned, reference)
     assert metrics.alignment(reference, reference) == (0, 0, pytest.approx(1.0))
+
+
+def test_a_white_background_neither_hides_noise_nor_looks_frozen() -> None:
+    rng = np.random.default_rng(3)
+    picture = np.full((360, 640), 240, np.uint8)  # white, clipped
+    picture[100:260, 200:440] = 90  # one dark object
+    grainy = np.clip(picture + rng.normal(0, 12, picture.shape), 0, 255).astype(np.uint8)
+    grainy[picture == 240] = 240  # the white stays clipped, as a sensor's does
+    assert metrics.noise(metrics.prepare(Planes(grainy))) > 6.5
+    white = metrics.prepare(Planes(np.full((360, 640), 240, np.uint8)))
+    assert metrics.frame_change(white, white) is None  # nothing there could change
+    still = metrics.prepare(Planes(picture))
+    assert metrics.frame_change(still, still) == 0.0

@@ -1,13 +1,16 @@
 """Real photographs and real street video that no code of ours made, from Debian packages.
 
-The diagnosis must hold on pictures our renderer did not make (issue 16). Two packages
-that every Debian mirror keeps carry such pictures: `opencv-doc` (OpenCV's sample data:
-a real surveillance clip of a square, streets, building fronts, interiors, gardens;
-Apache-2.0 / BSD per its copyright file) and `plasma-workspace-wallpapers` (KDE's
-photographs: lakes at low sun, forest, moss, cups; LGPLv3 per each wallpaper's
-metadata.json). Each is fetched once by its pinned pool path, checked against its
-SHA-256 and only the files used here are unpacked, into a cache shared by every test
-worker (`CAMREG_REAL_PICTURES`, default ~/.cache/camreg/real-pictures).
+The diagnosis must hold on pictures our renderer did not make (issue 16). Packages that
+every Debian mirror keeps carry such pictures: `opencv-doc` (OpenCV's sample data: a
+real surveillance clip of a square, a real clip of a garden through a window, streets,
+building fronts, interiors; Apache-2.0 AND BSD-3-Clause per its copyright file),
+`plasma-workspace-wallpapers` (KDE's photographs: lakes at low sun, forest, moss, cups;
+LGPLv3 per each wallpaper's metadata.json), `lomiri-wallpapers-16.04` (photographs of a
+living room, a house front, mountains, low sun; CC-BY-4.0 / CC-BY-SA-4.0 per its
+copyright file) and `mate-backgrounds` (nature photographs; GPL-2+). Each is fetched
+once by its pinned pool path, checked against its SHA-256 and only the files used here
+are unpacked, into a cache shared by every test worker (`CAMREG_REAL_PICTURES`, default
+~/.cache/camreg/real-pictures).
 """
 
 from __future__ import annotations
@@ -45,6 +48,18 @@ WALLPAPERS = Package(
     "32cd18b71c8c938a18b3b351f217c02ac590e323caa3cf322fbb875ce8892f8b",
     "./usr/share/wallpapers/",
 )
+
+LOMIRI = Package(
+    "pool/main/l/lomiri-wallpapers/lomiri-wallpapers-16.04_20.04.0-2_all.deb",
+    "a99ff6a3bfe451e4cc0682ecb3cc82e71740626d59e4845ae34a0a0e45421eab",
+    "./usr/share/backgrounds/",
+)
+MATE = Package(
+    "pool/main/m/mate-backgrounds/mate-backgrounds_1.26.0-1_all.deb",
+    "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04",
+    "./usr/share/backgrounds/mate/nature/",
+)
+PACKAGES = (OPENCV, WALLPAPERS, LOMIRI, MATE)
 
 # name -> (package, path inside its prefix)
 FILES: dict[str, tuple[Package, str]] = {
@@ -96,6 +111,21 @@ FILES: dict[str, tuple[Package, str]] = {
         )
     },
     "Volna.jpg": (WALLPAPERS, "Volna/contents/images/5120x2880.jpg"),  # its only size
+    **{
+        f"{name}.jpg": (LOMIRI, f"{name}.jpg")
+        for name in (
+            "Wine_by_Jakkub_Mede",
+            "friends_by_Aitzol_Berasategi",
+            "aitzgorri_by_Aitzol_Berasategi",
+            "life_by_Aitzol_Berasategi",
+            "picosdeeuropa_by_Aitzol_Berasategi",
+            "sunset_by_Aitzol_Berasategi",
+            "Picture_0B_by_freespace",
+            "Picture_1A_by_freespace",
+            "Dragonfly_by_Bolly",
+        )
+    },
+    **{name: (MATE, name) for name in ("Dune.jpg", "GreenMeadow.jpg")},
 }
 
 
@@ -154,7 +184,7 @@ def real_pictures() -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # test workers fetch once, not four times
-        for package in (OPENCV, WALLPAPERS):
+        for package in PACKAGES:
             wanted = {n: inside for n, (p, inside) in FILES.items() if p is package}
             if all((directory / name).exists() for name in wanted):
                 continue
