@@ -383,5 +383,8 @@ def diagnose(m: PictureMetrics) -> frozenset[str]:
     if _noisy(m):
         found.add("noisy")
     if _frozen(m):
+        # A picture that is not live says nothing of the camera now: not its focus, its
+        # colour or where it points (its exposure and noise are kept: they were true).
+        found -= {"blurred", "colour_cast", "scene_changed"}
         found.add("frozen")
     return frozenset(found)

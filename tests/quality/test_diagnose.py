@@ -127,6 +127,8 @@ AT_NIGHT = {"brightness": 45, "highlights": 230, "similarity": 0.5, "shifted_sim
         ({"edge_width": 5.8, "edge_ratio": 1.15}, {"blurred"}),
         # white all over: nothing left that could change, so not judged frozen
         ({"frame_change": None, "coded_change": 0.1, "clipped": 0.95}, {"too_bright"}),
+        # a frozen picture's focus says nothing of the camera now
+        ({"frame_change": 0.1, "coded_change": 0.3, "edge_ratio": 1.6}, {"frozen"}),
         # and a foggy picture's colour is the fog's
         ({"relative_contrast": 0.1, "colour_shift": 20}, {"low_contrast"}),
     ],
