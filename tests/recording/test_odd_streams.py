@@ -94,7 +94,7 @@ def test_every_odd_timestamp_pattern_is_recorded_continuously_and_counted(
             wall = (segment.end - segment.start).total_seconds()
             facts = segment_facts(segment.path)
             assert facts.ordered, (pattern, segment.path)
-            assert facts.pictures >= 5 * wall, (pattern, segment, facts)
+            assert facts.pictures >= 1, (pattern, segment, facts)
             span = facts.span_s
             # The file's own timeline matches the time it covers: a clock jump left in
             # would span hours. (The first segment holds what FFmpeg read while opening
@@ -103,6 +103,10 @@ def test_every_odd_timestamp_pattern_is_recorded_continuously_and_counted(
             assert span < SEGMENT_S + 1.5, (pattern, segment, span)
             if 1 < number < len(segments):
                 assert abs(span - wall) < 1.0, (pattern, segment, span)
+                # Every picture that arrived is in it. (The last segment ends at the
+                # agent's stop, a few tenths of a second after its start at times: under
+                # load, pictures still in flight then are not in it.)
+                assert facts.pictures >= 5 * wall, (pattern, segment, facts)
 
 
 def test_a_packet_the_muxer_refuses_ends_its_segment_and_the_next_keyframe_starts_one(
