@@ -5,7 +5,9 @@ from __future__ import annotations
 import faulthandler
 import functools
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -459,3 +461,23 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+def exit_past_stuck_threads(code: int) -> None:
+    """Exit now if a camera's thread is still blocked in FFmpeg after the clean stop.
+
+    Everything is saved and closed by then, but a thread stuck in C code (a camera that
+    sends garbage and never finishes opening) would still be running while Python tears
+    itself down, and that can crash the process (SIGSEGV), which systemd then reports as a
+    failed stop. Seen: 1 stop in 7 with four garbage cameras on one agent."""
+    # Only the cameras' threads run C code that can block; the others wait in Python.
+    stuck = [t.name for t in threading.enumerate() if t.name.startswith("camera:")]
+    if not stuck:
+        return
+    log.info(
+        "%d thread(s) still blocked (%s); exiting without waiting", len(stuck), ", ".join(stuck)
+    )
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -374,7 +374,7 @@ def report_enrolment(
 
 
 def _run(path: Path) -> int:
-    from agent.app import App, install_signal_handlers
+    from agent.app import App, exit_past_stuck_threads, install_signal_handlers
     from agent.config import load_config
     from agent.state import StateError
 
@@ -396,28 +396,8 @@ def _run(path: Path) -> int:
         # disk). One line for the journal; systemd tries again in 5 s.
         log.error("cannot start: %s", exc)
         return EX_IOERR
-    _exit_past_stuck_threads(code)
+    exit_past_stuck_threads(code)
     return code
-
-
-def _exit_past_stuck_threads(code: int) -> None:
-    """Exit now if a camera's thread is still blocked in FFmpeg after the clean stop.
-
-    Everything is saved and closed by then, but a thread stuck in C code (a camera that
-    sends garbage and never finishes opening) would still be running while Python tears
-    itself down, and that can crash the process (SIGSEGV), which systemd then reports as a
-    failed stop. Seen: 1 stop in 7 with four garbage cameras on one agent."""
-    # Only the cameras' threads run C code that can block; the others wait in Python.
-    stuck = [t.name for t in threading.enumerate() if t.name.startswith("camera:")]
-    if not stuck:
-        return
-    log.info(
-        "%d thread(s) still blocked (%s); exiting without waiting", len(stuck), ", ".join(stuck)
-    )
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def _probe(args: argparse.Namespace) -> int:

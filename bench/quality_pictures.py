@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from agent.demo.scene import DEFECTS, SCENE_CHANGE_PAN, defect
-from tests.support.real_corpus import _infrared, _night, _Source
+from tests.support.real_corpus import PhotoSource, infrared_view, night_view
 from tests.support.real_pictures import real_pictures
 
 WIDTH, HEIGHT = 320, 180  # each half of a pair
@@ -27,7 +27,7 @@ COLOURFUL = "graf1.png"
 Frame = np.ndarray
 
 
-def pairs(street: _Source, colourful: _Source) -> dict[str, tuple[Frame, Frame, str, str]]:
+def pairs(street: PhotoSource, colourful: PhotoSource) -> dict[str, tuple[Frame, Frame, str, str]]:
     """problem -> (correct, defective, caption of each)."""
     rng = np.random.default_rng(7)
     view = street.view(0.0)
@@ -36,7 +36,7 @@ def pairs(street: _Source, colourful: _Source) -> dict[str, tuple[Frame, Frame, 
         spoil: Callable[..., Frame] = defect(name, variant)
         return spoil(source, 1.0, rng)
 
-    night = _night(view, 3.0, 1, rng)
+    night = night_view(view, 3.0, 1, rng)
     return {
         "blurred": (view, spoilt("blurred"), "in focus", "defocused"),
         "too_dark": (night, spoilt("too_dark"), "night street, lamps", "underexposed"),
@@ -49,7 +49,12 @@ def pairs(street: _Source, colourful: _Source) -> dict[str, tuple[Frame, Frame, 
             "colourful wall",
             "IR-cut filter stuck (magenta)",
         ),
-        "noisy": (_infrared(view), spoilt("noisy"), "infrared at night", "sensor gain too high"),
+        "noisy": (
+            infrared_view(view),
+            spoilt("noisy"),
+            "infrared at night",
+            "sensor gain too high",
+        ),
         "scene_changed": (
             view,
             street.view(0.0, SCENE_CHANGE_PAN["clear"]),
@@ -73,8 +78,8 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     folder = real_pictures()
-    street = _Source(folder / STREET, 640, 360, 10)
-    colourful = _Source(folder / COLOURFUL, 640, 360, 10)
+    street = PhotoSource(folder / STREET, 640, 360, 10)
+    colourful = PhotoSource(folder / COLOURFUL, 640, 360, 10)
     assert set(pairs(street, colourful)) >= set(DEFECTS)
     for problem, (good, bad, good_text, bad_text) in pairs(street, colourful).items():
         row = np.hstack([caption(good, f"ok: {good_text}"), caption(bad, f"{problem}: {bad_text}")])

@@ -198,7 +198,7 @@ def measure(
     shadows, highlights = metrics.percentiles(p)
     sharp = detail_level(p)
     offset, ratio = metrics.colour_cast(p)
-    width = metrics.edge_width(p)
+    width = metrics.edge_width(p, highlights - shadows)  # the percentiles once
     similarity = shifted = view_shift = sharpness_ratio = edge_ratio = shift = None
     if reference is not None:
         structure = metrics.structure(p)

@@ -122,7 +122,7 @@ def relative_contrast(p: Prepared) -> float:
     return (high - low) / max(high + low, 1.0)
 
 
-def edge_width(p: Prepared) -> float | None:
+def edge_width(p: Prepared, tonal_range: float | None = None) -> float | None:
     """Median width (analysis pixels) of the picture's real edges; None without any.
 
     At each pixel the local tonal step (max minus min over 7x7) is divided by the steepest
@@ -137,8 +137,10 @@ def edge_width(p: Prepared) -> float | None:
     gy = cv2.Sobel(p.grey, cv2.CV_32F, 0, 1, ksize=3)
     slope = np.asarray(cv2.magnitude(gx, gy) / 8.0, np.float32)  # levels a pixel; Sobel weighs 8
     # The steepest point across each edge: its slope is the 3x3 neighbourhood's maximum.
-    low, high = percentiles(p)
-    step_min = max(EDGE_STEP_FLOOR, EDGE_STEP_SHARE * (high - low))
+    if tonal_range is None:
+        low, high = percentiles(p)
+        tonal_range = high - low
+    step_min = max(EDGE_STEP_FLOOR, EDGE_STEP_SHARE * tonal_range)
     steepest = (slope >= cv2.dilate(slope, np.ones((3, 3), np.uint8))) & (step >= step_min)
     if int(steepest.sum()) < EDGE_POINTS_MIN:
         return None

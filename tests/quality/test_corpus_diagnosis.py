@@ -6,16 +6,10 @@ daemon's way (one keyframe per interval) against each clip's reference view.
 
 from __future__ import annotations
 
-import io
-import json
-from contextlib import redirect_stdout
-from typing import Any
-
 import pytest
 
-from agent.cli import main
 from tests.support.corpus import Clip, build_corpus
-from tests.support.schemas import assert_valid
+from tests.support.probe_json import probe
 from tests.support.session_cache import session_cache
 
 SEED = 211  # neither a tuning nor a scoring seed of bench/quality_report.py
@@ -27,26 +21,6 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Clip]:
     # nothing here probes, are left out (they are a third of the clips).
     with session_cache(tmp_path_factory, "diagnosis-corpus") as directory:
         return build_corpus(directory, [SEED], seconds=8, strengths=("clear",))
-
-
-def probe(clip: Clip) -> dict[str, Any]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = main(
-            [
-                "probe",
-                str(clip.path),
-                "--json",
-                "--interval",
-                "1",
-                "--reference",
-                str(clip.reference),
-            ]
-        )
-    assert code == 0
-    health: dict[str, Any] = json.loads(out.getvalue())
-    assert_valid("health", health)
-    return health
 
 
 def test_every_clear_defect_is_named(corpus: list[Clip]) -> None:

@@ -10,17 +10,11 @@ bench/quality_report.py.
 
 from __future__ import annotations
 
-import io
-import json
-from contextlib import redirect_stdout
-from typing import Any
-
 import pytest
 
-from agent.cli import main
 from tests.support.corpus import Clip
+from tests.support.probe_json import probe
 from tests.support.real_corpus import SCENES, build_real_corpus
-from tests.support.schemas import assert_valid
 from tests.support.session_cache import session_cache
 
 # A house front gets every defect; two more scenes their clean clips only.
@@ -55,26 +49,6 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Clip]:
             directory, "held_out", seconds=6, scenes=list(CLEAN_SCENES), labels=("clean",)
         )
         return defects + clean
-
-
-def probe(clip: Clip) -> dict[str, Any]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = main(
-            [
-                "probe",
-                str(clip.path),
-                "--json",
-                "--interval",
-                "1",
-                "--reference",
-                str(clip.reference),
-            ]
-        )
-    assert code == 0
-    health: dict[str, Any] = json.loads(out.getvalue())
-    assert_valid("health", health)
-    return health
 
 
 def test_every_clear_defect_on_a_real_street_is_named(corpus: list[Clip]) -> None:

@@ -147,7 +147,7 @@ def _scaled(kbps: int, width: int, height: int) -> int:
     return max(50, round(kbps * width * height / (640 * 360)))
 
 
-def _write_png(path: Path, rgb: np.ndarray) -> None:
+def write_png(path: Path, rgb: np.ndarray) -> None:
     partial = path.with_name(path.name + ".part.png")
     if not cv2.imwrite(str(partial), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"cannot write {partial}")
@@ -176,7 +176,7 @@ def _reference(
     path = directory / f"s{seed}-{kind}-reference-{tag}-{scenes.width}x{scenes.height}.png"
     if not path.exists():
         scene = scenes.get(kind, seed)
-        _write_png(path, scene.render(0.0, light=light, ir=ir, moving=0))
+        write_png(path, scene.render(0.0, light=light, ir=ir, moving=0))
     return path
 
 

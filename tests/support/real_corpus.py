@@ -41,7 +41,7 @@ import numpy as np
 from agent.demo.scene import DEFECTS, SCENE_CHANGE_PAN, STRENGTHS, VARIANTS, defect
 from agent.demo.scene.noise import sensor_noise
 from agent.demo.scene.raster import finish
-from tests.support.corpus import ONSET_S, Clip, _write_png, encode
+from tests.support.corpus import ONSET_S, Clip, encode, write_png
 from tests.support.real_pictures import real_pictures
 
 Part = Literal["tune", "held_out"]
@@ -127,7 +127,7 @@ LAMPS = 4
 HEADLIGHT_SPEED = 0.12  # picture widths a second
 
 
-class _Source:
+class PhotoSource:
     """One scene's pictures: a photograph, or the frames of a real clip."""
 
     def __init__(self, path: Path, width: int, height: int, fps: int) -> None:
@@ -204,7 +204,7 @@ def _blob(h: int, w: int, cx: float, cy: float, rx: float, ry: float) -> np.ndar
     return np.outer(ys, xs)
 
 
-def _night(frame: Frame, t: float, seed: int, rng: np.random.Generator) -> Frame:
+def night_view(frame: Frame, t: float, seed: int, rng: np.random.Generator) -> Frame:
     """A colour camera at night: little light, high gain, lamps, headlights passing."""
     linear = _TO_LINEAR[frame] * np.float32(NIGHT_LIGHT)
     h, w = frame.shape[:2]
@@ -230,7 +230,7 @@ def _night(frame: Frame, t: float, seed: int, rng: np.random.Generator) -> Frame
     return _noise(np.asarray(np.clip(encoded, 0, 255), np.uint8), NIGHT_NOISE, rng)
 
 
-def _infrared(frame: Frame) -> Frame:
+def infrared_view(frame: Frame) -> Frame:
     """The near-infrared look: foliage bright, sky dark, no colour."""
     rgb = frame.astype(np.float32)
     green_plants = np.clip(rgb[..., 1] - rgb[..., 0], 0, None)
@@ -274,7 +274,7 @@ class _Plan:
     onset_s: float | None = None
 
 
-def _plans(scene: RealScene, index: int, source: _Source, fps: int) -> list[_Plan]:
+def _plans(scene: RealScene, index: int, source: PhotoSource, fps: int) -> list[_Plan]:
     seed = 5000 + index
     phase = index * 0.7
     rng_pick = np.random.default_rng([seed, 1])
@@ -351,10 +351,10 @@ def _plans(scene: RealScene, index: int, source: _Source, fps: int) -> list[_Pla
 
         def night(t: float) -> Frame:
             rng = np.random.default_rng([seed, 3, round(t * 1000)])
-            return _night(source.view(t), t, seed, rng)
+            return night_view(source.view(t), t, seed, rng)
 
         def infrared(t: float) -> Frame:
-            frame = _infrared(_exposure(source.view(t), t, phase))
+            frame = infrared_view(_exposure(source.view(t), t, phase))
             return _noise(frame, 2.5, np.random.default_rng([seed, 5, round(t * 1000)]))
 
         def rain(t: float) -> Frame:
@@ -371,7 +371,7 @@ def _plans(scene: RealScene, index: int, source: _Source, fps: int) -> list[_Pla
                 "infrared",
                 fps,
                 infrared,
-                lambda t: _infrared(source.view(0.0)),
+                lambda t: infrared_view(source.view(0.0)),
             ),
             _Plan("clean-rain", "clean", None, "rain", fps, rain, reference),
         ]
@@ -398,7 +398,7 @@ def _build_scene(job: _Job) -> list[Clip]:
     scene = SCENES[job.index]
     stem = Path(scene.name).stem
     tag = f"{job.width}x{job.height}-{job.seconds:g}s"
-    source = _Source(real_pictures() / scene.name, job.width, job.height, job.fps)  # lazy
+    source = PhotoSource(real_pictures() / scene.name, job.width, job.height, job.fps)  # lazy
     clips: list[Clip] = []
     for plan in _plans(scene, job.index, source, job.fps):
         if job.labels is not None and plan.label not in job.labels:
@@ -412,7 +412,7 @@ def _build_scene(job: _Job) -> list[Clip]:
             count = max(1, round(job.seconds * plan.fps))
             frames = (plan.picture(i / plan.fps) for i in range(count))
             encode(path, frames, fps=plan.fps, gop=plan.fps, width=job.width, height=job.height)
-            _write_png(reference, plan.reference(0.0))
+            write_png(reference, plan.reference(0.0))
         clips.append(
             Clip(
                 name,
