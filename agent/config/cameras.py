@@ -1,0 +1,211 @@
+"""The `cameras:` section: each camera's stream, credentials, place, what to expect of it and
+how it is recorded; and `redact_url`, the one way a stream URL is logged."""
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+
+from agent.config.fields import NO_URL_CREDENTIALS as _NO_URL_CREDENTIALS
+from agent.config.fields import ConfigSection, Identifier, Loc, ReadableFile, Seconds
+from agent.config.fields import at_least_seconds as _at_least_seconds
+from agent.config.fields import base_dir as _base_dir
+from agent.config.fields import check_readable as _check_readable
+from agent.config.fields import read_secret as _read_secret
+from agent.config.fields import rule_error as _rule_error
+from agent.config.fields import without_inline_password as _without_inline_password
+from agent.config.recording import RecordingConfig, RecordSettings
+
+
+def _between(low: float, high: float) -> Callable[[float], float]:
+    def check(value: float) -> float:
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return check
+
+
+def _credential_path(name: str) -> Path:
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        raise ValueError(
+            "CREDENTIALS_DIRECTORY is not set; systemd sets it for a unit with "
+            f"LoadCredential={name}:<file>"
+        )
+    return Path(directory) / name
+
+
+class Location(ConfigSection):
+    """Where a camera is and what it looks at."""
+
+    lat: Annotated[float, AfterValidator(_between(-90, 90))]
+    lon: Annotated[float, AfterValidator(_between(-180, 180))]
+    bearing_deg: Annotated[float, AfterValidator(_between(0, 360))] | None = None
+    fov_deg: Annotated[float, AfterValidator(_between(1, 180))] | None = None
+    range_m: Annotated[float, Field(gt=0)] | None = None
+
+
+class Expectations(ConfigSection):
+    """What the stream should deliver; less is reported as low_fps / low_resolution."""
+
+    min_fps: Annotated[float, Field(gt=0)] = 5.0
+    min_width: Annotated[int, Field(gt=0)] = 640
+
+
+SourceKind = Literal["rtsp", "http", "file"]
+_SCHEME_KINDS: dict[str, SourceKind] = {
+    "rtsp": "rtsp",
+    "rtsps": "rtsp",
+    "http": "http",
+    "https": "http",
+    "file": "file",
+    "": "file",
+}
+
+
+class CameraConfig(ConfigSection):
+    """One camera: its stream, credentials, place and what to expect of it."""
+
+    id: Identifier
+    name: str = ""
+    url: str
+    username: str | None = None
+    password_file: ReadableFile | None = None
+    password_credential: str | None = None
+    # Filled from password_file or password_credential; never a key in the file.
+    password: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    rtsp_transport: Literal["tcp", "udp"] = "tcp"
+    location: Location | None = None
+    expect: Expectations = Field(default_factory=Expectations)
+    analysis_interval: Annotated[Seconds, _at_least_seconds(1)] = 10.0
+    recording: RecordingConfig = Field(default_factory=RecordSettings)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid URL (invalid port?)") from None
+        scheme = parts.scheme.lower()
+        if scheme not in _SCHEME_KINDS:
+            raise ValueError(
+                f"unsupported scheme '{parts.scheme}:'; use rtsp://, rtsps://, http://, "
+                "https://, file:// or a file path"
+            )
+        if scheme == "":
+            base = _base_dir(info)
+            path = Path(value)
+            return str(base / path) if base is not None and not path.is_absolute() else value
+        if scheme == "file":
+            if parts.netloc not in ("", "localhost") or not parts.path:
+                raise ValueError("a file URL looks like file:///path/to/video.mp4")
+            return value
+        if "@" in parts.netloc:
+            raise ValueError(_NO_URL_CREDENTIALS)
+        if not parts.hostname:
+            raise ValueError("has no host name")
+        return value
+
+    @field_validator("password_credential")
+    @classmethod
+    def _check_credential(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value or "/" in value or value in (".", ".."):
+            raise ValueError("must be a systemd credential name (no '/')")
+        _check_readable(_credential_path(value))
+        return value
+
+    @field_validator("recording", mode="before")
+    @classmethod
+    def _record_by_default(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "mode" not in value:
+            return {**value, "mode": "record"}
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _no_inline_password(
+        cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Self:
+        result: Self = _without_inline_password(data, handler, info)
+        return result
+
+    @model_validator(mode="after")
+    def _fill_password(self) -> Self:
+        problems: list[tuple[Loc, str]] = []
+        if self.password_file is not None and self.password_credential is not None:
+            problems.append(
+                (("password_credential",), "use password_file or password_credential, not both")
+            )
+        has_source = self.password_file is not None or self.password_credential is not None
+        if has_source and self.username is None:
+            problems.append((("username",), "missing (needed with a password)"))
+        if has_source and self.password is not None:
+            problems.append((("password_file",), "password given twice"))
+        if problems:
+            _rule_error(*problems)
+        source: tuple[str, Path] | None = None
+        if self.password_file is not None:
+            source = ("password_file", self.password_file)
+        elif self.password_credential is not None:
+            source = ("password_credential", _credential_path(self.password_credential))
+        if source is not None:
+            try:
+                secret = _read_secret(source[1])
+            except ValueError as exc:
+                _rule_error(((source[0],), str(exc)))
+            # The model is frozen; this fills a derived field once, during validation.
+            object.__setattr__(self, "password", secret)
+        if not self.name:
+            object.__setattr__(self, "name", self.id)
+        return self
+
+    def source_kind(self) -> SourceKind:
+        """rtsp for rtsp(s)://, http for http(s):// (MJPEG, HLS), file for file:// and paths."""
+        return _SCHEME_KINDS[urlsplit(self.url).scheme.lower()]
+
+    def stream_url(self) -> str:
+        """The URL to open, with the credentials inserted; for files, the file's path.
+
+        This is the only place a password enters a URL: never log the result, log
+        `redact_url(...)` of it or `url` instead.
+        """
+        parts = urlsplit(self.url)
+        kind = self.source_kind()
+        if kind == "file":
+            return unquote(parts.path) if parts.scheme else self.url
+        if self.username is None:
+            return self.url
+        userinfo = quote(self.username, safe="")
+        if self.password is not None:
+            userinfo += ":" + quote(self.password.get_secret_value(), safe="")
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{parts.netloc}"))
+
+
+def redact_url(url: str) -> str:
+    """The URL with any userinfo replaced by `***@`, for logs and published messages.
+
+    Cuts at the last '@' after the scheme: an unquoted password may itself contain
+    '@', '/' or '?', so hiding a little too much beats leaking a password.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
