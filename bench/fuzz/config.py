@@ -1,4 +1,4 @@
-"""The agent's config loader (agent/config.py): YAML text in, a config or a ConfigError
+"""The agent's config loader (agent/config/): YAML text in, a config or a ConfigError
 that lists every problem.
 
 Each input is written to a file in a private folder (the loader reads a path, and

@@ -162,7 +162,7 @@ def _upload_url(value: object) -> str:
     except ValueError:
         raise ClaimsError(f"upload url {value!r} is not a valid URL") from None
     loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    # What agents accept (agent/config.py upload_allow): https, plain http only on loopback.
+    # What agents accept (agent/config/police.py upload_allow): https, plain http only on loopback.
     if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
         raise ClaimsError("upload url must be https:// (http:// only for 127.0.0.1 or localhost)")
     if not parts.hostname or "@" in parts.netloc:
