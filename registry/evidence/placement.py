@@ -25,10 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from registry.evidence.verify import SHA256_HEX, SIGNED_MANIFEST_NAME, signed_manifest
 
-__all__ = ["Finished", "arrange", "part_path"]
+__all__ = ["PARTIAL_DIR", "Finished", "arrange", "part_path"]
 
 log = logging.getLogger("registry.evidence")
 
+PARTIAL_DIR: Final = ".partial"  # cannot be a request id (no dots in ids)
 PART_SUFFIX: Final = ".part"
 
 
