@@ -37,7 +37,7 @@ from sqlalchemy import Engine, and_, delete, insert, select, update
 
 from registry.db.schema import evidence_uploads, requests
 from registry.evidence.admission import RequestFacts, load_facts
-from registry.evidence.placement import PARTIAL_DIR, part_path
+from registry.evidence.placement import PARTIAL_DIR, fsync_dir, part_path
 from registry.evidence.tus import TusError
 from registry.evidence.verify import sha256_file
 
@@ -73,14 +73,6 @@ def write_all(fd: int, data: bytes, position: int) -> None:
         written = os.pwrite(fd, view, position)
         view = view[written:]
         position += written
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Uploads:
@@ -252,9 +244,9 @@ class Uploads:
                         upload.request_id,
                     )
                     return part
-            _fsync_dir(folder)
+            fsync_dir(folder)
             part.unlink()
-            _fsync_dir(self._partial)
+            fsync_dir(self._partial)
             return target
 
     def finish(self, upload_id: str) -> None:
