@@ -1,6 +1,6 @@
 """tus headers on both sides of an evidence upload.
 
-Registry (registry/evidence/intake.py): the header parsers its handlers call, on a real
+Registry (registry/evidence/tus.py): the header parsers the intake's handlers call, on a real
 starlette Request whose raw headers are the input (Tus-Resumable, Authorization,
 Upload-Metadata with its request_id, filename and sha256, Upload-Length, Upload-Offset,
 Upload-Checksum); each must return or raise TusError with a 4xx status.
@@ -53,29 +53,29 @@ def build() -> Target:
 
     from agent.evidence import upload
     from agent.requests.token import upload_allowed
-    from registry.evidence import intake
-    from registry.evidence.verify import ID, safe_filename
+    from registry.evidence import tus as registry_tus
+    from registry.evidence.verify import ID, SHA256_HEX, safe_filename
 
     def registry_side(mode: int, block: bytes) -> None:
         request = Request({"type": "http", "method": "POST", "headers": _headers(block)})
         try:
-            intake._require_tus(request)
-            intake._bearer(request)
+            registry_tus.require_tus(request)
+            registry_tus.bearer(request)
             if mode == REGISTRY_CREATE:
-                metadata = intake.parse_metadata(request.headers.get("upload-metadata", ""))
+                metadata = registry_tus.parse_metadata(request.headers.get("upload-metadata", ""))
                 assert all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())
                 ID.fullmatch(metadata.get("request_id", ""))
-                length = intake._int_header(request, "Upload-Length")
+                length = registry_tus.int_header(request, "Upload-Length")
                 assert length >= 0
                 safe_filename(metadata.get("filename", ""))
-                intake.SHA256_HEX.fullmatch(metadata.get("sha256", "").lower())
+                SHA256_HEX.fullmatch(metadata.get("sha256", "").lower())
             else:
-                offset = intake._int_header(request, "Upload-Offset")
+                offset = registry_tus.int_header(request, "Upload-Offset")
                 assert offset >= 0
-                checksum = intake._parse_checksum(request)
-                assert checksum is None or checksum[0] in intake.CHECKSUMS
-                intake._declared_length(request)
-        except intake.TusError as exc:
+                checksum = registry_tus.parse_checksum(request)
+                assert checksum is None or checksum[0] in registry_tus.CHECKSUMS
+                registry_tus.declared_length(request)
+        except registry_tus.TusError as exc:
             assert 400 <= exc.status < 500, exc.status
 
     source = Path(tempfile.mkdtemp(prefix="fuzz-tus-")) / "clip.mp4"

@@ -25,10 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from registry.evidence.verify import SHA256_HEX, SIGNED_MANIFEST_NAME, signed_manifest
 
-__all__ = ["Finished", "arrange", "part_path"]
+__all__ = ["PARTIAL_DIR", "Finished", "arrange", "fsync_dir", "part_path"]
 
 log = logging.getLogger("registry.evidence")
 
+PARTIAL_DIR: Final = ".partial"  # cannot be a request id (no dots in ids)
 PART_SUFFIX: Final = ".part"
 
 
@@ -46,7 +47,8 @@ def part_path(partial: Path, upload_id: str) -> Path:
     return partial / f"{upload_id}{PART_SUFFIX}"
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or link in the directory durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -79,8 +81,8 @@ def _settle(
     if holder is not None:
         os.replace(target, part_path(partial, holder.upload_id))
     os.replace(part_path(partial, chosen.upload_id), target)
-    _fsync_dir(partial)
-    _fsync_dir(folder)
+    fsync_dir(partial)
+    fsync_dir(folder)
     log.warning(
         "evidence %s of %s: upload %s now holds the name%s",
         target.name,

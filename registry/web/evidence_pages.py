@@ -16,7 +16,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from registry.db.schema import requests
-from registry.evidence.intake import EvidenceIntake, PackageRecord, packages_for_case
+from registry.evidence.intake import EvidenceIntake
+from registry.evidence.records import PackageRecord, packages_for_case
 from registry.web import user_audit
 from registry.web.access import require, state_of
 from registry.web.app import page
