@@ -34,7 +34,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import yaml
 
-from agent.cli import DEFAULT_CONFIG, environment_locale
+from agent.cli_common import DEFAULT_CONFIG, environment_locale
 from agent.errors import AgentError, ConfigError, StreamError
 from agent.i18n import Translator, translator
 

@@ -1,0 +1,1 @@
+"""`camera-agent setup`: its command; the wizard is agent/setup_wizard.py."""
