@@ -30,6 +30,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
 
 def _setup(args: argparse.Namespace) -> int:
     # Lazily (agent/cli.py says why): the wizard brings pydantic, PyAV and OpenCV.
-    from agent.setup_wizard import run
+    from agent.setup.wizard import run
 
     return run(args)
