@@ -8,11 +8,9 @@ allow-list are the owner's decision and nothing the registry says can change the
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +21,7 @@ from pydantic import ConfigDict, Field
 from agent.config import AgentSection, ConfigSection, Location, load_yaml_model
 from agent.config_fields import web_url
 from agent.crypto import device_key
-from agent.errors import AgentError, ConfigError
+from agent.errors import AgentError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -36,7 +34,6 @@ __all__ = [
     "check_registry_url",
     "enrol",
     "load_enrolment_view",
-    "run",
     "save_password",
 ]
 
@@ -274,50 +271,3 @@ def save_password(data_dir: Path, password: str) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
-
-
-# --- the command line ----------------------------------------------------------------------
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        view = load_enrolment_view(args.config)
-    except ConfigError as exc:
-        print(f"{args.config}: {len(exc.errors)} error(s)", file=sys.stderr)
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
-        return EX_CONFIG
-    try:
-        enrolment = enrol(view, args.registry, args.code, ca_file=args.ca_file)
-    except EnrolmentError as exc:
-        print(f"camera-agent enroll: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(f"enrolled as {enrolment.agent_id}; device key {enrolment.key_thumbprint}")
-    print(f"broker: {enrolment.broker} (topic prefix {enrolment.topic_prefix})")
-    lines = [
-        "registry:",
-        f"  broker: {enrolment.broker}",
-        f"  username: {enrolment.username}",
-    ]
-    if enrolment.password is not None:
-        try:
-            saved = save_password(view.agent.data_dir, enrolment.password)
-        except OSError as exc:
-            print(
-                f"camera-agent enroll: enrolled, but cannot save the broker password: {exc}; "
-                "enrol again with a new code",
-                file=sys.stderr,
-            )
-            return EX_CANTCREAT
-        print(f"broker password saved in {saved} (mode 0600)")
-        lines.append(f"  password_file: {saved}")
-    else:
-        print(
-            "the registry issued no password: the broker knows this agent by its client "
-            "certificate (CN = agent id); set client_cert and client_key"
-        )
-    if enrolment.topic_prefix != "camreg/v1":
-        lines.append(f"  topic_prefix: {enrolment.topic_prefix}")
-    print(f"\nthis config file was not changed; {args.config} should have:")
-    print("\n".join(lines))
-    return 0

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.cli_common import with_config
+
 if TYPE_CHECKING:
     from agent.config import AgentConfig
 
@@ -29,6 +31,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
     show = actions.add_parser("show", help="print the public key the registry enrols")
     show.add_argument("--config", type=Path, default=config, metavar="PATH")
     show.add_argument("--json", action="store_true", help="kid and JWK as JSON")
+    keys.set_defaults(func=with_config(run))
 
 
 def run(args: argparse.Namespace, config: AgentConfig) -> int:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.cli_common import with_config
+
 if TYPE_CHECKING:
     from agent.config import AgentConfig
 
@@ -27,6 +29,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         metavar="FILE",
         help="read the password from the first line of FILE instead of asking",
     )
+    command.set_defaults(func=with_config(run))
 
 
 def run(args: argparse.Namespace, config: AgentConfig) -> int:

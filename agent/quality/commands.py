@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.cli_common import with_config
+
 if TYPE_CHECKING:
     from agent.config import AgentConfig
     from agent.i18n import Translator
@@ -42,6 +44,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
     show = actions.add_parser("show", help="the problems accepted for each camera")
     show.add_argument("camera", metavar="CAMERA", nargs="?")
     show.add_argument("--config", type=Path, default=config, metavar="PATH")
+    problems.set_defaults(func=with_config(run))
 
 
 def run(args: argparse.Namespace, config: AgentConfig) -> int:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.cli_common import with_config
 from agent.errors import AgentError
 from agent.requests.words import cannot_decide, state_words
 
@@ -38,6 +39,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         action = actions.add_parser(name, help=text)
         action.add_argument("request", metavar="ID")
         action.add_argument("--config", type=Path, default=config, metavar="PATH")
+    requests.set_defaults(func=with_config(run))
 
 
 def run(args: argparse.Namespace, config: AgentConfig) -> int:
