@@ -527,7 +527,7 @@ def test_the_tail_is_found_whatever_the_read_block(
     log_path: Path, written: list[AuditEntry], block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Opening reads backwards a block at a time; lines cut by a block edge still count."""
-    monkeypatch.setattr("agent.audit._BLOCK", block)
+    monkeypatch.setattr("agent.audit.writer._BLOCK", block)
     assert AuditLog(log_path).append("completed", REQUEST, {}).seq == 8
     with open(log_path, "ab") as fh:
         fh.write(b"x" * 150 + b"\n" + b"not an entry\n" + b'{"seq":9,"ts"')
