@@ -1,4 +1,33 @@
-"""`camera-agent run`: wires config, camera workers, the registry link and systemd together."""
+"""`camera-agent run`: builds the agent's parts from its config, starts them on the one
+stop event `App.run(stop)` receives, runs the main loop, then stops them in reverse order
+of starting.
+
+Everything is built first (state files opened, nothing running yet), then started in this
+order; a part that is started registers how it stops (agent/lifecycle.py), and once the stop
+event is set they stop newest first, so each part stops before the parts it uses:
+
+1. the message outbox: its stop is a close, the very last, after the link's last words.
+2. the registry link (`mqtt`, `mqtt-outbox`): connects at once. Every part that reports
+   writes through it, so it stops after all of them: it hands over what they wrote last
+   (the desk's counted rejections), then the retained `offline` state, then disconnects.
+3. the notifications (`notifications`): the storage, desk and publisher only enqueue to
+   it. It has no stop of its own: its thread sees the stop event within STOP_CHECK_S and
+   ends, and what waits for delivery is on disk after each pass (agent/notify/saved.py).
+4. the footage storage (index rebuild, folder scans): the recorders write its index and
+   the desk and owner page read it, so it stops (waits for its threads, closes the index)
+   after them.
+5. the request desk (`requests`): stops by writing the counted rejections to the audit
+   log, hence to the outbox, before the link closes.
+6. the camera workers (the supervisor): record into the storage; joined, a stuck one is
+   left behind (`exit_past_stuck_threads`).
+7. the owner page (`owner-page`), if on: reads the store and the index, hands the owner's
+   decisions to the desk.
+8. the control socket (`control`): last to start, first to stop, so an owner command
+   finds no daemon as soon as the agent is stopping rather than a half-stopped one.
+
+Then systemd hears READY=1, and the main loop publishes, prunes and feeds the watchdog
+until the stop event is set (SIGTERM, SIGINT) or the workers keep crashing.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +42,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING
 
 from agent import __version__, memory
 from agent.audit import (
     AUDIT_FILE,
     CLOCK_STEPPED,
-    REQUEST_ID_RE,
     STATE_FILE_RESET,
-    AuditEntry,
     AuditError,
     AuditLog,
     clock_step_detail,
@@ -32,27 +57,25 @@ from agent.clock import ClockState, clock_state
 from agent.clock_step import ClockStep, ClockWatch
 from agent.config import AgentConfig, CameraConfig, redact_url
 from agent.control import ControlServer, socket_path
+from agent.control_handler import ControlHandler
 from agent.crypto import device_key
 from agent.errors import AgentError
-from agent.evidence.delivery import Delivery
-from agent.evidence.upload import Uploader, session_trusting
-from agent.i18n import Translator, translator
+from agent.i18n import translator
+from agent.lifecycle import Lifecycle
 from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
-from agent.mqtt.outbox import OUTBOX_FILE, REJECTED_STATUS_KEY, Outbox
+from agent.mqtt.outbox import OUTBOX_FILE, Outbox
+from agent.mqtt.senders import AuditSender, StatusSender
 from agent.mqtt.topics import Topics
 from agent.notify.service import Notifications
-from agent.quality.accepted import Acceptance, AcceptanceRefused, AcceptedProblems
+from agent.quality.accepted import Acceptance, AcceptedProblems
 from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
 from agent.quality.reference import ReferenceStore
 from agent.recording.storage import Storage
 from agent.reporter import CameraChannel, Reporter
-from agent.requests.desk import NotAwaitingOwner, RequestDesk
+from agent.requests.desk import RequestDesk
 from agent.requests.recovery import open_request_store
-from agent.requests.setup import consent_of, policy_of
-from agent.requests.store import RequestStore, UnknownRequest
-from agent.requests.token import upload_allowed
-from agent.requests.words import cannot_decide
+from agent.requests.setup import request_desk
 from agent.space_reserve import SpaceReserve
 from agent.state import Counters
 from agent.state_files import open_or_move_aside
@@ -61,10 +84,17 @@ from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
 from agent.systemd import Notifier, watchdog_interval
 
+if TYPE_CHECKING:
+    from agent.owner_page.server import OwnerPageServer
+
 log = logging.getLogger(__name__)
 
 # The main loop wakes at least this often to publish what is due and feed the watchdog.
 TICK_S = 1.0
+# The main loop sleeps on the link's wake-up event, set on every connect so that the birth
+# goes out at once; it cannot wait on the stop event as well, so it looks at that this
+# often meanwhile (a stop costs at most this much more).
+STOP_NOTICE_S = 0.05
 # A clean stop must finish within systemd's patience and the 5 s the contract promises.
 WORKER_JOIN_S = 1.5
 
@@ -90,6 +120,27 @@ def location_of(camera: CameraConfig) -> dict[str, float | None] | None:
     return camera.location.model_dump()
 
 
+@dataclass(frozen=True)
+class Parts:
+    """The running agent's long-lived parts, built from its config, none started yet."""
+
+    bdseq: int
+    topics: Topics
+    reserve: SpaceReserve
+    outbox: Outbox
+    link: RegistryLink
+    notifications: Notifications
+    clock_watch: ClockWatch
+    storage: Storage
+    channels: list[CameraChannel]
+    supervisor: Supervisor
+    reporter: Reporter
+    audit: AuditLog
+    desk: RequestDesk
+    acceptance: Acceptance
+    control: ControlServer
+
+
 class App:
     def __init__(
         self,
@@ -106,66 +157,30 @@ class App:
         self._tuning = tuning
         self._clock = clock
 
-    def _request_desk(
-        self,
-        config: AgentConfig,
-        storage: Storage,
-        link: RegistryLink,
-        topics: Topics,
-        notifications: Notifications,
-        audit: AuditLog,
-        store: RequestStore,
-        key: Ed25519PrivateKey | None,
-        key_problem: str | None,
-    ) -> RequestDesk:
-        data_dir = config.agent.data_dir
-        if key is not None:
-            log.info("device key %s signs evidence manifests", device_key.describe(key)["kid"])
-
-        def publish_status(request_id: str, body: dict[str, Any], retain: bool) -> None:
-            # The id comes from a token: a `/`, `+` or `#` would make another topic, or
-            # one paho cannot publish. The token check refuses such ids; this holds anyway.
-            if not REQUEST_ID_RE.fullmatch(request_id):
-                raise ValueError(f"{request_id!r} is not a request id; no status topic for it")
-            topic = topics.request_status(request_id)
-            if not retain:
-                # A rejected token's: the broker would keep every junk token's answer for ever.
-                # The outbox keeps only the newest MAX_REJECTED_STATUSES of them.
-                link.send(
-                    topic,
-                    payloads.encode(body),
-                    retain=False,
-                    kind="status",
-                    key=REJECTED_STATUS_KEY,
-                )
-                return
-            link.send(topic, payloads.encode(body), retain=True, kind="status")
-
-        policy = policy_of(config)
-        uploader = Uploader(
-            session_trusting(config.police.upload_ca_file),
-            rate_limit_bytes_per_s=config.police.upload_rate_limit or None,
-            # The upload URL was checked against the allow-list; so is every URL the
-            # server hands back.
-            url_allowed=lambda url: upload_allowed(url, policy.upload_allow),
-        )
-        return RequestDesk(
-            agent_id=config.agent.id,
-            policy=policy,
-            consent=consent_of(config),
-            store=store,
-            index=storage.index,
-            audit=audit,
-            publish_status=publish_status,
-            clock=self._clock,
-            device_key=key,
-            key_problem=key_problem,
-            evidence_dir=data_dir / "evidence",
-            uploader=Delivery(store, audit, uploader),
-            on_state=notifications.request_changed,
-        )
-
     def run(self, stop: threading.Event) -> int:
+        """Run until `stop` is set (or the workers keep crashing); the exit code."""
+        parts = self._build(stop)
+        log.info(
+            "camera-agent %s starting: agent %s, %d camera(s), boot %d",
+            __version__,
+            self._config.agent.id,
+            len(self._config.cameras),
+            parts.bdseq,
+        )
+        if not self._clock().synced:
+            log.warning("the system clock is not synchronised; footage times may be wrong")
+        memory.limit_arenas()
+        memory.cap_ffmpeg_blocks()
+        with Lifecycle(stop) as lifecycle:
+            self._start(parts, stop, lifecycle)
+            self._notifier.ready()
+            self._notifier.status(f"watching {len(self._config.cameras)} camera(s)")
+            code = self._main_loop(parts, stop)
+            log.info("stopping")
+            self._notifier.stopping()
+        return code
+
+    def _build(self, stop: threading.Event) -> Parts:
         config = self._config
         agent_id = config.agent.id
         data_dir = config.agent.data_dir
@@ -262,20 +277,26 @@ class App:
             device_key_problem=key_problem,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
-
-        def publish_audit(entry: AuditEntry) -> None:
-            link.send(topics.audit, entry.line(), retain=False, kind="audit")
-
         audit = AuditLog(
-            config.agent.data_dir / AUDIT_FILE, on_append=publish_audit, on_full=reserve.release
+            config.agent.data_dir / AUDIT_FILE,
+            on_append=AuditSender(link, topics),
+            on_full=reserve.release,
         )
         for reset in resets:
             try:
                 audit.append(STATE_FILE_RESET, None, reset.audit_detail())
             except AuditError as exc:  # health must flow all the same
                 log.error("cannot record the reset of %s in the audit log: %s", reset.file, exc)
-        desk = self._request_desk(
-            config, storage, link, topics, notifications, audit, store, key, key_problem
+        desk = request_desk(
+            config,
+            store=store,
+            index=storage.index,
+            audit=audit,
+            publish_status=StatusSender(link, topics),
+            clock=self._clock,
+            key=key,
+            key_problem=key_problem,
+            on_state=notifications.request_changed,
         )
         link.subscribe(topics.requests, desk.token_arrived)
         assessors = {channel.id: channel.assessor for channel in channels}
@@ -284,109 +305,114 @@ class App:
         _ = translator(config.agent.locale)
         acceptance = Acceptance(accepted, audit, {cid: a.accept for cid, a in assessors.items()}, _)
         acceptance.apply_all()
-
-        def handle(request: dict[str, Any]) -> dict[str, Any]:
-            if request["command"] in ("approve", "decline"):
-                return decide(desk, request, _)
-            if request["command"] in ACCEPTANCE_COMMANDS:
-                return accepted_problems(acceptance, request)
-            if request["command"] != "reference_reset":
-                return {"ok": False, "error": f"unknown command {request['command']!r}"}
-            camera_id = request.get("camera")
-            if camera_id not in assessors:
-                said = _(
-                    "the running agent has no camera '{camera}'; restart it after editing its "
-                    "config"
-                )
-                return {"ok": False, "error": said.format(camera=camera_id)}
-            references.reset(camera_id)
-            assessors[camera_id].reset_references()
-            log.info("camera %s: reference reset by the owner", camera_id)
-            said = _("camera {camera}: taking a new reference view")
-            return {"ok": True, "message": said.format(camera=camera_id)}
-
-        control = ControlServer(socket_path(config.agent.data_dir), handle)
-        owner_page = None
-        if config.owner_page.enabled:
-            # Imported only when on: the web stack costs start-up time and memory.
-            from agent.owner_page.server import start_owner_page
-            from agent.owner_page.view import CameraSource
-
-            owner_page = start_owner_page(
-                config,
-                [
-                    CameraSource(camera, channel)
-                    for camera, channel in zip(config.cameras, channels, strict=True)
-                ],
-                storage.index,
-                desk.decide,
-                acceptance,
-            )
-        log.info(
-            "camera-agent %s starting: agent %s, %d camera(s), boot %d",
-            __version__,
-            agent_id,
-            len(workers),
-            bdseq,
+        handler = ControlHandler(
+            desk=desk,
+            acceptance=acceptance,
+            references=references,
+            assessors=assessors,
+            translate=_,
         )
-        if not self._clock().synced:
-            log.warning("the system clock is not synchronised; footage times may be wrong")
-        memory.limit_arenas()
-        memory.cap_ffmpeg_blocks()
+        return Parts(
+            bdseq=bdseq,
+            topics=topics,
+            reserve=reserve,
+            outbox=outbox,
+            link=link,
+            notifications=notifications,
+            clock_watch=clock_watch,
+            storage=storage,
+            channels=channels,
+            supervisor=supervisor,
+            reporter=reporter,
+            audit=audit,
+            desk=desk,
+            acceptance=acceptance,
+            control=ControlServer(socket_path(config.agent.data_dir), handler),
+        )
 
-        # The main loop sleeps on the link's wake-up event; a stop must end that sleep too.
-        def wake_on_stop() -> None:
-            stop.wait()
-            link.wake.set()
+    def _start(self, parts: Parts, stop: threading.Event, lifecycle: Lifecycle) -> None:
+        """Start the parts in the order the module docstring gives, and say how each stops."""
+        lifecycle.started(parts.outbox.close)
+        parts.link.start(stop)
+        lifecycle.started(self._close_link, parts)
+        parts.notifications.start(stop)
+        parts.storage.start(stop)
+        lifecycle.started(parts.storage.close)
+        parts.desk.start(stop)
+        lifecycle.started(parts.desk.close)  # counted rejections into the audit log
+        parts.supervisor.start()
+        lifecycle.started(parts.supervisor.join, WORKER_JOIN_S)
+        owner_page = self._start_owner_page(parts)
+        if owner_page is not None:
+            lifecycle.started(owner_page.close)
+        parts.control.start(stop)
+        lifecycle.started(parts.control.close)
 
-        threading.Thread(target=wake_on_stop, name="stop-waker", daemon=True).start()
-        link.start()
-        control.start()
-        threading.Thread(target=desk.run, args=(stop,), name="requests", daemon=True).start()
-        notifications.start(stop)
-        supervisor.start()
-        self._notifier.ready()
-        self._notifier.status(f"watching {len(workers)} camera(s)")
+    def _start_owner_page(self, parts: Parts) -> OwnerPageServer | None:
+        config = self._config
+        if not config.owner_page.enabled:
+            return None
+        # Imported only when on: the web stack costs start-up time and memory.
+        from agent.owner_page.server import start_owner_page
+        from agent.owner_page.view import CameraSource
+
+        return start_owner_page(
+            config,
+            [
+                CameraSource(camera, channel)
+                for camera, channel in zip(config.cameras, parts.channels, strict=True)
+            ],
+            parts.storage.index,
+            parts.desk.decide,
+            parts.acceptance,
+        )
+
+    def _close_link(self, parts: Parts) -> None:
+        """The link's stop: its last messages and the retained `offline` state."""
+        link = parts.link
+        death = payloads.death(self._config.agent.id, parts.bdseq, "shutdown")
+        link.close(parts.topics.state, payloads.encode(death))
+        if link.backlog:
+            log.info("%d message(s) wait in the outbox for the next start", link.backlog)
+
+    def _main_loop(self, parts: Parts, stop: threading.Event) -> int:
+        """Publish, prune and feed the watchdog until `stop`; the exit code."""
+        supervisor, clock_watch = parts.supervisor, parts.clock_watch
         watchdog_every = watchdog_interval()
         tick = min(TICK_S, watchdog_every) if watchdog_every else TICK_S
         last_ping = float("-inf")
-        code = EXIT_OK
         while not stop.is_set():
             now = time.monotonic()
             alive = supervisor.check()
             if supervisor.gave_up:
-                code = EXIT_WORKERS_FAILED
-                break
+                return EXIT_WORKERS_FAILED
             if alive and watchdog_every is not None and now - last_ping >= watchdog_every:
                 self._notifier.watchdog()
                 last_ping = now
             clock_watch.synced = self._clock().synced
             clock_watch.check()
             for step in clock_watch.take_new():
-                clock_stepped(step, audit)
-            reserve.tick()
+                clock_stepped(step, parts.audit)
+            parts.reserve.tick()
             try:
-                storage.tick(now)
+                parts.storage.tick(now)
             except AgentError as exc:
                 # A full or failing disk is reported in health, never a reason to stop.
                 log.error("footage pruning: %s; trying again at the next pass", exc)
-            reporter.tick(now)
-            link.wake.wait(tick)
-            link.wake.clear()
-        log.info("stopping")
-        self._notifier.stopping()
-        stop.set()
-        control.close()
-        if owner_page is not None:
-            owner_page.close()
-        supervisor.join(WORKER_JOIN_S)
-        desk.close()  # counted rejections into the audit log, and to the outbox
-        storage.close()
-        link.stop(topics.state, payloads.encode(payloads.death(agent_id, bdseq, "shutdown")))
-        if link.backlog:
-            log.info("%d message(s) wait in the outbox for the next start", link.backlog)
-        outbox.close()
-        return code
+            parts.reporter.tick(now)
+            sleep_until_woken(parts.link.wake, stop, tick)
+        return EXIT_OK
+
+
+def sleep_until_woken(wake: threading.Event, stop: threading.Event, seconds: float) -> None:
+    """Sleep `seconds`, less when `wake` is set (at once) or `stop` is (within
+    STOP_NOTICE_S); `wake` is cleared for the next time."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0 or wake.wait(min(left, STOP_NOTICE_S)):
+            break
+    wake.clear()
 
 
 def clock_stepped(step: ClockStep, audit: AuditLog) -> None:
@@ -405,43 +431,6 @@ def clock_stepped(step: ClockStep, audit: AuditLog) -> None:
         audit.append(CLOCK_STEPPED, None, clock_step_detail(step))
     except AuditError as exc:
         log.error("the clock step could not be written to the audit log: %s", exc)
-
-
-def decide(desk: RequestDesk, request: dict[str, Any], _: Translator) -> dict[str, Any]:
-    """The owner's approve / decline over the control socket."""
-    request_id = str(request.get("request", ""))
-    approve = request["command"] == "approve"
-    try:
-        desk.decide(request_id, approve)
-    except NotAwaitingOwner as exc:
-        return {"ok": False, "error": cannot_decide(request_id, exc.state, _)}
-    except UnknownRequest:
-        return {"ok": False, "error": _("no request '{id}'").format(id=request_id)}
-    if approve:
-        said = _("request {id} approved: its footage is exported and sent")
-    else:
-        said = _("request {id} declined; nothing is sent")
-    return {"ok": True, "message": said.format(id=request_id)}
-
-
-# The control socket's commands of `camera-agent problems` (agent/quality/commands.py).
-ACCEPTANCE_COMMANDS = frozenset({"problem_accept", "problems_show"})
-
-
-def accepted_problems(acceptance: Acceptance, request: dict[str, Any]) -> dict[str, Any]:
-    """The owner's `problems accept | unaccept | show` over the control socket."""
-    camera = request.get("camera")
-    try:
-        if request["command"] == "problems_show":
-            return {"ok": True, "message": acceptance.describe(camera)}
-        problem, accept = request.get("problem"), request.get("accept")
-        if not isinstance(camera, str) or not isinstance(problem, str):
-            raise ValueError("expected a camera and a problem")
-        if not isinstance(accept, bool):
-            raise ValueError("expected accept: true or false")
-        return {"ok": True, "message": acceptance.change(camera, problem, accept, "cli")}
-    except AcceptanceRefused as exc:
-        return {"ok": False, "error": str(exc)}
 
 
 # `systemctl kill -s USR1 camera-agent` writes every thread's stack to the journal: what a

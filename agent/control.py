@@ -65,10 +65,9 @@ class ControlServer:
         self.path = path
         self._handle = handle
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
-        self._closed = threading.Event()
 
-    def start(self) -> None:
+    def start(self, stop: threading.Event) -> None:
+        """Listen until `stop` is set; close() then removes the socket."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             self.path.unlink()  # left by a daemon that did not stop cleanly
@@ -78,15 +77,14 @@ class ControlServer:
         finally:
             os.umask(old_umask)
         self._sock.listen(4)
-        self._thread.start()
+        threading.Thread(target=self._serve, args=(stop,), name="control", daemon=True).start()
 
     def close(self) -> None:
-        self._closed.set()
         self._sock.close()
         self.path.unlink(missing_ok=True)
 
-    def _serve(self) -> None:
-        while not self._closed.is_set():
+    def _serve(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 conn, _ = self._sock.accept()
             except OSError:

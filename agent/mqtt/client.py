@@ -11,6 +11,12 @@ broker's ACL refuses the topic) is logged and the message kept aside, not counte
 delivered. Within one run paho resends what is in flight after a reconnect; after a
 restart the outbox does. The birth message bypasses the outbox: it is sent afresh on
 every connect, ahead of any backlog.
+
+The link runs on the agent's one stop event, given to start(): once it is set, the link
+makes no new connection and its sender hands over nothing more, but a live connection
+stays up until close(), which the agent calls after its other parts have stopped. close()
+hands the broker what they wrote last, then the retained `offline` state, then
+disconnects.
 """
 
 from __future__ import annotations
@@ -61,6 +67,9 @@ STOP_FLUSH_S = 2.0
 class RegistryLink:
     """One MQTT connection to the registry broker, identified by the agent id."""
 
+    # The agent's stop event, given to start().
+    _stop: threading.Event
+
     def __init__(
         self,
         *,
@@ -83,7 +92,6 @@ class RegistryLink:
         self._port = port
         self._v5 = protocol == "5"
         self._keepalive = max(1, round(keepalive))
-        self._stop = threading.Event()
         self._connected = threading.Event()
         self._connections = 0
         self._lock = threading.Lock()
@@ -145,7 +153,9 @@ class RegistryLink:
         with self._lock:
             return self._connections
 
-    def start(self) -> None:
+    def start(self, stop: threading.Event) -> None:
+        """Connect, and keep connected, until `stop` is set; close() then ends it."""
+        self._stop = stop
         self._thread.start()
         self._sender.start()
 
@@ -183,9 +193,15 @@ class RegistryLink:
         """Messages in the outbox, not yet acknowledged by the broker."""
         return self._outbox.pending()
 
-    def stop(self, topic: str, payload: bytes) -> None:
-        """Publish the retained `offline` state, wait briefly for it, then disconnect."""
+    def close(self, topic: str, payload: bytes) -> None:
+        """Once the stop event is set and the parts that send have stopped: hand over what
+        they wrote last, publish the retained `offline` state, wait briefly for it, then
+        disconnect."""
+        self._kick.set()  # the sender sees the stop now, not at its next idle wake-up
+        self._sender.join(STOP_FLUSH_S)
         if self.connected:
+            if not self._sender.is_alive():
+                self._hand_over_last()
             info = self.publish(topic, payload, retain=True)
             try:
                 info.wait_for_publish(STOP_FLUSH_S)
@@ -193,12 +209,18 @@ class RegistryLink:
                 log.warning("offline state not confirmed by the broker: %s", exc)
             if not info.is_published():
                 log.warning("offline state not confirmed by the broker within %.0f s", STOP_FLUSH_S)
-        self._stop.set()
-        self._kick.set()
         self._client.disconnect()
         self._thread.join(STOP_FLUSH_S)
-        self._sender.join(STOP_FLUSH_S)
         self._settle_acks()  # what was acknowledged before the disconnect leaves the outbox
+
+    def _hand_over_last(self) -> None:
+        """The sender's last round, on the stopping thread: what the parts stopped before
+        the link wrote (the request desk's counted rejections) goes ahead of `offline`."""
+        try:
+            self._settle_acks()
+            self._hand_over()
+        except OutboxError as exc:
+            log.error("message outbox: %s", exc)
 
     def _run(self) -> None:
         backoff = Backoff(RECONNECT_BASE_S, RECONNECT_CAP_S)

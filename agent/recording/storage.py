@@ -1,6 +1,9 @@
 """All cameras' recordings on one disk: the index, one recorder per camera, pruning by
 rule, and what the health reports say about it. Cameras whose owner's recorder writes
-the files (mode `directory`) are indexed by a scanner and never pruned."""
+the files (mode `directory`) are indexed by a scanner and never pruned.
+
+Its threads (the index rebuild, the folder scan) run from start() until the agent's stop
+event is set; close() then waits for them and closes the index."""
 
 from __future__ import annotations
 
@@ -128,30 +131,42 @@ class Storage:
         self._next_scan = 0.0
         self._storage_low = False
         self._footage: dict[str, dict[str, object]] = {}
-        self._stopping = threading.Event()
+        self._stop: threading.Event | None = None  # the agent's, given to start()
         self._scan_due = threading.Event()
         self._scan_thread: threading.Thread | None = None
         self._rebuild_thread: threading.Thread | None = None
+
+    def start(self, stop: threading.Event) -> None:
+        """Start the rebuild (when the index is being rebuilt) and the folder scans; both
+        end when `stop` is set."""
+        self._stop = stop
         if self._rebuilding.is_set():
             # Hashing every file may take hours on a full disk: recording and health go on
             # meanwhile, and pruning waits (it must see all footage and every hold first).
             self._rebuild_thread = threading.Thread(
-                target=self._rebuild, name="footage-rebuild", daemon=True
+                target=self._rebuild, args=(stop,), name="footage-rebuild", daemon=True
             )
             self._rebuild_thread.start()
+        if self.scanners:
+            # The main loop must never wait for a scan: the first one may hash hundreds of
+            # GB. tick() says when one is due.
+            self._scan_thread = threading.Thread(
+                target=self._scan_loop, args=(stop,), name="footage-scan", daemon=True
+            )
+            self._scan_thread.start()
 
     @property
     def rebuilding(self) -> bool:
         return self._rebuilding.is_set()
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, stop: threading.Event) -> None:
         try:
             done = rebuild(
                 self.index,
                 self._root,
                 self._requests(),
                 before=self._rebuild_from,
-                stop=self._stopping,
+                stop=stop,
             )
         except HashCancelled:
             log.warning("footage rebuild stopped with the agent; the next start goes on")
@@ -189,15 +204,10 @@ class Storage:
             )
 
     def tick(self, now_mono: float) -> None:
-        """Scan and prune when due (called from the main loop, which must never wait for
-        a scan: the first one may hash hundreds of GB, so scans run on their own thread)."""
+        """Scan and prune when due (called from the main loop; scans run on their own
+        thread, started by start())."""
         if self.scanners and now_mono >= self._next_scan:
             self._next_scan = now_mono + SCAN_EVERY_S
-            if self._scan_thread is None:
-                self._scan_thread = threading.Thread(
-                    target=self._scan_loop, name="footage-scan", daemon=True
-                )
-                self._scan_thread.start()
             self._scan_due.set()
         steps = self.clock_watch.steps
         # A released state reserve (agent/space_reserve.py) wants its space back now.
@@ -215,22 +225,23 @@ class Storage:
 
     def scan(self) -> None:
         """One pass over every directory-mode camera's folder (the scan thread, tests)."""
+        stop = self._stop
         changed = False
         for camera, scanner in self.scanners.items():
-            if self._stopping.is_set():
+            if stop is not None and stop.is_set():
                 return
             try:
-                changed |= scanner.scan(stop=self._stopping).changed
+                changed |= scanner.scan(stop=stop).changed
             except FootageIndexError as exc:
                 log.warning("camera %s: scanning %s: %s", camera, scanner.folder, exc)
         if changed:
             self._summarise()  # health shows new files now, not at the next pruning pass
 
-    def _scan_loop(self) -> None:
-        while not self._stopping.is_set():
+    def _scan_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             self._scan_due.wait()
             self._scan_due.clear()
-            if self._stopping.is_set():
+            if stop.is_set():
                 return
             try:
                 self.scan()
@@ -380,8 +391,8 @@ class Storage:
         return recorder.counts.as_payload() if recorder is not None else None
 
     def close(self) -> None:
-        self._stopping.set()
-        self._scan_due.set()
+        """Once the stop event is set: wait for the rebuild and the scan, close the index."""
+        self._scan_due.set()  # a scan thread waiting for its next pass sees the stop
         if self._rebuild_thread is not None:
             self._rebuild_thread.join(SCAN_JOIN_S)
             if self._rebuild_thread.is_alive():

@@ -179,6 +179,10 @@ class RequestDesk:
 
     # --- the desk's own thread ---------------------------------------------------------------
 
+    def start(self, stop: threading.Event) -> None:
+        """Work on the `requests` thread until `stop` is set (then close() flushes)."""
+        threading.Thread(target=self.run, args=(stop,), name="requests", daemon=True).start()
+
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             self._wake.wait(TICK_S)

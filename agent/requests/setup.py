@@ -1,13 +1,26 @@
-"""From the owner's config to what the request desk checks against."""
+"""From the owner's config to the request desk: what it checks against, and the desk
+itself with its uploader, as the running agent builds it."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.audit import AuditLog
+from agent.clock import ClockState
 from agent.config import AgentConfig
-from agent.crypto import jws
-from agent.requests.desk import Consent
-from agent.requests.token import Policy
+from agent.crypto import device_key, jws
+from agent.evidence.delivery import Delivery
+from agent.evidence.upload import Uploader, session_trusting
+from agent.recording.index import SegmentIndex
+from agent.requests.desk import Consent, RequestDesk, RequestWatcher, StatusSink
+from agent.requests.store import RequestStore
+from agent.requests.token import Policy, upload_allowed
+
+log = logging.getLogger(__name__)
 
 
 def policy_of(config: AgentConfig) -> Policy:
@@ -27,4 +40,46 @@ def consent_of(config: AgentConfig) -> Consent:
         voluntary=config.police.consent.voluntary,
         owner_timeout=timedelta(seconds=config.police.owner_timeout),
         require_clock=config.clock.require_sync,
+    )
+
+
+def request_desk(
+    config: AgentConfig,
+    *,
+    store: RequestStore,
+    index: SegmentIndex,
+    audit: AuditLog,
+    publish_status: StatusSink,
+    clock: Callable[[], ClockState],
+    key: Ed25519PrivateKey | None,
+    key_problem: str | None,
+    on_state: RequestWatcher,
+) -> RequestDesk:
+    """The daemon's desk: the config's policy and consent, an uploader that keeps to the
+    allow-list, and the agent's store, index, audit log and status topic."""
+    data_dir = config.agent.data_dir
+    if key is not None:
+        log.info("device key %s signs evidence manifests", device_key.describe(key)["kid"])
+    policy = policy_of(config)
+    uploader = Uploader(
+        session_trusting(config.police.upload_ca_file),
+        rate_limit_bytes_per_s=config.police.upload_rate_limit or None,
+        # The upload URL was checked against the allow-list; so is every URL the
+        # server hands back.
+        url_allowed=lambda url: upload_allowed(url, policy.upload_allow),
+    )
+    return RequestDesk(
+        agent_id=config.agent.id,
+        policy=policy,
+        consent=consent_of(config),
+        store=store,
+        index=index,
+        audit=audit,
+        publish_status=publish_status,
+        clock=clock,
+        device_key=key,
+        key_problem=key_problem,
+        evidence_dir=data_dir / "evidence",
+        uploader=Delivery(store, audit, uploader),
+        on_state=on_state,
     )

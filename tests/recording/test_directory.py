@@ -657,11 +657,14 @@ def test_the_scan_runs_off_the_main_loop_and_stops_with_storage(tmp_path: Path) 
     for i in range(3):
         recorder_file(nvr, T0 + i * 2 * S)
     storage = Storage(config_with(tmp_path, nvr))
+    stop = threading.Event()
+    storage.start(stop)
 
     storage.tick(time.monotonic())
     deadline = time.monotonic() + 10
     while len(storage.index.segments("front")) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
+    stop.set()
     storage.close()
 
     assert "footage-scan" not in {t.name for t in threading.enumerate()}
