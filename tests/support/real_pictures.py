@@ -7,7 +7,11 @@ building fronts, interiors; Apache-2.0 AND BSD-3-Clause per its copyright file),
 `plasma-workspace-wallpapers` (KDE's photographs: lakes at low sun, forest, moss, cups;
 LGPLv3 per each wallpaper's metadata.json), `lomiri-wallpapers-16.04` (photographs of a
 living room, a house front, mountains, low sun; CC-BY-4.0 / CC-BY-SA-4.0 per its
-copyright file) and `mate-backgrounds` (nature photographs; GPL-2+). Each is fetched
+copyright file), `mate-backgrounds` (nature photographs; GPL-2+), `python3-skimage`
+(scikit-image's sample photographs: a man with a camera outdoors, a café table, a garage,
+a launch pad, a brick wall, grass and gravel; BSD-3-Clause per its copyright file) and
+`lomiri-wallpapers-20.04` (a bird on a tree trunk, a sea under a night sky; CC-BY-SA-3.0
+per its copyright file). Each is fetched
 once by its pinned pool path, checked against its SHA-256 and only the files used here
 are unpacked, into a cache shared by every test worker (`CAMREG_REAL_PICTURES`, default
 ~/.cache/camreg/real-pictures).
@@ -59,7 +63,17 @@ MATE = Package(
     "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04",
     "./usr/share/backgrounds/mate/nature/",
 )
-PACKAGES = (OPENCV, WALLPAPERS, LOMIRI, MATE)
+SKIMAGE = Package(
+    "pool/main/s/skimage/python3-skimage_0.19.3-8_all.deb",
+    "728d88c3e3440f1f3712de0805dc834d29248ff07e1eec8c0f3da07606f752f9",
+    "./usr/lib/python3/dist-packages/skimage/data/",
+)
+LOMIRI_20 = Package(
+    "pool/main/l/lomiri-wallpapers/lomiri-wallpapers-20.04_20.04.0-2_all.deb",
+    "d44e89b8473aafe64a5b678f014862dc31335aaaf18665c544d985d854f1a709",
+    "./usr/share/backgrounds/",
+)
+PACKAGES = (OPENCV, WALLPAPERS, LOMIRI, MATE, SKIMAGE, LOMIRI_20)
 
 # name -> (package, path inside its prefix)
 FILES: dict[str, tuple[Package, str]] = {
@@ -126,6 +140,23 @@ FILES: dict[str, tuple[Package, str]] = {
         )
     },
     **{name: (MATE, name) for name in ("Dune.jpg", "GreenMeadow.jpg")},
+    **{
+        f"skimage_{name}": (SKIMAGE, name)
+        for name in (
+            "camera.png",
+            "coffee.png",
+            "chelsea.png",
+            "motorcycle_left.png",
+            "rocket.jpg",
+            "brick.png",
+            "grass.png",
+            "gravel.png",
+        )
+    },
+    **{
+        name: (LOMIRI_20, name)
+        for name in ("Kleiber_by_Lukas_Baubkus.jpg", "Infinite-Sea_by_Aury88.jpg")
+    },
 }
 
 
