@@ -97,6 +97,15 @@ AT_NIGHT = {"brightness": 45, "highlights": 230, "similarity": 0.5, "shifted_sim
         # a foggy street barely changes, but its encoder still codes the traffic
         ({"frame_change": 0.2, "coded_change": 9.0}, set()),
         ({"frame_change": 0.8, "noise": 1.0, "coded_change": 0.3}, set()),
+        # a still forest: its texture reads as noise, its keyframes are quantised afresh
+        # each time, and every block between them is skipped
+        (
+            {"frame_change": 1.3, "noise": 10, "reference_noise": 10, "coded_change": 0.07},
+            {"frozen"},
+        ),
+        # the same forest live: the encoder codes its changes
+        ({"frame_change": 1.3, "noise": 10, "reference_noise": 10, "coded_change": 0.3}, set()),
+        ({"frame_change": 2.2, "noise": 10, "reference_noise": 10, "coded_change": 0.07}, set()),
         # turned: the old view lines up well once displaced
         ({"similarity": 0.3, "view_shift": 0.2, "shifted_similarity": 0.95}, {"scene_changed"}),
         ({"similarity": 0.1, "view_shift": 0.0, "shifted_similarity": 0.1}, {"scene_changed"}),
