@@ -21,10 +21,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.audit import REQUEST_ID_RE
-from agent.crypto import jws
 from agent.errors import AgentError
 from agent.recording.index import Segment, SegmentIndex
 from agent.recording.plain_file import NotPlainFile, open_plain
+from contract import jws
 
 log = logging.getLogger(__name__)
 
