@@ -10,6 +10,7 @@ and the other reads is defined here once:
 - token_rules.py: the limits a request token's signer and verifier share.
 - strict_json.py: JSON with duplicate keys refused.
 - durations.py: durations and sizes as written in either side's config.
+- timestamps.py: the one RFC 3339 form of a moment in payloads and manifests.
 - config/: the YAML loader with line numbers, its error wording, the shared field types
   and the broker connection settings; errors.py: the config error it raises.
 - common/: shared infrastructure that is no part of the wire contract (reconnect backoff,
