@@ -1,3 +1,5 @@
 """Camera registry edge agent: watches cameras, reports health, hands footage only on request."""
 
-__version__ = "0.1.0"
+from contract import __version__
+
+__all__ = ["__version__"]

@@ -66,7 +66,6 @@ from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
 from agent.mqtt.outbox import OUTBOX_FILE, Outbox
 from agent.mqtt.senders import AuditSender, StatusSender
-from agent.mqtt.topics import Topics
 from agent.notify.service import Notifications
 from agent.quality.accepted import Acceptance, AcceptedProblems
 from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
@@ -79,10 +78,11 @@ from agent.requests.setup import request_desk
 from agent.space_reserve import SpaceReserve
 from agent.state import Counters
 from agent.state_files import open_or_move_aside
-from agent.stop_signal import set_from_handler
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
 from agent.systemd import Notifier, watchdog_interval
+from contract.common.stop_signal import set_from_handler
+from contract.topics import Topics
 
 if TYPE_CHECKING:
     from agent.owner_page.server import OwnerPageServer

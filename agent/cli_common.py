@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.errors import ConfigError
+from contract.errors import ConfigError
 
 if TYPE_CHECKING:  # imported lazily below (agent/cli.py says why)
     from agent.config import AgentConfig

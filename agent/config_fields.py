@@ -1,7 +1,7 @@
-"""The old path of `agent.config.fields` (key and field parsing shared by the config's
+"""The old path of `contract.config.fields` (key and field parsing shared by the config's
 sections), kept so that existing imports keep working."""
 
-from agent.config.fields import (
+from contract.config.fields import (
     LOOPBACK_HOSTS,
     Bytes,
     ConfigPath,

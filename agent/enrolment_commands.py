@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.cli_common import EX_CONFIG, print_config_errors
-from agent.errors import ConfigError
+from contract.errors import ConfigError
 
 if TYPE_CHECKING:  # imported lazily below (agent/cli.py says why)
     from agent.enrolment import Enrolment

@@ -1,16 +1,11 @@
-"""The agent's exception hierarchy; library errors are translated where they enter."""
+"""The agent's exception hierarchy; library errors are translated where they enter.
+
+The config error is the shared contract's (`contract.errors.ConfigError`): the registry's
+config reports its problems the same way."""
 
 
 class AgentError(Exception):
     """Base of every error the agent raises on purpose."""
-
-
-class ConfigError(AgentError):
-    """Invalid configuration; `errors` lists each problem as `key.path: message (line N)`."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 class StreamError(AgentError):

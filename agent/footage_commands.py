@@ -15,6 +15,7 @@ from agent.cli_common import load, owner_translator
 from agent.control import daemon_running
 from agent.recording.index import FootageIndexError, SegmentIndex
 from agent.state_files import move_aside
+from contract.timestamps import rfc3339
 
 if TYPE_CHECKING:  # imported lazily below (agent/cli.py says why)
     from agent.config import AgentConfig
@@ -111,8 +112,6 @@ def _index(path: Path, cameras: Sequence[str] | None) -> tuple[AgentConfig, Segm
 
 
 def _footage_list(path: Path, only: str | None) -> int:
-    from agent.evidence.export import rfc3339  # lazily (agent/cli.py says why): cryptography
-
     opened = _index(path, None if only is None else [only])
     if isinstance(opened, int):
         return opened

@@ -14,9 +14,9 @@ from agent.quality import dori
 from agent.quality.assess import Expectations, Health, StreamAssessor
 from agent.quality.diagnose import Lighting, Reference
 from agent.quality.metrics import Planes
-from agent.streams.backoff import Backoff
 from agent.streams.source import Decoder, Packet, StreamSource
 from agent.streams.worker import KeyframeSampler, Sampler, pump
+from contract.common.backoff import Backoff
 
 # Dense sampling analyses every keyframe and at least one picture this often.
 DENSE_SPACING_S = 1.0

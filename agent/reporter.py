@@ -11,10 +11,10 @@ from agent import __version__
 from agent.clock import ClockState
 from agent.clock_step import ClockStep
 from agent.mqtt import payloads
-from agent.mqtt.topics import Topics
 from agent.quality import dori
 from agent.quality.assess import Health, StreamAssessor, status_of
 from agent.state import Counters, StateError
+from contract.topics import Topics
 
 log = logging.getLogger(__name__)
 

@@ -226,7 +226,7 @@ class HealthWatch:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        from agent.mqtt.topics import Topics
+        from contract.topics import Topics
 
         self.latest: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()

@@ -55,9 +55,9 @@ from typing import IO, Any
 import pytest
 
 from agent.mqtt.outbox import OUTBOX_FILE
-from agent.mqtt.topics import Topics
 from agent.state import STATE_FILE
 from bench import harness
+from contract.topics import Topics
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.media import write_h264
@@ -83,7 +83,7 @@ MIN_OUTAGE_INTERVALS = 2
 # Progress lines during a long outage, this often.
 PROGRESS_EVERY_S = 60.0
 STOP_TIMEOUT_S = 15.0
-# The agent's log lines start with asctime (agent/log.py) when not under journald.
+# The agent's log lines start with asctime (contract/common/log.py) when not under journald.
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\w+) ")
 AGENT_CONNECTED = "connected to registry broker"
 

@@ -9,9 +9,9 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from agent import __version__
-from agent.errors import ConfigError
-from agent.log import setup_logging
+from contract import __version__
+from contract.common.log import setup_logging
+from contract.errors import ConfigError
 from registry.enrolment import commands as enrolment_commands
 from registry.errors import RegistryError
 from registry.evidence import commands as evidence_commands

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.config import (
+from contract.config import (
     ConfigPath,
     ConfigSection,
     ReadableFile,

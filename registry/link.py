@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import socket
 
-from agent.config import RegistryConfig
-from agent.mqtt.topics import Topics
+from contract.config import RegistryConfig
+from contract.topics import AGENT_ID, Topics
 from registry.errors import RegistryError
 from registry.ingest.connection import BrokerConnection
-from registry.ingest.topics import AGENT_ID
 
 # How long publish_request waits for the broker (connect and PUBACK) before it says so.
 PUBLISH_TIMEOUT_S = 10.0

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from agent.mqtt.topics import Topics
+from contract.topics import Topics
 from tests.support import REPO_ROOT
 from tests.support.schemas import SCHEMAS, assert_valid
 
@@ -114,7 +114,7 @@ def test_every_topic_of_the_agent_is_a_channel_and_no_other(doc: dict[str, Any])
         declared = set(doc["channels"][channel].get("parameters", {}))
         assert declared == set(params), f"channel {channel}: parameters {declared} vs {params}"
         used.add(channel)
-    assert used == set(doc["channels"]), "channels without a topic in agent/mqtt/topics.py"
+    assert used == set(doc["channels"]), "channels without a topic in contract/topics.py"
 
 
 @pytest.mark.parametrize("member", sorted(CONTRACT))

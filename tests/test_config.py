@@ -24,8 +24,8 @@ from agent.config import (
     load_config,
     redact_url,
 )
-from agent.durations import parse_duration, parse_size
-from agent.errors import ConfigError
+from contract.durations import parse_duration, parse_size
+from contract.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "config.example.yaml"

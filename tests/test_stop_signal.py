@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from agent.stop_signal import set_from_handler
+from contract.common.stop_signal import set_from_handler
 
 
 def test_a_stop_asked_while_the_event_is_locked_is_set_once_the_lock_is_free() -> None:

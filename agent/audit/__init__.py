@@ -5,8 +5,8 @@ hash of the one before it, so an edited, removed, inserted or reordered entry br
 chain at that line, and `AuditLog.verify` names it. docs/audit.md explains it for owners
 and police. One module a job:
 
-- chain.py: the chain's format and its hash (canonical JSON, `entry_hash`), which the
-  registry uses too; standard library only, no writer.
+- contract/audit_chain.py (the shared contract): the chain's format and its hash
+  (canonical JSON, `entry_hash`), which the registry uses too; no writer.
 - writer.py: `AuditLog`, appending (O_APPEND, fsync, flock) and recording a torn tail.
 - verifier.py: reading the log back and verifying every line and link.
 - events.py: the events' vocabulary and the checks of their detail fields.
@@ -15,13 +15,6 @@ and police. One module a job:
 The names other code uses are imported from here, as before the split.
 """
 
-from agent.audit.chain import (
-    GENESIS,
-    REQUEST_ID_RE,
-    AuditEntry,
-    canonical,
-    entry_hash,
-)
 from agent.audit.events import (
     CLOCK_STEPPED,
     EVENTS,
@@ -35,6 +28,13 @@ from agent.audit.events import (
 from agent.audit.verifier import AuditError, Break, RecordedTear, VerificationResult
 from agent.audit.wording import describe
 from agent.audit.writer import AUDIT_FILE, AuditLog, AuditTrail, TornTail
+from contract.audit_chain import (
+    GENESIS,
+    REQUEST_ID_RE,
+    AuditEntry,
+    canonical,
+    entry_hash,
+)
 
 __all__ = [
     "AUDIT_FILE",

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.audit.chain import REQUEST_ID_RE, SHA256_RE, TS_RE, canonical, rfc3339_ms
+from contract.audit_chain import REQUEST_ID_RE, SHA256_RE, TS_RE, canonical, rfc3339_ms
 
 if TYPE_CHECKING:
     from agent.clock_step import ClockStep

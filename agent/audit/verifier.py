@@ -23,7 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from agent.audit.chain import (
+from agent.audit.events import TORN_TAIL, json_problem
+from agent.errors import AgentError
+from contract.audit_chain import (
     EVENT_RE,
     FIELDS,
     GENESIS,
@@ -32,9 +34,7 @@ from agent.audit.chain import (
     TS_RE,
     AuditEntry,
 )
-from agent.audit.events import TORN_TAIL, json_problem
-from agent.errors import AgentError
-from agent.strict_json import no_duplicate_keys
+from contract.strict_json import no_duplicate_keys
 
 
 class AuditError(AgentError):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from agent.audit.chain import AuditEntry
+from contract.audit_chain import AuditEntry
 
 if TYPE_CHECKING:
     from agent.i18n import Translator

@@ -26,10 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent.audit.chain import GENESIS, SHA256_RE, AuditEntry, make_entry, rfc3339_ms
 from agent.audit.events import TORN_TAIL, checked
 from agent.audit.verifier import AuditError, VerificationResult, read_entries, verify_log
 from agent.space_reserve import OnFull, is_disk_full
+from contract.audit_chain import GENESIS, SHA256_RE, AuditEntry, make_entry, rfc3339_ms
 
 log = logging.getLogger(__name__)
 

@@ -2,12 +2,12 @@
 
 This is the package's public face: import config names from `agent.config`, not from its
 modules. Inside, one job per module: the whole file and `load_config` (document.py), one
-module per section (cameras, recording and storage, broker, police, owner_page,
-notifications), key and field parsing shared by the sections (fields.py), the YAML loader
-that keeps line numbers (yaml_loader.py) and the error wording (wording.py).
+module per section (cameras, recording and storage, police, owner_page, notifications).
+What the registry's config shares lives in the contract (`contract.config`): key and field
+parsing, the YAML loader that keeps line numbers, the error wording and the `registry:`
+section (the broker connection settings); they are named here as before.
 """
 
-from agent.config.broker import MQTT_PORT, MQTTS_PORT, RegistryConfig
 from agent.config.cameras import (
     CameraConfig,
     Expectations,
@@ -21,14 +21,6 @@ from agent.config.document import (
     AgentSection,
     ClockConfig,
     load_config,
-)
-from agent.config.fields import (
-    Bytes,
-    ConfigPath,
-    ConfigSection,
-    Identifier,
-    ReadableFile,
-    Seconds,
 )
 from agent.config.notifications import NotificationsConfig
 from agent.config.owner_page import LOCAL_NETWORKS, OwnerPageConfig
@@ -45,8 +37,20 @@ from agent.config.recording import (
     RecordSettings,
     StorageConfig,
 )
-from agent.config.yaml_loader import MAX_YAML_NODES, load_yaml_model
-from agent.durations import parse_duration, parse_size
+from contract.config import (
+    MAX_YAML_NODES,
+    MQTT_PORT,
+    MQTTS_PORT,
+    Bytes,
+    ConfigPath,
+    ConfigSection,
+    Identifier,
+    ReadableFile,
+    RegistryConfig,
+    Seconds,
+    load_yaml_model,
+)
+from contract.durations import parse_duration, parse_size
 
 __all__ = [
     "DEFAULT_DATA_DIR",

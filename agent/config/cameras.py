@@ -17,15 +17,15 @@ from pydantic import (
     model_validator,
 )
 
-from agent.config.fields import NO_URL_CREDENTIALS as _NO_URL_CREDENTIALS
-from agent.config.fields import ConfigSection, Identifier, Loc, ReadableFile, Seconds
-from agent.config.fields import at_least_seconds as _at_least_seconds
-from agent.config.fields import base_dir as _base_dir
-from agent.config.fields import check_readable as _check_readable
-from agent.config.fields import read_secret as _read_secret
-from agent.config.fields import rule_error as _rule_error
-from agent.config.fields import without_inline_password as _without_inline_password
 from agent.config.recording import RecordingConfig, RecordSettings
+from contract.config.fields import NO_URL_CREDENTIALS as _NO_URL_CREDENTIALS
+from contract.config.fields import ConfigSection, Identifier, Loc, ReadableFile, Seconds
+from contract.config.fields import at_least_seconds as _at_least_seconds
+from contract.config.fields import base_dir as _base_dir
+from contract.config.fields import check_readable as _check_readable
+from contract.config.fields import read_secret as _read_secret
+from contract.config.fields import rule_error as _rule_error
+from contract.config.fields import without_inline_password as _without_inline_password
 
 
 def _between(low: float, high: float) -> Callable[[float], float]:

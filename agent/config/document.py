@@ -6,16 +6,16 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError, ValidatorFunctionWrapHandler, model_validator
 
-from agent.config.broker import RegistryConfig
 from agent.config.cameras import CameraConfig
-from agent.config.fields import ConfigPath, ConfigSection, Identifier, Loc
-from agent.config.fields import raise_with as _raise_with
-from agent.config.fields import rule_error as _rule_error
 from agent.config.notifications import NotificationsConfig
 from agent.config.owner_page import OwnerPageConfig
 from agent.config.police import PoliceConfig
 from agent.config.recording import StorageConfig
-from agent.config.yaml_loader import load_yaml_model
+from contract.config.broker import RegistryConfig
+from contract.config.fields import ConfigPath, ConfigSection, Identifier, Loc
+from contract.config.fields import raise_with as _raise_with
+from contract.config.fields import rule_error as _rule_error
+from contract.config.yaml_loader import load_yaml_model
 
 DEFAULT_DATA_DIR = Path("/var/lib/camera-agent")
 

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from agent.config.fields import (
+from contract.config.fields import (
     ConfigPath,
     Loc,
     ReadableFile,
@@ -33,7 +33,7 @@ from agent.config.fields import (
     rule_error,
     web_url,
 )
-from agent.config.fields import read_secret as read_secret_file
+from contract.config.fields import read_secret as read_secret_file
 
 EventKind = Literal[
     "camera_failed",

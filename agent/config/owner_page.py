@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from agent.config.fields import ConfigSection
+from contract.config.fields import ConfigSection
 
 # The private and link-local ranges of home and shop networks, and this machine itself.
 LOCAL_NETWORKS = (

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal, Self
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import AfterValidator, Field, model_validator
 
-from agent.config.fields import Bytes, ConfigSection, ReadableFile, Seconds, web_url
-from agent.config.fields import rule_error as _rule_error
-from agent.crypto import jws
+from contract import jws
+from contract.config.fields import Bytes, ConfigSection, ReadableFile, Seconds, web_url
+from contract.config.fields import rule_error as _rule_error
 
 
 def _check_key_pem(value: str) -> str:

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
-from agent.config.fields import Bytes, ConfigPath, ConfigSection, Seconds
-from agent.durations import parse_size
+from contract.config.fields import Bytes, ConfigPath, ConfigSection, Seconds
+from contract.durations import parse_size
 
 
 class StorageConfig(ConfigSection):

@@ -15,8 +15,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.crypto import jws
 from agent.errors import AgentError
+from contract import jws
 
 log = logging.getLogger(__name__)
 

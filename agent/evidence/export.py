@@ -21,10 +21,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.audit import REQUEST_ID_RE
-from agent.crypto import jws
 from agent.errors import AgentError
 from agent.recording.index import Segment, SegmentIndex
 from agent.recording.plain_file import NotPlainFile, open_plain
+from contract import jws
+from contract.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +61,6 @@ def package_folder(root: Path, request_id: str) -> Path:
     if not REQUEST_ID_RE.fullmatch(request_id):
         raise ValueError(f"{request_id!r} is not a request id; no evidence folder for it")
     return root / request_id
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _copy_hashed(source: Path, target: Path, limit: int) -> tuple[int, str]:

@@ -39,10 +39,10 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from agent.crypto import jws
 from agent.errors import AgentError
 from agent.evidence.bandwidth import BURST_SECONDS, TokenBucket
-from agent.streams.backoff import Backoff
+from contract import jws
+from contract.common.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.mqtt.outbox import Message, Outbox, OutboxError
-from agent.streams.backoff import Backoff
+from contract.common.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

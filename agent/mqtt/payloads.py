@@ -10,17 +10,14 @@ from agent.clock import ClockState
 from agent.clock_step import ClockStep
 from agent.quality.assess import Health
 from agent.quality.dori import dori_distances
+from contract.timestamps import rfc3339
 
 HEALTH_SCHEMA = "camreg.health.v1"
 
 
 def utc_now() -> str:
     """RFC 3339 UTC with `Z`, to the millisecond."""
-    return rfc3339_ms(datetime.now(UTC))
-
-
-def rfc3339_ms(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(datetime.now(UTC))
 
 
 def health_clock(clock: ClockState, last_step: ClockStep | None) -> dict[str, object]:
@@ -29,7 +26,7 @@ def health_clock(clock: ClockState, last_step: ClockStep | None) -> dict[str, ob
     body = clock.as_payload()
     if last_step is not None:
         body["last_step"] = {
-            "at": rfc3339_ms(last_step.after),
+            "at": rfc3339(last_step.after),
             "seconds": round(last_step.seconds, 3),
         }
     return body

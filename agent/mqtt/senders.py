@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from agent.audit import REQUEST_ID_RE, AuditEntry
 from agent.mqtt import payloads
 from agent.mqtt.outbox import REJECTED_STATUS_KEY
-from agent.mqtt.topics import Topics
+from contract.topics import Topics
 
 
 class Outgoing(Protocol):

@@ -30,13 +30,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.i18n import Translator, negotiate, translator
-from agent.login_limit import Refused, SlotsFull
 from agent.owner_page import auth, words
 from agent.owner_page.auth import LoginGuard, Network, Session, Sessions
 from agent.owner_page.snapshot import jpeg_of
 from agent.owner_page.view import OwnerSources
 from agent.quality.accepted import AcceptanceRefused
 from agent.requests.store import RequestStoreError
+from contract.common.login_limit import Refused, SlotsFull
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ async def login(request: Request) -> Response:
             remote,
         )
         return _wrong_password(request, _, no_password=True)
-    # Counted before the check, one check per address at a time (agent/login_limit.py).
+    # Counted before the check, one check per address at a time (contract/common/login_limit.py).
     attempt = page.guard.begin(remote)
     if isinstance(attempt, Refused):
         log.warning("owner page: login refused from %s: %s", remote, attempt.reason)

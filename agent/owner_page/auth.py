@@ -26,8 +26,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from agent.errors import AgentError
-from agent.login_limit import AttemptLimiter, HashSlots
 from agent.owner_page import PASSWORD_FILE
+from contract.common.login_limit import AttemptLimiter, HashSlots
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def csrf_matches(session: Session, presented: str | None) -> bool:
 
 
 class LoginGuard(AttemptLimiter):
-    """Counts login attempts per address before their check (agent/login_limit.py):
+    """Counts login attempts per address before their check (contract/common/login_limit.py):
     LOCKOUT_AFTER failures in a row lock that address out for LOCKOUT_FOR_S."""
 
     def __init__(self, after: int = LOCKOUT_AFTER, lock_for: float = LOCKOUT_FOR_S) -> None:

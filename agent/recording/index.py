@@ -20,6 +20,7 @@ from typing import NamedTuple
 from agent.errors import AgentError
 from agent.recording.plain_file import NotPlainFile, open_plain
 from agent.state_files import check_sound
+from contract.timestamps import rfc3339
 
 SCHEMA_VERSION = 3
 
@@ -154,7 +155,7 @@ class Hold:
 def _rfc3339(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(moment)
 
 
 @dataclass(frozen=True)

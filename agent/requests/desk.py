@@ -28,7 +28,6 @@ from agent.evidence.export import (
     export_evidence,
     load_package,
     package_folder,
-    rfc3339,
 )
 from agent.evidence.upload import UploadError, UploadStopped
 from agent.recording.index import SegmentIndex
@@ -36,6 +35,7 @@ from agent.requests.recheck import check_again
 from agent.requests.rejections import RejectionGate
 from agent.requests.store import RequestStore, StoredRequest
 from agent.requests.token import Policy, Rejected, status_id, verify
+from contract.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from agent.requests.store import StoredRequest
-from agent.requests.token import CLOCK_SKEW, Policy, Rejected, check_window_time, verify
+from agent.requests.token import Policy, Rejected, check_window_time, verify
+from contract.token_rules import CLOCK_SKEW
 
 
 def check_again(

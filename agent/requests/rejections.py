@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from agent.audit import REJECTIONS_SUMMARISED, AuditTrail
-from agent.evidence.export import rfc3339
+from contract.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.errors import AgentError
-from agent.requests.token import CLOCK_SKEW, Request
+from agent.requests.token import Request
 from agent.sqlite_db import open_db, transaction
+from contract.token_rules import CLOCK_SKEW
 
 REQUESTS_FILE = "requests.sqlite"
 # Request ids re-seeded into a new store after the old one broke: their tokens' expiry is

@@ -20,16 +20,11 @@ from urllib.parse import unquote, urlsplit
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.audit import REQUEST_ID_RE
-from agent.crypto import jws
-from agent.strict_json import no_duplicate_keys
+from contract import jws
+from contract.strict_json import no_duplicate_keys
+from contract.token_rules import CLOCK_SKEW, KINDS, MAX_TOKEN_BYTES, TOKEN_TYPE
 
-# A real token is about 1 kB; anything near this is not one.
-MAX_TOKEN_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 6
-TOKEN_TYPE = "camreg-request+jwt"
-# Clocks of police and device may differ this much.
-CLOCK_SKEW = timedelta(seconds=60)
-KINDS = ("voluntary", "order")
 _TEXT_CLAIMS = ("iss", "aud", "jti", "case", "basis", "requester")
 _TIME_CLAIMS = ("iat", "exp")
 

@@ -14,9 +14,9 @@ import yaml
 
 from agent.config import load_config
 from agent.crypto.device_key import key_dir
-from agent.errors import ConfigError
 from agent.i18n import Translator
 from agent.setup.answers import Camera, Registry
+from contract.errors import ConfigError
 
 CONFIG_MODE = 0o644  # read by the service's dynamic user; it holds no secret
 SECRET_MODE = 0o600

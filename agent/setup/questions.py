@@ -22,14 +22,14 @@ from agent.config import (
     police_key_from_file,
 )
 from agent.config_fields import web_url
-from agent.crypto import jws
-from agent.durations import parse_size
 from agent.enrolment import check_registry_url
 from agent.i18n import Translator
 from agent.notify.config import NtfySettings
 from agent.setup.answers import Camera, PoliceTrust, Registry
 from agent.setup.probe import probe
 from agent.setup.prompts import Prompts
+from contract import jws
+from contract.durations import parse_size
 
 _ID = re.compile(r"[a-z0-9_-]{1,64}")
 

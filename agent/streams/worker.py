@@ -13,8 +13,8 @@ from agent import memory
 from agent.errors import StreamError, UnreadableStream
 from agent.quality.assess import StreamAssessor, StreamFacts
 from agent.quality.metrics import Planes
-from agent.streams.backoff import Backoff
 from agent.streams.source import Packet, StreamSource
+from contract.common.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import atheris
 
 # Instrumented for coverage: the project's code, plus what a target adds.
-PROJECT_PACKAGES = ["agent", "registry"]
+PROJECT_PACKAGES = ["agent", "contract", "registry"]
 DEFAULT_HOOKS = ("str",)
 
 

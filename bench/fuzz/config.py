@@ -51,7 +51,7 @@ x: &a [*a]
 
 def build() -> Target:
     from agent.config import AgentConfig, load_config
-    from agent.errors import ConfigError
+    from contract.errors import ConfigError
 
     # In memory where there is such a folder: a file per input on a disk costs more than
     # parsing it.

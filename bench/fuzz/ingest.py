@@ -1,4 +1,4 @@
-"""Agent messages at the registry's ingest (registry/ingest/validate.py, topics.py), and
+"""Agent messages at the registry's ingest (registry/ingest/validate.py, contract/topics.py), and
 what the store makes of those it accepts (health.py's rows, IngestStore on SQLite in
 memory).
 

@@ -1,4 +1,4 @@
-"""The agent's police request token verifier (agent/requests/token.py, agent/crypto/jws.py).
+"""The agent's police request token verifier (agent/requests/token.py, contract/jws.py).
 
 An input's first byte picks what the rest is: 0 the whole token as received (random bytes
 and mutations of signed tokens, which mostly die at the signature), 1 the claims and 2

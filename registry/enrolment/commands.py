@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from agent.durations import parse_duration
+from contract.durations import parse_duration
 from registry.config import DEFAULT_CONFIG
 from registry.enrolment.codes import rfc3339 as _when
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from agent.durations import parse_duration
+from contract.durations import parse_duration
 from registry.enrolment.codes import CodeRefused, issue_code, list_open_codes, rfc3339
 from registry.enrolment.credentials import CredentialError, broker_users
 from registry.enrolment.names import service_names

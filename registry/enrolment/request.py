@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from agent.crypto import jws
-from agent.strict_json import no_duplicate_keys
+from contract import jws
+from contract.strict_json import no_duplicate_keys
 
 __all__ = ["MAX_CAMERAS", "CameraIn", "EnrolRequest", "LocationIn", "MalformedRequest", "parse"]
 

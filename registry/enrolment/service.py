@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from agent.crypto import jws
-from agent.login_limit import DEFAULT_MAX_ADDRESSES
+from contract import jws
+from contract.common.login_limit import DEFAULT_MAX_ADDRESSES
 from registry.config import ServerConfig
 from registry.enrolment.codes import CodeOutcome, consume_code
 from registry.enrolment.credentials import (

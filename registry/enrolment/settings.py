@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from agent.config import ConfigPath, ConfigSection, Seconds
+from contract.config import ConfigPath, ConfigSection, Seconds
 
 __all__ = ["DEFAULT_CODE_TTL_S", "EnrolmentSettings"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.crypto import jws
+from contract import jws
 from registry.evidence.verify import KEY_FILE_NAME, verify_package
 
 EXIT_VERIFIED = 0

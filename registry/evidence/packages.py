@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select
 
-from agent.crypto import jws
+from contract import jws
 from registry.db.schema import agents, evidence_packages, evidence_uploads, requests
 from registry.evidence.placement import PARTIAL_DIR, Finished, arrange
 from registry.evidence.verify import (

@@ -15,7 +15,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from agent.crypto import jws
+from contract import jws
 
 __all__ = [
     "CHECKSUMS",

@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from agent.crypto import jws
+from contract import jws
 
 MANIFEST_SCHEMA = "camreg.evidence.v1"
 MANIFEST_TYPE = "camreg-manifest+jwt"

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from agent.stop_signal import set_from_handler
+from contract.common.stop_signal import set_from_handler
 from registry.config import DEFAULT_CONFIG, load_server_config
 from registry.ingest.service import IngestService
 from registry.ingest.workers import WorkerPool, check_workers, run_worker

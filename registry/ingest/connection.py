@@ -22,8 +22,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from agent.config import RegistryConfig
-from agent.streams.backoff import Backoff
+from contract.common.backoff import Backoff
+from contract.config import RegistryConfig
 from registry.errors import RegistryError
 
 log = logging.getLogger(__name__)

@@ -61,6 +61,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 
+from contract.topics import Kind
 from registry.db.schema import (
     agent_audit,
     agents,
@@ -70,7 +71,6 @@ from registry.db.schema import (
 )
 from registry.errors import RegistryError
 from registry.ingest import health
-from registry.ingest.topics import Kind
 from registry.ingest.validate import Accepted, Rejected, Withdrawn, epoch, short_reason, storable
 
 log = logging.getLogger(__name__)

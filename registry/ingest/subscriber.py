@@ -29,13 +29,13 @@ from dataclasses import dataclass
 import paho.mqtt.client as paho
 from sqlalchemy import Engine
 
-from agent.config import RegistryConfig
+from contract.config import RegistryConfig
+from contract.topics import Kind, filters
 from registry.errors import RegistryError
 from registry.ingest.connection import BrokerConnection, Subscription
 from registry.ingest.pipeline import check
 from registry.ingest.ratelimit import RateLimitedLog
 from registry.ingest.store import IngestStore, Message
-from registry.ingest.topics import Kind, filters
 from registry.ingest.validate import MessageValidator
 
 log = logging.getLogger(__name__)

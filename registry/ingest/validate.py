@@ -32,9 +32,9 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from agent.audit import entry_hash
-from agent.strict_json import no_duplicate_keys
-from registry.ingest.topics import Kind, TopicError, TopicParts, parse
+from contract.audit_chain import entry_hash
+from contract.strict_json import no_duplicate_keys
+from contract.topics import Kind, TopicError, TopicParts, parse
 
 # A health object is about 1 kB, a status or audit entry less; 64 KiB is ample and keeps
 # a misbehaving client from making the registry parse megabytes.

@@ -36,8 +36,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
 
-from agent.log import setup_logging
-from agent.stop_signal import set_from_handler
+from contract.common.log import setup_logging
+from contract.common.stop_signal import set_from_handler
 from registry.config import ServerConfig, load_server_config
 from registry.db.engine import open_engine
 from registry.errors import RegistryError

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.requests.token import CLOCK_SKEW, KINDS
+from contract.token_rules import CLOCK_SKEW, KINDS
 
 __all__ = [
     "DEFAULT_MAX_WINDOW",

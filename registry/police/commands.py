@@ -139,7 +139,7 @@ def _confirm(prompt: str, answers: TextIO, out: TextIO) -> bool:
 
 
 def _sign(args: argparse.Namespace) -> int:
-    from agent.crypto import jws
+    from contract import jws
     from registry.police import keys, sign
     from registry.police.claims import ClaimsError, describe_claims
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.crypto import jws
-from agent.requests.token import MAX_TOKEN_BYTES, TOKEN_TYPE
-from agent.strict_json import no_duplicate_keys
+from contract import jws
+from contract.strict_json import no_duplicate_keys
+from contract.token_rules import MAX_TOKEN_BYTES, TOKEN_TYPE
 from registry.police.claims import ClaimsError, check_claims_shape
 
 __all__ = ["expiry_warning", "read_claims_file", "sign_claims", "write_token"]

@@ -22,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agent.login_limit import Refused, SlotsFull
+from contract.common.login_limit import Refused, SlotsFull
 from registry.ingest.ratelimit import RateLimitedLog
 from registry.web import auth, user_audit
 from registry.web.access import (
@@ -91,7 +91,7 @@ async def login(request: Request) -> Response:
     name, password = str(form.get("username", "")), str(form.get("password", ""))
     address = remote_of(request) or "?"
     settings = state.config.login
-    # Counted before the check, one check per address at a time (agent/login_limit.py).
+    # Counted before the check, one check per address at a time (contract/common/login_limit.py).
     attempt = limits.addresses.begin(address)
     if isinstance(attempt, Refused):
         _refusals.warning("login refused from %s: %s", address, attempt.reason)

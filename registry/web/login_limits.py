@@ -1,7 +1,7 @@
 """What a login may cost the registry: Argon2 runs in worker threads, a bounded few at a
 time, so login loops cannot stall the pages, the API or the evidence intake (every
 request shares one event loop); and each client address has its own lock-out
-(agent/login_limit.py) on top of the per-account one in auth.authenticate."""
+(contract/common/login_limit.py) on top of the per-account one in auth.authenticate."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import functools
 
 from sqlalchemy import Engine
 
-from agent.login_limit import AttemptLimiter, HashSlots
+from contract.common.login_limit import AttemptLimiter, HashSlots
 from registry.config import LoginSettings
 from registry.web import auth
 from registry.web.auth import User

@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from agent.crypto import jws
-from agent.strict_json import no_duplicate_keys
+from contract import jws
+from contract.strict_json import no_duplicate_keys
 from registry.db.schema import request_status, requests
 from registry.errors import RegistryError
 from registry.police import search

@@ -29,7 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from agent.mqtt.topics import Topics
+from contract.topics import Topics
 from tests.support import REPO_ROOT, free_port, port_accepts, wait_port_closed
 from tests.support.broker import CertPair
 

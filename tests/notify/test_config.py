@@ -11,7 +11,7 @@ from textwrap import dedent
 import pytest
 
 from agent.config import AgentConfig, load_config
-from agent.errors import ConfigError
+from contract.errors import ConfigError
 from tests.support import REPO_ROOT
 
 BASE = """\

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from agent.login_limit import Attempt, AttemptLimiter, Refused
 from agent.owner_page import auth
+from contract.common.login_limit import Attempt, AttemptLimiter, Refused
 from tests.owner_page.support import PASSWORD, OwnerPageUnderTest, owner_page
 from tests.support.login_from import post_login
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.crypto import jws
 from agent.recording.index import SegmentIndex
 from agent.recording.segments import SegmentWriter
 from agent.streams.source import StreamSource
+from contract import jws
 from tests.support.agent_proc import write_config
 from tests.support.media import write_h264
 

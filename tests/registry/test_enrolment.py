@@ -27,8 +27,8 @@ from starlette.applications import Starlette
 
 from agent.cli import main as agent_main
 from agent.config import RegistryConfig
-from agent.crypto import jws
 from agent.enrolment import check_registry_url
+from contract import jws
 from registry.cli import main as registry_main
 from registry.config import ServerConfig
 from registry.db.schema import agents, cameras, enrol_codes

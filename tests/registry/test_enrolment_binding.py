@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, select
 
 from agent.config import RegistryConfig
-from agent.crypto import jws
+from contract import jws
 from registry.cli import main as registry_main
 from registry.config import ServerConfig
 from registry.db.engine import open_engine

@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.crypto import jws
 from agent.evidence.export import Package, export_evidence
 from agent.recording.index import SegmentIndex
+from contract import jws
 from registry.cli import main
 from registry.evidence.verify import Asked, verify_package
 from tests.support.registry_rows import PACKAGE_WINDOW

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from contract.topics import Kind
 from registry.db.schema import agent_audit, health_history, rejected_messages, request_status
 from registry.ingest import validate
 from registry.ingest.pipeline import ingest, ingest_one
 from registry.ingest.store import IngestStore
-from registry.ingest.topics import Kind
 from registry.ingest.validate import (
     SCHEMA_FILES,
     Accepted,

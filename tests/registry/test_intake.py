@@ -22,7 +22,6 @@ from sqlalchemy import Engine, delete, select, update
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from agent.crypto import jws
 from agent.evidence.export import Package
 from agent.evidence.upload import (
     REJECTED,
@@ -31,6 +30,7 @@ from agent.evidence.upload import (
     UploadError,
     encode_metadata,
 )
+from contract import jws
 from registry.cli import main
 from registry.db.schema import agents, evidence_packages, evidence_uploads
 from registry.evidence.intake import EvidenceIntake, PackageRecord, package, packages_for_case

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, select
 from starlette.routing import Mount
 
-from agent.crypto import jws
 from agent.evidence.export import Package
 from agent.evidence.upload import encode_metadata
+from contract import jws
 from registry.db.engine import open_engine
 from registry.db.schema import evidence_uploads, metadata
 from registry.evidence.admission import upload_budget

@@ -12,7 +12,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.crypto import jws
+from contract import jws
 from registry.db.schema import agents, cameras, user_audit
 from registry.web import auth
 from registry.web.auth import Role

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.config import PoliceKey
-from agent.crypto import jws
+from contract import jws
 from registry.cli import main
 from registry.police import keys
 from registry.police.keys import PoliceKeyError

@@ -25,8 +25,8 @@ from playwright.sync_api import Page, ViewportSize, expect
 from sqlalchemy import Engine, update
 from starlette.routing import Mount
 
-from agent.crypto import jws
 from agent.evidence.export import Package
+from contract import jws
 from registry.db.engine import open_engine
 from registry.db.schema import agents, cameras
 from registry.evidence.intake import EvidenceIntake, package

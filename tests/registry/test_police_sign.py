@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from agent.config import load_config
-from agent.crypto import jws
 from agent.requests.setup import policy_of
 from agent.requests.token import Rejected, Request, verify
+from contract import jws
 from registry.cli import main
 from registry.police.claims import (
     ClaimsError,

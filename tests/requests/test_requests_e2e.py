@@ -17,9 +17,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from agent.clock import TEST_CLOCK_ENV as CLOCK_ENV
-from agent.crypto import jws
 from agent.recording.index import SegmentIndex
-from agent.requests.token import CLOCK_SKEW, status_id
+from agent.requests.token import status_id
+from contract import jws
+from contract.token_rules import CLOCK_SKEW
 from tests.support import REPO_ROOT
 from tests.support.agent_proc import AgentProcess, request_config, write_config
 from tests.support.broker import Broker

@@ -14,15 +14,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.crypto import jws
 from agent.requests.token import (
-    MAX_TOKEN_BYTES,
     Policy,
     Rejected,
     status_id,
     upload_allowed,
     verify,
 )
+from contract import jws
+from contract.token_rules import MAX_TOKEN_BYTES
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 POLICE = Ed25519PrivateKey.generate()

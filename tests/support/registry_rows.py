@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine, insert
 
-from agent.crypto import jws
+from contract import jws
 from registry.db.schema import agents
 from registry.db.schema import requests as requests_table
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.crypto import jws
+from contract import jws
 
 
 def rfc3339(moment: datetime) -> str:

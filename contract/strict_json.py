@@ -1,5 +1,7 @@
-"""JSON from outside the agent (request tokens, audit lines) parsed strictly: a key that
-appears twice is an error, not silently the last value (two readers could disagree)."""
+"""JSON from outside (request tokens, audit lines) parsed strictly: a key that appears
+twice is an error, not silently the last value (two readers could disagree).
+
+Part of the contract: the agent and the registry read each other's JSON with it."""
 
 from __future__ import annotations
 

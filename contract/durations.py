@@ -1,4 +1,7 @@
-"""Parse the durations (`90s`, `10m`, `7d`) and sizes (`50GB`, `1GiB`) owners write in configs."""
+"""Parse the durations (`90s`, `10m`, `7d`) and sizes (`50GB`, `1GiB`) owners write in configs.
+
+Part of the contract: the agent's and the registry's configs and commands take the same
+spellings."""
 
 from __future__ import annotations
 

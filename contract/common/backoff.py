@@ -1,4 +1,5 @@
-"""Capped, jittered reconnect delays."""
+"""Capped, jittered reconnect delays; the agent's (streams, link, uploads) and the
+registry's (broker connection) alike."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """The error wording: pydantic's errors as the owner reads them, a key path (`cameras[0].url`)
-and a plain message ("must be a number", not "Input should be a valid number")."""
+and a plain message ("must be a number", not "Input should be a valid number"). The agent's
+and the registry's configs are worded alike."""
 
 from collections.abc import Mapping
 from typing import Any
 
-from agent.config.fields import Loc
+from contract.config.fields import Loc
 
 # Pydantic error type -> message, formatted with the error's context.
 _MESSAGES: dict[str, str] = {

@@ -1,4 +1,6 @@
-"""Logging set-up: plain lines; journald adds timestamps when run as a service."""
+"""Logging set-up: plain lines; journald adds timestamps when run as a service.
+
+Shared: the agent's and the registry's daemons log alike."""
 
 from __future__ import annotations
 

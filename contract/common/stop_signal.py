@@ -5,7 +5,7 @@ middle of `Event.set()` on the very same event: Ctrl-C reaches a whole process g
 a shell's clean-up sends SIGTERM right after, so a second handler can interrupt the
 first. Event's lock is not re-entrant, and setting it again from there deadlocks the
 process (seen: an agent that never stopped). So the handler only starts a thread that
-sets the event."""
+sets the event. The agent and the registry's ingest both stop this way."""
 
 from __future__ import annotations
 

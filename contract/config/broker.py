@@ -15,12 +15,12 @@ from pydantic import (
     model_validator,
 )
 
-from agent.config.fields import NO_URL_CREDENTIALS as _NO_URL_CREDENTIALS
-from agent.config.fields import ConfigSection, Loc, ReadableFile, Seconds
-from agent.config.fields import at_least_seconds as _at_least_seconds
-from agent.config.fields import read_secret as _read_secret
-from agent.config.fields import rule_error as _rule_error
-from agent.config.fields import without_inline_password as _without_inline_password
+from contract.config.fields import NO_URL_CREDENTIALS as _NO_URL_CREDENTIALS
+from contract.config.fields import ConfigSection, Loc, ReadableFile, Seconds
+from contract.config.fields import at_least_seconds as _at_least_seconds
+from contract.config.fields import read_secret as _read_secret
+from contract.config.fields import rule_error as _rule_error
+from contract.config.fields import without_inline_password as _without_inline_password
 
 MQTT_PORT = 1883
 MQTTS_PORT = 8883

@@ -5,6 +5,9 @@ Written here rather than taken from a JOSE library on purpose: the request contr
 for things libraries accept or cannot report (duplicate JSON keys, padding in
 base64url, the exact `typ`). What remains is small: strict base64url, the RFC 7638 key
 thumbprint, and one signature call into `cryptography`.
+
+Part of the contract: the agent verifies tokens and signs manifests with it, the registry
+signs tokens and checks enrolment requests and evidence with it.
 """
 
 from __future__ import annotations

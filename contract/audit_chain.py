@@ -7,9 +7,9 @@ the chain at that line. Its own hash is SHA-256 over the canonical JSON of the e
 recompute it with any JSON library. Numbers are integers only, because float text differs
 between languages.
 
-The registry checks every entry it receives with `entry_hash` too. This module therefore
-knows nothing of the writer, the event vocabulary or the agent, and imports only the
-standard library, so that it can move into a package the agent and the registry share.
+Part of the contract: the agent writes the chain (agent/audit/), the registry checks every
+entry it receives with `entry_hash`. This module therefore knows nothing of the writer, the
+event vocabulary or the agent, and imports only the standard library.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ key path, so each problem reads "key path: what was wrong (line N)", all of them
 
 PyYAML's safe loader builds plain data without positions; this composes the node tree and
 builds the data itself, noting lines and refusing what a config never needs (duplicate
-keys, custom tags, self-referencing aliases, alias bombs)."""
+keys, custom tags, self-referencing aliases, alias bombs). The agent's config and the
+registry's are both read with it."""
 
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,11 +13,11 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from agent.config.fields import Loc
-from agent.config.wording import clean_loc as _clean_loc
-from agent.config.wording import error_message as _message
-from agent.config.wording import format_loc as _format_loc
-from agent.errors import ConfigError
+from contract.config.fields import Loc
+from contract.config.wording import clean_loc as _clean_loc
+from contract.config.wording import error_message as _message
+from contract.config.wording import format_loc as _format_loc
+from contract.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

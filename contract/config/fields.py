@@ -1,6 +1,7 @@
-"""Key and field parsing shared by every section of the owner's config: the section base
-model, field types (identifiers, paths relative to the config file, durations, sizes, web
-URLs), secrets read from files, and the config-rule errors a section raises at a key path.
+"""Key and field parsing shared by every section of the owner's config and of the
+registry's: the section base model, field types (identifiers, paths relative to the config
+file, durations, sizes, web URLs), secrets read from files, and the config-rule errors a
+section raises at a key path.
 
 The loader (yaml_loader.py) turns these errors into "key path: what was wrong (line N)"."""
 
@@ -25,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from agent.durations import parse_duration, parse_size
+from contract.durations import parse_duration, parse_size
 
 Loc = tuple[str | int, ...]
 

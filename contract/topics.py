@@ -1,4 +1,8 @@
-"""The agent topics the registry reads (DESIGN.md), parsed back into their parts."""
+"""Every MQTT topic of the contract (DESIGN.md), in one place: built (`Topics`) and parsed
+back into its parts (`parse`, `filters`).
+
+Both the agent, which publishes on these topics, and the registry, which subscribes to
+them and reads whose a message is, depend on this module."""
 
 from __future__ import annotations
 
@@ -7,7 +11,39 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 
-from agent.mqtt.topics import Topics
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+    agent: str
+
+    @property
+    def _base(self) -> str:
+        return f"{self.prefix}/agents/{self.agent}"
+
+    @property
+    def state(self) -> str:
+        """Retained birth / last will of the agent."""
+        return f"{self._base}/state"
+
+    def health(self, camera: str) -> str:
+        """Retained health object of one camera."""
+        return f"{self._base}/cameras/{camera}/health"
+
+    @property
+    def requests(self) -> str:
+        """Signed police requests arrive here (registry to agent)."""
+        return f"{self._base}/requests"
+
+    def request_status(self, request_id: str) -> str:
+        return f"{self._base}/requests/{request_id}/status"
+
+    @property
+    def audit(self) -> str:
+        return f"{self._base}/audit"
+
+
+# Parsing: the agent topics the registry reads, back into their parts.
 
 # DESIGN.md conventions: agent and camera ids lower case, request ids any case.
 AGENT_ID = re.compile(r"[a-z0-9_-]{1,64}")

@@ -1,0 +1,63 @@
+"""Which package may import which (issue 17): the registry imports nothing from the agent
+but the shared contract, and the contract imports neither side.
+
+Every `.py` file is parsed, so a lazy import inside a function counts as much as one at the
+top; a relative import is resolved against the file's own package."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(source: str, package: tuple[str, ...]) -> Iterator[tuple[int, str]]:
+    """(line, module) for every import statement in `source`, a module of `package`."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            yield node.lineno, ".".join([*base, node.module] if node.module else base)
+
+
+def imports_of(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    """Every import under `package` that names one of `forbidden` or a module inside it."""
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        source = path.read_text(encoding="utf-8")
+        for line, module in imported_modules(source, relative.parts[:-1]):
+            if module.split(".")[0] in forbidden:
+                found.append(f"{relative}:{line}: {module}")
+    return found
+
+
+def test_the_registry_imports_nothing_from_the_agent() -> None:
+    assert imports_of("registry", ("agent",)) == []
+
+
+def test_the_contract_imports_neither_side() -> None:
+    assert imports_of("contract", ("agent", "registry")) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "module"),
+    [
+        ("import agent\n", "agent"),
+        ("import agent.config as c\n", "agent.config"),
+        ("from agent.crypto import jws\n", "agent.crypto"),
+        ("def f():\n    from agent import __version__\n", "agent"),
+        ("from . import topics\n", "registry.ingest"),
+        ("from .. import errors\n", "registry"),
+        ("from ..web import app\n", "registry.web"),
+    ],
+)
+def test_every_form_of_import_is_seen(source: str, module: str) -> None:
+    # As if in registry/ingest/: a relative import resolves against the module's package.
+    assert [name for _, name in imported_modules(source, ("registry", "ingest"))] == [module]
