@@ -8,8 +8,8 @@ it costs one stat per file when nothing changed. Files the recorder rotates away
 the index (unless a hold keeps them: then they are 'missing'); a file whose bytes change
 after indexing is 'altered'. Holes between consecutive files are gap rows.
 
-Over 500 lines, not split in the issue 14 change: the file-name parser and the folder scan
-could part (issue 17).
+This module is the folder scan; what a single file's name and container say is
+recorder_files.py.
 """
 
 from __future__ import annotations
@@ -24,13 +24,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-import av
-
 from agent.config import DirectorySettings
-from agent.errors import AgentError
 from agent.recording import retention
 from agent.recording.index import FileStamp, HashCancelled, SegmentIndex, sha256_file
-from agent.recording.plain_file import describe_link, open_plain
+from agent.recording.plain_file import describe_link
+from agent.recording.recorder_files import (
+    NotAVideo,
+    _suffix,
+    container_seconds,
+    gaps_between,
+    start_from_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +42,6 @@ GAP_REASON = "recorder_gap"
 # A recorder writes a file continuously; ten seconds without a change means it is done
 # (or stalled, and then what is there is all there will be).
 STABLE_AFTER_S = 10.0
-# File names have whole seconds and a container's duration ends with its last frame, so
-# back-to-back files of an unbroken recording sit up to about a second apart.
-GAP_TOLERANCE_S = 2.0
 # recording_stopped when the newest file is older than this many typical file lengths plus
 # the slack: one length because some recorders move a file in only once it is complete,
 # one more for a file that ends late, and the slack covers the scan interval, the
@@ -51,19 +52,6 @@ STOPPED_SLACK_S = 60.0
 DEFAULT_FILE_S = 15 * 60.0
 # The typical length is the median of this many newest files: robust to a short last file.
 TYPICAL_OF_NEWEST = 20
-# A file starts before it is last written: of the two readings of a local-time name in
-# the hour a daylight-saving change repeats, the later one that is not past the mtime
-# (give or take this much clock jitter between recorder and disk) is the true one.
-_NAME_AFTER_MTIME_SLACK = timedelta(minutes=1)
-# A name outside these years says nothing true about a recording (a recorder whose clock
-# was reset names files in 1970, inside), and near datetime's own limits (years 1 and
-# 9999) the conversion to UTC and the file's end would overflow: such a file is timed by
-# its mtime, like one whose name does not match.
-_NAMED_YEARS = range(1900, 9000)
-
-
-class NotAVideo(AgentError):
-    """A file in the recorder's folder that PyAV cannot read as video."""
 
 
 class _Stat(NamedTuple):
@@ -99,57 +87,6 @@ class ScanResult:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.removed or self.missing or self.altered)
-
-
-def gaps_between(
-    spans: Sequence[tuple[datetime, datetime]], tolerance_s: float = GAP_TOLERANCE_S
-) -> list[tuple[datetime, datetime]]:
-    """The holes longer than `tolerance_s` between time spans (in any order, may overlap)."""
-    holes: list[tuple[datetime, datetime]] = []
-    reach: datetime | None = None
-    for start, end in sorted(spans):
-        if reach is not None and (start - reach).total_seconds() > tolerance_s:
-            holes.append((reach, start))
-        reach = end if reach is None else max(reach, end)
-    return holes
-
-
-def container_seconds(path: Path) -> float | None:
-    """The duration a video file's container declares (header only), or None if it does
-    not say; raises NotAVideo when PyAV cannot open it or it has no video stream."""
-    try:
-        with open_plain(path) as fh, av.open(fh, "r") as container:
-            if not container.streams.video:
-                raise NotAVideo("it has no video stream")
-            duration = container.duration
-    except (av.FFmpegError, OSError) as exc:
-        raise NotAVideo(f"not a video PyAV can read: {exc.strerror or exc}") from exc
-    if duration is None or duration <= 0:
-        return None
-    return duration / av.time_base
-
-
-def start_from_name(relative: str, pattern: str, mtime: datetime) -> datetime | None:
-    """The UTC start a file's path (relative to the folder, '/'-separated) names, or None
-    when it does not match the pattern. Names without %z are the machine's local time; in
-    the hour a daylight-saving change repeats, the reading that fits the mtime wins."""
-    try:
-        named = datetime.strptime(relative, pattern)
-    except ValueError:
-        return None
-    if named.year not in _NAMED_YEARS:
-        return None
-    if named.tzinfo is not None:
-        return named.astimezone(UTC)
-    readings = sorted({named.replace(fold=fold).astimezone(UTC) for fold in (0, 1)})
-    fitting = [r for r in readings if r <= mtime + _NAME_AFTER_MTIME_SLACK]
-    return fitting[-1] if fitting else readings[0]
-
-
-def _suffix(pattern: str) -> str:
-    """The file-name suffix a pattern fixes ('.mp4'), or '' when it ends in a field."""
-    suffix = Path(pattern.rsplit("/", 1)[-1]).suffix
-    return "" if "%" in suffix else suffix.lower()
 
 
 class DirectoryScanner:

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agent.recording.directory import gaps_between
 from agent.recording.index import HashCancelled, SegmentIndex, sha256_file
 from agent.recording.plain_file import NotPlainFile
+from agent.recording.recorder_files import gaps_between
 from agent.recording.segments import SUFFIX, end_of_segment, start_of
 from agent.requests.store import StoredRequest
 
