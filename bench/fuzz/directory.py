@@ -1,4 +1,4 @@
-"""The recorder's file names (agent/recording/directory.py, start_from_name): a path
+"""The recorder's file names (agent/recording/recorder_files.py, start_from_name): a path
 relative to the recorder's folder read against the camera's `recording.pattern`.
 
 An input's first byte picks a pattern (all valid for the config's check), the next four
