@@ -407,11 +407,14 @@ def test_the_documented_config_starts_without_warnings(operator_broker: Operator
         if any(line.endswith("running") for line in operator_broker.log().splitlines()):
             break
         time.sleep(0.05)
-    # The one warning comes from the test running mosquitto as root (`user root`).
+    # The one warning comes from the test running mosquitto as root (`user root`). The
+    # fixture's own readiness probe connects to the TLS ports and closes before any
+    # handshake, which OpenSSL logs as an unexpected EOF when mosquitto reads it in time
+    # (seen once in a full run): that is the probe, not the config.
     lines = [
         line
         for line in operator_broker.log().splitlines()
-        if "should not be run as root" not in line
+        if "should not be run as root" not in line and "unexpected eof while reading" not in line
     ]
     assert any(line.endswith("running") for line in lines), lines
     assert not [line for line in lines if "Warning" in line or "Error" in line], lines
