@@ -5,7 +5,7 @@ starlette Request whose raw headers are the input (Tus-Resumable, Authorization,
 Upload-Metadata with its request_id, filename and sha256, Upload-Length, Upload-Offset,
 Upload-Checksum); each must return or raise TusError with a 4xx status.
 
-Agent (agent/evidence/upload.py): the replies it reads, through the real request methods
+Agent (agent/evidence/upload/): the replies it reads, through the real request methods
 of one upload with a stand-in session that answers with the input's status and headers
 (OPTIONS: Tus-Version, Tus-Max-Size, Tus-Extension; POST: Location; HEAD: Upload-Offset,
 Upload-Length, Upload-Metadata; PATCH: Upload-Offset; any: Retry-After). Each must

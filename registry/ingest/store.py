@@ -30,13 +30,12 @@ its messages are applied again one by one, each in its own transaction, and the 
 is refused is stored in `rejected_messages` with the database's reason. Database trouble
 is a RegistryError: the worker keeps the batch unacknowledged and tries again.
 
-Over 500 lines, not split in the issue 14 change: the batch writer and the per-kind row
-builders could part (issue 17); the one-transaction-per-batch rule keeps them close for now.
+The rows of each table are built in rows.py, health's in health.py; this module is the
+batch: one transaction, its lock order, its retries and the refusals.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -44,34 +43,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Connection,
-    Engine,
-    String,
-    Table,
-    and_,
-    bindparam,
-    delete,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError, StatementError
 
 from contract.topics import Kind
-from registry.db.schema import (
-    agent_audit,
-    agents,
-    cameras,
-    rejected_messages,
-    request_status,
-)
+from registry.db.schema import rejected_messages
 from registry.errors import RegistryError
 from registry.ingest import health
-from registry.ingest.validate import Accepted, Rejected, Withdrawn, epoch, short_reason, storable
+from registry.ingest.rows import CameraKey, RowWriter
+from registry.ingest.validate import Accepted, Rejected, Withdrawn, short_reason, storable
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +62,6 @@ RETRY_PAUSE_S = 0.05
 RETRYABLE_SQLSTATES = ("40P01", "40001")
 
 Message = Accepted | Withdrawn | Rejected
-# What a birth says of its agent's cameras: its bdseq and every camera id it lists.
-Listed = dict[str, tuple[int, set[str]]]
-CameraKey = tuple[str, str]
 
 
 @dataclass
@@ -122,10 +99,6 @@ def topic_name(message: Message) -> str:
     return message.name
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
 class IngestStore:
     """Applies batches of validated (and rejected) messages to the registry database."""
 
@@ -133,14 +106,7 @@ class IngestStore:
         self.engine = engine
         self._dialect = engine.dialect.name
         self._health = health.writer_for(self._dialect)
-
-    # --- dialect-specific upserts ---------------------------------------------------------
-
-    def _insert(self, table: Table) -> Any:
-        """INSERT with ON CONFLICT support in this engine's dialect."""
-        if self._dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+        self._rows = RowWriter(self._dialect)
 
     # --- a batch -----------------------------------------------------------------------------
 
@@ -270,22 +236,22 @@ class IngestStore:
                 ],
             )
         # Inserts of new rows first (no shared row locks), then cameras, then agents.
-        new_audit = self._insert_audit(connection, by_kind[Kind.AUDIT])
+        new_audit = self._rows.insert_audit(connection, by_kind[Kind.AUDIT])
         births = [m for m in by_kind[Kind.STATE] if m.payload["state"] == "online"]
-        listed = self._upsert_birth_cameras(connection, births)
+        listed = self._rows.upsert_birth_cameras(connection, births)
         new_reports = self._apply_health(connection, by_kind[Kind.HEALTH])
         # After the reports: one that arrived before its camera's removal must not make
         # the row again.
-        result.removed = self._remove_cameras(connection, listed, _withdrawn(batch))
+        result.removed = self._rows.remove_cameras(connection, listed, _withdrawn(batch))
         if last_seen:
             self._touch_agents(connection, last_seen)
         result.duplicates = (len(by_kind[Kind.HEALTH]) - new_reports) + (
             len(by_kind[Kind.AUDIT]) - sum(new_audit.values())
         )
         for message in by_kind[Kind.STATE]:
-            self._apply_state(connection, message)
-        self._update_audit_heads(connection, new_audit)
-        self._upsert_statuses(connection, by_kind[Kind.STATUS])
+            self._rows.apply_state(connection, message)
+        self._rows.update_audit_heads(connection, new_audit)
+        self._rows.upsert_statuses(connection, by_kind[Kind.STATUS])
         return result
 
     # --- health (registry/ingest/health.py writes it, on the driver's cursor) ------------
@@ -317,198 +283,6 @@ class IngestStore:
             self._health.touch_agents(cursor, last_seen)
         finally:
             cursor.close()
-
-    # --- state -------------------------------------------------------------------------------
-
-    def _upsert_birth_cameras(self, connection: Connection, births: list[Accepted]) -> Listed:
-        """Where each camera is and what it can see, from the agent's birth; returns, per
-        agent, what its newest birth lists (old retained births are skipped)."""
-        listed: Listed = {}
-        if not births:
-            return listed
-        rows = connection.execute(
-            select(agents.c.agent_id, agents.c.bdseq).where(
-                agents.c.agent_id.in_({m.topic.agent for m in births})
-            )
-        )
-        newest: dict[str, int] = {row.agent_id: row.bdseq or 0 for row in rows}
-        for m in births:
-            agent = m.topic.agent
-            newest[agent] = max(newest.get(agent, 0), m.payload["bdseq"])
-        described: dict[CameraKey, dict[str, Any]] = {}
-        for m in births:  # in arrival order: a later birth of the same boot wins
-            agent, bdseq = m.topic.agent, m.payload["bdseq"]
-            if bdseq < newest[agent]:
-                continue  # an old retained birth: the agent has started since
-            listed[agent] = (bdseq, {camera["id"] for camera in m.payload["cameras"]})
-            for camera in m.payload["cameras"]:
-                location = camera["location"] or {}
-                described[(agent, camera["id"])] = {
-                    "agent_id": agent,
-                    "camera_id": camera["id"],
-                    "name": camera["name"],
-                    "lat": location.get("lat"),
-                    "lon": location.get("lon"),
-                    "bearing_deg": location.get("bearing_deg"),
-                    "fov_deg": location.get("fov_deg"),
-                    "range_m": location.get("range_m"),
-                    "dori_json": None if camera["dori_m"] is None else _dumps(camera["dori_m"]),
-                }
-        if not described:
-            return listed
-        statement = self._insert(cameras)
-        columns = ("name", "lat", "lon", "bearing_deg", "fov_deg", "range_m", "dori_json")
-        statement = statement.on_conflict_do_update(
-            index_elements=["agent_id", "camera_id"],
-            set_={name: statement.excluded[name] for name in columns},
-        )
-        connection.execute(statement, [described[key] for key in sorted(described)])
-        return listed
-
-    def _remove_cameras(
-        self, connection: Connection, listed: Listed, withdrawn: set[CameraKey]
-    ) -> dict[str, list[str]]:
-        """Delete the cameras a birth no longer lists or a withdrawal names; returns the
-        removed ids per agent. One statement per agent, in key order (births are rare)."""
-        c = cameras.c
-        removed: dict[str, list[str]] = {}
-        for agent in sorted(set(listed) | {key[0] for key in withdrawn}):
-            conditions: list[ColumnElement[bool]] = []
-            if agent in listed:
-                bdseq, ids = listed[agent]
-                # A camera that has reported from a later boot is not this birth's to drop.
-                conditions.append(
-                    and_(c.camera_id.not_in(sorted(ids)), or_(c.bdseq.is_(None), c.bdseq <= bdseq))
-                )
-            gone = sorted(camera for owner, camera in withdrawn if owner == agent)
-            if gone:
-                conditions.append(c.camera_id.in_(gone))
-            rows = connection.execute(
-                delete(cameras).where(c.agent_id == agent, or_(*conditions)).returning(c.camera_id)
-            )
-            ids_removed = sorted(rows.scalars())
-            if ids_removed:
-                removed[agent] = ids_removed
-        return removed
-
-    def _apply_state(self, connection: Connection, message: Accepted) -> None:
-        """Birth or offline, unless the agent has already started again (a newer bdseq)."""
-        p = message.payload
-        a = agents.c
-        if p["state"] == "online":
-            values: dict[str, Any] = {
-                "state": "online",
-                "bdseq": p["bdseq"],
-                "version": p["version"],
-                "offline_reason": None,
-                "clock_synced": p["clock"]["synced"],
-                "state_ts": epoch(p["ts"]),
-            }
-        else:
-            # The will carries no ts: the broker sends it the moment the agent is gone.
-            values = {
-                "state": "offline",
-                "bdseq": p["bdseq"],
-                "offline_reason": p["reason"],
-                "state_ts": message.received_at,
-            }
-        connection.execute(
-            update(agents)
-            .where(a.agent_id == message.topic.agent, or_(a.bdseq.is_(None), a.bdseq <= p["bdseq"]))
-            .values(**values)
-        )
-
-    # --- audit -------------------------------------------------------------------------------
-
-    def _insert_audit(self, connection: Connection, entries: list[Accepted]) -> dict[str, int]:
-        """Insert entries not held yet; returns how many were new, per agent."""
-        new: dict[str, int] = defaultdict(int)
-        if not entries:
-            return new
-        t = agent_audit.c
-        statement = (
-            self._insert(agent_audit)
-            .on_conflict_do_nothing(index_elements=["agent_id", "hash"])
-            .returning(t.agent_id)
-        )
-        rows = [
-            {
-                "agent_id": m.topic.agent,
-                "entry": m.text,
-                "received_at": m.received_at,
-                "seq": m.payload["seq"],
-                "hash": m.payload["hash"],
-            }
-            for m in entries
-        ]
-        for row in connection.execute(statement, rows):
-            new[row.agent_id] += 1
-        return new
-
-    def _update_audit_heads(self, connection: Connection, new: dict[str, int]) -> None:
-        if not new:
-            return
-        t = agent_audit.c
-        # The head is the entry with the highest seq, whatever order entries arrived in.
-        head = (
-            select(t.hash)
-            .where(t.agent_id == agents.c.agent_id)
-            .order_by(t.seq.desc(), t.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        connection.execute(
-            update(agents)
-            .where(agents.c.agent_id == bindparam("p_agent", type_=String))
-            .values(
-                audit_entries=agents.c.audit_entries + bindparam("p_new", type_=BigInteger),
-                audit_head=head,
-            ),
-            [{"p_agent": agent, "p_new": count} for agent, count in sorted(new.items())],
-        )
-
-    # --- request status ----------------------------------------------------------------------
-
-    def _upsert_statuses(self, connection: Connection, statuses: list[Accepted]) -> None:
-        """The newest status of each request (by the agent's ts; a tie: the later arrival)."""
-        if not statuses:
-            return
-        rows = []
-        for m in statuses:
-            p = m.payload
-            progress = p["progress"] or {}
-            rows.append(
-                {
-                    "agent_id": m.topic.agent,
-                    "request_id": m.topic.request_id,
-                    "state": p["state"],
-                    "reason": p["reason"],
-                    "bytes_sent": progress.get("bytes_sent"),
-                    "bytes_total": progress.get("bytes_total"),
-                    "manifest_sha256": p["manifest_sha256"],
-                    "ts": epoch(p["ts"]),
-                    "payload": m.text,
-                }
-            )
-        statement = self._insert(request_status)
-        columns = (
-            "state",
-            "reason",
-            "bytes_sent",
-            "bytes_total",
-            "manifest_sha256",
-            "ts",
-            "payload",
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["agent_id", "request_id"],
-            set_={name: statement.excluded[name] for name in columns},
-            where=request_status.c.ts <= statement.excluded.ts,
-        )
-        # Executed one by one, in arrival order: two statuses of one request in a batch must
-        # both be compared, and a multi-row upsert may not touch a row twice (PostgreSQL).
-        for row in rows:
-            connection.execute(statement, row)
 
 
 def _withdrawn(batch: Sequence[Message]) -> set[CameraKey]:

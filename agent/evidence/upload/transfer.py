@@ -1,26 +1,10 @@
-"""Evidence upload: one file, one tus 1.0 upload, resumable, bandwidth-capped.
+"""One resumable upload: the loop of tus exchanges from creation or resume to the last
+byte, its retries with capped, jittered backoff, and the file's offset as the server
+confirmed it.
 
-A client of our own on `requests` rather than tuspy, which has no bandwidth cap, keeps
-resume URLs in a fingerprint store of its own (ours live in the agent's state, written
-before the first byte goes), sends sha1 checksums only and without asking the server
-(OPTIONS) whether it supports them, retries a fixed number of times after a fixed delay
-whatever the error, and lets requests follow redirects. What this module does instead:
-
-- creation: POST with Upload-Length and Upload-Metadata, and `on_created(url)` before any
-  data is sent, so an agent killed at any moment resumes the same upload;
-- resume: HEAD the saved URL for the server's offset; an upload the server no longer
-  has (404/410), or one of another file, is created anew;
-- PATCH chunks from the server's offset, each with `Upload-Checksum: sha256 ...` when
-  OPTIONS lists the checksum extension with sha256;
-- network errors, 5xx, 408, 423 and 429 are retried with capped, jittered backoff, the
-  offset re-read with HEAD first; 409 and 460 (offset or checksum mismatch) re-read it at
-  once; any other 4xx, a redirect, or a Location outside the endpoint's origin is a
-  permanent UploadError;
-- a token bucket caps the bytes sent, and `stop` ends the upload between chunks.
-After a crash at most the chunk in flight is sent again.
-
-Over 500 lines, not split in the issue 14 change: one tus exchange and its retry loop; the
-header parsing could leave it (issue 17).
+`Uploader` holds what uploads share (session, bandwidth cap, chunk size, timeouts,
+backoff); `_Transfer` is the state of one upload() call. What goes over the wire and how
+a reply is sorted into outcomes is wire.py's.
 """
 
 from __future__ import annotations
@@ -28,26 +12,46 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
-from urllib.parse import urljoin, urlsplit
+from typing import IO, Final
+from urllib.parse import urljoin
 
 import requests
 
 from agent.errors import AgentError
 from agent.evidence.bandwidth import BURST_SECONDS, TokenBucket
-from contract import jws
+from agent.evidence.upload.wire import (
+    FILE_CHANGED,
+    FOREIGN_LOCATION,
+    OFFSET_CONTENT_TYPE,
+    PROTOCOL,
+    REJECTED,
+    TOO_LARGE,
+    TUS_VERSION,
+    UNREACHABLE,
+    UploadError,
+    _BearerAuth,
+    _Conflict,
+    _Gone,
+    _header_list,
+    _int_header,
+    _ThrottledBody,
+    _Transient,
+    _whole_number,
+    decode_metadata,
+    encode_metadata,
+    loggable,
+    origin,
+    send,
+)
 from contract.common.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
-TUS_VERSION: Final = "1.0.0"
-OFFSET_CONTENT_TYPE: Final = "application/offset+octet-stream"
 MiB: Final = 1 << 20
 # Big enough that one request per chunk costs nothing next to the data, small enough to
 # hold in memory on a Pi (the checksum header needs the whole chunk before it is sent).
@@ -72,32 +76,6 @@ READ_TIMEOUT_S: Final = 60.0
 # believed any more; uploads re-created in one run (the server dropping them) likewise.
 MAX_CONFLICTS: Final = 5
 MAX_RECREATIONS: Final = 3
-_ERROR_BODY_CHARS = 200
-# Offsets and sizes count the bytes of one file: more than 20 digits (2^64) is no number a
-# server means, and Python refuses to read one of over 4,300 digits.
-MAX_NUMBER_DIGITS: Final = 20
-_TRANSIENT_STATUS = frozenset({408, 423, 429})
-_CONFLICT_STATUS = frozenset({409, 460})
-_GONE_STATUS = frozenset({404, 410})
-
-# UploadError reasons.
-UNAUTHORIZED: Final = "unauthorized"  # 401/403: the request's upload token is refused
-REJECTED: Final = "rejected"  # another 4xx, or a redirect
-TOO_LARGE: Final = "too_large"  # 413, or over the server's Tus-Max-Size
-FOREIGN_LOCATION: Final = "foreign_location"  # an upload URL outside the endpoint's origin
-PROTOCOL: Final = "protocol"  # the server broke tus 1.0 (offsets, headers)
-UNREACHABLE: Final = "unreachable"  # no progress for give_up_after_s
-FILE_CHANGED: Final = "file_changed"  # the local file changed size while being sent
-UNTRUSTED: Final = "untrusted_certificate"  # the server's TLS certificate did not verify
-
-
-class UploadError(AgentError):
-    """The upload cannot succeed as asked; `reason` is one of this module's reasons."""
-
-    def __init__(self, message: str, reason: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.status = status
 
 
 class UploadStopped(AgentError):
@@ -115,123 +93,6 @@ class UploadResult:
     bytes_sent: int  # PATCH body bytes sent in this call, re-sent ones included
     total: int
     resumed_from: int  # the server's offset when this call began sending
-
-
-class _Transient(Exception):
-    """Worth retrying after a backoff: network trouble or the server's temporary error."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class _Conflict(Exception):
-    """The server's offset differs from ours, or a chunk's checksum failed: re-read it."""
-
-
-class _Gone(Exception):
-    """The server does not have the upload (any more)."""
-
-
-class _BearerAuth(requests.auth.AuthBase):
-    """Bearer token as `auth`, so requests never replaces it with credentials from ~/.netrc."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-
-class _ThrottledBody:
-    """A chunk as a request body: pieces cleared by the bucket, counted as they go.
-
-    `__len__` makes requests send a Content-Length instead of chunked encoding.
-    """
-
-    def __init__(self, data: bytes, bucket: TokenBucket | None, piece: int) -> None:
-        self._data = data
-        self._bucket = bucket
-        self._piece = piece
-        self.sent = 0
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __iter__(self) -> Iterator[bytes]:
-        view = memoryview(self._data)
-        for start in range(0, len(view), self._piece):
-            piece = view[start : start + self._piece]
-            if self._bucket is not None:
-                self._bucket.take(len(piece))
-            self.sent += len(piece)
-            yield bytes(piece)
-
-
-def encode_metadata(metadata: Mapping[str, str]) -> str:
-    """Upload-Metadata: `key base64(value)` pairs, comma-separated (tus 1.0)."""
-    pairs = []
-    for key, value in metadata.items():
-        if not key or not key.isascii() or any(ch in key for ch in " ,") or not key.isprintable():
-            raise ValueError(f"invalid tus metadata key {key!r}")
-        pairs.append(f"{key} {base64.b64encode(value.encode()).decode('ascii')}")
-    return ",".join(pairs)
-
-
-def decode_metadata(header: str) -> dict[str, str]:
-    """The inverse of encode_metadata; values that are not base64 UTF-8 are left out."""
-    result: dict[str, str] = {}
-    for pair in header.split(","):
-        key, _, value = pair.strip().partition(" ")
-        if not key:
-            continue
-        try:
-            result[key] = jws.b64_decode(value.strip()).decode()
-        except ValueError:
-            continue
-    return result
-
-
-def origin(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) with the default port filled in; ValueError if not http(s)
-    or if it carries userinfo."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"not an http(s) URL: {loggable(url)}")
-    if "@" in parts.netloc:
-        raise ValueError("URL with userinfo")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
-def loggable(url: str) -> str:
-    """Scheme, host and path only: no userinfo, query or fragment in logs."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-class _ExtraCaAdapter(requests.adapters.HTTPAdapter):
-    """HTTPS that trusts one more CA besides the usual ones (requests' `verify=path` would
-    trust that CA instead of them)."""
-
-    def __init__(self, ca_file: Path) -> None:
-        self._context = ssl.create_default_context()
-        self._context.load_verify_locations(cafile=str(ca_file))
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
-
-
-def session_trusting(ca_file: Path | None) -> requests.Session:
-    """A session for uploads; with `ca_file`, servers signed by that CA are trusted too."""
-    session = requests.Session()
-    if ca_file is not None:
-        session.mount("https://", _ExtraCaAdapter(ca_file))
-    return session
 
 
 class Uploader:
@@ -432,53 +293,15 @@ class _Transfer:
     def _request(
         self, method: str, url: str, headers: dict[str, str], body: _ThrottledBody | None = None
     ) -> requests.Response:
-        headers = {"Tus-Resumable": TUS_VERSION, **headers}
-        try:
-            response = self._up.session.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                auth=self._auth,
-                timeout=self._up.timeout,
-                allow_redirects=False,
-            )
-        except requests.exceptions.SSLError as exc:
-            why = _certificate_problem(exc)
-            if why is None:  # a TLS handshake cut short: the network, not the certificate
-                raise _Transient(f"{method} failed: TLS error") from exc
-            # A certificate that does not verify is a setting to fix, not a network blip:
-            # retrying for an hour would only hide it.
-            raise UploadError(
-                f"{method} {loggable(url)}: the server's TLS certificate is not trusted: {why} "
-                "(a private CA goes in police.upload_ca_file)",
-                UNTRUSTED,
-            ) from exc
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as exc:
-            raise _Transient(f"{method} failed: {type(exc).__name__}") from exc
-        except requests.RequestException as exc:
-            raise UploadError(f"{method} {loggable(url)}: {exc}", PROTOCOL) from exc
-        status = response.status_code
-        if 200 <= status < 300:
-            return response
-        detail = f"{method} {loggable(url)}: HTTP {status} {_body_excerpt(response)}".rstrip()
-        if status >= 500 or status in _TRANSIENT_STATUS:
-            raise _Transient(f"HTTP {status}", _retry_after(response))
-        if status in _CONFLICT_STATUS:
-            raise _Conflict(f"HTTP {status}")
-        if status in _GONE_STATUS and method in ("HEAD", "PATCH"):
-            raise _Gone
-        if status in (401, 403):
-            raise UploadError(f"the upload token was refused: {detail}", UNAUTHORIZED, status)
-        if status == 413:
-            raise UploadError(f"the file is too large for the server: {detail}", TOO_LARGE, status)
-        if 300 <= status < 400:
-            raise UploadError(f"redirect refused: {detail}", REJECTED, status)
-        raise UploadError(f"the server refused the upload: {detail}", REJECTED, status)
+        return send(
+            self._up.session,
+            method,
+            url,
+            headers,
+            body,
+            auth=self._auth,
+            timeout=self._up.timeout,
+        )
 
     def _discover(self) -> bool:
         """OPTIONS: whether to send sha256 checksums; a server without OPTIONS gets none."""
@@ -583,52 +406,3 @@ class _Transfer:
                 PROTOCOL,
             )
         return new_offset
-
-
-def _certificate_problem(exc: BaseException) -> str | None:
-    """The verification failure inside requests' wrapped exceptions, if that is the cause."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [exc]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return str(current.verify_message or current.reason or current)
-        pending += [a for a in current.args if isinstance(a, BaseException)]
-        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            pending.append(reason)
-    return None
-
-
-def _header_list(response: requests.Response, name: str) -> list[str]:
-    items = (item.strip().lower() for item in response.headers.get(name, "").split(","))
-    return [item for item in items if item]
-
-
-def _whole_number(value: str) -> int | None:
-    """A header's non-negative whole number, or None: ASCII digits only ('²'.isdigit() is
-    True, but int('²') raises), at most MAX_NUMBER_DIGITS of them."""
-    value = value.strip()
-    if not value.isascii() or not value.isdigit() or len(value) > MAX_NUMBER_DIGITS:
-        return None
-    return int(value)
-
-
-def _int_header(response: requests.Response, name: str) -> int | None:
-    return _whole_number(response.headers.get(name, ""))
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    seconds = _whole_number(response.headers.get("Retry-After", ""))
-    return float(seconds) if seconds is not None else None
-
-
-def _body_excerpt(response: requests.Response) -> str:
-    # Read as UTF-8 whatever charset the reply names: an excerpt for a log needs no more,
-    # and requests' .text raises on a charset it cannot look up as a name (one with a NUL).
-    text = response.content[: _ERROR_BODY_CHARS * 4].decode("utf-8", "replace")
-    return " ".join(text[:_ERROR_BODY_CHARS].split())
