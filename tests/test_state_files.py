@@ -87,8 +87,13 @@ def closed_segments(state: Path) -> int:
     path = state / "footage.sqlite"
     if not path.exists():
         return 0
-    with closing(sqlite3.connect(path, timeout=5)) as db:
-        (count,) = db.execute("SELECT count(*) FROM segments WHERE state = 'closed'").fetchone()
+    # Read-only, and 0 before the agent has made the tables: the file exists a moment
+    # before its schema (seen under load in a full run).
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            (count,) = db.execute("SELECT count(*) FROM segments WHERE state = 'closed'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
     return int(count)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,33 @@ def config_for(tmp_path: Path, broker: Broker, camera: RtspCamera, **extra: Any)
 
 def index_of(tmp_path: Path) -> SegmentIndex:
     return SegmentIndex(tmp_path / "state" / "footage.sqlite")
+
+
+def segment_rows(tmp_path: Path) -> int:
+    """Segments the running agent has begun, read beside it; 0 before its index has a
+    schema (the file exists a moment before its tables)."""
+    path = tmp_path / "state" / "footage.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            (count,) = db.execute("SELECT count(*) FROM segments WHERE camera = 'front'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(count)
+
+
+def wait_for_segments(
+    tmp_path: Path, more_than: int, at_least_s: float, agent: AgentProcess
+) -> int:
+    """Wait `at_least_s`, and on a loaded machine longer (up to 30 s more), until the
+    agent has begun more than `more_than` segments."""
+    started = time.monotonic()
+    time.sleep(at_least_s)
+    while (count := segment_rows(tmp_path)) <= more_than:
+        assert time.monotonic() - started < at_least_s + 30, f"no new segment:\n{agent.log[-2000:]}"
+        time.sleep(0.2)
+    return count
 
 
 def decoded_seconds(path: Path) -> float:
@@ -82,11 +111,13 @@ def test_kill_9_leaves_a_consistent_index_and_recording_goes_on(
     config = config_for(tmp_path, broker, rtsp_camera)
     first = AgentProcess(config).start()
     agents.append(first)
-    time.sleep(8)
+    # Footage before the kill (under load the first segment can take longer than 8 s).
+    wait_for_segments(tmp_path, 0, 8, first)
     first.kill()
+    before = segment_rows(tmp_path)
     second = AgentProcess(config).start()
     agents.append(second)
-    time.sleep(9)
+    wait_for_segments(tmp_path, before, 9, second)
     assert second.terminate()[0] == 0
     index = index_of(tmp_path)
     segments = index.segments("front")
