@@ -1,6 +1,6 @@
 """CPU and memory of `camera-agent run` on live 1080p RTSP cameras, next to OpenCV decode-all.
 
-A real RTSP server (agent/demo/rtsp_camera.py --file) loops a pre-encoded 1080p 25 fps
+A real RTSP server (demo/rtsp_camera.py --file) loops a pre-encoded 1080p 25 fps
 H.264 clip (4 Mbit/s, keyframe every 2 s, sensor noise and motion) without re-encoding it.
 On that URL, side by side and over the same window, run:
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CAMERA_SCRIPT = REPO_ROOT / "agent" / "demo" / "rtsp_camera.py"
+CAMERA_SCRIPT = REPO_ROOT / "demo" / "rtsp_camera.py"
 # GStreamer's gi bindings exist only for Debian's Python.
 SYSTEM_PYTHON = "/usr/bin/python3"
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -158,7 +158,7 @@ def check_system_binaries() -> None:
     """mosquitto and Debian's Python (for the camera's GStreamer) are installed."""
     for binary in (MOSQUITTO, SYSTEM_PYTHON):
         if not Path(binary).is_file():
-            raise SetupError(f"{binary} is missing (see agent/demo/install-system-packages.sh)")
+            raise SetupError(f"{binary} is missing (see demo/install-system-packages.sh)")
 
 
 def start_broker(procs: Processes, directory: Path) -> int:
@@ -181,7 +181,7 @@ def start_broker(procs: Processes, directory: Path) -> int:
 def start_camera(
     procs: Processes, port: int, options: list[str]
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    """agent/demo/rtsp_camera.py serving /cam on `port` with `options`; returns its URL."""
+    """demo/rtsp_camera.py serving /cam on `port` with `options`; returns its URL."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH")}
     command = [SYSTEM_PYTHON, str(CAMERA_SCRIPT), "--port", str(port), "--path", "/cam", *options]
     proc = procs.start("rtsp_camera", command, env=env, read_stdout=True)

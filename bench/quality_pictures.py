@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from agent.demo.scene import DEFECTS, SCENE_CHANGE_PAN, defect
+from demo.scene import DEFECTS, SCENE_CHANGE_PAN, defect
 from tests.support.real_corpus import PhotoSource, infrared_view, night_view
 from tests.support.real_pictures import real_pictures
 

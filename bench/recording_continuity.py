@@ -2,7 +2,7 @@
 durations add up to the wall-clock time minus the recorded gaps.
 
 The demo's parts, as real processes: a private mosquitto on a free port, the simulated RTSP
-camera (agent/demo/rtsp_camera.py, by default the demo's synthetic street, 1280x720 at
+camera (demo/rtsp_camera.py, by default the demo's synthetic street, 1280x720 at
 10 fps) and `python -m agent run` recording it into segments of --segment seconds. With
 --drop-seconds the camera is stopped in the middle of the run and started again on the same
 port, so the footage has a gap. After --minutes the agent gets SIGTERM. Then, from the
@@ -43,7 +43,7 @@ from bench import harness
 
 CAMERA = "front"
 
-# The demo's camera (agent/demo/demo.sh): the synthetic street, 720p at 10 fps.
+# The demo's camera (demo/demo.sh): the synthetic street, 720p at 10 fps.
 DEFAULT_SCENE = "synthetic"
 DEFAULT_WIDTH, DEFAULT_HEIGHT, DEFAULT_FPS = 1280, 720, 10
 DEFAULT_BITRATE_KBPS = 2000

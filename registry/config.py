@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from contract.config import (
+    BrokerConfig,
     ConfigPath,
     ConfigSection,
     ReadableFile,
-    RegistryConfig,
     Seconds,
     load_yaml_model,
 )
@@ -114,7 +114,7 @@ class EvidenceSettings(ConfigSection):
 class ServerConfig(ConfigSection):
     data_dir: ConfigPath = DEFAULT_DATA_DIR
     database: str | None = None  # default: sqlite in data_dir; or postgresql://...
-    mqtt: RegistryConfig
+    mqtt: BrokerConfig
     http: HttpSettings = HttpSettings()
     map: MapSettings = MapSettings()
     login: LoginSettings = LoginSettings()

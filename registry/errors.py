@@ -3,7 +3,3 @@
 
 class RegistryError(Exception):
     """Configuration, database or input problem the registry cannot go on with."""
-
-
-class ConfigError(RegistryError):
-    """The registry config file is invalid; the message lists every problem by key path."""

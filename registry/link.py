@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 
-from contract.config import RegistryConfig
+from contract.config import BrokerConfig
 from contract.topics import AGENT_ID, Topics
 from registry.errors import RegistryError
 from registry.ingest.connection import BrokerConnection
@@ -27,7 +27,7 @@ class RequestRelay:
 
     def __init__(
         self,
-        config: RegistryConfig,
+        config: BrokerConfig,
         *,
         connection: BrokerConnection | None = None,
         client_id: str | None = None,

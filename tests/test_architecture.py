@@ -1,5 +1,5 @@
 """Which package may import which (issue 17): the registry imports nothing from the agent
-but the shared contract, and the contract imports neither side.
+but the shared contract, the contract imports neither side, and the demo none of them.
 
 Every `.py` file is parsed, so a lazy import inside a function counts as much as one at the
 top; a relative import is resolved against the file's own package."""
@@ -44,6 +44,11 @@ def test_the_registry_imports_nothing_from_the_agent() -> None:
 
 def test_the_contract_imports_neither_side() -> None:
     assert imports_of("contract", ("agent", "registry")) == []
+
+
+def test_the_demo_imports_none_of_the_programs() -> None:
+    # demo/ is not installed: the simulated camera runs under the system Python, without them.
+    assert imports_of("demo", ("agent", "contract", "registry")) == []
 
 
 @pytest.mark.parametrize(

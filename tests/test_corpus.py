@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.demo.scene import DEFECTS, KINDS, STRENGTHS, VARIANTS, Scene, defect
+from demo.scene import DEFECTS, KINDS, STRENGTHS, VARIANTS, Scene, defect
 from tests.support.corpus import (
     CLIP_DEFECTS,
     HARD_NEGATIVES,

@@ -27,7 +27,7 @@ def test_the_demo_orders_footage_and_the_registry_verifies_it() -> None:
         "DEMO_NOTIFY_PORT": str(free_port()),
     }
     demo = subprocess.run(
-        ["bash", "agent/demo/demo.sh"],
+        ["bash", "demo/demo.sh"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -117,7 +117,7 @@ def demo_running() -> Iterator[Demo]:
     }
     env.pop("DEMO_EXIT_AFTER_ORDER", None)
     process = subprocess.Popen(
-        ["bash", "agent/demo/demo.sh"],
+        ["bash", "demo/demo.sh"],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,19 @@ def install(root: Path, wheel: Path, *extra: str, pythonpath: str | None = None)
 
 def snapshot(*paths: Path) -> dict[Path, bytes]:
     return {path: path.read_bytes() for path in paths}
+
+
+def test_the_wheel_holds_the_programs_and_not_the_demo(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        folders = {Path(name).parts[0] for name in archive.namelist()}
+        demo = [name for name in archive.namelist() if "demo" in Path(name).parts]
+    assert {folder for folder in folders if not folder.endswith(".dist-info")} == {
+        "agent",
+        "contract",
+        "registry",
+    }
+    # setuptools packs what is in build/lib, also what an older checkout left there.
+    assert demo == [], "the demo is the checkout's; a stale build/lib? (rm -rf build)"
 
 
 @pytest.mark.timeout(600)

@@ -11,7 +11,7 @@ from agent.config.notifications import NotificationsConfig
 from agent.config.owner_page import OwnerPageConfig
 from agent.config.police import PoliceConfig
 from agent.config.recording import StorageConfig
-from contract.config.broker import RegistryConfig
+from contract.config.broker import BrokerConfig
 from contract.config.fields import ConfigPath, ConfigSection, Identifier, Loc
 from contract.config.fields import raise_with as _raise_with
 from contract.config.fields import rule_error as _rule_error
@@ -38,7 +38,7 @@ class AgentConfig(ConfigSection):
     """The whole config file."""
 
     agent: AgentSection
-    registry: RegistryConfig
+    registry: BrokerConfig
     clock: ClockConfig = Field(default_factory=ClockConfig)
     police: PoliceConfig = Field(default_factory=PoliceConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)

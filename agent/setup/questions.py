@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from agent.cli_common import DEFAULT_CONFIG
 from agent.config import (
     DEFAULT_DATA_DIR,
+    BrokerConfig,
     CameraConfig,
     Location,
-    RegistryConfig,
     police_key_from_file,
 )
 from agent.config_fields import web_url
@@ -91,7 +91,7 @@ class Wizard(Prompts):
         while True:
             broker = self.ask(_("MQTT broker address, e.g. mqtts://registry.example.org:8883"))
             try:
-                RegistryConfig.model_validate({"broker": broker})
+                BrokerConfig.model_validate({"broker": broker})
             except ValidationError as exc:
                 for error in exc.errors(include_url=False):
                     self.say(str(error["msg"]).removeprefix("Value error, "))

@@ -7,7 +7,7 @@ Import from here, not from the modules: the YAML loader that keeps line numbers
 (fields.py) and the broker connection settings, the agent's `registry:` section and the
 registry's `mqtt:` section (broker.py)."""
 
-from contract.config.broker import MQTT_PORT, MQTTS_PORT, RegistryConfig
+from contract.config.broker import MQTT_PORT, MQTTS_PORT, BrokerConfig
 from contract.config.fields import (
     Bytes,
     ConfigPath,
@@ -22,12 +22,12 @@ __all__ = [
     "MAX_YAML_NODES",
     "MQTTS_PORT",
     "MQTT_PORT",
+    "BrokerConfig",
     "Bytes",
     "ConfigPath",
     "ConfigSection",
     "Identifier",
     "ReadableFile",
-    "RegistryConfig",
     "Seconds",
     "load_yaml_model",
 ]

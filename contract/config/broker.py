@@ -1,7 +1,7 @@
 """The `registry:` section: how the agent reaches the registry's MQTT broker.
 
-`RegistryConfig` is really the broker connection settings: the registry's own config uses it
-for its `mqtt:` section. The name stays for now; renaming it is a later step of issue 17."""
+`BrokerConfig` is the broker connection settings, whoever connects: the agent reads it from
+its `registry:` section, the registry's own config uses it for its `mqtt:` section."""
 
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ MQTT_PORT = 1883
 MQTTS_PORT = 8883
 
 
-class RegistryConfig(ConfigSection):
+class BrokerConfig(ConfigSection):
     """How to reach the registry's MQTT broker."""
 
     broker: str

@@ -1,5 +1,5 @@
 """The registry's MQTT 5 connection to the broker: TLS, a password or a client certificate
-as in the agent's RegistryConfig, reconnect with backoff, subscriptions renewed on every
+as in the contract's BrokerConfig, reconnect with backoff, subscriptions renewed on every
 connect, and publishes that wait for their PUBACK.
 
 Like the agent's link (agent/mqtt/client.py) it runs the connect loop itself, so the log
@@ -23,7 +23,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from contract.common.backoff import Backoff
-from contract.config import RegistryConfig
+from contract.config import BrokerConfig
 from registry.errors import RegistryError
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class BrokerConnection:
 
     def __init__(
         self,
-        config: RegistryConfig,
+        config: BrokerConfig,
         *,
         client_id: str,
         persistent_session: bool = True,

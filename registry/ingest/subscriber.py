@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as paho
 from sqlalchemy import Engine
 
-from contract.config import RegistryConfig
+from contract.config import BrokerConfig
 from contract.topics import Kind, filters
 from registry.errors import RegistryError
 from registry.ingest.connection import BrokerConnection, Subscription
@@ -84,7 +84,7 @@ class IngestWorker:
 
     def __init__(
         self,
-        mqtt: RegistryConfig,
+        mqtt: BrokerConfig,
         engine: Engine,
         *,
         share_group: str,

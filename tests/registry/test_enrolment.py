@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select
 from starlette.applications import Starlette
 
 from agent.cli import main as agent_main
-from agent.config import RegistryConfig
+from agent.config import BrokerConfig
 from agent.enrolment import check_registry_url
 from contract import jws
 from registry.cli import main as registry_main
@@ -93,7 +93,7 @@ cameras:
 def server_config(tmp_path: Path, broker_url: str, **enrolment: Any) -> ServerConfig:
     return ServerConfig(
         data_dir=tmp_path / "registry",
-        mqtt=RegistryConfig(broker=broker_url),
+        mqtt=BrokerConfig(broker=broker_url),
         enrolment=EnrolmentSettings(**enrolment),
     )
 

@@ -22,7 +22,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, select
 
-from agent.config import RegistryConfig
+from agent.config import BrokerConfig
 from contract import jws
 from registry.cli import main as registry_main
 from registry.config import ServerConfig
@@ -324,7 +324,7 @@ def test_the_registry_certificates_name_is_not_an_agent_id(engine: Engine, tmp_p
     )
     config = ServerConfig(
         data_dir=tmp_path / "registry",
-        mqtt=RegistryConfig(
+        mqtt=BrokerConfig(
             broker="mqtts://127.0.0.1:8883",
             ca_file=authority.ca_file,
             client_cert=pair.cert_file,

@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, func, select
 
 from agent.audit import REJECTIONS_SUMMARISED, AuditLog
-from agent.config import RegistryConfig
+from agent.config import BrokerConfig
 from registry.config import ServerConfig
 from registry.db.schema import (
     agent_audit,
@@ -94,7 +94,7 @@ def publishers(broker: Broker) -> Iterator[Callable[..., Publisher]]:
 
 
 def server_config(broker: Broker, db_url: str) -> ServerConfig:
-    return ServerConfig(mqtt=RegistryConfig(broker=broker.url), database=db_url)
+    return ServerConfig(mqtt=BrokerConfig(broker=broker.url), database=db_url)
 
 
 @pytest.fixture
@@ -362,7 +362,7 @@ def test_a_relayed_token_reaches_the_agent(
 
 
 def test_a_relay_without_a_broker_says_so(broker: Broker) -> None:
-    relay = RequestRelay(RegistryConfig(broker=broker.url), timeout=1.0)
+    relay = RequestRelay(BrokerConfig(broker=broker.url), timeout=1.0)
     broker.stop()
     relay.start()
     try:
@@ -379,7 +379,7 @@ def test_a_standalone_relay_publishes(broker: Broker) -> None:
     agent.connect(broker.host, broker.port)
     agent.subscribe(topic("shop-2", "requests"), qos=1)
     agent.loop_start()
-    relay = RequestRelay(RegistryConfig(broker=broker.url))
+    relay = RequestRelay(BrokerConfig(broker=broker.url))
     relay.start()
     try:
         time.sleep(0.3)

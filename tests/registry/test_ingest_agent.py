@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from agent.config import RegistryConfig
+from agent.config import BrokerConfig
 from registry.config import ServerConfig
 from registry.db.schema import agents as agents_table
 from registry.db.schema import cameras
@@ -27,7 +27,7 @@ WAIT_S = 40.0
 
 @pytest.fixture
 def ingest(broker: Broker, db_url: str, engine: Engine) -> Iterator[IngestService]:
-    config = ServerConfig(mqtt=RegistryConfig(broker=broker.url), database=db_url)
+    config = ServerConfig(mqtt=BrokerConfig(broker=broker.url), database=db_url)
     service = IngestService(config, engine, client_id="ingest-e2e")
     stop = threading.Event()
     service.start(stop)

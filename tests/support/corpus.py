@@ -1,12 +1,12 @@
 """The labelled corpus: synthetic camera clips with and without defects, as real H.264 files.
 
-Each clip is rendered from `agent.demo.scene` (a seeded world with people, cars, lamps and
+Each clip is rendered from `demo.scene` (a seeded world with people, cars, lamps and
 sensor noise), spoilt by one defect or not at all, and encoded with libx264 the way an IP
 camera does (yuv420p, one keyframe a second, no B-frames). Thresholds are chosen on one set
 of seeds and scored on another; `bench/quality_report.py` and the tests build it with
 `build_corpus`, and `day_cycle` makes one clean camera-day for counting false alarms.
 
-How the clip-level problems are made (see also agent/demo/scene/):
+How the clip-level problems are made (see also demo/scene/):
 - `frozen`: live for `ONSET_S`, then the picture rendered at the onset is fed to the
   encoder again and again (the stream keeps flowing; the encoder re-encodes it);
 - `scene_changed`: pan 0 for `ONSET_S`, then the camera is turned by `SCENE_CHANGE_PAN`;
@@ -25,7 +25,7 @@ import av
 import cv2
 import numpy as np
 
-from agent.demo.scene import (
+from demo.scene import (
     DEFECTS,
     SCENE_CHANGE_PAN,
     STRENGTHS,

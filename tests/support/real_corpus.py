@@ -38,9 +38,9 @@ import av
 import cv2
 import numpy as np
 
-from agent.demo.scene import DEFECTS, SCENE_CHANGE_PAN, STRENGTHS, VARIANTS, defect
-from agent.demo.scene.noise import sensor_noise
-from agent.demo.scene.raster import finish
+from demo.scene import DEFECTS, SCENE_CHANGE_PAN, STRENGTHS, VARIANTS, defect
+from demo.scene.noise import sensor_noise
+from demo.scene.raster import finish
 from tests.support.corpus import ONSET_S, Clip, encode, write_png
 from tests.support.real_pictures import real_pictures
 

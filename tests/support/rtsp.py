@@ -1,4 +1,4 @@
-"""The simulated RTSP camera (agent/demo/rtsp_camera.py) as a process the tests control."""
+"""The simulated RTSP camera (demo/rtsp_camera.py) as a process the tests control."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.support import REPO_ROOT, free_port, wait_port_closed
 
 # GStreamer's gi bindings exist only for Debian's Python, not for the test interpreter.
 SYSTEM_PYTHON = "/usr/bin/python3"
-CAMERA_SCRIPT = REPO_ROOT / "agent" / "demo" / "rtsp_camera.py"
+CAMERA_SCRIPT = REPO_ROOT / "demo" / "rtsp_camera.py"
 # Building the pipeline (gi import, plugin registry) takes ~0.5 s; a cold registry longer.
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0

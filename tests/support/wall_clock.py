@@ -32,7 +32,7 @@ def shifter_library() -> Path:
     if compiler is None:
         raise ShifterUnavailable(
             "no C compiler: the clock-step tests build a small LD_PRELOAD library "
-            "(agent/demo/install-system-packages.sh installs gcc)"
+            "(demo/install-system-packages.sh installs gcc)"
         )
     target = Path(tempfile.mkdtemp(prefix="wall-clock-shift-")) / "wall_clock_shift.so"
     subprocess.run(

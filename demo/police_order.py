@@ -2,7 +2,7 @@
 minutes, sign it with the police key (off the server, with `camera-registry police sign`),
 submit it, and follow it until the evidence is verified at the registry.
 
-    python agent/demo/police_order.py --registry URL --token API_TOKEN --key police.key \\
+    python demo/police_order.py --registry URL --token API_TOKEN --key police.key \\
         [--agent demo-shop --camera front] --minutes 3 [--kind voluntary --owner-page URL]
 
 An order is approved by the agent's policy; a voluntary request waits for the owner, on

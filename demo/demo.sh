@@ -8,7 +8,7 @@
 # The agent's notifications go to a local notice board that prints each one here.
 # Ctrl-C stops it all.
 #
-#   bash agent/demo/demo.sh            # installs what is missing, then runs
+#   bash demo/demo.sh                  # installs what is missing, then runs
 #
 # The simulated camera shows a street scene with people, cars and sensor noise. Spoil
 # it from another terminal while the demo runs (the exact command is printed below):
@@ -29,11 +29,11 @@
 # it; the demo listens on 127.0.0.1), waits for that agent's footage, and then sends it
 # the same order and voluntary request.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 REPO=$(pwd)
 
 if [[ -z ${DEMO_SKIP_INSTALL:-} ]]; then
-  bash agent/demo/install-system-packages.sh
+  bash demo/install-system-packages.sh
   echo "installing the agent and the registry into .venv"
   [[ -x .venv/bin/pip ]] || python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
@@ -106,13 +106,13 @@ CONF
 mosquitto -c "$WORK/mosquitto.conf" 2> "$WORK/mosquitto.log" & pids+=($!)
 BROKER_PID=$!
 
-/usr/bin/python3 agent/demo/rtsp_camera.py --port "$CAMERA_PORT" --path /cam \
+/usr/bin/python3 demo/rtsp_camera.py --port "$CAMERA_PORT" --path /cam \
   --width 1280 --height 720 --fps 10 --scene synthetic --control "$WORK/camera.ctl" \
   > "$WORK/camera.log" 2>&1 &
 pids+=($!)
 
 # The owner's notice board: prints each notification the agent sends (webhook or ntfy).
-.venv/bin/python -u agent/demo/notice_board.py --port "$NOTIFY_PORT" & pids+=($!)
+.venv/bin/python -u demo/notice_board.py --port "$NOTIFY_PORT" & pids+=($!)
 
 # The registry, with SQLite in the demo folder; plain http because it listens on loopback.
 cat > "$WORK/registry.yaml" <<CONF
@@ -152,7 +152,7 @@ for _ in $(seq 100); do
 done
 curl -s -o /dev/null "http://127.0.0.1:$NOTIFY_PORT/" \
   || { echo "the notice board did not start (port $NOTIFY_PORT taken?)" >&2; exit 1; }
-POLICE=(.venv/bin/python -u agent/demo/police_order.py --registry "$REGISTRY"
+POLICE=(.venv/bin/python -u demo/police_order.py --registry "$REGISTRY"
   --token "$OFFICER_TOKEN" --key "$WORK/police/police-demo.key"
   --minutes "${DEMO_ORDER_MINUTES:-3}")
 

@@ -2,7 +2,7 @@
 
 Run it with Debian's system Python, which is where GStreamer's `gi` bindings live:
 
-    /usr/bin/python3 agent/demo/rtsp_camera.py --port 8554 --path /cam --scene live
+    /usr/bin/python3 demo/rtsp_camera.py --port 8554 --path /cam --scene live
 
 `live` looks like a working camera (a moving ball over colour bars, a running clock and
 sensor-like noise, so no two frames are the same); `frozen` encodes one picture forever,

@@ -3,7 +3,7 @@ sends, webhook (JSON) or ntfy-style (plain text with a Title header), as one lin
 
     notification: Camera Demo camera (front) is not working — ... What to do: ...
 
-    python agent/demo/notice_board.py --port 18082
+    python demo/notice_board.py --port 18082
 
 Stands in for the owner's phone or mail box; it answers every POST with 200."""
 
