@@ -596,6 +596,7 @@ def test_a_poison_message_is_rejected_alone_and_ingest_survives_restarts(
         assert connection.execute(select(agents.c.agent_id)).scalars().all() == ["shop-1"]
 
 
+@pytest.mark.allow_logged_exceptions  # the writer's planted bug is logged at its thread's end
 def test_a_worker_whose_writer_stopped_exits_to_be_restarted(
     broker: Broker,
     db_url: str,
