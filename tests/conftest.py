@@ -17,13 +17,14 @@ from tests.support.rtsp import RtspCamera
 pytest_plugins = ["pytester"]
 
 ALLOW_LOGGED_EXCEPTIONS = "allow_logged_exceptions"
-AGENT_LOGGER = "agent"
+# Every logger of ours: a traceback from any of them fails the test.
+OUR_LOGGERS = ("agent", "registry", "contract")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{ALLOW_LOGGED_EXCEPTIONS}: the test expects the agent to log an exception "
+        f"{ALLOW_LOGGED_EXCEPTIONS}: the test expects our code to log an exception "
         "traceback at ERROR; without it such a log fails the test",
     )
     # A worker thread that dies with an exception is a bug even when the test passes.
@@ -67,25 +68,28 @@ class _ExceptionRecords(logging.Handler):
 
 @pytest.fixture(autouse=True)
 def logged_exceptions(request: pytest.FixtureRequest) -> Iterator[list[logging.LogRecord]]:
-    """Fail the test if `agent` (or a child logger) logged an exception with a traceback.
+    """Fail the test if one of OUR_LOGGERS (or a child) logged an exception with a traceback.
 
-    The agent logs tracebacks only for bugs at thread boundaries (`log.exception`), so one
+    Our code logs tracebacks only for bugs at thread boundaries (`log.exception`), so one
     showing up means something broke even if the test's asserts held. Tests that provoke
     one on purpose use `@pytest.mark.allow_logged_exceptions` and can inspect the records
     this fixture yields.
     """
     handler = _ExceptionRecords()
-    logger = logging.getLogger(AGENT_LOGGER)
-    logger.addHandler(handler)
+    loggers = [logging.getLogger(name) for name in OUR_LOGGERS]
+    for logger in loggers:
+        logger.addHandler(handler)
     try:
         yield handler.records
     finally:
-        logger.removeHandler(handler)
+        for logger in loggers:
+            logger.removeHandler(handler)
     if handler.records and request.node.get_closest_marker(ALLOW_LOGGED_EXCEPTIONS) is None:
         formatter = logging.Formatter("%(name)s %(levelname)s: %(message)s")
         details = "\n\n".join(formatter.format(record) for record in handler.records)
+        parts = " and ".join(sorted({record.name.split(".")[0] for record in handler.records}))
         pytest.fail(
-            f"the agent logged {len(handler.records)} exception(s) during the test "
+            f"the {parts} logged {len(handler.records)} exception(s) during the test "
             f"(mark it @pytest.mark.{ALLOW_LOGGED_EXCEPTIONS} if expected):\n{details}",
             pytrace=False,
         )

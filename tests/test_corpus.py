@@ -229,7 +229,9 @@ def test_frozen_clip_repeats_one_picture_after_onset(corpus: list[Clip]) -> None
 def test_scene_changed_clip_turns_at_onset(corpus: list[Clip]) -> None:
     clip = next(c for c in corpus if c.label == "scene_changed" and c.strength == "clear")
     frames, _, _ = _decode(clip.path)
-    reference = cv2.cvtColor(cv2.imread(str(clip.reference)), cv2.COLOR_BGR2RGB).astype(int)
+    picture = cv2.imread(str(clip.reference))
+    assert picture is not None, clip.reference
+    reference = cv2.cvtColor(picture, cv2.COLOR_BGR2RGB).astype(int)
 
     start = np.abs(frames[0].astype(int) - reference).mean()
     end = np.abs(frames[-1].astype(int) - reference).mean()

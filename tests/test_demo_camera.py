@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 import av
 import numpy as np
@@ -16,7 +16,7 @@ from tests.support.rtsp import RtspCamera
 SHOW_WITHIN_S = 6.0
 
 
-def _frames(camera: RtspCamera) -> Iterator[np.ndarray]:
+def _frames(camera: RtspCamera) -> Generator[np.ndarray, None, None]:
     """Decoded grey frames from the camera's stream, as they arrive."""
     with av.open(camera.url, options={"rtsp_transport": "tcp"}, timeout=(5, 5)) as container:
         for frame in container.decode(video=0):

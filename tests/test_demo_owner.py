@@ -12,7 +12,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO
@@ -20,7 +20,7 @@ from typing import IO
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support import REPO_ROOT, free_port, port_accepts, wait_port_closed
+from tests.support import REPO_ROOT, eventually, free_port, port_accepts, wait_port_closed
 from tests.support.browser import chromium
 
 # A minute of output at most between the steps: the order waits DEMO_ORDER_AFTER, then
@@ -30,6 +30,9 @@ STEP_TIMEOUT_S = 90.0
 # test suite's load (four workers, a browser) once more than 30 s were seen.
 STOP_TIMEOUT_S = 60.0
 WORKING = ("ok", "degraded")
+UNTIL_S = 20.0
+# The page and the demo's processes are asked twice a second: a browser query is not free.
+UNTIL_POLL_S = 0.5
 
 
 @dataclass
@@ -152,14 +155,6 @@ def demo_running() -> Iterator[Demo]:
             process.stdout.close()
 
 
-def _until(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what} after {timeout:.0f} s")
-        time.sleep(0.5)
-
-
 def _tell_camera(control: str, command: str) -> None:
     """What `echo covered > camera.ctl` does; never blocks (the camera holds the pipe open)."""
     descriptor = os.open(control, os.O_WRONLY | os.O_NONBLOCK)
@@ -189,7 +184,12 @@ def test_the_owner_gets_the_notice_and_approves_the_request_on_the_owner_page() 
         password = out.wait_for(r"owner's password: (\S+)", timeout=60).group(1)
         control = out.wait_for(r"echo covered > (\S+/camera\.ctl)").group(1)
         assert "police:   officer / " in out.text  # the logins of the demo, side by side
-        _until("the owner page", lambda: port_accepts(int(demo.owner_url.rsplit(":", 1)[1])))
+        eventually(
+            lambda: port_accepts(int(demo.owner_url.rsplit(":", 1)[1])),
+            "the owner page",
+            UNTIL_S,
+            UNTIL_POLL_S,
+        )
 
         page = browser.new_page()
         page.goto(demo.owner_url + "/")
@@ -200,7 +200,7 @@ def test_the_owner_gets_the_notice_and_approves_the_request_on_the_owner_page() 
 
         # The agent may have said "no picture arrives" while it connected (it allows 5 s);
         # the demo's short min_interval lets the next notice through soon after.
-        _until("the camera to work", lambda: _camera_status(page) in WORKING, 30)
+        eventually(lambda: _camera_status(page) in WORKING, "the camera to work", 30, UNTIL_POLL_S)
         covered = out.mark()
         _tell_camera(control, "covered")
         notice = out.wait_for(
@@ -208,7 +208,12 @@ def test_the_owner_gets_the_notice_and_approves_the_request_on_the_owner_page() 
             after=covered,
         )
         assert "What to do: remove what covers the lens" in notice.group(0), notice.group(0)
-        _until("the page to show the camera failed", lambda: _camera_status(page) == "failed")
+        eventually(
+            lambda: _camera_status(page) == "failed",
+            "the page to show the camera failed",
+            UNTIL_S,
+            UNTIL_POLL_S,
+        )
         expect(front.locator(".status")).to_have_text("no usable picture")
         expect(front.locator('[data-problem="covered"]')).to_be_visible()
         uncovered = out.mark()
@@ -235,6 +240,11 @@ def test_the_owner_gets_the_notice_and_approves_the_request_on_the_owner_page() 
 
         assert demo.stop() == 0, out.text
         out.wait_for(r"^demo stopped; its files are in ", timeout=5)
-        _until("every process of the demo to end", lambda: _group_gone(demo.process.pid), 10)
+        eventually(
+            lambda: _group_gone(demo.process.pid),
+            "every process of the demo to end",
+            10,
+            UNTIL_POLL_S,
+        )
         for port in demo.ports:
             assert wait_port_closed(port), f"port {port} still open after the demo stopped"

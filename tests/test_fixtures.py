@@ -218,6 +218,19 @@ def test_logged_exception_is_recorded(logged_exceptions: list[logging.LogRecord]
     assert [r.getMessage() for r in logged_exceptions] == ["camera front crashed"]
 
 
+@pytest.mark.allow_logged_exceptions
+def test_the_registrys_and_the_contracts_logged_exceptions_are_recorded_too(
+    logged_exceptions: list[logging.LogRecord],
+) -> None:
+    for name in ("registry.ingest.service", "contract.connection"):
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logging.getLogger(name).exception("%s crashed", name)
+
+    assert [r.name for r in logged_exceptions] == ["registry.ingest.service", "contract.connection"]
+
+
 # The inner run logs through this process's `agent` logger, so this test sees them too.
 @pytest.mark.allow_logged_exceptions
 def test_unmarked_logged_exception_fails_the_test(pytester: pytest.Pytester) -> None:

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from agent.app import App, Tuning
 from agent.config import load_config
 from agent.systemd import Notifier
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, eventually
 from tests.support.agent_proc import write_config
 from tests.support.broker import Broker
 from tests.support.rtsp import RtspCamera
@@ -32,13 +31,6 @@ def reset(config: Path, camera: str = "front") -> subprocess.CompletedProcess[st
         text=True,
         timeout=30,
     )
-
-
-def wait_for_file(path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} did not appear within {timeout} s"
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -76,8 +68,8 @@ def test_reference_is_taken_and_reset_through_the_running_agent(
 ) -> None:
     reference = config.parent / "state" / "references" / "front.colour.png"
     learnt = reference.with_suffix(".json")
-    wait_for_file(reference, timeout=20)
-    wait_for_file(learnt, timeout=5)
+    eventually(reference.exists, f"{reference} to appear", 20)
+    eventually(learnt.exists, f"{learnt} to appear", 5)
     normal = json.loads(learnt.read_text())
     assert normal["noise"] > 0 and 0 < normal["brightness"] < 255
     assert len(normal["chroma_blocks"]) == 9 and len(normal["chroma_blocks"][0]) == 16
@@ -85,8 +77,8 @@ def test_reference_is_taken_and_reset_through_the_running_agent(
     assert result.returncode == 0, result.stderr
     assert "camera front: taking a new reference view" in result.stdout
     assert not reference.exists() and not learnt.exists()
-    wait_for_file(reference, timeout=20)  # a new warm-up, a new view
-    wait_for_file(learnt, timeout=5)
+    eventually(reference.exists, f"{reference} to appear", 20)  # a new warm-up, a new view
+    eventually(learnt.exists, f"{learnt} to appear", 5)
 
 
 @pytest.mark.parametrize(
@@ -105,15 +97,13 @@ def test_a_garbled_learnt_normal_is_kept_aside_and_learnt_again(
     (folder / "front.colour.png").write_bytes(_grey_png())
     learnt.write_bytes(garbage)
     with agent_running(config):
-        deadline = time.monotonic() + 20
-        while not (kept := list(folder.glob("front.colour.json.unreadable-*"))):
-            assert time.monotonic() < deadline, "the garbled file was not set aside"
-            time.sleep(0.2)
+        kept = eventually(
+            lambda: list(folder.glob("front.colour.json.unreadable-*")),
+            "the garbled file set aside",
+            20,
+        )
         assert kept[0].read_bytes() == garbage  # nothing the owner had is lost
-        deadline = time.monotonic() + 20
-        while not learnt.exists():
-            assert time.monotonic() < deadline, "no new reference view was taken"
-            time.sleep(0.2)
+        eventually(learnt.exists, "a new reference view taken", 20)
         assert json.loads(learnt.read_text())["noise"] is not None
 
 
@@ -151,7 +141,8 @@ def test_the_running_agent_answers_in_the_owners_language(
         agent={"locale": "nl"},
     )
     with agent_running(config):
-        wait_for_file(tmp_path / "state" / "control.sock", timeout=20)
+        socket_path = tmp_path / "state" / "control.sock"
+        eventually(socket_path.exists, f"{socket_path} to appear", 20)
         result = reset(config)
         assert result.returncode == 0, result.stderr
         assert "camera front: er wordt een nieuw referentiebeeld genomen" in result.stdout

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urljoin
@@ -28,12 +28,14 @@ from agent.evidence.upload import (
     UploadResult,
     UploadStopped,
 )
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, eventually
 from tests.support.cutting_proxy import CuttingProxy, Mode
 from tests.support.tus_server import TusServer
 
 KiB = 1024
 MB = 1_000_000
+# Polled often, so the kill or the cut lands close to the byte count it waits for.
+CUT_POLL_S = 0.02
 
 
 def fast_retrying(**settings: Any) -> Uploader:
@@ -49,14 +51,6 @@ def random_file(path: Path, size: int, seed: int = 1) -> Path:
 def metadata_for(path: Path) -> dict[str, str]:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return {"request_id": "req-1", "filename": path.name, "sha256": digest}
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -135,10 +129,15 @@ def test_resume_after_kill_9_resends_at_most_one_chunk(checksum: bool, tmp_path:
 
         first = child(rate=1 * MB)
         try:
-            wait_for(url_file.exists, 10, "the upload URL to be persisted")
+            eventually(url_file.exists, "the upload URL to be persisted", 10, interval=CUT_POLL_S)
             url = url_file.read_text()
             # Kill it mid-chunk: 1.5 MB is not a multiple of 256 KiB.
-            wait_for(lambda: tus.upload_stats(url).received >= 1_500_000, 10, "1.5 MB to arrive")
+            eventually(
+                lambda: tus.upload_stats(url).received >= 1_500_000,
+                "1.5 MB to arrive",
+                10,
+                interval=CUT_POLL_S,
+            )
         finally:
             first.send_signal(signal.SIGKILL)
             first.wait()
@@ -177,8 +176,13 @@ def test_network_drop_mid_upload_resumes_by_itself(
         )
 
         def outage() -> None:
-            wait_for(lambda: bool(created), 10, "the upload to be created")
-            wait_for(lambda: tus_checksum.upload_stats(created[0]).received >= 1 * MB, 10, "1 MB")
+            eventually(lambda: bool(created), "the upload to be created", 10, interval=CUT_POLL_S)
+            eventually(
+                lambda: tus_checksum.upload_stats(created[0]).received >= 1 * MB,
+                "1 MB",
+                10,
+                interval=CUT_POLL_S,
+            )
             proxy.cut(mode)
             time.sleep(outage_s)
             proxy.restore()

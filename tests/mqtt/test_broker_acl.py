@@ -299,7 +299,7 @@ class V5Client:
 
     def connect(self) -> ReasonCode | str:
         """CONNACK's reason code, or why the connection ended before it."""
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self.session_expiry_s
         try:
             self._client.connect(

@@ -29,6 +29,7 @@ from agent.reporter import CameraChannel
 from agent.requests.desk import RequestDesk
 from agent.requests.setup import consent_of, policy_of
 from agent.requests.store import REQUESTS_FILE, RequestStore
+from tests.support import eventually
 from tests.support.asgi_server import serve_asgi
 from tests.support.tokens import Police
 
@@ -79,13 +80,11 @@ class OwnerPageUnderTest:
 
     def submit(self, token: bytes, request_id: str, state: str = "awaiting_owner") -> None:
         self.desk.token_arrived(token)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            found = [r for r in self.store.all() if r.id == request_id]
-            if found and found[0].state == state:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"request {request_id} did not reach {state}")
+        eventually(
+            lambda: [r.state for r in self.store.all() if r.id == request_id][:1] == [state],
+            f"request {request_id} to reach {state}",
+            10,
+        )
 
 
 @contextmanager

@@ -7,10 +7,10 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from agent.audit import AuditLog
 from agent.recording.index import Segment, SegmentIndex
+from tests.support import eventually
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Received, Watcher
@@ -22,6 +22,7 @@ AUDIT = "camreg/v1/agents/shop-42/audit"
 DAY_S = 86400.0
 # Segments are cut at keyframes, which the simulated camera sends every 2 s.
 LONGEST_SEGMENT_S = 6.0
+INDEX_POLL_S = 0.2  # the agent writes the index meanwhile: read it now and then
 
 
 def _time(text: str) -> datetime:
@@ -30,13 +31,6 @@ def _time(text: str) -> datetime:
 
 def _closed(index: SegmentIndex) -> list[Segment]:
     return [s for s in index.segments("front") if s.state == "closed"]
-
-
-def _wait(predicate: Any, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.2)
 
 
 def _last_step(message: Received) -> float | None:
@@ -78,7 +72,7 @@ def test_a_day_forward_prunes_nothing_young_is_flagged_and_stepping_back_leaves_
     with Watcher.for_broker(broker, "camreg/v1/agents/shop-42/#") as watch:
         agent = AgentProcess(config, env=env).start()
         agents.append(agent)
-        _wait(lambda: len(_closed(index)) >= 3, "three segments recorded", 30)
+        eventually(lambda: len(_closed(index)) >= 3, "three segments recorded", 30, INDEX_POLL_S)
         assert not old_file.exists(), "an earlier boot's two-day-old segment was not pruned"
         before = {s.id: s.path for s in _closed(index)}
 
@@ -98,10 +92,11 @@ def test_a_day_forward_prunes_nothing_young_is_flagged_and_stepping_back_leaves_
         assert all(path.exists() for path in before.values())
         # ...and a segment on the new clock closes after the one the step fell in.
         new_clock = datetime.now(UTC) + timedelta(seconds=DAY_S - 60)
-        _wait(
+        eventually(
             lambda: any(s.start > new_clock for s in _closed(index)),
             "a segment recorded on the new clock",
             15,
+            INDEX_POLL_S,
         )
         assert any(g.reason == "clock_step" for g in index.gaps("front"))
 
@@ -119,10 +114,11 @@ def test_a_day_forward_prunes_nothing_young_is_flagged_and_stepping_back_leaves_
         for report in reports:
             body = report.json()
             assert _time(body["footage"]["newest"]) <= _time(body["ts"]), body["footage"]
-        _wait(
+        eventually(
             lambda: sum(g.reason == "clock_step" for g in index.gaps("front")) >= 2,
             "a second clock_step gap",
             15,
+            INDEX_POLL_S,
         )
         audit_sent = [m.json() for m in watch.messages(AUDIT)]
         code, _ = agent.terminate()

@@ -26,13 +26,9 @@ from pydantic import ValidationError
 from agent.config import AgentConfig, DirectorySettings, load_config
 from agent.evidence.export import ExportError, export_window
 from agent.recording import directory
-from agent.recording.directory import (
-    GAP_REASON,
-    DirectoryScanner,
-    gaps_between,
-    start_from_name,
-)
+from agent.recording.directory import GAP_REASON, DirectoryScanner
 from agent.recording.index import Gap, SegmentIndex
+from agent.recording.recorder_files import gaps_between, start_from_name
 from agent.recording.storage import Storage
 from tests.support import REPO_ROOT
 from tests.support.agent_proc import AgentProcess, write_config
@@ -357,7 +353,8 @@ def test_a_rescan_with_nothing_new_opens_and_hashes_nothing(
         recorder_file(nvr, T0 + i * 2 * S)
     scanner_for(nvr, index).scan()
     calls: list[Path] = []
-    real_hash, real_probe = directory.sha256_file, directory.container_seconds
+    # Patched where the scanner looks them up, so read from there too.
+    real_hash, real_probe = directory.sha256_file, directory.container_seconds  # type: ignore[attr-defined]
 
     def counting_hash(path: Path, stop: threading.Event | None = None) -> tuple[int, str]:
         calls.append(path)

@@ -329,6 +329,7 @@ def test_code_used_concurrently_enrols_only_once(engine: Engine, tmp_path: Path)
         assert len(connection.execute(select(agents)).all()) == 1
 
 
+@pytest.mark.allow_logged_exceptions  # the failed enrolment is logged with its traceback
 def test_code_stays_valid_when_the_broker_login_cannot_be_made(
     engine: Engine, tmp_path: Path
 ) -> None:

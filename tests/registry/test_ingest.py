@@ -45,6 +45,7 @@ from tests.registry.test_ingest_store import (
     status,
     topic,
 )
+from tests.support import eventually
 from tests.support.broker import Broker
 
 WAIT_S = 10.0
@@ -121,16 +122,6 @@ def start_ingest(broker: Broker, db_url: str) -> Iterator[Callable[..., IngestSe
         service.join()
 
 
-def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def count(engine: Engine, table: Any) -> int:
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
@@ -156,11 +147,14 @@ def test_what_an_agent_publishes_is_stored(
     chain = audit_chain(2)
     for entry in chain:
         agent.publish(topic("shop-1", "audit"), encode(entry))
-    wait_until(
+    eventually(
         lambda: count(engine, agent_audit) == 2 and count(engine, request_status) == 1,
         "audit and status rows",
+        WAIT_S,
     )
-    wait_until(lambda: one(engine, select(cameras.c.status)) == ("degraded",), "camera status")
+    eventually(
+        lambda: one(engine, select(cameras.c.status)) == ("degraded",), "camera status", WAIT_S
+    )
     row = one(engine, select(cameras))
     assert (row.name, row.lat, row.lon, row.received, row.missing) == (
         "Voordeur",
@@ -209,9 +203,10 @@ def test_a_live_rejection_and_a_flood_summary_are_stored(
     )
     for entry in log.entries():
         agent.publish(topic("shop-1", "audit"), entry.line())
-    wait_until(
+    eventually(
         lambda: count(engine, agent_audit) == 2 and count(engine, request_status) == 1,
         "the rejection's status and both audit entries",
+        WAIT_S,
     )
     assert one(engine, select(request_status.c.state, request_status.c.reason)) == (
         "rejected",
@@ -230,7 +225,7 @@ def test_a_seq_gap_is_counted_as_missing(
     agent = publishers("shop-1")
     for seq in (1, 2, 5):
         agent.publish(topic("shop-1", "cameras/front/health"), encode(health(seq=seq)), retain=True)
-    wait_until(lambda: count(engine, health_history) == 3, "three reports")
+    eventually(lambda: count(engine, health_history) == 3, "three reports", WAIT_S)
     row = one(engine, select(cameras.c.received, cameras.c.missing, cameras.c.seq))
     assert tuple(row) == (3, 2, 5)
 
@@ -243,13 +238,13 @@ def test_the_last_will_takes_the_agent_offline(
     start_ingest()
     agent = publishers("shop-1", will=(topic("shop-1", "state"), encode(offline(bdseq=4))))
     agent.publish(topic("shop-1", "state"), encode(birth(bdseq=4)), retain=True)
-    wait_until(lambda: one(engine, select(agents.c.state)) == ("online",), "online")
+    eventually(lambda: one(engine, select(agents.c.state)) == ("online",), "online", WAIT_S)
     # The agent's process dies: its socket closes without DISCONNECT, the broker sends the will.
     agent.client.loop_stop()
     sock = agent.client.socket()
     assert sock is not None
     sock.close()
-    wait_until(lambda: one(engine, select(agents.c.state)) == ("offline",), "offline")
+    eventually(lambda: one(engine, select(agents.c.state)) == ("offline",), "offline", WAIT_S)
     row = one(engine, select(agents))
     assert (row.bdseq, row.offline_reason) == (4, "connection_lost")
 
@@ -271,7 +266,7 @@ def test_bad_messages_are_rejected_with_reasons_and_nothing_stored(
     }
     for where, payload in bad.items():
         agent.publish(where, payload)
-    wait_until(lambda: count(engine, rejected_messages) == len(bad), "four rejections")
+    eventually(lambda: count(engine, rejected_messages) == len(bad), "four rejections", WAIT_S)
     with engine.connect() as connection:
         reasons = dict(
             connection.execute(select(rejected_messages.c.topic, rejected_messages.c.reason)).all()
@@ -299,7 +294,7 @@ def test_two_workers_share_the_messages_none_lost_or_doubled(
         for c in range(20)
     ]
     agent.publish_many(messages)
-    wait_until(lambda: count(engine, health_history) == len(messages), "every report", timeout=30)
+    eventually(lambda: count(engine, health_history) == len(messages), "every report", 30)
     time.sleep(0.5)  # anything doubled would show by now
     one_stats, two_stats = first.stats(), second.stats()
     assert one_stats.received > 0 and two_stats.received > 0, (one_stats, two_stats)
@@ -321,17 +316,19 @@ def test_a_fresh_registry_learns_the_retained_state(
     )
     agent.publish(topic("shop-1", "requests/req-9/status"), encode(status("req-9")), retain=True)
     start_ingest()
-    wait_until(
+    eventually(
         lambda: count(engine, request_status) == 1 and count(engine, health_history),
         "the retained messages",
+        WAIT_S,
     )
-    wait_until(
+    eventually(
         lambda: one(engine, select(agents.c.state, agents.c.bdseq)) == ("online", 7),
         "the retained birth",
+        WAIT_S,
     )
     # Live messages after the snapshot arrive once (shared subscription only).
     agent.publish(topic("shop-1", "cameras/front/health"), encode(health(bdseq=7, seq=31)))
-    wait_until(lambda: count(engine, health_history) == 2, "the live report")
+    eventually(lambda: count(engine, health_history) == 2, "the live report", WAIT_S)
     time.sleep(0.3)
     row = one(engine, select(cameras.c.received, cameras.c.missing))
     assert tuple(row) == (2, 0)
@@ -353,7 +350,7 @@ def test_a_relayed_token_reaches_the_agent(
         time.sleep(0.3)
         token = "eyJhbGciOiJFZERTQSJ9.eyJqdGkiOiJyIn0.c2ln"
         service.relay.publish_request("shop-1", token)  # over the worker's own connection
-        wait_until(lambda: got == [token.encode()], "the token at the agent")
+        eventually(lambda: got == [token.encode()], "the token at the agent", WAIT_S)
         with pytest.raises(RegistryError, match="not a compact JWS"):
             service.relay.publish_request("shop-1", '{"not": "a token"}')
     finally:
@@ -384,7 +381,7 @@ def test_a_standalone_relay_publishes(broker: Broker) -> None:
     try:
         time.sleep(0.3)
         relay.publish_request("shop-2", "a.b.c")
-        wait_until(lambda: got, "the token")
+        eventually(lambda: got, "the token", WAIT_S)
         assert got == [(topic("shop-2", "requests"), b"a.b.c", False)]
     finally:
         relay.stop()
@@ -400,7 +397,7 @@ def test_stored_payloads_are_the_bytes_received(
     start_ingest()
     payload = json.dumps(health(), ensure_ascii=False, indent=1).encode()
     publishers("shop-1").publish(topic("shop-1", "cameras/front/health"), payload)
-    wait_until(lambda: count(engine, health_history) == 1, "the report")
+    eventually(lambda: count(engine, health_history) == 1, "the report", WAIT_S)
     assert one(engine, select(health_history.c.payload)) == (payload.decode(),)
 
 
@@ -447,7 +444,7 @@ def test_a_burst_beyond_the_default_broker_queue_is_stored_whole(
         ]
     )
     database_back.set()
-    wait_until(lambda: count(engine, health_history) == BURST, "the whole burst", timeout=60)
+    eventually(lambda: count(engine, health_history) == BURST, "the whole burst", 60)
     with engine.connect() as connection:
         rows = connection.execute(select(cameras.c.received, cameras.c.missing)).all()
     assert {tuple(row) for row in rows} == {(BURST // 50, 0)}
@@ -540,29 +537,42 @@ def test_a_poison_message_is_rejected_alone_and_ingest_survives_restarts(
         service.start(stop)
         try:
             assert service.worker.connection.wait_connected(WAIT_S)
-            wait_until(
-                lambda seen=retained_seen: all(
-                    len(rejections(engine).get(t, [])) == seen for t in RETAINED_POISON
-                ),
+
+            def retained_rejected(seen: int = retained_seen) -> bool:
+                return all(len(rejections(engine).get(t, [])) == seen for t in RETAINED_POISON)
+
+            eventually(
+                retained_rejected,
                 f"the retained poison rejected (run {run})",
+                WAIT_S,
             )
             time.sleep(0.2)  # the shared subscriptions' SUBACKs (as start_ingest)
             agent.publish_many(
                 [*LIVE_POISON.items(), (topic("shop-1", "audit"), encode(chain[run - 1]))]
             )
-            wait_until(
-                lambda run=run: all(len(rejections(engine).get(t, [])) == run for t in LIVE_POISON),
+
+            def live_rejected(run: int = run) -> bool:
+                return all(len(rejections(engine).get(t, [])) == run for t in LIVE_POISON)
+
+            eventually(
+                live_rejected,
                 f"the live poison rejected (run {run})",
+                WAIT_S,
             )
             # After the poison: a new report is stored, the writer goes on.
             agent.publish(topic("shop-1", "cameras/front/health"), encode(health(seq=run + 1)))
-            wait_until(
-                lambda run=run: (
+
+            def good_stored(run: int = run) -> bool:
+                return (
                     count(engine, health_history) == run + 1
                     and count(engine, agent_audit) == run
                     and count(engine, request_status) == 1
-                ),
+                )
+
+            eventually(
+                good_stored,
                 f"the good messages stored (run {run})",
+                WAIT_S,
             )
         finally:
             stop.set()
@@ -586,6 +596,7 @@ def test_a_poison_message_is_rejected_alone_and_ingest_survives_restarts(
         assert connection.execute(select(agents.c.agent_id)).scalars().all() == ["shop-1"]
 
 
+@pytest.mark.allow_logged_exceptions  # the writer's planted bug is logged at its thread's end
 def test_a_worker_whose_writer_stopped_exits_to_be_restarted(
     broker: Broker,
     db_url: str,

@@ -18,6 +18,7 @@ from registry.db.schema import cameras
 from registry.ingest.service import IngestService
 from registry.police.search import find_cameras
 from registry.web.camera_list import camera_rows
+from tests.support import eventually
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.rtsp import RtspCamera
@@ -86,17 +87,15 @@ def test_a_real_agents_camera_appears_in_the_registry(
 
     code, _ = agent.terminate()
     assert code == 0
-    deadline = time.monotonic() + 10
-    state = None
-    while time.monotonic() < deadline:
+
+    def shut_down() -> bool:
         with engine.connect() as connection:
             state = connection.execute(
                 select(agents_table.c.state, agents_table.c.offline_reason)
             ).one()
-        if state == ("offline", "shutdown"):
-            break
-        time.sleep(0.2)
-    assert state == ("offline", "shutdown")
+        return tuple(state) == ("offline", "shutdown")
+
+    eventually(shut_down, "the agent's shutdown stored", 10, interval=0.2)
 
 
 def test_a_camera_not_yet_judged_is_never_shown_as_ok(

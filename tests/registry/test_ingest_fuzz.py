@@ -161,7 +161,7 @@ def _put(value: Any, path: tuple[Any, ...], new: Any) -> None:
     value[path[-1]] = new
 
 
-CONTRACT = {
+CONTRACT: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     "health": (lambda: health(), topic("shop-1", "cameras/front/health")),
     "birth": (lambda: birth(), topic("shop-1", "state")),
     "offline": (lambda: offline(), topic("shop-1", "state")),

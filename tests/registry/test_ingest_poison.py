@@ -16,13 +16,14 @@ from sqlalchemy import Engine, select
 from registry.db.schema import health_history, rejected_messages
 from registry.ingest.service import IngestService
 from tests.registry.test_ingest import (  # noqa: F401 (fixtures)
+    WAIT_S,
     Publisher,
     count,
     publishers,
     start_ingest,
-    wait_until,
 )
 from tests.registry.test_ingest_store import encode, health, topic
+from tests.support import eventually
 
 DEEP = 300  # deeper than orjson writes and jsonschema-rs reads (255), shallower than json
 
@@ -51,8 +52,8 @@ def test_messages_that_stopped_the_ingest_are_rejected_and_it_goes_on(
         agent.publish(topic("shop-1", f"cameras/{camera}/health"), payload)
     agent.publish(topic("shop-1", "cameras/good/health"), encode(health(camera="good")))
 
-    wait_until(lambda: count(engine, health_history) == 1, "the good report stored")
-    wait_until(lambda: count(engine, rejected_messages) == len(POISON), "three rejections")
+    eventually(lambda: count(engine, health_history) == 1, "the good report stored", WAIT_S)
+    eventually(lambda: count(engine, rejected_messages) == len(POISON), "three rejections", WAIT_S)
     with engine.connect() as connection:
         reasons = dict(
             connection.execute(select(rejected_messages.c.topic, rejected_messages.c.reason)).all()

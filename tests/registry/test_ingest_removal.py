@@ -20,13 +20,14 @@ from registry.ingest.validate import MessageValidator, Rejected, Withdrawn
 from registry.police.search import find_cameras
 from registry.web.camera_list import camera_rows
 from tests.registry.test_ingest import (  # noqa: F401 (fixtures)
+    WAIT_S,
     Publisher,
     count,
     publishers,
     start_ingest,
-    wait_until,
 )
 from tests.registry.test_ingest_store import PREFIX, birth, encode, health, topic
+from tests.support import eventually
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Watcher
 
@@ -83,7 +84,7 @@ def agent_with_two_cameras(engine: Engine, agent: Publisher, *, bdseq: int = 1) 
     agent.publish(topic("shop-1", "state"), birth_of("front", "back", bdseq=bdseq), retain=True)
     for camera in ("front", "back"):
         agent.publish(*health_of(camera, bdseq=bdseq), retain=True)
-    wait_until(lambda: count(engine, health_history) == 2, "both cameras' health")
+    eventually(lambda: count(engine, health_history) == 2, "both cameras' health", WAIT_S)
     assert what_users_see(engine) == ({"front", "back"}, {"front", "back"})
 
 
@@ -107,7 +108,7 @@ def test_a_newer_birth_without_a_camera_removes_it(
 
     # The owner took `back` out of the config; the agent restarts.
     agent.publish(topic("shop-1", "state"), birth_of("front", bdseq=2), retain=True)
-    wait_until(lambda: camera_ids(engine) == {"front"}, "back removed")
+    eventually(lambda: camera_ids(engine) == {"front"}, "back removed", WAIT_S)
 
     assert what_users_see(engine) == ({"front"}, {"front"})
     with engine.connect() as connection:
@@ -116,7 +117,7 @@ def test_a_newer_birth_without_a_camera_removes_it(
     assert front._asdict() == front_before._asdict()  # its health and counters kept
     assert history_of(engine, "back") == 1  # history is history
     # Logged once the batch is committed, a moment after the row is gone.
-    wait_until(lambda: REMOVED_BACK in caplog.text, "the removal logged")
+    eventually(lambda: REMOVED_BACK in caplog.text, "the removal logged", WAIT_S)
 
 
 def test_an_old_retained_birth_removes_nothing(
@@ -129,7 +130,9 @@ def test_an_old_retained_birth_removes_nothing(
     agent_with_two_cameras(engine, agent, bdseq=3)
     # A birth of an earlier boot (a stale retained copy) that listed only front.
     agent.publish(topic("shop-1", "state"), birth_of("front", bdseq=2), retain=True)
-    wait_until(lambda: service.stats().received == SETUP_MESSAGES + 1, "the old birth handled")
+    eventually(
+        lambda: service.stats().received == SETUP_MESSAGES + 1, "the old birth handled", WAIT_S
+    )
     assert camera_ids(engine) == {"front", "back"}
     assert what_users_see(engine) == ({"front", "back"}, {"front", "back"})
 
@@ -147,23 +150,23 @@ def test_an_empty_retained_health_withdraws_the_camera_for_good(
     agent_with_two_cameras(engine, agent)
 
     agent.publish(topic("shop-1", "cameras/back/health"), b"", retain=True)
-    wait_until(lambda: camera_ids(engine) == {"front"}, "back withdrawn")
+    eventually(lambda: camera_ids(engine) == {"front"}, "back withdrawn", WAIT_S)
     assert what_users_see(engine) == ({"front"}, {"front"})
     assert history_of(engine, "back") == 1
     assert count(engine, rejected_messages) == 0
     assert service.stats().rejected == 0
     assert "rejected a message" not in caplog.text
     # Logged once the batch is committed, a moment after the row is gone.
-    wait_until(lambda: REMOVED_BACK in caplog.text, "the removal logged")
+    eventually(lambda: REMOVED_BACK in caplog.text, "the removal logged", WAIT_S)
 
     # Ingest goes on; the agent's next start no longer lists back.
     agent.publish(*health_of("front", seq=2), retain=True)
     agent.publish(topic("shop-1", "state"), birth_of("front", bdseq=2), retain=True)
-    wait_until(lambda: count(engine, health_history) == 3, "front's next report")
+    eventually(lambda: count(engine, health_history) == 3, "front's next report", WAIT_S)
 
     # A fresh worker (a new broker session) takes a snapshot of what is retained.
     fresh = start_ingest("ingest-fresh")
-    wait_until(lambda: fresh.stats().received >= 2, "the snapshot (birth, front's health)")
+    eventually(lambda: fresh.stats().received >= 2, "the snapshot (birth, front's health)", WAIT_S)
     time.sleep(0.3)
     assert camera_ids(engine) == {"front"}
     with Watcher.for_broker(broker, topic("shop-1", "cameras/back/health")) as watcher:
@@ -188,8 +191,10 @@ def test_empty_payloads_elsewhere_are_ignored_quietly(
     ]
     for where in empties:
         agent.publish(where, b"", retain=where != topic("shop-1", "audit"))
-    wait_until(
-        lambda: service.stats().received == SETUP_MESSAGES + len(empties), "the empty messages"
+    eventually(
+        lambda: service.stats().received == SETUP_MESSAGES + len(empties),
+        "the empty messages",
+        WAIT_S,
     )
     assert count(engine, rejected_messages) == 0
     assert service.stats().rejected == 0
@@ -215,8 +220,8 @@ def test_a_stale_retained_health_does_not_bring_a_dropped_camera_back(
     agent.publish(topic("shop-1", "state"), birth_of("front", bdseq=2), retain=True)
     agent.publish(*health_of("front", bdseq=2), retain=True)
     service = start_ingest()
-    wait_until(lambda: service.stats().received >= 3, "the snapshot")
-    wait_until(lambda: count(engine, health_history) == 2, "both reports in the history")
+    eventually(lambda: service.stats().received >= 3, "the snapshot", WAIT_S)
+    eventually(lambda: count(engine, health_history) == 2, "both reports in the history", WAIT_S)
     time.sleep(0.3)
     assert camera_ids(engine) == {"front"}
 

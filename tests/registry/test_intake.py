@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,6 +35,7 @@ from registry.cli import main
 from registry.db.schema import agents, evidence_packages, evidence_uploads
 from registry.evidence.intake import EvidenceIntake, PackageRecord, package, packages_for_case
 from tests.registry.test_evidence_verify import export_package
+from tests.support import eventually
 from tests.support.asgi_server import serve_asgi
 from tests.support.delivery import fast_uploader, send_package, uploading_request
 from tests.support.registry_rows import add_enrolled_agent, add_prepared_request
@@ -44,6 +45,7 @@ TOKEN = "upload-token-" + "x" * 32
 CASE = "2026-ZZ-0042"
 MAX_FILE_BYTES = 2 * 1024 * KiB
 TUS = {"Tus-Resumable": "1.0.0"}
+CHECK_WAIT_S = 15.0  # the package check runs in the background after the last upload
 
 
 @dataclass
@@ -119,20 +121,12 @@ def deliver(env: Intake, pkg: Package, token: str = TOKEN) -> None:
     send_package(env.root, uploading_request("req-1", env.endpoint, token, case=CASE), pkg)
 
 
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def checked(env: Intake, request_id: str = "req-1") -> PackageRecord:
     def done() -> bool:
         record = package(env.engine, request_id)
         return record is not None and record.checked
 
-    wait_for(done, "the package check")
+    eventually(done, "the package check", CHECK_WAIT_S)
     record = package(env.engine, request_id)
     assert record is not None
     return record
@@ -490,9 +484,10 @@ def test_an_upload_cut_off_mid_patch_resumes_from_the_servers_offset(
 
     cut_patch(intake, url, 0, data, 120 * KiB, checksum)
     kept = 0 if checksum else 120 * KiB
-    wait_for(
+    eventually(
         lambda: intake.head(url).headers["Upload-Offset"] == str(kept) and unlocked(part),
         "the cut PATCH to be handled",
+        CHECK_WAIT_S,
     )
 
     result = fast_uploader().upload(

@@ -29,7 +29,8 @@ from registry.police.sign import sign_claims
 from registry.web import auth
 from registry.web.auth import Role
 from tests.registry.test_evidence_verify import SEGMENT, T0, export_package
-from tests.registry.test_intake import wait_for
+from tests.registry.test_intake import CHECK_WAIT_S
+from tests.support import eventually
 from tests.support.delivery import send_package, uploading_request
 from tests.support.registry_rows import add_enrolled_agent
 from tests.support.registry_web import RegistryWeb, registry_web, server_config
@@ -180,7 +181,7 @@ class Site:
             record = self.record(order)
             return record is not None and record.checked and (record.checked_at or 0) > after
 
-        wait_for(done, f"the check of {order.request_id}'s package")
+        eventually(done, f"the check of {order.request_id}'s package", CHECK_WAIT_S)
         record = self.record(order)
         assert record is not None
         return record
@@ -352,7 +353,7 @@ def wait_for_verified(site: Site, order: Order) -> PackageRecord:
         record = site.record(order)
         return record is not None and record.verified
 
-    wait_for(verified, f"{order.request_id}'s package to verify", timeout=20)
+    eventually(verified, f"{order.request_id}'s package to verify", 20)
     record = site.record(order)
     assert record is not None
     return record
@@ -371,7 +372,7 @@ def test_an_upload_after_the_request_expired_is_refused_with_410(site: Site) -> 
     def refused() -> bool:
         return site.create(order, "front_2.ts", b"y" * 10).status_code == 410
 
-    wait_for(refused, "the request to expire", timeout=10)
+    eventually(refused, "the request to expire", 10)
     answer = site.create(order, "front_2.ts", b"y" * 10)
     assert "expired at" in answer.text and order.request_id in answer.text
     late = site.patch(order, url, b"x" * 10)

@@ -36,7 +36,8 @@ from registry.web.auth import Role
 from tests.registry.test_dashboard import _camera
 from tests.registry.test_evidence_verify import export_package
 from tests.registry.test_ingest import Publisher
-from tests.registry.test_intake import wait_for
+from tests.registry.test_intake import CHECK_WAIT_S
+from tests.support import eventually
 from tests.support.broker import Broker
 from tests.support.browser import chromium
 from tests.support.delivery import send_package, uploading_request
@@ -303,7 +304,9 @@ def test_a_request_is_prepared_signed_off_the_server_relayed_and_followed(
             expect(row.locator(".state")).to_have_text("sent", timeout=WAIT_MS)
 
             # The agent's requests topic got exactly the token, once.
-            wait_for(lambda: bool(listener.payloads), "the token on the requests topic")
+            eventually(
+                lambda: bool(listener.payloads), "the token on the requests topic", CHECK_WAIT_S
+            )
             time.sleep(0.3)
             assert listener.payloads == [token.encode("ascii")]
 
@@ -402,7 +405,7 @@ def deliver(registry: Registry, request_id: str, token: str, pkg: Package, root:
         record = package(registry.engine, request_id)
         return record is not None and record.checked
 
-    wait_for(checked, f"the check of {request_id}")
+    eventually(checked, f"the check of {request_id}", CHECK_WAIT_S)
 
 
 def test_evidence_shows_verified_and_altered_packages_and_downloads_originals(

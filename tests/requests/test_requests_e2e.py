@@ -88,7 +88,7 @@ def started(
     agents.append(agent)
     # Footage must exist before a window can be served: wait for a couple of segments.
     watch.wait_for(
-        lambda m: (
+        lambda m: bool(
             m.topic.endswith("/front/health") and (m.json().get("footage") or {}).get("oldest")
         ),
         timeout=30,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_garbage_cameras_cost_no_watchdog_ping_and_no_good_footage(
             )
             for mode in GARBAGE
         }
-        cameras = [
+        cameras: list[dict[str, Any]] = [
             {"id": "front", "url": rtsp_camera.url, "recording": {"segment": "2s"}},
             *({"id": mode.replace("_", "-"), "url": g.url} for mode, g in garbage.items()),
         ]
@@ -94,6 +95,7 @@ def test_garbage_cameras_cost_no_watchdog_ping_and_no_good_footage(
                 if ready_at is None and time.monotonic() > give_up:
                     pytest.fail(f"no READY=1 from the agent:\n{agent.log[-3000:]}")
             connections = {mode: g.connections for mode, g in garbage.items()}
+            assert agent.proc is not None
             peak_kb = peak_rss_kb(agent.proc.pid)
             code, _ = agent.terminate()
         health = {m.topic.split("/")[-2]: m.json() for m in watch.messages(HEALTH)}

@@ -4,9 +4,36 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Short enough that a test does not idle long after its condition holds, long enough that
+# a predicate which queries a database or a server does not load a busy CI machine.
+POLL_S = 0.05
+
+T = TypeVar("T")
+
+
+def eventually(
+    predicate: Callable[[], T], what: str, timeout: float, interval: float = POLL_S
+) -> T:
+    """`predicate()`'s first truthy value within `timeout` s, else a failure naming `what`.
+
+    The failure shows the last value seen. The predicate is asked once more at the deadline,
+    so a wait is never shorter than `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"not within {timeout} s: {what} (last seen: {value!r})", pytrace=False)
+        time.sleep(interval)
 
 
 def free_port() -> int:

@@ -54,7 +54,7 @@ def _live_frame(base: np.ndarray, index: int, fps: int, noise: np.ndarray) -> np
     frame[y : y + side, x : x + side] = (40, 40, 40)
     # OpenCV draws normals about ten times faster than numpy: most of the time of writing
     # a 720p clip went here. One channel of 3 * width, as `randn` takes one sigma a channel.
-    cv2.randn(noise, 0.0, NOISE_LEVELS)
+    cv2.randn(noise, 0.0, NOISE_LEVELS)  # type: ignore[call-overload]  # scalars work; the stubs want arrays
     frame += noise.reshape(frame.shape)
     np.clip(frame, 0, 255, out=frame)
     return frame.astype(np.uint8)

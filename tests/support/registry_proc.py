@@ -15,7 +15,7 @@ import pytest
 import requests
 import yaml
 
-from tests.support import REPO_ROOT, free_port, port_accepts
+from tests.support import REPO_ROOT, eventually, free_port, port_accepts
 
 START_TIMEOUT_S = 20.0
 POLL_S = 0.3
@@ -23,14 +23,11 @@ POLL_S = 0.3
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float, *logs: Callable[[], str]) -> Any:
     """`probe()`'s first truthy value within `timeout` s, else fail showing the logs' tails."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(POLL_S)
-    tails = "\n".join(f"--- log ---\n{log()[-3000:]}" for log in logs)
-    pytest.fail(f"timed out waiting for {what}\n{tails}", pytrace=False)
+    try:
+        return eventually(probe, what, timeout, POLL_S)
+    except pytest.fail.Exception as failed:
+        tails = "\n".join(f"--- log ---\n{log()[-3000:]}" for log in logs)
+        pytest.fail(f"{failed.msg}\n{tails}", pytrace=False)
 
 
 def registry_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

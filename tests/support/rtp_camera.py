@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -66,7 +67,7 @@ def encode(width: int = 320, height: int = 240, frames: int = 40, *, b_frames: i
     codec = av.CodecContext.create("libx264", "w")
     codec.width, codec.height = width, height
     codec.pix_fmt = "yuv420p"
-    codec.framerate = FPS
+    codec.framerate = Fraction(FPS)
     codec.gop_size = GOP
     codec.max_b_frames = b_frames
     options = {"preset": "ultrafast", "keyint_min": str(GOP), "scenecut": "0"}
@@ -94,6 +95,7 @@ def encode(width: int = 320, height: int = 240, frames: int = 40, *, b_frames: i
                 pps = nal
             elif kind not in SKIPPED_NALS:
                 nals.append(nal)
+        assert packet.pts is not None
         units.append(AccessUnit(tuple(nals), bool(packet.is_keyframe), int(packet.pts)))
     return Encoded(sps, pps, tuple(units), width, height)
 

@@ -19,6 +19,7 @@ class SegmentFacts:
 def segment_facts(path: Path) -> SegmentFacts:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
+        assert stream.time_base is not None
         base = float(stream.time_base)
         last_dts: int | None = None
         low = high = None

@@ -39,7 +39,8 @@ class SeqCounter:
             client_id=f"counter-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5,
         )
-        self._client.reconnect_delay_set(0.1, 0.5)
+        # paho sleeps for these seconds as given; its hint says int only
+        self._client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
 
