@@ -13,9 +13,9 @@ from agent.audit import AuditLog
 from agent.clock import ClockState
 from agent.config import AgentConfig
 from agent.crypto import device_key
-from agent.evidence.delivery import Delivery
 from agent.evidence.upload import Uploader, session_trusting
 from agent.recording.index import SegmentIndex
+from agent.requests.delivery import Delivery
 from agent.requests.desk import Consent, RequestDesk, RequestWatcher, StatusSink
 from agent.requests.store import RequestStore
 from agent.requests.token import Policy, upload_allowed

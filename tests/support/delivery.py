@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agent.evidence.delivery import Delivery
 from agent.evidence.export import Package
 from agent.evidence.upload import Uploader
+from agent.requests.delivery import Delivery
 from agent.requests.store import RequestStore, StoredRequest
 
 KiB = 1024
