@@ -8,6 +8,7 @@ and the other reads is defined here once:
 - audit_chain.py: the audit log's entry format and its hash.
 - jws.py: compact JWS (EdDSA) and RFC 7638 key thumbprints.
 - token_rules.py: the limits a request token's signer and verifier share.
+- request_states.py: the states of a police request, as its status publishes them.
 - strict_json.py: JSON with duplicate keys refused.
 - durations.py: durations and sizes as written in either side's config.
 - timestamps.py: the one RFC 3339 form of a moment in payloads and manifests.

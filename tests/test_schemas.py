@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,7 +12,8 @@ import pytest
 from agent.clock import ClockState
 from agent.mqtt import payloads
 from agent.quality.assess import Health, StreamFacts
-from tests.support.schemas import assert_valid
+from contract.request_states import RequestState
+from tests.support.schemas import SCHEMAS, assert_valid
 
 HEALTH = payloads.health(
     agent="shop-42",
@@ -89,6 +92,35 @@ STATUS: dict[str, Any] = {
 )
 def test_request_statuses_of_the_contract_are_valid(changes: dict[str, Any]) -> None:
     assert_valid("request-status", {**STATUS, **changes})
+
+
+def test_the_status_the_desk_publishes_is_the_contracts_to_the_byte() -> None:
+    body = payloads.request_status(
+        "2026-0042-a",
+        RequestState.UPLOADING,
+        None,
+        datetime(2026, 11, 27, 10, 5, tzinfo=UTC),
+        bytes_sent=1000,
+        bytes_total=5000,
+        manifest_sha256="ab" * 32,
+    )
+    assert body == STATUS
+    assert payloads.encode(body) == (
+        b'{"request_id":"2026-0042-a","state":"uploading","reason":null,'
+        b'"progress":{"bytes_sent":1000,"bytes_total":5000},'
+        b'"manifest_sha256":"' + b"ab" * 32 + b'","ts":"2026-11-27T10:05:00.000Z"}'
+    )
+    rejected = payloads.request_status(
+        "3f2a9c0d41b7e815", RequestState.REJECTED, "replayed", datetime(2026, 11, 27, tzinfo=UTC)
+    )
+    assert_valid("request-status", rejected)
+
+
+def test_the_request_states_are_the_schemas() -> None:
+    schema = json.loads((SCHEMAS / "request-status.schema.json").read_text())
+    assert [state.value for state in RequestState] == schema["properties"]["state"]["enum"]
+    finals = {"rejected", "declined", "completed", "failed"}  # the schema's description
+    assert {state for state in RequestState if state.final} == finals
 
 
 @pytest.mark.parametrize(

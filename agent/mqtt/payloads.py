@@ -10,6 +10,7 @@ from agent.clock import ClockState
 from agent.clock_step import ClockStep
 from agent.quality.assess import Health
 from agent.quality.dori import dori_distances
+from contract.request_states import RequestState
 from contract.timestamps import rfc3339
 
 HEALTH_SCHEMA = "camreg.health.v1"
@@ -123,3 +124,27 @@ def health(
         body["judgement"] = snapshot.judgement.as_payload()
     body["accepted"] = list(snapshot.accepted)
     return body
+
+
+def request_status(
+    request_id: str,
+    state: RequestState,
+    reason: str | None,
+    at: datetime,
+    *,
+    bytes_sent: int = 0,
+    bytes_total: int = 0,
+    manifest_sha256: str | None = None,
+) -> dict[str, object]:
+    """A request's status (camreg.request-status.v1): its state, the reason of a
+    rejection, decline or failure, the upload's progress and the signed manifest's hash
+    once the export made it. A rejected token has no stored request behind its status:
+    its progress stays 0 of 0 and its hash null."""
+    return {
+        "request_id": request_id,
+        "state": state.value,
+        "reason": reason,
+        "progress": {"bytes_sent": bytes_sent, "bytes_total": bytes_total},
+        "manifest_sha256": manifest_sha256,
+        "ts": rfc3339(at),
+    }

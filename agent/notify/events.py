@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.notify.config import EventKind
+from contract.request_states import RequestState
 
 # Camera statuses that mean the camera is not doing its job (DESIGN.md: no stream, or a
 # stream without a usable picture); `degraded` is left to the health reports and the page.
 DOWN = frozenset({"failed", "offline"})
 # Request states that end a request, told to the owner as request_completed.
-REQUEST_ENDED = frozenset({"completed", "failed", "declined"})
+REQUEST_ENDED = frozenset({RequestState.COMPLETED, RequestState.FAILED, RequestState.DECLINED})
 # Sent at once, whatever the rate limit or digest says: the owner may have to decide.
 URGENT: frozenset[EventKind] = frozenset({"request_received"})
 # A later event of one kind makes a held-back one of the other kind stale.
@@ -28,7 +29,8 @@ def rfc3339(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class RequestFacts:
-    """A police request as the owner needs to see it."""
+    """A police request as the owner needs to see it, handed over by the request desk
+    (agent/requests/) each time it publishes the request's state."""
 
     id: str
     kind: str  # voluntary | order
@@ -38,7 +40,7 @@ class RequestFacts:
     cameras: tuple[str, ...]
     start: datetime
     end: datetime
-    state: str
+    state: str  # a RequestState's string
     reason: str | None
     decision: str  # the owner's policy for this kind: auto | ask | never
 

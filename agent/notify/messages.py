@@ -11,6 +11,7 @@ from agent.i18n import Translator
 from agent.notify.config import EventKind
 from agent.notify.events import Event, RequestFacts, rfc3339
 from agent.notify.limiter import Outgoing
+from contract.request_states import RequestState
 
 SCHEMA = "camreg.notification.v1"
 
@@ -67,7 +68,11 @@ _TAGS: dict[EventKind, str] = {
     "request_received": "police_car",
     "request_completed": "package",
 }
-_REQUEST_END_TAGS = {"completed": "heavy_check_mark", "failed": "x", "declined": "no_entry"}
+_REQUEST_END_TAGS: Mapping[str, str] = {
+    RequestState.COMPLETED: "heavy_check_mark",
+    RequestState.FAILED: "x",
+    RequestState.DECLINED: "no_entry",
+}
 _BYTES_PER_GB = 1000**3
 
 
@@ -249,7 +254,7 @@ class Renderer:
         _ = self._
         case = {"case": request.case, "id": request.id}
         tags = (_TAGS["request_completed"], _REQUEST_END_TAGS.get(request.state, "package"))
-        if request.state == "completed":
+        if request.state == RequestState.COMPLETED:
             title = _("Police request %(case)s: footage delivered") % case
             body = _("The footage for request %(id)s (case %(case)s) was sent and received.")
             return title, body % case, PRIORITY_DEFAULT, tags
@@ -261,7 +266,7 @@ class Renderer:
             "upload_failed": _("the upload did not succeed"),
         }
         reason = reasons.get(request.reason or "", request.reason or "")
-        if request.state == "declined":
+        if request.state == RequestState.DECLINED:
             title = _("Police request %(case)s declined") % case
             body = _("Request %(id)s (case %(case)s) was declined: %(reason)s.")
             return title, body % {**case, "reason": reason}, PRIORITY_DEFAULT, tags

@@ -29,7 +29,7 @@ from agent.notify.limiter import Digest, Throttle
 from agent.notify.messages import Message, Renderer
 from agent.notify.saved import SavedDelivery, Snapshot
 from agent.quality.assess import Health
-from agent.requests.store import StoredRequest
+from contract.request_states import RequestState
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,6 @@ class Notifications:
         self._clock = clock
         self._now = now
         self._tuning = tuning
-        self._consent = config.police.consent
         names = {camera.id: camera.name for camera in config.cameras}
         page = config.owner_page.port if config.owner_page.enabled else None
         self._renderer = Renderer(
@@ -176,30 +175,16 @@ class Notifications:
                 )
             )
 
-    def request_changed(self, request: StoredRequest) -> None:
+    def request_changed(self, request: RequestFacts) -> None:
         """The request desk published a request's new state."""
         kind: EventKind
-        if request.state == "received":
+        if request.state == RequestState.RECEIVED:
             kind = "request_received"
         elif request.state in REQUEST_ENDED:
             kind = "request_completed"
         else:
             return
-        decision = self._consent.order if request.kind == "order" else self._consent.voluntary
-        facts = RequestFacts(
-            id=request.id,
-            kind=request.kind,
-            case=request.case,
-            requester=request.requester,
-            basis=request.basis,
-            cameras=request.cameras,
-            start=request.start,
-            end=request.end,
-            state=request.state,
-            reason=request.reason,
-            decision=decision,
-        )
-        self.notify(Event(kind, self._now(), request=facts))
+        self.notify(Event(kind, self._now(), request=request))
 
     # --- the sender thread -------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from agent.owner_page.context import (
 from agent.owner_page.snapshot import jpeg_of
 from agent.quality.accepted import AcceptanceRefused
 from agent.requests.store import RequestStoreError
+from contract.request_states import RequestState
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,15 @@ log = logging.getLogger(__name__)
 DECISION_SETTLE_S = 3.0
 # While a request is being worked on the requests page reloads itself this often.
 REFRESH_S = 5
-BUSY_STATES = frozenset({"received", "waiting_clock", "approved", "exporting", "uploading"})
+BUSY_STATES = frozenset(
+    {
+        RequestState.RECEIVED,
+        RequestState.WAITING_CLOCK,
+        RequestState.APPROVED,
+        RequestState.EXPORTING,
+        RequestState.UPLOADING,
+    }
+)
 
 
 async def cameras(request: Request) -> Response:
@@ -109,7 +118,7 @@ def _settle(page: OwnerPage, request_id: str) -> None:
     deadline = time.monotonic() + DECISION_SETTLE_S
     while time.monotonic() < deadline:
         try:
-            if page.sources.store.get(request_id).state != "awaiting_owner":
+            if page.sources.store.get(request_id).state != RequestState.AWAITING_OWNER:
                 return
         except RequestStoreError:
             return

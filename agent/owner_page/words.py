@@ -10,6 +10,7 @@ from datetime import datetime
 
 from agent.audit import AuditEntry, describe
 from agent.i18n import Translator
+from contract.request_states import RequestState
 
 
 def N_(message: str) -> str:
@@ -103,16 +104,16 @@ STATUSES: Mapping[str, str] = {
 }
 
 REQUEST_STATES: Mapping[str, str] = {
-    "received": N_("received"),
-    "waiting_clock": N_("waiting for the clock"),
-    "rejected": N_("rejected"),
-    "awaiting_owner": N_("waits for your decision"),
-    "declined": N_("declined"),
-    "approved": N_("approved"),
-    "exporting": N_("exporting"),
-    "uploading": N_("uploading"),
-    "completed": N_("completed"),
-    "failed": N_("failed"),
+    RequestState.RECEIVED: N_("received"),
+    RequestState.WAITING_CLOCK: N_("waiting for the clock"),
+    RequestState.REJECTED: N_("rejected"),
+    RequestState.AWAITING_OWNER: N_("waits for your decision"),
+    RequestState.DECLINED: N_("declined"),
+    RequestState.APPROVED: N_("approved"),
+    RequestState.EXPORTING: N_("exporting"),
+    RequestState.UPLOADING: N_("uploading"),
+    RequestState.COMPLETED: N_("completed"),
+    RequestState.FAILED: N_("failed"),
 }
 
 KINDS: Mapping[str, str] = {

@@ -27,6 +27,7 @@ from agent.recording.plain_file import NotPlainFile
 from agent.recording.recorder_files import gaps_between
 from agent.recording.segments import SUFFIX, end_of_segment, start_of
 from agent.requests.store import StoredRequest
+from contract.request_states import RequestState
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ GAP_REASON = "index_rebuilt"
 # timestamp, one frame before the next begins; a second of slack hides that, not a gap.
 GAP_TOLERANCE_S = 2.0
 # Requests in these states released their hold; every other one still holds its window.
-_RELEASED = frozenset({"declined", "rejected"})
+_RELEASED = frozenset({RequestState.DECLINED, RequestState.REJECTED})
 
 
 @dataclass(frozen=True)

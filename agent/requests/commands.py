@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from agent.cli_common import with_config
 from agent.errors import AgentError
 from agent.requests.words import cannot_decide, state_words
+from contract.request_states import RequestState
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
@@ -120,7 +121,7 @@ def _show(store: RequestStore, request_id: str, config: AgentConfig, _: Translat
         ),
         _("  received    {received}").format(received=_local(r.received)),
     ]
-    if r.owner_deadline and r.state == "awaiting_owner":
+    if r.owner_deadline and r.state == RequestState.AWAITING_OWNER:
         how = f"camera-agent requests approve|decline {r.id}"
         lines.append(
             _("  decide by   {deadline}: {how}").format(deadline=_local(r.owner_deadline), how=how)
@@ -152,7 +153,7 @@ def _decide(
     except UnknownRequest:
         print("camera-agent: " + _("no request '{id}'").format(id=request_id), file=sys.stderr)
         return EX_USAGE
-    if request.state != "awaiting_owner":
+    if request.state != RequestState.AWAITING_OWNER:
         print("camera-agent: " + cannot_decide(request_id, request.state, _), file=sys.stderr)
         return EX_USAGE
     command = "approve" if approve else "decline"
@@ -174,12 +175,12 @@ def _decide_offline(
     now = datetime.now(UTC)
     audit = AuditLog(config.agent.data_dir / AUDIT_FILE)
     if approve:
-        store.update(request_id, now, state="approved")
+        store.update(request_id, now, state=RequestState.APPROVED)
         audit.append("approved", request_id, {"by": "owner"})
         said = _("request {id} approved; the agent sends its footage when it runs again")
         print(said.format(id=request_id))
         return 0
-    store.update(request_id, now, state="declined", reason="owner_declined")
+    store.update(request_id, now, state=RequestState.DECLINED, reason="owner_declined")
     audit.append("declined", request_id, {"reason": "owner_declined"})
     index = SegmentIndex(config.agent.data_dir / INDEX_FILE)
     for hold in index.holds(now):

@@ -30,11 +30,13 @@ from agent.evidence.export import (
     package_folder,
 )
 from agent.evidence.upload import UploadError, UploadStopped
+from agent.mqtt import payloads
 from agent.recording.index import SegmentIndex
 from agent.requests.recheck import check_again
 from agent.requests.rejections import RejectionGate
 from agent.requests.store import RequestStore, StoredRequest
 from agent.requests.token import Policy, Rejected, status_id, verify
+from contract.request_states import RequestState
 from contract.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
@@ -58,12 +60,15 @@ HOLD_AFTER_S = 14 * 86400.0
 # the registry cannot verify would be worse than none. Its hold stays, so the footage is
 # still there once the owner has restored the key or enrolled a new one.
 NO_DEVICE_KEY = "device_key_unusable"
+# A request in these states is exported and sent on the desk's thread (again after a
+# restart: the export is kept, the upload resumed).
+_DELIVERING = frozenset({RequestState.APPROVED, RequestState.EXPORTING, RequestState.UPLOADING})
 
 
 class NotAwaitingOwner(ValueError):
     """The owner decided on a request that no longer waits for a decision."""
 
-    def __init__(self, request_id: str, state: str) -> None:
+    def __init__(self, request_id: str, state: RequestState) -> None:
         super().__init__(f"request {request_id} is {state}, not awaiting the owner")
         self.request_id = request_id
         self.state = state
@@ -94,6 +99,10 @@ class Consent:
     voluntary: str
     owner_timeout: timedelta
     require_clock: bool
+
+    def policy_for(self, kind: str) -> str:
+        """auto, ask or never: the owner's policy for a request of this kind."""
+        return self.order if kind == "order" else self.voluntary
 
 
 class RequestDesk:
@@ -159,7 +168,7 @@ class RequestDesk:
         """The owner's decision (control socket, owner page). Raises RequestStoreError when
         there is no such request, NotAwaitingOwner when it is not waiting for one."""
         request = self._store.get(request_id)
-        if request.state != "awaiting_owner":
+        if request.state != RequestState.AWAITING_OWNER:
             raise NotAwaitingOwner(request_id, request.state)
         self._decisions.put((request_id, approve))
         self._wake.set()
@@ -237,7 +246,7 @@ class RequestDesk:
             if not self._rejections.rejected(where, exc.reason, len(payload), now):
                 return  # counted into the next summary: no status, no entry of its own
             log.warning("request %s rejected: %s", where, exc)
-            self._status(where, "rejected", exc.reason)
+            self._status(where, RequestState.REJECTED, exc.reason)
             self._audit.append(
                 "rejected",
                 where,
@@ -269,7 +278,7 @@ class RequestDesk:
             },
         )
         self._hold(stored)
-        self._status(stored.id, "received", None, stored)
+        self._status(stored.id, RequestState.RECEIVED, None, stored)
         self._advance(stored, None)
 
     def _hold(self, request: StoredRequest) -> None:
@@ -282,10 +291,10 @@ class RequestDesk:
 
     def _advance(self, request: StoredRequest, stop: threading.Event | None) -> None:
         state = request.state
-        if state in ("received", "waiting_clock"):
+        if state in (RequestState.RECEIVED, RequestState.WAITING_CLOCK):
             if not self._clock_trusted():
-                if state != "waiting_clock":
-                    self._set(request, "waiting_clock", None)
+                if state != RequestState.WAITING_CLOCK:
+                    self._set(request, RequestState.WAITING_CLOCK, None)
                     self._audit.append("waiting_clock", request.id, {})
                 return
             if self._rejected_again(request):
@@ -294,11 +303,11 @@ class RequestDesk:
                 self._no_key(request)
                 return
             self._ask_consent(request)
-        elif state == "awaiting_owner":
+        elif state == RequestState.AWAITING_OWNER:
             deadline = request.owner_deadline
             if deadline is not None and self._now() >= deadline:
                 self._decline(request, "owner_timeout")
-        elif state in ("approved", "exporting", "uploading") and stop is not None:
+        elif state in _DELIVERING and stop is not None:
             self._deliver(request, stop)
 
     def _clock_trusted(self) -> bool:
@@ -317,14 +326,14 @@ class RequestDesk:
             )
         except Rejected as exc:
             log.warning("request %s rejected on the synchronised clock: %s", request.id, exc)
-            self._set(request, "rejected", exc.reason)
+            self._set(request, RequestState.REJECTED, exc.reason)
             self._audit.append("rejected", request.id, {"reason": exc.reason, "detail": exc.detail})
             self._release_hold(request)
             return True
         return False
 
     def _ask_consent(self, request: StoredRequest) -> None:
-        policy = self._consent.order if request.kind == "order" else self._consent.voluntary
+        policy = self._consent.policy_for(request.kind)
         if policy == "auto":
             self._approve(request, "policy")
         elif policy == "never":
@@ -332,9 +341,12 @@ class RequestDesk:
         else:
             deadline = self._now() + self._consent.owner_timeout
             request = self._store.update(
-                request.id, self._now(), state="awaiting_owner", owner_deadline=deadline
+                request.id,
+                self._now(),
+                state=RequestState.AWAITING_OWNER,
+                owner_deadline=deadline,
             )
-            self._status(request.id, "awaiting_owner", None, request)
+            self._status(request.id, RequestState.AWAITING_OWNER, None, request)
             self._audit.append("awaiting_owner", request.id, {"deadline": rfc3339(deadline)})
             log.warning(
                 "request %s waits for your decision until %s: camera-agent requests show %s",
@@ -345,7 +357,7 @@ class RequestDesk:
 
     def _owner_decided(self, request_id: str, approve: bool) -> None:
         request = self._store.get(request_id)
-        if request.state != "awaiting_owner":
+        if request.state != RequestState.AWAITING_OWNER:
             return
         if approve:
             self._approve(request, "owner")
@@ -353,12 +365,12 @@ class RequestDesk:
             self._decline(request, "owner_declined")
 
     def _approve(self, request: StoredRequest, by: str) -> None:
-        self._set(request, "approved", None)
+        self._set(request, RequestState.APPROVED, None)
         self._audit.append("approved", request.id, {"by": by})
         self._wake.set()  # export on the desk's next pass, not inside the MQTT callback path
 
     def _decline(self, request: StoredRequest, reason: str) -> None:
-        self._set(request, "declined", reason)
+        self._set(request, RequestState.DECLINED, reason)
         self._audit.append("declined", request.id, {"reason": reason})
         self._release_hold(request)
 
@@ -370,17 +382,17 @@ class RequestDesk:
     def _no_key(self, request: StoredRequest) -> None:
         detail = f"the device key is {self._key_problem}: the agent needs re-enrolment"
         log.error("request %s failed: %s", request.id, detail)
-        self._set(request, "failed", NO_DEVICE_KEY)
+        self._set(request, RequestState.FAILED, NO_DEVICE_KEY)
         self._audit.append("failed", request.id, {"reason": NO_DEVICE_KEY, "detail": detail})
 
     def _deliver(self, request: StoredRequest, stop: threading.Event) -> None:
-        if self._key_problem is not None and request.state == "approved":
+        if self._key_problem is not None and request.state == RequestState.APPROVED:
             self._no_key(request)
             return
         directory = package_folder(self._evidence_dir, request.id)
         package: Package
-        if request.state == "approved" or not (directory / "manifest.json").exists():
-            request = self._set(request, "exporting", None)
+        if request.state == RequestState.APPROVED or not (directory / "manifest.json").exists():
+            request = self._set(request, RequestState.EXPORTING, None)
             if directory.exists():
                 shutil.rmtree(directory)  # a half-made export from before a crash
             try:
@@ -396,7 +408,7 @@ class RequestDesk:
                     key=self._key,
                 )
             except ExportError as exc:
-                self._set(request, "failed", exc.reason)
+                self._set(request, RequestState.FAILED, exc.reason)
                 self._audit.append("failed", request.id, {"reason": exc.reason, "detail": str(exc)})
                 return
             total = sum(f.bytes for f in package.files)
@@ -408,7 +420,7 @@ class RequestDesk:
                 bytes_total=total,
                 manifest_sha256=package.manifest_sha256,
             )
-            self._status(request.id, "exporting", None, request)
+            self._status(request.id, RequestState.EXPORTING, None, request)
             self._audit.append(
                 "exported",
                 request.id,
@@ -423,11 +435,11 @@ class RequestDesk:
         if self._uploader is None:
             log.warning("request %s: exported to %s; no uploader configured", request.id, directory)
             return
-        request = self._set(request, "uploading", None)
+        request = self._set(request, RequestState.UPLOADING, None)
 
         def progress(sent: int, total: int) -> None:
             current = self._store.update(request.id, self._now(), bytes_sent=sent)
-            self._status(current.id, "uploading", None, current)
+            self._status(current.id, RequestState.UPLOADING, None, current)
 
         try:
             self._uploader.send(request, package, progress, stop)
@@ -436,35 +448,39 @@ class RequestDesk:
         except (UploadError, OSError) as exc:
             reason = getattr(exc, "reason", None) or type(exc).__name__
             log.error("request %s: upload failed: %s", request.id, exc)
-            self._set(request, "failed", "upload_failed")
+            self._set(request, RequestState.FAILED, "upload_failed")
             self._audit.append(
                 "failed", request.id, {"reason": "upload_failed", "detail": f"{reason}: {exc}"}
             )
             return
         if stop.is_set():
             return
-        self._set(request, "completed", None)
+        self._set(request, RequestState.COMPLETED, None)
         self._audit.append("completed", request.id, {"manifest_sha256": request.manifest_sha256})
 
-    def _set(self, request: StoredRequest, state: str, reason: str | None) -> StoredRequest:
+    def _set(
+        self, request: StoredRequest, state: RequestState, reason: str | None
+    ) -> StoredRequest:
         updated = self._store.update(request.id, self._now(), state=state, reason=reason)
         self._status(updated.id, state, reason, updated)
         return updated
 
     def _status(
-        self, request_id: str, state: str, reason: str | None, request: StoredRequest | None = None
+        self,
+        request_id: str,
+        state: RequestState,
+        reason: str | None,
+        request: StoredRequest | None = None,
     ) -> None:
-        body: dict[str, Any] = {
-            "request_id": request_id,
-            "state": state,
-            "reason": reason,
-            "progress": {
-                "bytes_sent": request.bytes_sent if request else 0,
-                "bytes_total": request.bytes_total if request else 0,
-            },
-            "manifest_sha256": request.manifest_sha256 if request else None,
-            "ts": rfc3339(self._now()),
-        }
+        body = payloads.request_status(
+            request_id,
+            state,
+            reason,
+            self._now(),
+            bytes_sent=request.bytes_sent if request else 0,
+            bytes_total=request.bytes_total if request else 0,
+            manifest_sha256=request.manifest_sha256 if request else None,
+        )
         self._publish(request_id, body, request is not None)
         if request is not None and self._on_state is not None:
             self._on_state(request)

@@ -1,5 +1,6 @@
 """From the owner's config to the request desk: what it checks against, and the desk
-itself with its uploader, as the running agent builds it."""
+itself with its uploader, as the running agent builds it, telling the owner's
+notifications the plain facts of each request."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from agent.audit import AuditLog
 from agent.clock import ClockState
 from agent.config import AgentConfig
 from agent.crypto import device_key
-from agent.evidence.delivery import Delivery
 from agent.evidence.upload import Uploader, session_trusting
+from agent.notify.events import RequestFacts
 from agent.recording.index import SegmentIndex
-from agent.requests.desk import Consent, RequestDesk, RequestWatcher, StatusSink
-from agent.requests.store import RequestStore
+from agent.requests.delivery import Delivery
+from agent.requests.desk import Consent, RequestDesk, StatusSink
+from agent.requests.store import RequestStore, StoredRequest
 from agent.requests.token import Policy, upload_allowed
 from contract import jws
 
@@ -54,14 +56,16 @@ def request_desk(
     clock: Callable[[], ClockState],
     key: Ed25519PrivateKey | None,
     key_problem: str | None,
-    on_state: RequestWatcher,
+    on_state: Callable[[RequestFacts], None],
 ) -> RequestDesk:
     """The daemon's desk: the config's policy and consent, an uploader that keeps to the
-    allow-list, and the agent's store, index, audit log and status topic."""
+    allow-list, and the agent's store, index, audit log and status topic; `on_state` is
+    told each accepted request's state as it is published."""
     data_dir = config.agent.data_dir
     if key is not None:
         log.info("device key %s signs evidence manifests", device_key.describe(key)["kid"])
     policy = policy_of(config)
+    consent = consent_of(config)
     uploader = Uploader(
         session_trusting(config.police.upload_ca_file),
         rate_limit_bytes_per_s=config.police.upload_rate_limit or None,
@@ -72,7 +76,7 @@ def request_desk(
     return RequestDesk(
         agent_id=config.agent.id,
         policy=policy,
-        consent=consent_of(config),
+        consent=consent,
         store=store,
         index=index,
         audit=audit,
@@ -82,5 +86,22 @@ def request_desk(
         key_problem=key_problem,
         evidence_dir=data_dir / "evidence",
         uploader=Delivery(store, audit, uploader),
-        on_state=on_state,
+        on_state=lambda request: on_state(facts_of(request, consent)),
+    )
+
+
+def facts_of(request: StoredRequest, consent: Consent) -> RequestFacts:
+    """What the owner is told of a request: no upload URL, token or progress."""
+    return RequestFacts(
+        id=request.id,
+        kind=request.kind,
+        case=request.case,
+        requester=request.requester,
+        basis=request.basis,
+        cameras=request.cameras,
+        start=request.start,
+        end=request.end,
+        state=request.state,
+        reason=request.reason,
+        decision=consent.policy_for(request.kind),
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 from agent.errors import AgentError
 from agent.requests.token import Request
 from agent.sqlite_db import open_db, transaction
+from contract.request_states import FINAL, RequestState
 from contract.token_rules import CLOCK_SKEW
 
 REQUESTS_FILE = "requests.sqlite"
@@ -25,21 +26,6 @@ REQUESTS_FILE = "requests.sqlite"
 # not in the audit log they come from, so they are never forgotten. Accepted requests
 # are few (police requests), so the table stays small. 9999-12-31, as a Unix time.
 NEVER_FORGET = 253402214400.0
-
-STATES = (
-    "received",
-    "waiting_clock",
-    "rejected",
-    "awaiting_owner",
-    "declined",
-    "approved",
-    "exporting",
-    "uploading",
-    "completed",
-    "failed",
-)
-# Nothing more happens to a request in these states.
-FINAL = frozenset({"rejected", "declined", "completed", "failed"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
@@ -106,7 +92,7 @@ class UnknownRequest(RequestStoreError):
 @dataclass(frozen=True)
 class StoredRequest:
     id: str
-    state: str
+    state: RequestState
     reason: str | None
     kind: str
     case: str
@@ -128,7 +114,7 @@ class StoredRequest:
 
     @property
     def final(self) -> bool:
-        return self.state in FINAL
+        return self.state.final
 
 
 def _ts(moment: datetime) -> float:
@@ -142,7 +128,7 @@ def _dt(value: float) -> datetime:
 def _row(r: sqlite3.Row) -> StoredRequest:
     return StoredRequest(
         id=r["id"],
-        state=r["state"],
+        state=RequestState(r["state"]),
         reason=r["reason"],
         kind=r["kind"],
         case=r["case_id"],
@@ -201,9 +187,10 @@ class RequestStore:
             db.execute(
                 "INSERT OR REPLACE INTO requests (id, state, kind, case_id, basis, requester,"
                 " issuer, cameras, start, end, upload_url, upload_token, expires, received,"
-                " updated, token) VALUES (?, 'received', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " updated, token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request.id,
+                    RequestState.RECEIVED,
                     request.kind,
                     request.case,
                     request.basis,
@@ -236,14 +223,14 @@ class RequestStore:
         request_id: str,
         now: datetime,
         *,
-        state: str | None = None,
+        state: RequestState | None = None,
         reason: str | None = None,
         owner_deadline: datetime | None = None,
         bytes_sent: int | None = None,
         bytes_total: int | None = None,
         manifest_sha256: str | None = None,
     ) -> StoredRequest:
-        if state is not None and state not in STATES:
+        if state is not None and state not in frozenset(RequestState):
             raise ValueError(f"unknown request state {state!r}")
         changes: dict[str, object] = {"updated": _ts(now)}
         if state is not None:

@@ -4,32 +4,34 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from contract.request_states import RequestState
+
 if TYPE_CHECKING:
     from agent.i18n import Translator
 
 # Each state in words for the owner; the texts are catalogue msgids.
 _WORDS = {
-    "received": "received, being checked",
-    "waiting_clock": "waiting for the system clock to be synchronised",
-    "rejected": "rejected",
-    "awaiting_owner": "waiting for your decision",
-    "declined": "declined",
-    "approved": "approved",
-    "exporting": "copying the footage",
-    "uploading": "sending the footage",
-    "completed": "completed: the footage was delivered",
-    "failed": "failed",
+    RequestState.RECEIVED: "received, being checked",
+    RequestState.WAITING_CLOCK: "waiting for the system clock to be synchronised",
+    RequestState.REJECTED: "rejected",
+    RequestState.AWAITING_OWNER: "waiting for your decision",
+    RequestState.DECLINED: "declined",
+    RequestState.APPROVED: "approved",
+    RequestState.EXPORTING: "copying the footage",
+    RequestState.UPLOADING: "sending the footage",
+    RequestState.COMPLETED: "completed: the footage was delivered",
+    RequestState.FAILED: "failed",
 }
 
 
-def state_words(state: str, reason: str | None, _: Translator) -> str:
+def state_words(state: RequestState, reason: str | None, _: Translator) -> str:
     """A request's state in the owner's words."""
     words = _WORDS.get(state)
     said = _(words) if words else state
     return said + (f" ({reason})" if reason else "")
 
 
-def cannot_decide(request_id: str, state: str, _: Translator) -> str:
+def cannot_decide(request_id: str, state: RequestState, _: Translator) -> str:
     """Why a request that no longer waits for the owner cannot be approved or declined."""
     said = _(
         "request {id} is {state}; only a request waiting for your decision can be "

@@ -30,8 +30,8 @@ from tests.notify.test_service import (
     Clock,
     events_of,
     health,
+    request_facts,
     service,
-    stored_request,
     webhook,
 )
 from tests.support import free_port
@@ -160,7 +160,7 @@ def test_a_message_for_a_receiver_that_was_not_there_is_delivered_when_it_is(
     port = free_port()
     config = make_config({"webhook": {"url": f"http://127.0.0.1:{port}/hook"}})
     notes = service(config, clock)
-    notes.request_changed(stored_request("received"))
+    notes.request_changed(request_facts("received"))
     notes.step()
     assert "trying again in 10 s" in caplog.text
     receiver = HttpReceiver()

@@ -13,9 +13,9 @@ import pytest
 
 from agent.clock import ClockState
 from agent.config import AgentConfig, load_config
+from agent.notify.events import RequestFacts
 from agent.notify.service import Notifications, Tuning
 from agent.quality.assess import Health
-from agent.requests.store import StoredRequest
 from tests.notify.conftest import ConfigMaker
 from tests.notify.receiver import HttpReceiver, Posted, http_receiver
 from tests.support import free_port
@@ -46,15 +46,14 @@ def events_of(receiver: HttpReceiver) -> list[dict[str, Any]]:
     return [json.loads(post.body) for post in receiver.posts]
 
 
-def stored_request(state: str, kind: str = "voluntary", reason: str | None = None) -> Any:
+def request_facts(state: str, kind: str = "voluntary", reason: str | None = None) -> RequestFacts:
+    """A request as the desk tells it, under the default consent: orders approved by
+    policy, voluntary requests left to the owner."""
     at = dt.datetime(2026, 3, 13, 22, 0, tzinfo=dt.UTC)
-    return StoredRequest(
-        id="req-7", state=state, reason=reason, kind=kind, case="2026-NN-0042",
-        basis="Sv art. 126nd", requester="Politie Noord-Nederland", issuer="police",
-        cameras=("front",), start=at, end=at + dt.timedelta(minutes=30),
-        upload_url="https://evidence.example/files/", upload_token="t",
-        expires=at + dt.timedelta(days=1), received=at, updated=at, owner_deadline=None,
-        bytes_sent=0, bytes_total=0, manifest_sha256=None,
+    return RequestFacts(
+        id="req-7", kind=kind, case="2026-NN-0042", requester="Politie Noord-Nederland",
+        basis="Sv art. 126nd", cameras=("front",), start=at, end=at + dt.timedelta(minutes=30),
+        state=state, reason=reason, decision="auto" if kind == "order" else "ask",
     )  # fmt: skip
 
 
@@ -143,11 +142,11 @@ def test_a_request_is_told_at_once_with_what_the_owner_must_do(
     make_config: ConfigMaker, receiver: HttpReceiver, clock: Clock
 ) -> None:
     notes = service(make_config(webhook(receiver), locale="nl"), clock)
-    notes.request_changed(stored_request("received"))
-    notes.request_changed(stored_request("awaiting_owner"))  # not news
+    notes.request_changed(request_facts("received"))
+    notes.request_changed(request_facts("awaiting_owner"))  # not news
     notes.step()
     clock.advance(minutes=5)
-    notes.request_changed(stored_request("declined", reason="owner_declined"))
+    notes.request_changed(request_facts("declined", reason="owner_declined"))
     notes.step()
     received, declined = events_of(receiver)
     assert received["event"] == "request_received"
@@ -178,8 +177,8 @@ def test_an_order_approved_by_policy_needs_no_decision(
     make_config: ConfigMaker, receiver: HttpReceiver, clock: Clock
 ) -> None:
     notes = service(make_config(webhook(receiver)), clock)
-    notes.request_changed(stored_request("received", kind="order"))
-    notes.request_changed(stored_request("completed", kind="order"))
+    notes.request_changed(request_facts("received", kind="order"))
+    notes.request_changed(request_facts("completed", kind="order"))
     notes.step()
     received, completed = events_of(receiver)
     assert received["title"] == "Police request 2026-NN-0042 received"
@@ -201,7 +200,7 @@ def test_daily_digest_sums_up_the_day_but_a_request_comes_at_once(
         notes.step()
         clock.advance(minutes=10)
     notes.storage_changed(True, 10**9, 10**10)
-    notes.request_changed(stored_request("received"))
+    notes.request_changed(request_facts("received"))
     notes.step()
     assert [e["event"] for e in events_of(receiver)] == ["request_received"]
     clock.now = dt.datetime(2026, 3, 15, 7, 59, tzinfo=AMSTERDAM)
@@ -307,8 +306,8 @@ def test_events_not_chosen_are_not_sent(
 ) -> None:
     notes = service(make_config(webhook(receiver, events=["request_received"])), clock)
     notes.camera_changed("front", health("ok"), health("offline", "no_signal"))
-    notes.request_changed(stored_request("completed"))
-    notes.request_changed(stored_request("received"))
+    notes.request_changed(request_facts("completed"))
+    notes.request_changed(request_facts("received"))
     notes.step()
     assert [e["event"] for e in events_of(receiver)] == ["request_received"]
 
@@ -398,7 +397,7 @@ def test_with_the_owner_page_on_a_request_says_where_to_decide(
 ) -> None:
     config = make_config(webhook(receiver), owner_page={"enabled": True, "listen": "0.0.0.0:8090"})
     notes = service(config, clock)
-    notes.request_changed(stored_request("received"))
+    notes.request_changed(request_facts("received"))
     notes.step()
     (received,) = events_of(receiver)
     assert "on your owner page (port 8090 of this device)" in received["message"]

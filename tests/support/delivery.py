@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from agent.evidence.delivery import Delivery
 from agent.evidence.export import Package
 from agent.evidence.upload import Uploader
+from agent.requests.delivery import Delivery
 from agent.requests.store import RequestStore, StoredRequest
+from contract.request_states import RequestState
 
 KiB = 1024
 
@@ -44,7 +45,7 @@ def uploading_request(
     start, end = window or (now, now)
     return StoredRequest(
         id=request_id,
-        state="uploading",
+        state=RequestState.UPLOADING,
         reason=None,
         kind="order",
         case=case,
