@@ -202,20 +202,11 @@ class App:
         store, store_reset = open_request_store(data_dir)
         key, key_problem = device_key.for_daemon(data_dir)
         link = RegistryLink(
+            registry,
             client_id=agent_id,
-            host=registry.host,
-            port=registry.port,
             will_topic=topics.state,
             will_payload=payloads.encode(payloads.death(agent_id, bdseq, "connection_lost")),
-            tls=registry.tls,
-            ca_file=str(registry.ca_file) if registry.ca_file else None,
-            client_cert=str(registry.client_cert) if registry.client_cert else None,
-            client_key=str(registry.client_key) if registry.client_key else None,
-            username=registry.username,
-            password=registry.password.get_secret_value() if registry.password else None,
             outbox=outbox,
-            protocol=registry.mqtt_version,
-            keepalive=registry.keepalive,
         )
         started = time.monotonic()
         # The owner's e-mail / webhook / ntfy messages; its hooks only enqueue.

@@ -1,8 +1,7 @@
 """A thin paho-mqtt wrapper: connect, keep connected, publish. Callbacks only record state.
 
-paho's own reconnect loop swallows the reason a connection failed (a refused port, an
-untrusted certificate), so this wrapper runs the connect loop itself: the owner sees
-why in the log, and the delays are jittered.
+The connect loop is the shared one (contract/common/mqtt_connection.py): the owner sees
+why a connection failed in the log, and the delays are jittered.
 
 Health, request statuses and audit entries go through the on-disk outbox: a sender
 thread hands them to paho in order, a window at a time, and removes each when its PUBACK
@@ -23,27 +22,23 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from cryptography import x509
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from agent.mqtt.outbox import Message, Outbox, OutboxError
-from contract.common.backoff import Backoff
+from contract.common.mqtt_connection import QOS, PahoConnection, Wording
+from contract.config import BrokerConfig
 
 log = logging.getLogger(__name__)
 
-QOS = 1  # DESIGN.md: every topic is QoS 1
-KEEPALIVE_S = 30
 # Reconnect delays to the broker: short, so a restarted broker gets its health back within
 # a few seconds (at most CAP, jittered down to half of it).
 RECONNECT_BASE_S = 0.5
@@ -59,42 +54,25 @@ IDLE_WAKE_S = 5.0
 # After a failure of the outbox file (or a bug), the sender tries again this much later.
 SENDER_RETRY_S = 5.0
 
-ProtocolVersion = Literal["5", "3.1.1"]
 # How long a clean stop waits for the broker to acknowledge the `offline` state.
 STOP_FLUSH_S = 2.0
 
 
-class RegistryLink:
-    """One MQTT connection to the registry broker, identified by the agent id."""
-
-    # The agent's stop event, given to start().
-    _stop: threading.Event
+class RegistryLink(PahoConnection):
+    """One MQTT connection to the registry broker, identified by the agent id. Its stop
+    event is the agent's, given to start()."""
 
     def __init__(
         self,
+        broker: BrokerConfig,
         *,
         client_id: str,
-        host: str,
-        port: int,
         will_topic: str,
         will_payload: bytes,
-        tls: bool = False,
-        ca_file: str | None = None,
-        client_cert: str | None = None,
-        client_key: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
         outbox: Outbox,
-        protocol: ProtocolVersion = "5",
-        keepalive: float = KEEPALIVE_S,
     ) -> None:
-        self._host = host
-        self._port = port
-        self._v5 = protocol == "5"
-        self._keepalive = max(1, round(keepalive))
-        self._connected = threading.Event()
-        self._connections = 0
         self._lock = threading.Lock()
+        self._connections = 0
         self.wake = threading.Event()  # set on every (re)connect, for the publisher to act
         self._outbox = outbox
         self._kick = threading.Event()  # the sender has something to do
@@ -103,50 +81,23 @@ class RegistryLink:
         self._handed = 0  # highest outbox id handed to paho in this run
         self.refused = 0  # messages the broker refused in this run
         self._subscriptions: dict[str, Callable[[bytes], None]] = {}
-        self._accepted = False  # the current connection got a CONNACK
-        self._refused = False  # the broker said why it refused (logged then)
-        self._client_cert = client_cert
-        if client_cert is not None:
-            check_certificate(client_cert)
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
+        if broker.client_cert is not None:
+            check_certificate(str(broker.client_cert))
+        super().__init__(
+            broker,
             client_id=client_id,
-            protocol=paho.MQTTv5 if self._v5 else paho.MQTTv311,
+            max_inflight=WINDOW,
+            thread_name="mqtt",
+            reconnect_base_s=RECONNECT_BASE_S,
+            reconnect_cap_s=RECONNECT_CAP_S,
+            log=log,
+            wording=Wording(broker="registry broker", client="this agent"),
             # MQTT 3.1.1: keep the session (requests queued while away); MQTT 5 says so
             # at connect, with an expiry.
-            clean_session=None if self._v5 else False,
-            reconnect_on_failure=False,
+            clean_session=None if broker.mqtt_version == "5" else False,
         )
-        client.max_inflight_messages = WINDOW
-        client.will_set(will_topic, will_payload, qos=QOS, retain=True)
-        if tls:
-            client.tls_set(
-                ca_certs=ca_file,
-                certfile=client_cert,
-                keyfile=client_key,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        if username is not None:
-            client.username_pw_set(username, password)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_message = self._on_message
-        self._client = client
-        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
-        # paho writes a packet queued from another thread (the outbox sender's publish) on
-        # that thread, at once, unless it believes its own loop thread runs (`_thread`,
-        # set only by loop_start); ours runs loop_forever. Two threads then use the TLS
-        # socket at once, and OpenSSL fails the record ("decryption failed or bad record
-        # mac": the broker drops the agent). Told, paho queues the packet and wakes its
-        # loop, which writes it. The registry's BrokerConnection does the same.
-        client._thread = self._thread
+        self._client.will_set(will_topic, will_payload, qos=QOS, retain=True)
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-outbox", daemon=True)
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
 
     def take_connections(self) -> int:
         """How many times the link has connected so far (the publisher compares)."""
@@ -221,40 +172,6 @@ class RegistryLink:
             self._hand_over()
         except OutboxError as exc:
             log.error("message outbox: %s", exc)
-
-    def _run(self) -> None:
-        backoff = Backoff(RECONNECT_BASE_S, RECONNECT_CAP_S)
-        where = f"{self._host}:{self._port}"
-        while not self._stop.is_set():
-            try:
-                self._connect()
-            except ssl.SSLCertVerificationError as exc:
-                log.error(
-                    "registry broker %s: TLS certificate not trusted: %s", where, exc.verify_message
-                )
-            except ssl.SSLError as exc:
-                log.error("registry broker %s: TLS failed: %s", where, exc)
-            except OSError as exc:
-                log.warning("registry broker %s unreachable: %s", where, exc)
-            else:
-                self._accepted = False
-                self._client.loop_forever()
-                if self._accepted:
-                    backoff.reset()
-                elif not self._stop.is_set() and not self._refused:
-                    # TLS 1.3 lets the broker refuse a client certificate only after the
-                    # handshake: the connection just ends, with no CONNACK.
-                    log.error(
-                        "registry broker %s closed the connection before accepting this agent%s",
-                        where,
-                        "; is the client certificate valid and issued by the broker's CA?"
-                        if self._client_cert
-                        else "",
-                    )
-                self._connected.clear()
-            if self._stop.is_set():
-                break
-            self._stop.wait(backoff.next())
 
     def _connect(self) -> None:
         if not self._v5:
@@ -359,31 +276,15 @@ class RegistryLink:
                 self._outbox.delivered(message.id)
             self._kick.set()  # room in the window
 
-    def _on_publish(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        mid: int,
-        reason: ReasonCode | None,
-        properties: Properties | None,
-    ) -> None:
+    def _on_acked(self, mid: int, reason: ReasonCode | None) -> None:
         # paho calls this holding its own locks: only hand the ack to the sender thread.
         self._acks.put((mid, reason))
         self._kick.set()
 
-    def _on_connect(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        flags: paho.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason.is_failure:
-            self._refused = True
-            log.error("registry broker refused the connection: %s", reason)
-            return
-        self._accepted = True
+    def _on_refused(self, reason: ReasonCode) -> None:
+        log.error("registry broker refused the connection: %s", reason)
+
+    def _on_accepted(self, session_present: bool) -> None:
         log.info("connected to registry broker %s:%d", self._host, self._port)
         with self._lock:
             self._connections += 1
@@ -392,26 +293,17 @@ class RegistryLink:
         self._kick.set()
         # A resumed session keeps subscriptions, a new one does not: always subscribe.
         for topic in self._subscriptions:
-            client.subscribe(topic, qos=QOS)
+            self._client.subscribe(topic, qos=QOS)
 
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+    def _on_received(self, message: paho.MQTTMessage) -> None:
         handler = self._subscriptions.get(message.topic)
         if handler is None:
             log.warning("message on %s, which this agent did not subscribe to", message.topic)
             return
         handler(bytes(message.payload))
 
-    def _on_disconnect(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        flags: paho.DisconnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        was = self._connected.is_set()
-        self._connected.clear()
-        if was and not self._stop.is_set():
+    def _on_lost(self, reason: ReasonCode, was_connected: bool) -> None:
+        if was_connected and not self._stop.is_set():
             log.warning("lost the registry broker: %s", reason)
 
 

@@ -2,33 +2,31 @@
 as in the contract's BrokerConfig, reconnect with backoff, subscriptions renewed on every
 connect, and publishes that wait for their PUBACK.
 
-Like the agent's link (agent/mqtt/client.py) it runs the connect loop itself, so the log
-says why a connection failed. paho callbacks only hand messages on.
+Like the agent's link (agent/mqtt/client.py) it runs the shared connect loop
+(contract/common/mqtt_connection.py), so the log says why a connection failed. paho
+callbacks only hand messages on.
 """
 
 from __future__ import annotations
 
 import logging
-import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from contract.common.backoff import Backoff
+from contract.common.mqtt_connection import QOS, PahoConnection, Wording
 from contract.config import BrokerConfig
 from registry.errors import RegistryError
 
 log = logging.getLogger(__name__)
 
-QOS = 1  # DESIGN.md: every topic is QoS 1
 RECONNECT_BASE_S = 0.5
 RECONNECT_CAP_S = 10.0
 # The broker keeps an ingest worker's session (its shared subscriptions and the messages
@@ -98,7 +96,7 @@ class _BufferedSocket:
         self._sock.setblocking(flag)
 
 
-class BrokerConnection:
+class BrokerConnection(PahoConnection):
     """One MQTT 5 connection of the registry, kept up until stop()."""
 
     def __init__(
@@ -117,59 +115,31 @@ class BrokerConnection:
             # (a refused relay) are MQTT 5.
             raise RegistryError("mqtt.mqtt_version: the registry needs MQTT 5")
         self.client_id = client_id
-        self._where = f"{config.host}:{config.port}"
-        self._host, self._port = config.host, config.port
-        self._keepalive = max(1, round(config.keepalive))
         self._persistent = persistent_session
         self._on_message_cb = on_message
         self._on_connect_cb = on_connect
         self._subscriptions: list[Subscription] = []
         self._stop = threading.Event()
-        self._connected = threading.Event()
-        self._accepted = False
-        self._refused = False
         self._lock = threading.Lock()
         self._acks: dict[int, ReasonCode | None] = {}
         self._ack_ready = threading.Condition(self._lock)
         self._brief: dict[int, str] = {}  # SUBACK mid -> filter to drop then
-        self._client_cert = config.client_cert
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
+        super().__init__(
+            config,
             client_id=client_id,
-            protocol=paho.MQTTv5,
-            reconnect_on_failure=False,
+            max_inflight=MAX_INFLIGHT,
+            thread_name=name,
+            reconnect_base_s=RECONNECT_BASE_S,
+            reconnect_cap_s=RECONNECT_CAP_S,
+            log=log,
+            wording=Wording(
+                broker="MQTT broker",
+                client=client_id,
+                untrusted_hint=" (is mqtt.ca_file the CA that signed the broker's certificate?)",
+            ),
             manual_ack=manual_ack,
         )
-        client.max_inflight_messages_set(MAX_INFLIGHT)
-        if config.tls:
-            client.tls_set(
-                ca_certs=str(config.ca_file) if config.ca_file else None,
-                certfile=str(config.client_cert) if config.client_cert else None,
-                keyfile=str(config.client_key) if config.client_key else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        if config.username is not None:
-            password = config.password.get_secret_value() if config.password else None
-            client.username_pw_set(config.username, password)
-        client.on_connect = self._handle_connect
-        client.on_disconnect = self._handle_disconnect
-        client.on_message = self._handle_message
-        client.on_publish = self._handle_publish
-        client.on_subscribe = self._handle_subscribe
-        self._client = client
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        # paho writes a packet queued from another thread (ack() from the writer,
-        # publish() from the web app) on that thread, at once, unless it believes its own
-        # loop thread runs (`_thread`, set only by loop_start). We run loop_forever in
-        # our thread instead, so without this two threads write the socket concurrently:
-        # interleaved partial writes (and SSL objects are not thread-safe). Told, paho
-        # only queues the packet and wakes its loop, which writes it.
-        client._thread = self._thread
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
+        self._client.on_subscribe = self._handle_subscribe
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
@@ -250,41 +220,6 @@ class BrokerConnection:
 
     # --- the connect loop --------------------------------------------------------------------
 
-    def _run(self) -> None:
-        backoff = Backoff(RECONNECT_BASE_S, RECONNECT_CAP_S)
-        while not self._stop.is_set():
-            try:
-                self._connect()
-            except ssl.SSLCertVerificationError as exc:
-                log.error(
-                    "MQTT broker %s: TLS certificate not trusted: %s (is mqtt.ca_file "
-                    "the CA that signed the broker's certificate?)",
-                    self._where,
-                    exc.verify_message,
-                )
-            except ssl.SSLError as exc:
-                log.error("MQTT broker %s: TLS failed: %s", self._where, exc)
-            except OSError as exc:
-                log.warning("MQTT broker %s unreachable: %s", self._where, exc)
-            else:
-                self._accepted = False
-                self._client.loop_forever()
-                if self._accepted:
-                    backoff.reset()
-                elif not self._stop.is_set() and not self._refused:
-                    log.error(
-                        "MQTT broker %s closed the connection before accepting %s%s",
-                        self._where,
-                        self.client_id,
-                        "; is the client certificate valid and issued by the broker's CA?"
-                        if self._client_cert
-                        else "",
-                    )
-                self._connected.clear()
-            if self._stop.is_set():
-                break
-            self._stop.wait(backoff.next())
-
     def _connect(self) -> None:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.ReceiveMaximum = RECEIVE_MAXIMUM
@@ -304,41 +239,23 @@ class BrokerConnection:
 
     # --- paho callbacks (paho's thread: record and hand on only) -----------------------------
 
-    def _handle_connect(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        flags: paho.ConnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason.is_failure:
-            self._refused = True
-            log.error("MQTT broker %s refused %s: %s", self._where, self.client_id, reason)
-            return
-        self._accepted = True
+    def _on_refused(self, reason: ReasonCode) -> None:
+        log.error("MQTT broker %s refused %s: %s", self._where, self.client_id, reason)
+
+    def _on_accepted(self, session_present: bool) -> None:
         log.info(
             "connected to MQTT broker %s as %s (session %s)",
             self._where,
             self.client_id,
-            "resumed" if flags.session_present else "new",
+            "resumed" if session_present else "new",
         )
         for subscription in self._subscriptions:
             self._subscribe(subscription)
         self._connected.set()
         if self._on_connect_cb is not None:
-            self._on_connect_cb(flags.session_present)
+            self._on_connect_cb(session_present)
 
-    def _handle_disconnect(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        flags: paho.DisconnectFlags,
-        reason: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        was = self._connected.is_set()
-        self._connected.clear()
+    def _on_lost(self, reason: ReasonCode, was_connected: bool) -> None:
         if self._stop.is_set():
             return
         if reason.value == SESSION_TAKEN_OVER:
@@ -349,23 +266,14 @@ class BrokerConnection:
                 self._where,
                 self.client_id,
             )
-        elif was:
+        elif was_connected:
             log.warning("lost the MQTT broker %s: %s", self._where, reason)
 
-    def _handle_message(
-        self, client: paho.Client, userdata: Any, message: paho.MQTTMessage
-    ) -> None:
+    def _on_received(self, message: paho.MQTTMessage) -> None:
         if self._on_message_cb is not None:
             self._on_message_cb(message)
 
-    def _handle_publish(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        mid: int,
-        reason: ReasonCode | None,
-        properties: Properties | None,
-    ) -> None:
+    def _on_acked(self, mid: int, reason: ReasonCode | None) -> None:
         with self._ack_ready:
             self._acks[mid] = reason
             self._ack_ready.notify_all()
