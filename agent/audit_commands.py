@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 
 from agent.audit import AUDIT_FILE, AuditError, AuditLog, describe
 from agent.cli_common import load, owner_translator
+from contract.exit_codes import EX_IOERR
 
 if TYPE_CHECKING:
     from agent.i18n import Translator
-
-EX_IOERR = 74
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:

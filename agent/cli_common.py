@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contract.errors import ConfigError
+from contract.exit_codes import EX_CONFIG
 
 if TYPE_CHECKING:  # imported lazily below (agent/cli.py says why)
     from agent.config import AgentConfig
     from agent.i18n import Translator
 
 DEFAULT_CONFIG = Path("/etc/camera-agent/config.yaml")
-EX_CONFIG = 78
 
 Command = Callable[[argparse.Namespace], int]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import AgentError
+from contract.exit_codes import EX_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,8 @@ MAX_REQUEST_BYTES = 4096
 CLIENT_TIMEOUT_S = 5.0
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
-# sysexits: the daemon refused or could not be asked.
-EX_UNAVAILABLE = 69
+# EX_UNAVAILABLE (contract/exit_codes.py) is the answer when the daemon refused or could
+# not be asked.
 
 
 class ControlError(AgentError):

@@ -11,12 +11,10 @@ from pathlib import Path
 from agent.cli_common import load, owner_translator
 from agent.errors import AgentError
 from agent.state import StateError
+from contract.exit_codes import EX_CANTCREAT, EX_IOERR
 
 # The name these journal lines have always carried (before the command line was split).
 log = logging.getLogger("agent.cli")
-
-EX_CANTCREAT = 73
-EX_IOERR = 74
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:

@@ -22,6 +22,13 @@ from agent.config import AgentSection, ConfigSection, Location, load_yaml_model
 from agent.config_fields import web_url
 from agent.crypto import device_key
 from agent.errors import AgentError
+from contract.exit_codes import (
+    EX_CANTCREAT,
+    EX_NOPERM,
+    EX_PROTOCOL,
+    EX_UNAVAILABLE,
+    EX_USAGE,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -43,13 +50,6 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0  # the registry updates the broker's password file before answering
 MAX_RESPONSE_BYTES = 64 * 1024
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
-
-EX_USAGE = 64
-EX_UNAVAILABLE = 69
-EX_CANTCREAT = 73
-EX_PROTOCOL = 76
-EX_NOPERM = 77
-EX_CONFIG = 78
 
 
 class EnrolmentError(AgentError):

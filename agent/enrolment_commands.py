@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.cli_common import EX_CONFIG, print_config_errors
+from agent.cli_common import print_config_errors
 from contract.errors import ConfigError
+from contract.exit_codes import EX_CANTCREAT, EX_CONFIG
 
 if TYPE_CHECKING:  # imported lazily below (agent/cli.py says why)
     from agent.enrolment import Enrolment
     from agent.i18n import Translator
-
-EX_CANTCREAT = 73
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:

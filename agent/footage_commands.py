@@ -15,15 +15,11 @@ from agent.cli_common import load, owner_translator
 from agent.control import daemon_running
 from agent.recording.index import FootageIndexError, SegmentIndex
 from agent.state_files import move_aside
+from contract.exit_codes import EX_CANTCREAT, EX_IOERR, EX_UNAVAILABLE, EX_USAGE
 from contract.timestamps import rfc3339
 
 if TYPE_CHECKING:  # imported lazily below (agent/cli.py says why)
     from agent.config import AgentConfig
-
-EX_USAGE = 64
-EX_UNAVAILABLE = 69
-EX_CANTCREAT = 73
-EX_IOERR = 74
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from agent.cli_common import positive
 from agent.errors import StreamError
-
-EX_UNAVAILABLE = 69
+from contract.exit_codes import EX_UNAVAILABLE
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -16,14 +16,13 @@ from agent.setup.probe import PROBLEM_WORDS, stream_url
 from agent.setup.prompts import Stopped, choose_language
 from agent.setup.questions import Wizard
 from agent.setup.wizard import (
-    EX_CANTCREAT,
-    EX_CONFIG,
     EX_OK,
     EX_STOPPED,
     INTERRUPTED,
     owner_page_setter,
     run,
 )
+from contract.exit_codes import EX_CANTCREAT, EX_CONFIG
 
 __all__ = [
     "CONFIG_MODE",

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from contract import __version__
 from contract.common.log import setup_logging
 from contract.errors import ConfigError
+from contract.exit_codes import EX_CONFIG, EX_SOFTWARE
 from registry.enrolment import commands as enrolment_commands
 from registry.errors import RegistryError
 from registry.evidence import commands as evidence_commands
@@ -21,8 +22,6 @@ from registry.web import commands as web_commands
 
 log = logging.getLogger(__name__)
 
-EX_SOFTWARE = 70
-EX_CONFIG = 78
 
 Command = Callable[[argparse.Namespace], int]
 

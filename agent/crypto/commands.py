@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.cli_common import with_config
+from contract.exit_codes import EX_CANTCREAT, EX_UNAVAILABLE
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
-
-EX_CANTCREAT = 73
-EX_UNAVAILABLE = 69
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:

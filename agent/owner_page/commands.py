@@ -9,13 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.cli_common import with_config
+from contract.exit_codes import EX_CANTCREAT, EX_NOINPUT, EX_USAGE
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
-
-EX_USAGE = 64
-EX_NOINPUT = 66
-EX_CANTCREAT = 73
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:

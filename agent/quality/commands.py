@@ -15,13 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.cli_common import with_config
+from contract.exit_codes import EX_UNAVAILABLE, EX_USAGE
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
     from agent.i18n import Translator
-
-EX_USAGE = 64
-EX_UNAVAILABLE = 69
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from agent.cli_common import load, owner_translator
 from agent.control import tell_daemon
-
-EX_USAGE = 64
+from contract.exit_codes import EX_USAGE
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:

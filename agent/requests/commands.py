@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING
 from agent.cli_common import with_config
 from agent.errors import AgentError
 from agent.requests.words import cannot_decide, state_words
+from contract.exit_codes import EX_UNAVAILABLE, EX_USAGE
 from contract.request_states import RequestState
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
     from agent.i18n import Translator
     from agent.requests.store import RequestStore
-
-EX_USAGE = 64
-EX_UNAVAILABLE = 69
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:

@@ -28,11 +28,10 @@ from agent.setup.document import (
 from agent.setup.enrolment import join_registry
 from agent.setup.prompts import Stopped, choose_language
 from agent.setup.questions import Wizard
+from contract.exit_codes import EX_CANTCREAT, EX_CONFIG
 
 EX_OK = 0
 EX_STOPPED = 1
-EX_CONFIG = 78
-EX_CANTCREAT = 73
 INTERRUPTED = 130
 
 

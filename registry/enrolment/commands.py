@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from contract.durations import parse_duration
+from contract.exit_codes import EX_DATAERR, EX_USAGE
 from registry.config import DEFAULT_CONFIG
 from registry.enrolment.codes import rfc3339 as _when
 
 __all__ = ["EX_DATAERR", "register"]
 
-EX_USAGE = 64
-EX_DATAERR = 65  # the agent id cannot have a code (reserved, enrolled, not enrolled)
+# EX_DATAERR: the agent id cannot have a code (reserved, enrolled, not enrolled)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -38,6 +38,7 @@ from types import FrameType
 
 from contract.common.log import setup_logging
 from contract.common.stop_signal import set_from_handler
+from contract.exit_codes import EX_SOFTWARE
 from registry.config import ServerConfig, load_server_config
 from registry.db.engine import open_engine
 from registry.errors import RegistryError
@@ -54,7 +55,6 @@ RESTART_WINDOW_S = 300.0
 STOP_TIMEOUT_S = STOP_JOIN_S + 10.0
 CHECK_INTERVAL_S = 1.0
 MAX_CLIENT_ID = 64  # mosquitto accepts longer ids; MQTT 3.1 said 23, we stay modest
-EX_SOFTWARE = 70
 
 
 def worker_config(

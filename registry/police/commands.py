@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from contract.exit_codes import EX_CANTCREAT
+
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 EX_DECLINED = 1
-EX_CANTCREAT = 73
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
