@@ -8,9 +8,8 @@ survive a power cut; every write an IMMEDIATE transaction under one lock per fil
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from agent.state_files import check_sound
@@ -37,7 +36,9 @@ def open_db(path: Path, schema: str) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(db: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
+def transaction(
+    db: sqlite3.Connection, lock: AbstractContextManager[object]
+) -> Iterator[sqlite3.Connection]:
     """One write transaction; rolled back if the body raises."""
     with lock:
         db.execute("BEGIN IMMEDIATE")

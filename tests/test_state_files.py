@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.media import write_h264
 from tests.support.mqtt_watch import Received, Watcher
+from tests.support.segment_check import indexed_segments
 from tests.support.tokens import Police, rfc3339
 
 BASE = "camreg/v1/agents/shop-42"
@@ -84,17 +84,7 @@ def audited(event: str, file: str | None = None) -> Callable[[Received], bool]:
 
 
 def closed_segments(state: Path) -> int:
-    path = state / "footage.sqlite"
-    if not path.exists():
-        return 0
-    # Read-only, and 0 before the agent has made the tables: the file exists a moment
-    # before its schema (seen under load in a full run).
-    try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
-            (count,) = db.execute("SELECT count(*) FROM segments WHERE state = 'closed'").fetchone()
-    except sqlite3.OperationalError:
-        return 0
-    return int(count)
+    return indexed_segments(state / "footage.sqlite", "state = 'closed'")
 
 
 @pytest.fixture(scope="module")

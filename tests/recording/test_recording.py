@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,10 +10,12 @@ from typing import Any
 import av
 
 from agent.recording.index import SegmentIndex, sha256_file
+from tests.support import eventually
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Watcher
 from tests.support.rtsp import RtspCamera
+from tests.support.segment_check import indexed_segments
 
 HEALTH = "camreg/v1/agents/shop-42/cameras/front/health"
 SEGMENT_S = 3
@@ -42,17 +42,8 @@ def index_of(tmp_path: Path) -> SegmentIndex:
 
 
 def segment_rows(tmp_path: Path) -> int:
-    """Segments the running agent has begun, read beside it; 0 before its index has a
-    schema (the file exists a moment before its tables)."""
-    path = tmp_path / "state" / "footage.sqlite"
-    if not path.exists():
-        return 0
-    try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
-            (count,) = db.execute("SELECT count(*) FROM segments WHERE camera = 'front'").fetchone()
-    except sqlite3.OperationalError:
-        return 0
-    return int(count)
+    """Segments the running agent has begun."""
+    return indexed_segments(tmp_path / "state" / "footage.sqlite", "camera = 'front'")
 
 
 def wait_for_segments(
@@ -60,12 +51,12 @@ def wait_for_segments(
 ) -> int:
     """Wait `at_least_s`, and on a loaded machine longer (up to 30 s more), until the
     agent has begun more than `more_than` segments."""
-    started = time.monotonic()
     time.sleep(at_least_s)
-    while (count := segment_rows(tmp_path)) <= more_than:
-        assert time.monotonic() - started < at_least_s + 30, f"no new segment:\n{agent.log[-2000:]}"
-        time.sleep(0.2)
-    return count
+    return eventually(
+        lambda: (n := segment_rows(tmp_path)) > more_than and n,
+        f"a segment after the first {more_than}:\n{agent.log[-2000:]}",
+        30,
+    )
 
 
 def decoded_seconds(path: Path) -> float:

@@ -1,8 +1,11 @@
 """What a recorded segment holds, read back with PyAV: for tests and benches that check
-footage plays and its timeline is sound."""
+footage plays and its timeline is sound; and how many segments a running agent's index
+lists."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,3 +40,16 @@ def segment_facts(path: Path) -> SegmentFacts:
         pictures = sum(1 for _ in container.decode(stream))
     span = (high - low) * base if low is not None and high is not None else 0.0
     return SegmentFacts(pictures, span, ordered)
+
+
+def indexed_segments(index: Path, where: str = "1") -> int:
+    """Segment rows matching `where` in a running agent's footage index, read beside it
+    (read-only); 0 before the index has its tables (the file exists a moment before)."""
+    if not index.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{index}?mode=ro", uri=True, timeout=5)) as db:
+            (count,) = db.execute(f"SELECT count(*) FROM segments WHERE {where}").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(count)

@@ -17,6 +17,7 @@ from pathlib import Path
 from agent.errors import AgentError
 from agent.recording.index.rows import _SEGMENT_COLUMNS
 from agent.recording.index.schema import _MIGRATIONS, _REBUILT_COLUMN, SCHEMA_VERSION
+from agent.sqlite_db import transaction
 from agent.state_files import check_sound
 
 # A second process (the owner's CLI) may hold the write lock briefly; wait rather than fail.
@@ -94,20 +95,8 @@ class IndexDatabase:
             try:
                 if durable:
                     conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error:
-                    # A failed COMMIT (a full disk) may leave the transaction open; the
-                    # next BEGIN would then fail for ever.
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                with transaction(conn, self._lock) as db:  # the RLock, taken again
+                    yield db
             except sqlite3.DatabaseError as exc:
                 raise FootageIndexError(f"footage index {self.path}: {exc}") from exc
             finally:
