@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ConfigDict, Field
 
 from agent.config import AgentSection, ConfigSection, Location, load_yaml_model
-from agent.config_fields import web_url
 from agent.crypto import device_key
 from agent.errors import AgentError
+from contract.config.fields import web_url
 from contract.exit_codes import (
     EX_CANTCREAT,
     EX_NOPERM,

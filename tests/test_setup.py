@@ -13,7 +13,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from agent.setup_wizard import owner_page_setter
+from agent.setup.wizard import owner_page_setter
 from contract.jws import thumbprint
 from tests.support import REPO_ROOT, free_port
 from tests.support.rtsp import RtspCamera

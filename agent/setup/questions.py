@@ -21,7 +21,6 @@ from agent.config import (
     Location,
     police_key_from_file,
 )
-from agent.config_fields import web_url
 from agent.enrolment import check_registry_url
 from agent.i18n import Translator
 from agent.notify.config import NtfySettings
@@ -29,6 +28,7 @@ from agent.setup.answers import Camera, PoliceTrust, Registry
 from agent.setup.probe import probe
 from agent.setup.prompts import Prompts
 from contract import jws
+from contract.config.fields import web_url
 from contract.durations import parse_size
 
 _ID = re.compile(r"[a-z0-9_-]{1,64}")
