@@ -67,14 +67,14 @@ from agent.mqtt.client import RegistryLink
 from agent.mqtt.outbox import OUTBOX_FILE, Outbox
 from agent.mqtt.senders import AuditSender, StatusSender
 from agent.notify.service import Notifications
+from agent.police_requests.desk import RequestDesk
+from agent.police_requests.recovery import open_request_store
+from agent.police_requests.setup import request_desk
 from agent.quality.accepted import Acceptance, AcceptedProblems
 from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
 from agent.quality.reference import ReferenceStore
 from agent.recording.storage import Storage
 from agent.reporter import CameraChannel, Reporter
-from agent.requests.desk import RequestDesk
-from agent.requests.recovery import open_request_store
-from agent.requests.setup import request_desk
 from agent.space_reserve import SpaceReserve
 from agent.state import Counters
 from agent.state_files import open_or_move_aside

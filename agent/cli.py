@@ -27,9 +27,9 @@ from agent import (
 from agent.cli_common import DEFAULT_CONFIG, Command
 from agent.crypto import commands as key_commands
 from agent.owner_page import commands as owner_commands
+from agent.police_requests import commands as requests_commands
 from agent.quality import commands as problems_commands
 from agent.quality import reference_commands
-from agent.requests import commands as requests_commands
 from agent.setup import commands as setup_commands
 from contract.common.log import setup_logging
 

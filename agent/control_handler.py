@@ -12,12 +12,12 @@ import logging
 from typing import Any
 
 from agent.i18n import Translator
+from agent.police_requests.desk import NotAwaitingOwner, RequestDesk
+from agent.police_requests.store import UnknownRequest
+from agent.police_requests.words import cannot_decide
 from agent.quality.accepted import Acceptance, AcceptanceRefused
 from agent.quality.assess import StreamAssessor
 from agent.quality.reference import ReferenceStore
-from agent.requests.desk import NotAwaitingOwner, RequestDesk
-from agent.requests.store import UnknownRequest
-from agent.requests.words import cannot_decide
 
 log = logging.getLogger(__name__)
 

@@ -162,9 +162,9 @@ def _footage_list(path: Path, only: str | None) -> int:
 def _footage_rebuild(path: Path) -> int:
     """`footage rebuild`: keep the index aside and index the segment files again."""
     # Lazily (agent/cli.py says why): PyAV, OpenCV, cryptography.
+    from agent.police_requests.store import REQUESTS_FILE, RequestStore, RequestStoreError
     from agent.recording.rebuild import rebuild
     from agent.recording.storage import INDEX_FILE
-    from agent.requests.store import REQUESTS_FILE, RequestStore, RequestStoreError
 
     config = load(path)
     if isinstance(config, int):

@@ -52,8 +52,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent.audit import AuditLog
 from agent.evidence.export import Package
 from agent.evidence.upload import Uploader, UploadError, UploadResult
-from agent.requests.delivery import Delivery
-from agent.requests.store import RequestStore
+from agent.police_requests.delivery import Delivery
+from agent.police_requests.store import RequestStore
 from bench import harness
 from registry.db.engine import open_engine
 from registry.errors import RegistryError

@@ -1,6 +1,6 @@
 """The rules of a police request token that the signer and the verifier must agree on.
 
-Both the agent (which verifies a token, agent/requests/token.py) and the registry (which
+Both the agent (which verifies a token, agent/police_requests/token.py) and the registry (which
 signs one, registry/police/) depend on this module: its size limit, its JWS `typ`, the
 clock skew allowed between them and the kinds of request."""
 

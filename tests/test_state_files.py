@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.requests.token import status_id
+from agent.police_requests.token import status_id
 from tests.support import REPO_ROOT
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker

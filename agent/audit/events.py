@@ -54,7 +54,7 @@ DECLINE_REASONS = frozenset({"owner_declined", "owner_timeout"})
 # Written by the log itself, never by a caller: the lines of a torn tail it found.
 TORN_TAIL = "torn_tail"
 # Rejected tokens past the burst answered one by one, counted over a while (see
-# agent/requests/rejections.py): of no one request, so request_id is null.
+# agent/police_requests/rejections.py): of no one request, so request_id is null.
 REJECTIONS_SUMMARISED = "rejections_summarised"
 SUMMARY_FIELDS: Mapping[str, type] = {
     "from": str,

@@ -30,7 +30,7 @@ def rfc3339(moment: datetime) -> str:
 @dataclass(frozen=True)
 class RequestFacts:
     """A police request as the owner needs to see it, handed over by the request desk
-    (agent/requests/) each time it publishes the request's state."""
+    (agent/police_requests/) each time it publishes the request's state."""
 
     id: str
     kind: str  # voluntary | order

@@ -23,8 +23,8 @@ from agent.owner_page.context import (
     translation,
 )
 from agent.owner_page.snapshot import jpeg_of
+from agent.police_requests.store import RequestStoreError
 from agent.quality.accepted import AcceptanceRefused
-from agent.requests.store import RequestStoreError
 from contract.request_states import RequestState
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ from agent.config import AgentConfig
 from agent.owner_page import auth
 from agent.owner_page.app import OwnerPage, build_app
 from agent.owner_page.view import CameraSource, Decide, OwnerSources
+from agent.police_requests.store import REQUESTS_FILE, RequestStore
 from agent.quality.accepted import Acceptance
 from agent.recording.index import SegmentIndex
-from agent.requests.store import REQUESTS_FILE, RequestStore
 
 log = logging.getLogger(__name__)
 

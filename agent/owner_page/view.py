@@ -13,13 +13,13 @@ from pathlib import Path
 
 from agent.audit import AuditEntry, AuditLog
 from agent.config import CameraConfig
+from agent.police_requests.store import RequestStore, StoredRequest
 from agent.quality import dori
 from agent.quality.accepted import Acceptance
 from agent.quality.assess import ACCEPTABLE_PROBLEMS, Health
 from agent.quality.metrics import Planes
 from agent.recording.index import FootageSummary, Gap, SegmentIndex
 from agent.reporter import CameraChannel
-from agent.requests.store import RequestStore, StoredRequest
 
 # The page lists this many of the newest gaps per camera; the CLI lists them all.
 GAPS_SHOWN = 10

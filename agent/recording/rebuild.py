@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from agent.police_requests.store import StoredRequest
 from agent.recording.index import HashCancelled, SegmentIndex, sha256_file
 from agent.recording.plain_file import NotPlainFile
 from agent.recording.recorder_files import gaps_between
 from agent.recording.segments import SUFFIX, end_of_segment, start_of
-from agent.requests.store import StoredRequest
 from contract.request_states import RequestState
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def rebuild(
 def rehold(index: SegmentIndex, requests: Iterable[StoredRequest]) -> int:
     """Put back the holds of accepted requests (as the request desk made them) that the
     index does not have; returns how many were added."""
-    from agent.requests.desk import HOLD_AFTER_S
+    from agent.police_requests.desk import HOLD_AFTER_S
 
     now = datetime.now(UTC)
     have = {(hold.camera, hold.reason) for hold in index.holds(now)}

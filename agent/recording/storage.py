@@ -16,13 +16,13 @@ from pathlib import Path
 
 from agent.clock_step import BootTime, ClockWatch, boot_id
 from agent.config import AgentConfig, DirectorySettings, RecordSettings
+from agent.police_requests.store import StoredRequest
 from agent.recording import retention
 from agent.recording.directory import DirectoryScanner
 from agent.recording.index import FootageIndexError, HashCancelled, SegmentIndex, sha256_file
 from agent.recording.rebuild import has_footage, rebuild
 from agent.recording.recorder import CameraRecorder
 from agent.recording.segments import end_of_segment
-from agent.requests.store import StoredRequest
 from agent.space_reserve import SpaceReserve
 from agent.state_files import MovedAside, open_or_move_aside
 

@@ -1,4 +1,4 @@
-"""The agent's police request token verifier (agent/requests/token.py, contract/jws.py).
+"""The agent's police request token verifier (agent/police_requests/token.py, contract/jws.py).
 
 An input's first byte picks what the rest is: 0 the whole token as received (random bytes
 and mutations of signed tokens, which mostly die at the signature), 1 the claims and 2
@@ -49,7 +49,7 @@ REPLAYED_ID = "req-used"
 def build() -> Target:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from agent.requests.token import Policy, Rejected, Request, upload_allowed, verify
+    from agent.police_requests.token import Policy, Rejected, Request, upload_allowed, verify
     from tests.support.tokens import Police, rfc3339
 
     police = Police(agent=AGENT, upload=ALLOW[0])
@@ -106,7 +106,7 @@ def build() -> Target:
         bytes([HEADER]) + header,
         bytes([HEADER]) + json.dumps({**police.header(), "alg": "none"}).encode(),
         bytes([HEADER]) + json.dumps({"kid": police.kid, "typ": "JWT", "alg": "EdDSA"}).encode(),
-        # What fuzzing found (tests/requests/test_token.py, test_windows).
+        # What fuzzing found (tests/police_requests/test_token.py, test_windows).
         bytes([CLAIMS])
         + claims_json(window={"start": "0001-01-01T00:00:00+23:59", "end": rfc3339(NOW)}),
     ]

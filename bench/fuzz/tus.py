@@ -52,7 +52,7 @@ def build() -> Target:
     from starlette.requests import Request
 
     from agent.evidence import upload
-    from agent.requests.token import upload_allowed
+    from agent.police_requests.token import upload_allowed
     from registry.evidence import tus as registry_tus
     from registry.evidence.verify import ID, SHA256_HEX, safe_filename
 

@@ -1,6 +1,6 @@
 """Signing prepared claims into a request token, on the officer's machine.
 
-The token is the exact compact JWS the agent verifies (agent/requests/token.py): header
+The token is the exact compact JWS the agent verifies (agent/police_requests/token.py): header
 `alg` EdDSA, `typ` camreg-request+jwt, `kid` the key's RFC 7638 thumbprint.
 """
 

@@ -21,14 +21,14 @@ from agent.i18n import translator
 from agent.owner_page.app import OwnerPage, build_app
 from agent.owner_page.auth import local_host_names, parse_networks, set_owner_password
 from agent.owner_page.view import CameraSource, OwnerSources
+from agent.police_requests.desk import RequestDesk
+from agent.police_requests.setup import consent_of, policy_of
+from agent.police_requests.store import REQUESTS_FILE, RequestStore
 from agent.quality.accepted import Acceptance, AcceptedProblems
 from agent.quality.assess import Expectations, Health, StreamAssessor, StreamFacts
 from agent.quality.metrics import Planes
 from agent.recording.index import SegmentIndex
 from agent.reporter import CameraChannel
-from agent.requests.desk import RequestDesk
-from agent.requests.setup import consent_of, policy_of
-from agent.requests.store import REQUESTS_FILE, RequestStore
 from tests.support import eventually
 from tests.support.asgi_server import serve_asgi
 from tests.support.tokens import Police

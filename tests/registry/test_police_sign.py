@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from agent.config import load_config
-from agent.requests.setup import policy_of
-from agent.requests.token import Rejected, Request, verify
+from agent.police_requests.setup import policy_of
+from agent.police_requests.token import Rejected, Request, verify
 from contract import jws
 from registry.cli import main
 from registry.police.claims import (

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from agent.evidence.export import Package
 from agent.evidence.upload import Uploader
-from agent.requests.delivery import Delivery
-from agent.requests.store import RequestStore, StoredRequest
+from agent.police_requests.delivery import Delivery
+from agent.police_requests.store import RequestStore, StoredRequest
 from contract.request_states import RequestState
 
 KiB = 1024

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from agent.audit import AUDIT_FILE, AuditError, AuditLog
-from agent.requests.store import REQUESTS_FILE, RequestStore
+from agent.police_requests.store import REQUESTS_FILE, RequestStore
 from agent.state_files import MovedAside, open_or_move_aside
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from pathlib import Path
 from agent.audit import AuditTrail
 from agent.evidence.export import Package
 from agent.evidence.upload import Uploader, UploadError
-from agent.requests.store import RequestStore, StoredRequest
+from agent.police_requests.store import RequestStore, StoredRequest
 
 
 class Delivery:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.errors import AgentError
-from agent.requests.token import Request
+from agent.police_requests.token import Request
 from agent.sqlite_db import open_db, transaction
 from contract.request_states import FINAL, RequestState
 from contract.token_rules import CLOCK_SKEW

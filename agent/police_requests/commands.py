@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 from agent.cli_common import with_config
 from agent.errors import AgentError
-from agent.requests.words import cannot_decide, state_words
+from agent.police_requests.words import cannot_decide, state_words
 from contract.exit_codes import EX_UNAVAILABLE, EX_USAGE
 from contract.request_states import RequestState
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
     from agent.i18n import Translator
-    from agent.requests.store import RequestStore
+    from agent.police_requests.store import RequestStore
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], config: Path) -> None:
@@ -43,7 +43,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
 
 def run(args: argparse.Namespace, config: AgentConfig) -> int:
     from agent.i18n import translator
-    from agent.requests.store import REQUESTS_FILE, RequestStore
+    from agent.police_requests.store import REQUESTS_FILE, RequestStore
 
     _ = translator(config.agent.locale)
     path = config.agent.data_dir / REQUESTS_FILE
@@ -98,7 +98,7 @@ def _list(store: RequestStore, _: Translator) -> int:
 
 def _show(store: RequestStore, request_id: str, config: AgentConfig, _: Translator) -> int:
     from agent.audit import AUDIT_FILE, AuditLog, describe
-    from agent.requests.store import UnknownRequest
+    from agent.police_requests.store import UnknownRequest
 
     try:
         r = store.get(request_id)
@@ -144,7 +144,7 @@ def _decide(
     store: RequestStore, request_id: str, approve: bool, config: AgentConfig, _: Translator
 ) -> int:
     from agent.control import tell_daemon
-    from agent.requests.store import UnknownRequest
+    from agent.police_requests.store import UnknownRequest
 
     try:
         request = store.get(request_id)

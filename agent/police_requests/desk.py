@@ -31,11 +31,11 @@ from agent.evidence.export import (
 )
 from agent.evidence.upload import UploadError, UploadStopped
 from agent.mqtt import payloads
+from agent.police_requests.recheck import check_again
+from agent.police_requests.rejections import RejectionGate
+from agent.police_requests.store import RequestStore, StoredRequest
+from agent.police_requests.token import Policy, Rejected, status_id, verify
 from agent.recording.index import SegmentIndex
-from agent.requests.recheck import check_again
-from agent.requests.rejections import RejectionGate
-from agent.requests.store import RequestStore, StoredRequest
-from agent.requests.token import Policy, Rejected, status_id, verify
 from contract.request_states import RequestState
 from contract.timestamps import rfc3339
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agent.requests.store import StoredRequest
-from agent.requests.token import Policy, Rejected, check_window_time, verify
+from agent.police_requests.store import StoredRequest
+from agent.police_requests.token import Policy, Rejected, check_window_time, verify
 from contract.token_rules import CLOCK_SKEW
 
 

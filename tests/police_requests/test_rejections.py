@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 
 from agent.audit import REJECTIONS_SUMMARISED, AuditLog, describe
-from agent.requests.desk import MAX_WAITING_BYTES, MAX_WAITING_TOKENS
-from agent.requests.rejections import (
+from agent.police_requests.desk import MAX_WAITING_BYTES, MAX_WAITING_TOKENS
+from agent.police_requests.rejections import (
     DETAILED_BURST,
     NOT_CHECKED,
     REFILL_EVERY,
     SUMMARY_EVERY,
     SUMMARY_IDS,
 )
-from agent.requests.token import status_id
-from tests.requests.test_desk import World
+from agent.police_requests.token import status_id
+from tests.police_requests.test_desk import World
 
 
 def junk(world: World, count: int, start: int = 0) -> list[bytes]:

@@ -16,11 +16,11 @@ from agent.config import AgentConfig
 from agent.crypto import device_key
 from agent.evidence.upload import Uploader, session_trusting
 from agent.notify.events import RequestFacts
+from agent.police_requests.delivery import Delivery
+from agent.police_requests.desk import Consent, RequestDesk, StatusSink
+from agent.police_requests.store import RequestStore, StoredRequest
+from agent.police_requests.token import Policy, upload_allowed
 from agent.recording.index import SegmentIndex
-from agent.requests.delivery import Delivery
-from agent.requests.desk import Consent, RequestDesk, StatusSink
-from agent.requests.store import RequestStore, StoredRequest
-from agent.requests.token import Policy, upload_allowed
 from contract import jws
 
 log = logging.getLogger(__name__)

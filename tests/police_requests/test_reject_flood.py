@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from agent.audit import REJECTIONS_SUMMARISED
-from agent.requests.rejections import DETAILED_BURST, NOT_CHECKED
-from agent.requests.token import status_id
-from tests.requests.test_requests_e2e import (
+from agent.police_requests.rejections import DETAILED_BURST, NOT_CHECKED
+from agent.police_requests.token import status_id
+from tests.police_requests.test_requests_e2e import (
     AUDIT,
     BASE,
     REQUESTS,

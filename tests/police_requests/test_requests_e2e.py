@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from agent.clock import TEST_CLOCK_ENV as CLOCK_ENV
+from agent.police_requests.token import status_id
 from agent.recording.index import SegmentIndex
-from agent.requests.token import status_id
 from contract import jws
 from contract.token_rules import CLOCK_SKEW
 from tests.support import REPO_ROOT

@@ -13,10 +13,10 @@ import pytest
 
 from agent.audit import AuditLog
 from agent.clock import ClockState
+from agent.police_requests.desk import Consent, RequestDesk
+from agent.police_requests.store import RequestStore
+from agent.police_requests.token import Policy
 from agent.recording.index import SegmentIndex
-from agent.requests.desk import Consent, RequestDesk
-from agent.requests.store import RequestStore
-from agent.requests.token import Policy
 from tests.support.tokens import Police
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
