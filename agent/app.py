@@ -68,6 +68,7 @@ from agent.mqtt.outbox import OUTBOX_FILE, Outbox
 from agent.mqtt.senders import AuditSender, StatusSender
 from agent.notify.service import Notifications
 from agent.police_requests.desk import RequestDesk
+from agent.police_requests.holds import holds_to_keep
 from agent.police_requests.recovery import open_request_store
 from agent.police_requests.setup import request_desk
 from agent.quality.accepted import Acceptance, AcceptedProblems
@@ -217,7 +218,7 @@ class App:
             config,
             on_low_change=notifications.storage_changed,
             clock_watch=clock_watch,
-            requests=store.all,
+            holds=lambda: holds_to_keep(store.all()),
             reserve=reserve,
         )
         accepted = AcceptedProblems(data_dir)

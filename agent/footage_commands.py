@@ -162,6 +162,7 @@ def _footage_list(path: Path, only: str | None) -> int:
 def _footage_rebuild(path: Path) -> int:
     """`footage rebuild`: keep the index aside and index the segment files again."""
     # Lazily (agent/cli.py says why): PyAV, OpenCV, cryptography.
+    from agent.police_requests.holds import holds_to_keep
     from agent.police_requests.store import REQUESTS_FILE, RequestStore, RequestStoreError
     from agent.recording.rebuild import rebuild
     from agent.recording.storage import INDEX_FILE
@@ -186,7 +187,7 @@ def _footage_rebuild(path: Path) -> int:
             store = RequestStore(data_dir / REQUESTS_FILE)
             requests = store.all()
             store.close()
-        done = rebuild(index, config.footage_dir, requests)
+        done = rebuild(index, config.footage_dir, holds_to_keep(requests))
         index.close_db()
     except (FootageIndexError, RequestStoreError, OSError) as exc:
         print(f"camera-agent: {exc}", file=sys.stderr)

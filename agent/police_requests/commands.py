@@ -167,6 +167,7 @@ def _decide_offline(
 ) -> int:
     """No daemon: record the decision; the daemon exports (or not) when it starts."""
     from agent.audit import AUDIT_FILE, AuditLog
+    from agent.police_requests.holds import hold_reason
     from agent.recording.index import SegmentIndex
     from agent.recording.storage import INDEX_FILE
 
@@ -182,7 +183,7 @@ def _decide_offline(
     audit.append("declined", request_id, {"reason": "owner_declined"})
     index = SegmentIndex(config.agent.data_dir / INDEX_FILE)
     for hold in index.holds(now):
-        if hold.reason == f"request {request_id}":
+        if hold.reason == hold_reason(request_id):
             index.release(hold.id)
     index.close_db()
     print(_("request {id} declined; nothing is sent").format(id=request_id))

@@ -31,6 +31,7 @@ from agent.evidence.export import (
 )
 from agent.evidence.upload import UploadError, UploadStopped
 from agent.mqtt import payloads
+from agent.police_requests.holds import hold_reason, hold_until
 from agent.police_requests.recheck import check_again
 from agent.police_requests.rejections import RejectionGate
 from agent.police_requests.store import RequestStore, StoredRequest
@@ -53,9 +54,6 @@ FORGET_EVERY = timedelta(hours=1)
 # status and may send it again.
 MAX_WAITING_TOKENS = 256
 MAX_WAITING_BYTES = 4 * 1024 * 1024
-# Footage of a request stays held this long after the request ends, for the owner and
-# police to sort out a failed upload; the hold is released at once on a decline.
-HOLD_AFTER_S = 14 * 86400.0
 # The `failed` reason of a request while the device key is missing or unusable: a package
 # the registry cannot verify would be worse than none. Its hold stays, so the footage is
 # still there once the owner has restored the key or enrolled a new one.
@@ -284,9 +282,9 @@ class RequestDesk:
     def _hold(self, request: StoredRequest) -> None:
         """Put the window on hold the moment the request is accepted: pruning must not
         destroy what police asked for while the owner thinks about it."""
-        until = max(request.expires, self._now()) + timedelta(seconds=HOLD_AFTER_S)
+        until = hold_until(request, self._now())
         for camera in request.cameras:
-            self._index.hold(camera, request.start, request.end, until, f"request {request.id}")
+            self._index.hold(camera, request.start, request.end, until, hold_reason(request.id))
         self._audit.append("held", request.id, {"until": rfc3339(until)})
 
     def _advance(self, request: StoredRequest, stop: threading.Event | None) -> None:
@@ -376,7 +374,7 @@ class RequestDesk:
 
     def _release_hold(self, request: StoredRequest) -> None:
         for hold in self._index.holds(self._now()):
-            if hold.reason == f"request {request.id}":
+            if hold.reason == hold_reason(request.id):
                 self._index.release(hold.id)
 
     def _no_key(self, request: StoredRequest) -> None:

@@ -19,15 +19,13 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.police_requests.store import StoredRequest
 from agent.recording.index import HashCancelled, SegmentIndex, sha256_file
 from agent.recording.plain_file import NotPlainFile
 from agent.recording.recorder_files import gaps_between
 from agent.recording.segments import SUFFIX, end_of_segment, start_of
-from contract.request_states import RequestState
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +33,18 @@ GAP_REASON = "index_rebuilt"
 # Back-to-back segments of an unbroken recording: a rebuilt one ends at its last frame's
 # timestamp, one frame before the next begins; a second of slack hides that, not a gap.
 GAP_TOLERANCE_S = 2.0
-# Requests in these states released their hold; every other one still holds its window.
-_RELEASED = frozenset({RequestState.DECLINED, RequestState.REJECTED})
+
+
+@dataclass(frozen=True)
+class HoldToKeep:
+    """A hold an index rebuilt from the files must have again (police_requests/holds.py
+    makes them from the stored requests)."""
+
+    camera: str
+    start: datetime
+    end: datetime
+    until: datetime
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -73,14 +81,14 @@ def has_footage(root: Path) -> bool:
 def rebuild(
     index: SegmentIndex,
     root: Path,
-    requests: Iterable[StoredRequest],
+    holds: Iterable[HoldToKeep],
     *,
     before: datetime | None = None,
     stop: threading.Event | None = None,
 ) -> Rebuilt:
-    """Index every segment file under `root` not indexed yet, hold what `requests` hold,
+    """Index every segment file under `root` not indexed yet, put back `holds`,
     and mark the holes between segments as gaps. Raises HashCancelled once `stop` is set."""
-    holds = rehold(index, requests)
+    held = rehold(index, holds)
     known = index.recorded_paths()
     count = size_total = skipped = 0
     cameras: set[str] = set()
@@ -104,28 +112,19 @@ def rebuild(
             size_total += size
             cameras.add(camera)
     gaps = sum(_regap(index, camera) for camera in sorted(cameras))
-    return Rebuilt(count, size_total, holds, gaps, skipped)
+    return Rebuilt(count, size_total, held, gaps, skipped)
 
 
-def rehold(index: SegmentIndex, requests: Iterable[StoredRequest]) -> int:
-    """Put back the holds of accepted requests (as the request desk made them) that the
-    index does not have; returns how many were added."""
-    from agent.police_requests.desk import HOLD_AFTER_S
-
+def rehold(index: SegmentIndex, holds: Iterable[HoldToKeep]) -> int:
+    """Put back the holds that the index does not have and that have not lapsed; returns
+    how many were added."""
     now = datetime.now(UTC)
     have = {(hold.camera, hold.reason) for hold in index.holds(now)}
     added = 0
-    for request in requests:
-        if request.state in _RELEASED:
-            continue
-        until = max(request.expires, request.received) + timedelta(seconds=HOLD_AFTER_S)
-        if until <= now:
-            continue
-        reason = f"request {request.id}"
-        for camera in request.cameras:
-            if (camera, reason) not in have:
-                index.hold(camera, request.start, request.end, until, reason)
-                added += 1
+    for hold in holds:
+        if hold.until > now and (hold.camera, hold.reason) not in have:
+            index.hold(hold.camera, hold.start, hold.end, hold.until, hold.reason)
+            added += 1
     return added
 
 

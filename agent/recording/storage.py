@@ -16,11 +16,10 @@ from pathlib import Path
 
 from agent.clock_step import BootTime, ClockWatch, boot_id
 from agent.config import AgentConfig, DirectorySettings, RecordSettings
-from agent.police_requests.store import StoredRequest
 from agent.recording import retention
 from agent.recording.directory import DirectoryScanner
 from agent.recording.index import FootageIndexError, HashCancelled, SegmentIndex, sha256_file
-from agent.recording.rebuild import has_footage, rebuild
+from agent.recording.rebuild import HoldToKeep, has_footage, rebuild
 from agent.recording.recorder import CameraRecorder
 from agent.recording.segments import end_of_segment
 from agent.space_reserve import SpaceReserve
@@ -50,8 +49,8 @@ SIZE_SAMPLE = 3
 
 # Told (low, free bytes, bytes of footage) when storage becomes low or no longer is.
 StorageLowChange = Callable[[bool, int, int], None]
-# The accepted requests, whose holds a rebuilt index must have again.
-RequestSource = Callable[[], list[StoredRequest]]
+# The holds of accepted requests, which a rebuilt index must have again.
+HoldSource = Callable[[], list[HoldToKeep]]
 
 
 class Storage:
@@ -61,7 +60,7 @@ class Storage:
         *,
         on_low_change: StorageLowChange | None = None,
         clock_watch: ClockWatch | None = None,
-        requests: RequestSource = list,
+        holds: HoldSource = list,
         reserve: SpaceReserve | None = None,
     ) -> None:
         self._config = config
@@ -95,7 +94,7 @@ class Storage:
         # Told to the audit log by the caller, once it is open.
         self.index_reset: MovedAside | None = moved
         self._rebuild_from = datetime.now(UTC)
-        self._requests = requests
+        self._holds = holds
         self._rebuilding = threading.Event()
         if moved is not None:
             self._rebuilding.set()
@@ -164,7 +163,7 @@ class Storage:
             done = rebuild(
                 self.index,
                 self._root,
-                self._requests(),
+                self._holds(),
                 before=self._rebuild_from,
                 stop=stop,
             )
