@@ -11,11 +11,12 @@ and the other reads is defined here once:
 - request_states.py: the states of a police request, as its status publishes them.
 - strict_json.py: JSON with duplicate keys refused.
 - durations.py: durations and sizes as written in either side's config.
-- timestamps.py: the one RFC 3339 form of a moment in payloads and manifests.
+- timestamps.py: the one RFC 3339 formatter (milliseconds in payloads and manifests).
 - config/: the YAML loader with line numbers, its error wording, the shared field types
   and the broker connection settings; errors.py: the config error it raises.
 - common/: shared infrastructure that is no part of the wire contract (reconnect backoff,
-  the login limiter, turning signals into a stop event, log set-up).
+  the login limiter, turning signals into a stop event, log set-up, durable writes and
+  file hashing, Argon2 passwords, the paho connection).
 """
 
 # The one version of the distribution that ships both sides (pyproject.toml).

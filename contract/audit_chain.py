@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 GENESIS = "0" * 64  # `prev` of the first entry
@@ -51,12 +51,6 @@ def entry_hash(
         "prev": prev,
     }
     return hashlib.sha256(canonical(body)).hexdigest()
-
-
-def rfc3339_ms(moment: datetime) -> str:
-    """An entry's `ts`: UTC, to the millisecond, ending in Z."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)

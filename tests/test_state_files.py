@@ -22,13 +22,14 @@ from pathlib import Path
 import pytest
 
 from agent.police_requests.token import status_id
+from contract.timestamps import rfc3339
 from tests.support import REPO_ROOT
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.media import write_h264
 from tests.support.mqtt_watch import Received, Watcher
 from tests.support.segment_check import indexed_segments
-from tests.support.tokens import Police, rfc3339
+from tests.support.tokens import Police
 
 BASE = "camreg/v1/agents/shop-42"
 REQUESTS = f"{BASE}/requests"

@@ -17,7 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from contract.audit_chain import REQUEST_ID_RE, SHA256_RE, TS_RE, canonical, rfc3339_ms
+from contract.audit_chain import REQUEST_ID_RE, SHA256_RE, TS_RE, canonical
+from contract.timestamps import rfc3339
 
 if TYPE_CHECKING:
     from agent.clock_step import ClockStep
@@ -186,8 +187,8 @@ def clock_step_detail(step: ClockStep) -> dict[str, object]:
     reached, the step in milliseconds (numbers are integers only), and whether the clock
     said it was synchronised just after."""
     return {
-        "from": rfc3339_ms(step.before),
-        "to": rfc3339_ms(step.after),
+        "from": rfc3339(step.before),
+        "to": rfc3339(step.after),
         "step_ms": round(step.seconds * 1000),
         "synced": step.synced,
     }

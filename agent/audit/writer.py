@@ -29,7 +29,9 @@ from typing import Any, Protocol
 from agent.audit.events import TORN_TAIL, checked
 from agent.audit.verifier import AuditError, VerificationResult, read_entries, verify_log
 from agent.space_reserve import OnFull, is_disk_full
-from contract.audit_chain import GENESIS, SHA256_RE, AuditEntry, make_entry, rfc3339_ms
+from contract.audit_chain import GENESIS, SHA256_RE, AuditEntry, make_entry
+from contract.common.files import fsync_dir, write_all
+from contract.timestamps import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +160,7 @@ class AuditLog:
             fcntl.flock(fd, fcntl.LOCK_EX)
             if created:
                 os.fchmod(fd, FILE_MODE)  # whatever the umask
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             size = os.fstat(fd).st_size
             tail = self._tail
             if tail is None or tail.size != size:
@@ -172,7 +174,7 @@ class AuditLog:
                         size,
                     )
                 tail = _scan_tail(fd, size)
-            now = rfc3339_ms(datetime.now(UTC))
+            now = rfc3339(datetime.now(UTC))
             written: list[AuditEntry] = []
             data = b""
             seq, prev = tail.seq, tail.hash
@@ -210,7 +212,7 @@ class AuditLog:
             written.append(entry)
             self._tail = None  # unknown until the write is complete
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
             except OSError as exc:
                 if is_disk_full(exc):
                     # Part of the line may be written: take it back (we hold the lock and
@@ -246,24 +248,6 @@ class AuditLog:
         """Check every line and link of the chain; `expected_head` is the hash of the
         newest entry the registry received, which the log must still contain."""
         return verify_log(self.path, expected_head)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    # One write() of a few hundred bytes completes at once; the loop only guards the rare
-    # short write, which leaves a torn tail that the next append records.
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a new file's name durable, not just its bytes."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # --- the tail: where the chain stands, and what follows its last entry ---------------------

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from agent.notify.config import EventKind
 from contract.request_states import RequestState
+from contract.timestamps import rfc3339
 
 # Camera statuses that mean the camera is not doing its job (DESIGN.md: no stream, or a
 # stream without a usable picture); `degraded` is left to the health reports and the page.
@@ -21,10 +22,6 @@ SUPERSEDES: dict[EventKind, EventKind] = {
     "camera_failed": "camera_recovered",
     "camera_recovered": "camera_failed",
 }
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,10 @@ class RequestFacts:
             "requester": self.requester,
             "basis": self.basis,
             "cameras": list(self.cameras),
-            "window": {"start": rfc3339(self.start), "end": rfc3339(self.end)},
+            "window": {
+                "start": rfc3339(self.start, "seconds"),
+                "end": rfc3339(self.end, "seconds"),
+            },
             "state": self.state,
             "reason": self.reason,
             "must_approve": self.must_approve,
@@ -89,7 +89,7 @@ class Event:
         return self.kind in URGENT
 
     def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"event": self.kind, "ts": rfc3339(self.at)}
+        body: dict[str, Any] = {"event": self.kind, "ts": rfc3339(self.at, "seconds")}
         if self.camera is not None:
             body.update(camera=self.camera, status=self.status, problems=list(self.problems))
         if self.request is not None:

@@ -9,9 +9,10 @@ from typing import Any
 
 from agent.i18n import Translator
 from agent.notify.config import EventKind
-from agent.notify.events import Event, RequestFacts, rfc3339
+from agent.notify.events import Event, RequestFacts
 from agent.notify.limiter import Outgoing
 from contract.request_states import RequestState
+from contract.timestamps import rfc3339
 
 SCHEMA = "camreg.notification.v1"
 
@@ -94,7 +95,7 @@ class Message:
             "schema": SCHEMA,
             "agent": agent,
             "event": self.kind,
-            "ts": rfc3339(max(e.at for e in self.events)),
+            "ts": rfc3339(max(e.at for e in self.events), "seconds"),
             "locale": locale,
             "title": self.title,
             "message": self.body,

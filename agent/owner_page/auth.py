@@ -8,7 +8,6 @@ made under the old one."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import logging
@@ -22,19 +21,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
 from agent.errors import AgentError
 from agent.owner_page import PASSWORD_FILE
+from contract.common import passwords
 from contract.common.login_limit import AttemptLimiter, HashSlots
+from contract.common.passwords import hash_password, secret_digest
 
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # Argon2 hashes anything; a megabyte "password" is only a way to stall us
-# Argon2id with the library's defaults (RFC 9106 "second recommended": 64 MiB, t=3).
-_hasher = PasswordHasher()
 # Failed logins from one address before it must wait, and for how long: slows guessing
 # to a crawl without letting one neighbour lock the owner out from every other address.
 LOCKOUT_AFTER = 5
@@ -69,7 +65,7 @@ def set_owner_password(data_dir: Path, password: str) -> Path:
     the file gets the data directory's owner, so the daemon's dynamic user can read it."""
     check_new_password(password)
     path = password_path(data_dir)
-    hashed = _hasher.hash(password)
+    hashed = hash_password(password)
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=".owner-password.", dir=data_dir)
@@ -103,17 +99,7 @@ def stored_hash(data_dir: Path) -> str | None:
 def password_matches(password_hash: str, password: str) -> bool:
     if len(password) > MAX_PASSWORD:
         return False
-    try:
-        return _hasher.verify(password_hash, password)
-    except VerifyMismatchError:
-        return False
-    except (VerificationError, InvalidHashError):
-        log.warning("owner page: the stored password hash is not a valid Argon2 hash")
-        return False
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return passwords.password_matches(password_hash, password, "owner page")
 
 
 @dataclass(frozen=True)
@@ -138,14 +124,14 @@ class Sessions:
         session = Session(secrets.token_urlsafe(32), now + self._lifetime, password_hash)
         with self._lock:
             self._sessions = {k: s for k, s in self._sessions.items() if s.expires > now}
-            self._sessions[_digest(secret)] = session
+            self._sessions[secret_digest(secret)] = session
         return secret, session
 
     def get(self, secret: str | None, current_hash: str | None) -> Session | None:
         if not secret:
             return None
         with self._lock:
-            session = self._sessions.get(_digest(secret))
+            session = self._sessions.get(secret_digest(secret))
         if session is None or session.expires <= time.monotonic():
             return None
         if current_hash is None or not hmac.compare_digest(session.password_hash, current_hash):
@@ -154,7 +140,7 @@ class Sessions:
 
     def end(self, secret: str) -> None:
         with self._lock:
-            self._sessions.pop(_digest(secret), None)
+            self._sessions.pop(secret_digest(secret), None)
 
     @property
     def lifetime(self) -> float:

@@ -22,11 +22,12 @@ from pathlib import Path
 
 from bench.fault_scenarios import Outcome
 from bench.harness import SetupError
+from contract.timestamps import rfc3339
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.media import write_h264
 from tests.support.mqtt_watch import Watcher
-from tests.support.tokens import Police, rfc3339
+from tests.support.tokens import Police
 
 NAME = "state_files"
 WHAT = (

@@ -50,7 +50,8 @@ def build() -> Target:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from agent.police_requests.token import Policy, Rejected, Request, upload_allowed, verify
-    from tests.support.tokens import Police, rfc3339
+    from contract.timestamps import rfc3339
+    from tests.support.tokens import Police
 
     police = Police(agent=AGENT, upload=ALLOW[0])
     police.key = Ed25519PrivateKey.from_private_bytes(POLICE_KEY_SEED)

@@ -19,7 +19,6 @@ import secrets
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -41,7 +40,6 @@ __all__ = [
     "issue_code",
     "list_open_codes",
     "normalise_code",
-    "rfc3339",
 ]
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: 5 bits a symbol
@@ -100,11 +98,6 @@ class OpenCode:
     created_by: str
     created_at: float
     expires_at: float
-
-
-def rfc3339(epoch: float) -> str:
-    """Epoch seconds as RFC 3339 UTC with `Z`, the API's time format."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def generate_code() -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from contract.durations import parse_duration
 from contract.exit_codes import EX_DATAERR, EX_USAGE
+from contract.timestamps import rfc3339_epoch
 from registry.config import DEFAULT_CONFIG
-from registry.enrolment.codes import rfc3339 as _when
 
 __all__ = ["EX_DATAERR", "register"]
 
@@ -96,9 +96,11 @@ def run(args: argparse.Namespace) -> int:
                 what = f"for {item.agent}" if item.agent else "unbound, enrols nobody"
                 if item.replaces_key:
                     what += f", REPLACES key {item.replaces_key}"
+                made = rfc3339_epoch(item.created_at, "seconds")
+                expires = rfc3339_epoch(item.expires_at, "seconds")
                 print(
                     f"{item.code_sha256[:12]}…  {what}, by {item.created_by}, "
-                    f"made {_when(item.created_at)}, expires {_when(item.expires_at)}"
+                    f"made {made}, expires {expires}"
                 )
             return 0
         ttl = args.ttl if args.ttl is not None else config.enrolment.code_ttl
@@ -118,8 +120,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print(issued.code)
+    until = rfc3339_epoch(issued.expires_at, "seconds")
     print(
-        f"for the agent {issued.agent} only, valid once, until {_when(issued.expires_at)}; "
+        f"for the agent {issued.agent} only, valid once, until {until}; "
         f"the owner runs:\n"
         f"  camera-agent enroll --registry {config.http.base_url} --code {issued.code}"
     )

@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from contract.durations import parse_duration
-from registry.enrolment.codes import CodeRefused, issue_code, list_open_codes, rfc3339
+from contract.timestamps import rfc3339_epoch
+from registry.enrolment.codes import CodeRefused, issue_code, list_open_codes
 from registry.enrolment.credentials import CredentialError, broker_users
 from registry.enrolment.names import service_names
 from registry.web import user_audit
@@ -92,7 +93,7 @@ async def create_code(request: Request) -> JSONResponse:
         caller.remote,
         agent=issued.agent,
         replaces_key=issued.replaces_key,
-        expires_at=rfc3339(issued.expires_at),
+        expires_at=rfc3339_epoch(issued.expires_at, "seconds"),
     )
     # The only time the code's text exists outside the owner's hands: not logged, not stored.
     return JSONResponse(
@@ -101,7 +102,7 @@ async def create_code(request: Request) -> JSONResponse:
             "agent": issued.agent,
             "replaces_key": issued.replaces_key,
             "created_by": issued.created_by,
-            "expires_at": rfc3339(issued.expires_at),
+            "expires_at": rfc3339_epoch(issued.expires_at, "seconds"),
         },
         status_code=201,
     )
@@ -117,8 +118,8 @@ async def open_codes(request: Request) -> JSONResponse:
                 "agent": item.agent,
                 "replaces_key": item.replaces_key,
                 "created_by": item.created_by,
-                "created_at": rfc3339(item.created_at),
-                "expires_at": rfc3339(item.expires_at),
+                "created_at": rfc3339_epoch(item.created_at, "seconds"),
+                "expires_at": rfc3339_epoch(item.expires_at, "seconds"),
             }
             for item in codes
         ]

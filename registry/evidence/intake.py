@@ -42,6 +42,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from contract.common.files import write_all
 from registry.evidence.packages import PackageChecks
 from registry.evidence.records import (
     PackageRecord,
@@ -67,7 +68,7 @@ from registry.evidence.tus import (
     token_sha256,
     tus_response,
 )
-from registry.evidence.uploads import Upload, Uploads, write_all
+from registry.evidence.uploads import Upload, Uploads
 from registry.evidence.verify import ID, KEY_FILE_NAME, SHA256_HEX, Verdict, safe_filename
 
 __all__ = [

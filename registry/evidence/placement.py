@@ -23,9 +23,10 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from contract.common.files import fsync_dir
 from registry.evidence.verify import SHA256_HEX, SIGNED_MANIFEST_NAME, signed_manifest
 
-__all__ = ["PARTIAL_DIR", "Finished", "arrange", "fsync_dir", "part_path"]
+__all__ = ["PARTIAL_DIR", "Finished", "arrange", "part_path"]
 
 log = logging.getLogger("registry.evidence")
 
@@ -45,15 +46,6 @@ class Finished:
 
 def part_path(partial: Path, upload_id: str) -> Path:
     return partial / f"{upload_id}{PART_SUFFIX}"
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or link in the directory durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _settle(

@@ -35,13 +35,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine, and_, delete, insert, select, update
 
+from contract.common.files import fsync_dir, sha256_file
 from registry.db.schema import evidence_uploads, requests
 from registry.evidence.admission import RequestFacts, load_facts
-from registry.evidence.placement import PARTIAL_DIR, fsync_dir, part_path
+from registry.evidence.placement import PARTIAL_DIR, part_path
 from registry.evidence.tus import TusError
-from registry.evidence.verify import sha256_file
 
-__all__ = ["Upload", "Uploads", "write_all"]
+__all__ = ["Upload", "Uploads"]
 
 log = logging.getLogger("registry.evidence")
 
@@ -64,15 +64,6 @@ class Upload:
     @property
     def finished(self) -> bool:
         return self.offset >= self.length
-
-
-def write_all(fd: int, data: bytes, position: int) -> None:
-    """All of `data` at `position` (one pwrite may write less)."""
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, position)
-        view = view[written:]
-        position += written
 
 
 class Uploads:

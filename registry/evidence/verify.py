@@ -9,7 +9,6 @@ manifest JSON, schema camreg.evidence.v1, listing every file with its SHA-256 an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -23,6 +22,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from contract import jws
+from contract.common.files import sha256_file
+from contract.strict_json import no_duplicate_keys
 
 MANIFEST_SCHEMA = "camreg.evidence.v1"
 MANIFEST_TYPE = "camreg-manifest+jwt"
@@ -38,7 +39,6 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # A manifest lists files, not footage: 32 MiB is tens of thousands of entries, and the
 # limit keeps a hostile file from being read into memory whole.
 MAX_MANIFEST_BYTES = 32 << 20
-HASH_CHUNK = 1 << 20
 WINDOW_TOLERANCE_S = 0.001
 
 
@@ -74,28 +74,8 @@ class _Findings:
         self.checked: list[str] = []
 
 
-def sha256_file(path: Path) -> tuple[int, str]:
-    """(bytes, SHA-256 hex) in one streaming read; footage files can be gigabytes."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as file:
-        while chunk := file.read(HASH_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate JSON key {key!r}")
-        result[key] = value
-    return result
-
-
 def _strict_json(data: bytes) -> Any:
-    return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    return json.loads(data.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
 
 
 def _read_jws(path: Path, found: _Findings) -> tuple[dict[str, Any], bytes, bytes, bytes] | None:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from contract.timestamps import rfc3339
 from contract.token_rules import CLOCK_SKEW, KINDS
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "new_upload_token",
     "parse_time",
     "prepare_claims",
-    "rfc3339",
     "upload_token_sha256",
     "with_upload_token",
 ]
@@ -110,13 +110,6 @@ def claims_at_rest(claims: Mapping[str, Any]) -> dict[str, Any]:
 def with_upload_token(claims: Mapping[str, Any], token: str) -> dict[str, Any]:
     """Stored claims with an upload bearer put back in, for the officer to sign."""
     return {**claims, "upload": {**dict(claims["upload"]), "token": token}}
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC with `Z`; milliseconds only when the moment has a fraction of a second."""
-    moment = moment.astimezone(UTC)
-    spec = "milliseconds" if moment.microsecond else "seconds"
-    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def parse_time(text: object, what: str = "time") -> datetime:
@@ -235,7 +228,7 @@ def prepare_claims(
         "basis": _text("basis", basis),
         "requester": _text("requester", requester),
         "cameras": _cameras(list(cameras)),
-        "window": {"start": rfc3339(start), "end": rfc3339(end)},
+        "window": {"start": rfc3339(start, "auto"), "end": rfc3339(end, "auto")},
         "upload": {"url": _upload_url(upload_url), "token": upload_token},
     }
     return PreparedClaims(

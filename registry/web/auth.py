@@ -6,7 +6,6 @@ stored, so a copy of the database lets nobody log in."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -15,10 +14,14 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine, delete, or_, select, update
 
+from contract.common.passwords import (
+    hash_password,
+    needs_rehash,
+    password_matches,
+    secret_digest,
+)
 from registry.db.schema import api_tokens, sessions, users
 from registry.errors import RegistryError
 
@@ -26,10 +29,8 @@ log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MIN_PASSWORD = 12
-# Argon2id with the library's defaults (RFC 9106 "second recommended": 64 MiB, t=3).
-_hasher = PasswordHasher()
 # Verified against when the user does not exist, so a login takes as long either way.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+_DUMMY_HASH = hash_password(secrets.token_hex(16))
 
 
 class Role(StrEnum):
@@ -57,10 +58,6 @@ class LoginRefused(RegistryError):
         self.reason = reason
 
 
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def check_new_user(name: str, password: str) -> None:
     if not USERNAME.fullmatch(name):
         raise RegistryError(
@@ -74,7 +71,7 @@ def add_user(engine: Engine, name: str, password: str, role: Role) -> None:
     """Create a user, or reset an existing user's password and role (and unlock them)."""
     check_new_user(name, password)
     row = {
-        "password_hash": _hasher.hash(password),
+        "password_hash": hash_password(password),
         "role": role.value,
         "failed_logins": 0,
         "locked_until": None,
@@ -130,8 +127,8 @@ def authenticate(
             f"wrong password for {name}; locked for {lockout_for:.0f} s after {attempt} failures"
         )
     values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
-    if _hasher.check_needs_rehash(row.password_hash):
-        values["password_hash"] = _hasher.hash(password)
+    if needs_rehash(row.password_hash):
+        values["password_hash"] = hash_password(password)
     with engine.begin() as db:
         db.execute(update(users).where(users.c.username == name).values(**values))
     return User(name, Role(row.role))
@@ -147,13 +144,7 @@ def _lock(engine: Engine, name: str, until: float) -> None:
 
 
 def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except VerifyMismatchError:
-        return False
-    except (VerificationError, InvalidHashError):
-        log.warning("a stored password hash is not a valid Argon2 hash")
-        return False
+    return password_matches(password_hash, password, "registry login")
 
 
 def start_session(engine: Engine, user: User, lifetime: float) -> tuple[str, Session]:
@@ -165,7 +156,7 @@ def start_session(engine: Engine, user: User, lifetime: float) -> tuple[str, Ses
         db.execute(delete(sessions).where(sessions.c.expires_at < now))
         db.execute(
             sessions.insert().values(
-                session_sha256=digest(secret),
+                session_sha256=secret_digest(secret),
                 username=user.name,
                 csrf=csrf,
                 created_at=now,
@@ -181,7 +172,7 @@ def session_of(engine: Engine, secret: str) -> Session | None:
         row = db.execute(
             select(sessions.c.csrf, users.c.username, users.c.role)
             .join(users, users.c.username == sessions.c.username)
-            .where(sessions.c.session_sha256 == digest(secret), sessions.c.expires_at > now)
+            .where(sessions.c.session_sha256 == secret_digest(secret), sessions.c.expires_at > now)
         ).one_or_none()
     if row is None:
         return None
@@ -190,7 +181,7 @@ def session_of(engine: Engine, secret: str) -> Session | None:
 
 def end_session(engine: Engine, secret: str) -> None:
     with engine.begin() as db:
-        db.execute(delete(sessions).where(sessions.c.session_sha256 == digest(secret)))
+        db.execute(delete(sessions).where(sessions.c.session_sha256 == secret_digest(secret)))
 
 
 def csrf_matches(session: Session, presented: str | None) -> bool:
@@ -205,7 +196,10 @@ def add_api_token(engine: Engine, name: str, label: str) -> str:
         token = "crt_" + secrets.token_urlsafe(32)
         db.execute(
             api_tokens.insert().values(
-                token_sha256=digest(token), username=name, label=label, created_at=time.time()
+                token_sha256=secret_digest(token),
+                username=name,
+                label=label,
+                created_at=time.time(),
             )
         )
     return token
@@ -216,6 +210,6 @@ def user_of_api_token(engine: Engine, token: str) -> User | None:
         row = db.execute(
             select(users.c.username, users.c.role)
             .join(api_tokens, api_tokens.c.username == users.c.username)
-            .where(api_tokens.c.token_sha256 == digest(token))
+            .where(api_tokens.c.token_sha256 == secret_digest(token))
         ).one_or_none()
     return None if row is None else User(row.username, Role(row.role))

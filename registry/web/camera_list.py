@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 
+from contract.timestamps import rfc3339_epoch
 from registry.db.schema import agents, cameras
 from registry.judgement import judged
 
 # A camera whose agent has not reported for this long is shown as stale, whatever it said.
 STALE_AFTER_S = 3 * 60 * 60.0
-
-
-def rfc3339(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def camera_rows(engine: Engine) -> list[dict[str, Any]]:
@@ -56,10 +49,10 @@ def camera_rows(engine: Engine) -> list[dict[str, Any]]:
                 "judgement": shown.judgement,
                 "accepted": list(shown.accepted),
                 "agent_state": row.agent_state,
-                "last_report": rfc3339(row.report_ts),
+                "last_report": rfc3339_epoch(row.report_ts, "seconds"),
                 "stale": row.report_ts is None or now - row.report_ts > STALE_AFTER_S,
-                "footage_oldest": rfc3339(row.footage_oldest),
-                "footage_newest": rfc3339(row.footage_newest),
+                "footage_oldest": rfc3339_epoch(row.footage_oldest, "seconds"),
+                "footage_newest": rfc3339_epoch(row.footage_newest, "seconds"),
                 "reports_received": row.received,
                 "reports_missing": row.missing,
             }

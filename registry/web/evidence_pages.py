@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from contract.timestamps import rfc3339_epoch
 from registry.db.schema import requests
 from registry.evidence.intake import EvidenceIntake
 from registry.evidence.records import PackageRecord, packages_for_case
@@ -22,7 +23,6 @@ from registry.web import user_audit
 from registry.web.access import require, state_of
 from registry.web.app import page
 from registry.web.auth import Role
-from registry.web.camera_list import rfc3339
 
 
 def all_packages(engine: Engine, evidence_dir: Path | None = None) -> list[PackageRecord]:
@@ -34,9 +34,13 @@ def all_packages(engine: Engine, evidence_dir: Path | None = None) -> list[Packa
 
 def _json(record: PackageRecord) -> dict[str, Any]:
     data = asdict(record)
-    data["checked_at"] = rfc3339(record.checked_at)
+    data["checked_at"] = rfc3339_epoch(record.checked_at, "seconds")
     data["files"] = [
-        {**asdict(f), "complete": f.complete, "completed_at": rfc3339(f.completed_at)}
+        {
+            **asdict(f),
+            "complete": f.complete,
+            "completed_at": rfc3339_epoch(f.completed_at, "seconds"),
+        }
         for f in record.files
     ]
     return data
@@ -48,7 +52,13 @@ def routes(intake: EvidenceIntake) -> list[BaseRoute]:
         packages = await run_in_threadpool(
             all_packages, state_of(request).engine, intake.evidence_dir
         )
-        return page(request, "evidence.html", caller, packages=packages, when=rfc3339)
+        return page(
+            request,
+            "evidence.html",
+            caller,
+            packages=packages,
+            when=functools.partial(rfc3339_epoch, precision="seconds"),
+        )
 
     async def evidence_api(request: Request) -> Response:
         await require(request, Role.POLICE)

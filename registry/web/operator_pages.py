@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from contract.timestamps import rfc3339_epoch
 from registry.db.schema import agents, cameras
 from registry.web.access import require, state_of
 from registry.web.app import page
 from registry.web.auth import Role
-from registry.web.camera_list import rfc3339
 
 AGENTS_PATH = "/api/v1/enrolled-agents"
 # What the validity menu offers; the operator API accepts any duration up to 30 days.
@@ -48,9 +48,9 @@ def enrolled_agents(engine: Engine) -> list[dict[str, Any]]:
         {
             "agent": row.agent_id,
             "key_thumbprint": row.key_thumbprint,
-            "enrolled_at": rfc3339(row.enrolled_at),
+            "enrolled_at": rfc3339_epoch(row.enrolled_at, "seconds"),
             "state": row.state,
-            "last_seen": rfc3339(row.last_seen),
+            "last_seen": rfc3339_epoch(row.last_seen, "seconds"),
             "cameras": int(row.cameras),
         }
         for row in rows

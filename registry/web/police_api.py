@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from contract import jws
 from contract.strict_json import no_duplicate_keys
+from contract.timestamps import rfc3339_epoch
 from registry.db.schema import request_status, requests
 from registry.errors import RegistryError
 from registry.police import search
@@ -38,7 +39,6 @@ from registry.police.claims import (
 from registry.web import user_audit
 from registry.web.access import Caller, require, state_of
 from registry.web.auth import Role
-from registry.web.camera_list import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ def _match_json(match: search.CameraMatch, radius_m: float) -> dict[str, Any]:
         "distance_m": round(match.distance_m, 1),
         "bearing_to_point": round(match.bearing_to_point, 1),
         "status": match.status,
-        "footage_oldest": rfc3339(match.footage_oldest),
-        "footage_newest": rfc3339(match.footage_newest),
+        "footage_oldest": rfc3339_epoch(match.footage_oldest, "seconds"),
+        "footage_newest": rfc3339_epoch(match.footage_newest, "seconds"),
         "dori_m": match.dori,
         "bearing_deg": match.bearing_deg,
         "fov_deg": match.fov_deg,
@@ -350,11 +350,14 @@ def request_list(engine: Engine) -> list[dict[str, Any]]:
                 "request_id": row.request_id,
                 "agent": row.agent_id,
                 "cameras": json.loads(row.cameras_json),
-                "window": {"start": rfc3339(row.window_start), "end": rfc3339(row.window_end)},
+                "window": {
+                    "start": rfc3339_epoch(row.window_start, "seconds"),
+                    "end": rfc3339_epoch(row.window_end, "seconds"),
+                },
                 "kind": row.kind,
                 "case": row.case_ref,
                 "prepared_by": row.prepared_by,
-                "prepared_at": rfc3339(row.prepared_at),
+                "prepared_at": rfc3339_epoch(row.prepared_at, "seconds"),
                 "state": state,
                 "reason": reason,
                 "progress": None

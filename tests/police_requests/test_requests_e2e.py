@@ -20,13 +20,14 @@ from agent.clock import TEST_CLOCK_ENV as CLOCK_ENV
 from agent.police_requests.token import status_id
 from agent.recording.index import SegmentIndex
 from contract import jws
+from contract.timestamps import rfc3339
 from contract.token_rules import CLOCK_SKEW
 from tests.support import REPO_ROOT
 from tests.support.agent_proc import AgentProcess, request_config, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Received, Watcher
 from tests.support.tcp_proxy import SilentProxy
-from tests.support.tokens import Police, rfc3339
+from tests.support.tokens import Police
 from tests.support.tus_server import TusServer
 
 BASE = "camreg/v1/agents/shop-42"

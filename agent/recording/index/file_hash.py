@@ -3,15 +3,14 @@ agent can interrupt."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 
 from agent.errors import AgentError
 from agent.recording.plain_file import open_plain
+from contract.common.files import HASH_CHUNK, HashStopped, sha256_of
 
-# Big enough that hashing runs at disk speed, small enough to stay out of the RSS budget.
-HASH_CHUNK = 1024 * 1024
+__all__ = ["HASH_CHUNK", "HashCancelled", "sha256_file"]
 
 
 class HashCancelled(AgentError):
@@ -22,12 +21,8 @@ def sha256_file(path: Path, stop: threading.Event | None = None) -> tuple[int, s
     """(size in bytes, SHA-256 hex) of a file, read in 1 MiB chunks; raises HashCancelled
     between chunks once `stop` is set (a multi-GB file must not hold up a shutdown), and
     NotPlainFile for a symbolic link or anything but a regular file (plain_file.py)."""
-    digest = hashlib.sha256()
-    size = 0
     with open_plain(path) as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            if stop is not None and stop.is_set():
-                raise HashCancelled(f"hashing {path} stopped: the agent is stopping")
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
+        try:
+            return sha256_of(fh, stop)
+        except HashStopped:
+            raise HashCancelled(f"hashing {path} stopped: the agent is stopping") from None

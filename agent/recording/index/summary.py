@@ -13,12 +13,6 @@ from contract.timestamps import rfc3339
 _FOOTAGE_STATES = ("closed", "partial")
 
 
-def _rfc3339(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return rfc3339(moment)
-
-
 @dataclass(frozen=True)
 class FootageSummary:
     """What one camera's footage covers; the health report's `footage` object."""
@@ -31,8 +25,8 @@ class FootageSummary:
 
     def as_payload(self, retention_days_effective: float) -> dict[str, object]:
         return {
-            "oldest": _rfc3339(self.oldest),
-            "newest": _rfc3339(self.newest),
+            "oldest": rfc3339(self.oldest),
+            "newest": rfc3339(self.newest),
             "gaps": {"count": self.gap_count, "seconds": round(self.gap_seconds, 3)},
             "bytes": self.bytes,
             "retention_days_effective": round(retention_days_effective, 3),
