@@ -6,7 +6,7 @@ Every command module is imported here, at start, before the command is known. So
 keeps to the standard library and the agent's plain modules at its top, and imports what
 brings a third-party library (babel for the owner's language, cryptography, pydantic,
 PyAV, OpenCV) inside the command that uses it: `camera-agent --version` answers from a
-bare install (systemd/install.sh runs it; tests/test_install.py installs without
+bare install (systemd/install.sh runs it; tests/whole/test_install.py installs without
 dependencies), `--help` answers at once, and `check` or `requests` do not wait 0.4 s for
 PyAV and OpenCV.
 """

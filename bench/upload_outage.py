@@ -58,7 +58,7 @@ from bench import harness
 from registry.db.engine import open_engine
 from registry.errors import RegistryError
 from registry.evidence.intake import EvidenceIntake, PackageRecord, package
-from tests.registry.test_evidence_verify import export_package
+from tests.registry.evidence.test_evidence_verify import export_package
 from tests.support.asgi_server import serve_asgi
 from tests.support.cutting_proxy import CuttingProxy, Mode
 from tests.support.delivery import uploading_request

@@ -1,7 +1,7 @@
 """The contract between the edge agent (`agent/`) and the reference registry (`registry/`).
 
 Both sides depend on this package, and it depends on neither: the registry imports nothing
-from the agent but this (tests/test_architecture.py enforces both). What one side writes
+from the agent but this (tests/whole/test_architecture.py enforces both). What one side writes
 and the other reads is defined here once:
 
 - topics.py: every MQTT topic, built and parsed back into its parts.

@@ -36,11 +36,11 @@ def pytest_configure(config: pytest.Config) -> None:
 # idle workers take from the end of the others' queues: these modules sort late, so a
 # long test began near the end and the session waited for it alone.
 LONG_FIRST = (
-    "tests/test_demo_flow.py",
-    "tests/test_demo_owner.py",
-    "tests/test_install.py",
-    "tests/quality/test_corpus_diagnosis.py",
-    "tests/test_fuzz.py",
+    "tests/demo/test_demo_flow.py",
+    "tests/demo/test_demo_owner.py",
+    "tests/whole/test_install.py",
+    "tests/agent/quality/test_corpus_diagnosis.py",
+    "tests/whole/test_fuzz.py",
 )
 
 

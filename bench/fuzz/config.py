@@ -79,7 +79,7 @@ def build() -> Target:
         b"{}",
         b"cameras:\n- [[[[[[[[[[]]]]]]]]]]\n",
         b"\xef\xbb\xbfagent: {id: x}\n",
-        # What fuzzing found (tests/test_config.py): each crashed `camera-agent check`.
+        # What fuzzing found (tests/agent/config/test_config.py): each crashed `camera-agent check`.
         SMALL.encode() + b"x: \x00\n",
         SMALL.encode() + b"x: 9999-99-99\n",
         SMALL.replace("%H%M%S", "%H%M%m").encode(),

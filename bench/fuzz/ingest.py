@@ -89,9 +89,9 @@ def _no_constant(name: str) -> Any:
 
 def _seeds() -> list[bytes]:
     from agent.audit import entry_hash
-    from tests.registry.test_ingest_store import birth as birth_of
-    from tests.registry.test_ingest_store import health
-    from tests.registry.test_ingest_store import offline as offline_of
+    from tests.registry.ingest.test_ingest_store import birth as birth_of
+    from tests.registry.ingest.test_ingest_store import health
+    from tests.registry.ingest.test_ingest_store import offline as offline_of
 
     ts = "2026-03-01T10:00:00.000Z"
     birth = birth_of(AGENT)
@@ -124,7 +124,7 @@ def _seeds() -> list[bytes]:
         bytes([AUDIT]) + b'{"detail":' * DEEP + b"{}" + b"}" * DEEP,
         bytes([OWN_TOPIC]) + TOPICS[HEALTH].encode() + b"\n" + compact(report),
         bytes([OWN_TOPIC]) + f"{PREFIX}/agents/x/cameras/../health".encode() + b"\n{}",
-        # What fuzzing found (tests/registry/test_ingest_poison.py): each stopped the ingest.
+        # What fuzzing found (tests/registry/ingest/test_ingest_poison.py): each stopped the ingest.
         bytes([HEALTH]) + b"[" * 300 + b"]" * 300,
         bytes([HEALTH]) + compact({**report, "ts": "2026-13-01T10:00:00.000Z"}),
         bytes([HEALTH]) + compact({**report, "seq": 2**63}),

@@ -107,7 +107,7 @@ def build() -> Target:
         bytes([HEADER]) + header,
         bytes([HEADER]) + json.dumps({**police.header(), "alg": "none"}).encode(),
         bytes([HEADER]) + json.dumps({"kid": police.kid, "typ": "JWT", "alg": "EdDSA"}).encode(),
-        # What fuzzing found (tests/police_requests/test_token.py, test_windows).
+        # What fuzzing found (tests/agent/police_requests/test_token.py, test_windows).
         bytes([CLAIMS])
         + claims_json(window={"start": "0001-01-01T00:00:00+23:59", "end": rfc3339(NOW)}),
     ]

@@ -187,7 +187,8 @@ def build() -> Target:
         seed(PATCH, [tus, "Upload-Offset: 600"], 204),
         seed(PATCH, [tus, "Retry-After: 3"], 429, b"slow down"),
         seed(HEAD, ["Content-Type: text/plain; charset=utf-8"], 404, "gone \u00e9".encode()),
-        # What fuzzing found (tests/registry/test_intake.py, tests/evidence/test_upload.py).
+        # What fuzzing found (tests/registry/evidence/test_intake.py,
+        # tests/agent/evidence/test_upload.py).
         seed(
             REGISTRY_PATCH,
             [

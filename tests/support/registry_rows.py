@@ -30,8 +30,8 @@ def add_enrolled_agent(engine: Engine, device: Ed25519PublicKey, agent_id: str =
         )
 
 
-# The window tests/registry/test_evidence_verify.py's export_package records (two one-minute
-# segments of camera front): a package for a request of this window is the request's.
+# The window tests/registry/evidence/test_evidence_verify.py's export_package records (two
+# one-minute segments of camera front): a package for a request of this window is the request's.
 PACKAGE_WINDOW = (
     datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
     datetime(2026, 11, 27, 12, 2, tzinfo=UTC),
