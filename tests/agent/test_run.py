@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agent.streams.pacing import READ_BATCH_S
+from tests.support import eventually
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Received, Watcher
@@ -191,7 +192,7 @@ def test_agent_starts_before_its_broker_and_catches_up(
     broker = make_broker()
     broker.stop()
     start_agent(broker, [front(rtsp_camera)])
-    time.sleep(3)
+    time.sleep(3)  # the agent runs a while without its broker
     broker.start()
     with Watcher.for_broker(broker, f"{PREFIX}/#") as watch:
         watch.wait_for(lambda m: m.topic == STATE and m.json()["state"] == "online", timeout=15)
@@ -268,9 +269,7 @@ def test_sigusr1_prints_every_threads_stack_and_the_agent_goes_on(
         watch.wait_for(health_with("ok"), timeout=15)
         assert agent.proc is not None
         agent.proc.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 10
-        while 'File "' not in agent.log and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(lambda: 'File "' in agent.log, "the threads' stacks in the log", 10)
         dumped = time.monotonic()
         assert "Thread 0x" in agent.log and "(most recent call first)" in agent.log, agent.log
         assert "line " in agent.log and "agent/" in agent.log  # our frames, named

@@ -13,7 +13,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ import pytest
 
 from agent.police_requests.token import status_id
 from contract.timestamps import rfc3339
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, eventually
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.media import write_h264
@@ -100,10 +99,7 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seed]:
         with Watcher.for_broker(broker, "camreg/#") as watch:
             agent.start()
             # Two sealed segments (the health's footage summary lags up to 10 s behind).
-            deadline = time.monotonic() + 30
-            while closed_segments(root / "state") < 2:
-                assert time.monotonic() < deadline, f"no two segments recorded:\n{agent.log}"
-                time.sleep(0.2)
+            eventually(lambda: closed_segments(root / "state") >= 2, "two segments recorded", 30)
             now = datetime.now(UTC)
             window = {"start": rfc3339(now - timedelta(seconds=30)), "end": rfc3339(now)}
             token = police.token(police.claims(jti=HELD, kind="voluntary", window=window))

@@ -42,7 +42,7 @@ class HangingSource:
             if n == self._hang_after:
                 self._release.wait()
                 return
-            time.sleep(0.05)
+            time.sleep(0.05)  # 20 packets a second, as a camera sends
             yield Packet(time.monotonic(), 1000, n % 20 == 0, None)
 
     def decode_keyframe(self, packet: Packet) -> None:

@@ -30,7 +30,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from contract.topics import Topics
-from tests.support import REPO_ROOT, free_port, port_accepts, wait_port_closed
+from tests.support import REPO_ROOT, eventually, free_port, port_accepts, wait_port_closed
 from tests.support.broker import CertPair
 
 DOCS = REPO_ROOT / "docs" / "mosquitto"
@@ -161,19 +161,22 @@ class OperatorBroker:
                 stdout=stderr,
                 stderr=stderr,
             )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+        proc = self._proc
+
+        def listening() -> bool:
+            if proc.poll() is not None:
                 pytest.fail(
-                    f"mosquitto exited with {self._proc.returncode} on the documented config:\n"
+                    f"mosquitto exited with {proc.returncode} on the documented config:\n"
                     f"{self.log()}",
                     pytrace=False,
                 )
-            if port_accepts(self.cert_port) and port_accepts(self.password_port):
-                return
-            time.sleep(0.02)
-        self.stop()
-        pytest.fail(f"mosquitto did not listen within {START_TIMEOUT_S}s:\n{self.log()}")
+            return port_accepts(self.cert_port) and port_accepts(self.password_port)
+
+        try:
+            eventually(listening, "mosquitto listening", START_TIMEOUT_S, interval=0.02)
+        except pytest.fail.Exception as failed:
+            self.stop()
+            pytest.fail(f"{failed.msg}:\n{self.log()}", pytrace=False)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
         """SIGTERM, as `systemctl stop` sends: mosquitto saves its database and exits.
@@ -402,11 +405,11 @@ def unique(stem: str) -> str:
 def test_the_documented_config_starts_without_warnings(operator_broker: OperatorBroker) -> None:
     # The ports accept connections a moment before mosquitto logs "running" (seen on a
     # busy machine): wait for the line rather than read the log once.
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if any(line.endswith("running") for line in operator_broker.log().splitlines()):
-            break
-        time.sleep(0.05)
+    eventually(
+        lambda: any(line.endswith("running") for line in operator_broker.log().splitlines()),
+        "mosquitto logging that it runs",
+        10,
+    )
     # The one warning comes from the test running mosquitto as root (`user root`). The
     # fixture's own readiness probe connects to the TLS ports and closes before any
     # handshake, which OpenSSL logs as an unexpected EOF when mosquitto reads it in time
@@ -616,10 +619,7 @@ def test_a_removed_agent_is_disconnected_on_reload(tmp_path: Path) -> None:
             [_binary("mosquitto_passwd"), "-D", str(broker.password_file), "shop-1"], check=True
         )
         broker.reload()
-        deadline = time.monotonic() + WAIT_S
-        while shop1.disconnected is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert shop1.disconnected is not None, broker.log()
+        eventually(lambda: shop1.disconnected is not None, "shop-1 disconnected", WAIT_S)
         shop1.close()
         assert shop2.publish(SHOP2.health("front"), b"still here") in ACCEPTED
         assert shop2.disconnected is None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support import eventually
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Watcher
@@ -98,10 +98,7 @@ def test_a_wrong_password_is_logged_clearly_and_nothing_is_published(
         registry={"username": "shop-42", "password_file": str(tmp_path / "broker.pass")},
     )
     with Watcher.for_broker(broker, "#", username="registry", password="r") as watch:
-        for _ in range(50):
-            if "refused the connection" in agent.log:
-                break
-            time.sleep(0.2)
+        eventually(lambda: "refused the connection" in agent.log, "the refusal logged", 10)
         assert watch.messages() == []
     assert "registry broker refused the connection: Not authorized" in agent.log
     assert "not-the-password" not in agent.log
@@ -119,10 +116,7 @@ def test_an_untrusted_broker_certificate_is_a_clear_error(
         agents, tmp_path, broker, rtsp_camera.url, registry={"ca_file": str(other.ca_file)}
     )
 
-    deadline = time.monotonic() + 10
-    while "TLS certificate not trusted" not in agent.log and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert "TLS certificate not trusted" in agent.log
+    eventually(lambda: "TLS certificate not trusted" in agent.log, "the TLS error logged", 10)
 
 
 def test_camera_password_works_and_never_appears_anywhere(
@@ -146,10 +140,8 @@ def test_camera_password_works_and_never_appears_anywhere(
         watch.wait_for(lambda m: m.topic == HEALTH and m.json()["status"] == "ok", timeout=15)
         camera.stop()  # errors on a lost stream are logged too: they must not leak either
         watch.wait_for(lambda m: m.topic == HEALTH and m.json()["status"] == "offline", timeout=10)
-        deadline = time.monotonic() + 10
-        while "cannot open" not in agent.log and time.monotonic() < deadline:
-            time.sleep(0.2)  # a failed reconnect: FFmpeg's error names the URL it had
-        assert "cannot open" in agent.log
+        # A failed reconnect: FFmpeg's error names the URL it had.
+        eventually(lambda: "cannot open" in agent.log, "a failed reconnect logged", 10)
         everything = b"".join(m.payload for m in watch.messages())
     assert CAMERA_PASSWORD.encode() not in everything
     assert CAMERA_PASSWORD not in agent.log
@@ -179,8 +171,6 @@ def test_an_expired_client_certificate_is_a_clear_error(
     # certificate's file name say "expired" too, and waiting for that word alone ended the
     # wait at the agent's first line, red in CI whenever that line came alone.
     said = "expired on"
-    deadline = time.monotonic() + 15
-    while said not in agent.log and time.monotonic() < deadline:
-        time.sleep(0.2)
+    eventually(lambda: said in agent.log, f"{said!r} in the agent's log", 15)
     assert f"{cert.cert_file.name} {said}" in agent.log, agent.post_mortem()
     assert "the broker will refuse this agent until it is renewed" in agent.log

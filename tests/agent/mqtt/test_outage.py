@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.mqtt.outbox import Outbox
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, eventually
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Watcher
@@ -182,9 +182,7 @@ def test_a_publish_the_brokers_acl_refuses_is_reported_and_not_counted_as_sent(
     )
     with Watcher.for_broker(broker, "camreg/#", username="registry", password="r") as watch:
         agent = start(config, agents)
-        deadline = time.monotonic() + 30
-        while "refused a health message" not in agent.log and time.monotonic() < deadline:
-            time.sleep(0.2)
+        eventually(lambda: "refused a health message" in agent.log, "the refusal logged", 30)
         assert agent.terminate()[0] == 0
         assert watch.messages() == []
     log = agent.log

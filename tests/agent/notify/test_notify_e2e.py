@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.agent.notify.receiver import http_receiver
+from tests.support import eventually
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.rtsp import RtspCamera
@@ -57,9 +57,11 @@ def test_a_camera_that_fails_and_recovers_posts_to_the_owners_webhook(
 
 
 def _wait_for_log(agent: AgentProcess, text: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in agent.log:
-        exited = agent.proc is not None and agent.proc.poll() is not None
-        if time.monotonic() > deadline or exited:
+    def logged() -> bool:
+        if text in agent.log:
+            return True
+        if agent.proc is not None and agent.proc.poll() is not None:
             pytest.fail(f"{text!r} not in the agent's log:\n{agent.log}")
-        time.sleep(0.1)
+        return False
+
+    eventually(logged, f"{text!r} in the agent's log", timeout)

@@ -55,6 +55,7 @@ def test_a_request_approved_on_the_page_of_a_running_agent_is_delivered(
                 ),
                 timeout=30,
             )
+            # More footage on purpose: the default window ends 5 s before a token is made.
             time.sleep(3)
             client = requests.Session()
             page = client.post(url + "/login", data={"password": PASSWORD}, timeout=10)

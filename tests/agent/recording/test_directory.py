@@ -30,7 +30,7 @@ from agent.recording.directory import GAP_REASON, DirectoryScanner
 from agent.recording.index import Gap, SegmentIndex
 from agent.recording.recorder_files import gaps_between, start_from_name
 from agent.recording.storage import Storage
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, eventually
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.media import write_h264
@@ -658,11 +658,11 @@ def test_the_scan_runs_off_the_main_loop_and_stops_with_storage(tmp_path: Path) 
     storage.start(stop)
 
     storage.tick(time.monotonic())
-    deadline = time.monotonic() + 10
-    while len(storage.index.segments("front")) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    stop.set()
-    storage.close()
+    try:
+        eventually(lambda: len(storage.index.segments("front")) >= 3, "three files indexed", 10)
+    finally:
+        stop.set()
+        storage.close()
 
     assert "footage-scan" not in {t.name for t in threading.enumerate()}
     reopened = SegmentIndex(tmp_path / "state" / "footage.sqlite")

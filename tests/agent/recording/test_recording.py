@@ -135,12 +135,12 @@ def test_a_camera_drop_is_a_gap_row_and_recording_resumes(
     with Watcher.for_broker(broker, HEALTH) as watch:
         agent = AgentProcess(config).start()
         agents.append(agent)
-        time.sleep(6)
+        time.sleep(6)  # recording before the drop
         rtsp_camera.stop()
-        time.sleep(5)
+        time.sleep(5)  # the drop: its gap is measured below
         rtsp_camera.start()
         watch.wait_for(lambda m: m.json()["status"] == "ok", timeout=20, after=time.monotonic())
-        time.sleep(5)
+        time.sleep(5)  # recording after it
         assert agent.terminate()[0] == 0
     index = index_of(tmp_path)
     [gap] = index.gaps("front")
@@ -155,14 +155,10 @@ def test_a_segment_changed_after_closing_is_detected(
     config = config_for(tmp_path, broker, rtsp_camera)
     agent = AgentProcess(config).start()
     agents.append(agent)
-    time.sleep(8)
-    # Two closed segments are needed; on a busy machine the camera can take longer to come up.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        db = tmp_path / "state" / "footage.sqlite"
-        if db.exists() and sum(s.state == "closed" for s in index_of(tmp_path).segments()) >= 2:
-            break
-        time.sleep(0.5)
+    # Two closed segments are needed (8 s here); on a busy machine the camera can take
+    # longer to come up.
+    db = tmp_path / "state" / "footage.sqlite"
+    eventually(lambda: indexed_segments(db, "state = 'closed'") >= 2, "two closed segments", 38)
     assert agent.terminate()[0] == 0
     index = index_of(tmp_path)
     first = index.segments("front")[0]
@@ -181,7 +177,8 @@ def test_the_disk_budget_prunes_the_oldest_unheld_footage_and_reports_storage_lo
     with Watcher.for_broker(broker, HEALTH) as watch:
         agent = AgentProcess(config).start()
         agents.append(agent)
-        time.sleep(8)
+        db = tmp_path / "state" / "footage.sqlite"
+        eventually(lambda: indexed_segments(db, "state = 'closed'") >= 1, "a closed segment", 30)
         index = index_of(tmp_path)
         first = index.segments("front")[0]
         held = index.hold(

@@ -43,7 +43,7 @@ from registry.enrolment.credentials import CredentialIssuer, MosquittoPasswords,
 from registry.enrolment.names import SERVICE_NAMES
 from registry.enrolment.service import MAX_BODY_BYTES, FailureLimiter, enrolment_routes
 from registry.enrolment.settings import EnrolmentSettings
-from tests.support import free_port
+from tests.support import eventually, free_port
 from tests.support.asgi_server import serve_asgi
 from tests.support.broker import Broker
 
@@ -221,10 +221,12 @@ def test_agent_enrols_once_and_logs_in_to_the_broker(
 
     # The issued credentials log in to the real broker (after its SIGHUP reload).
     password = password_file.read_text().strip()
-    deadline = time.monotonic() + LOGIN_WAIT_S
-    while (reason := mqtt_login(broker, AGENT_ID, password)) != 0:
-        assert time.monotonic() < deadline, f"login refused with reason {reason}"
-        time.sleep(0.1)
+    eventually(
+        lambda: mqtt_login(broker, AGENT_ID, password) == 0,
+        "the agent's login accepted",
+        LOGIN_WAIT_S,
+        interval=0.1,
+    )
     assert mqtt_login(broker, AGENT_ID, password + "x") != 0
     assert mqtt_login(broker, "registry", "registry-secret") == 0
 

@@ -457,7 +457,7 @@ def cut_patch(env: Intake, url: str, offset: int, data: bytes, sent: int, checks
     )
     with socket.create_connection((parts.hostname, parts.port or 80)) as sock:
         sock.sendall(head.encode() + data[:sent])
-        time.sleep(0.2)
+        time.sleep(0.2)  # the server reads what came before the cut
 
 
 def unlocked(part: Path) -> bool:

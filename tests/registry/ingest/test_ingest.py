@@ -329,7 +329,7 @@ def test_a_fresh_registry_learns_the_retained_state(
     # Live messages after the snapshot arrive once (shared subscription only).
     agent.publish(topic("shop-1", "cameras/front/health"), encode(health(bdseq=7, seq=31)))
     eventually(lambda: count(engine, health_history) == 2, "the live report", WAIT_S)
-    time.sleep(0.3)
+    time.sleep(0.3)  # time for a doubled report to show
     row = one(engine, select(cameras.c.received, cameras.c.missing))
     assert tuple(row) == (2, 0)
 
@@ -347,7 +347,7 @@ def test_a_relayed_token_reaches_the_agent(
     agent.subscribe(topic("shop-1", "requests"), qos=1)
     agent.loop_start()
     try:
-        time.sleep(0.3)
+        time.sleep(0.3)  # the SUBACK (the token is not retained)
         token = "eyJhbGciOiJFZERTQSJ9.eyJqdGkiOiJyIn0.c2ln"
         service.relay.publish_request("shop-1", token)  # over the worker's own connection
         eventually(lambda: got == [token.encode()], "the token at the agent", WAIT_S)
@@ -379,7 +379,7 @@ def test_a_standalone_relay_publishes(broker: Broker) -> None:
     relay = RequestRelay(BrokerConfig(broker=broker.url))
     relay.start()
     try:
-        time.sleep(0.3)
+        time.sleep(0.3)  # the SUBACK (the token is not retained)
         relay.publish_request("shop-2", "a.b.c")
         eventually(lambda: got, "the token", WAIT_S)
         assert got == [(topic("shop-2", "requests"), b"a.b.c", False)]

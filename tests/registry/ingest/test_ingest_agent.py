@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -62,15 +63,14 @@ def test_a_real_agents_camera_appears_in_the_registry(
     config = write_config(tmp_path / "config.yaml", broker_url=broker.url, cameras=[camera])
     agent = AgentProcess(config).start()
     agents.append(agent)
-    deadline = time.monotonic() + WAIT_S
-    row = None
-    while time.monotonic() < deadline:
+
+    def reported() -> Any:
         with engine.connect() as connection:
             row = connection.execute(select(cameras)).one_or_none()
-        if row is not None and row.status == "ok" and row.footage_newest is not None:
-            break
-        time.sleep(0.5)
-    assert row is not None, agent.log[-3000:]
+        ready = row is not None and row.status == "ok" and row.footage_newest is not None
+        return row if ready else None
+
+    row = eventually(reported, "the camera ok with its footage in the registry", WAIT_S, 0.5)
     assert (row.agent_id, row.camera_id, row.name) == ("shop-42", "front", "Voordeur")
     assert (row.lat, row.lon, row.bearing_deg, row.fov_deg, row.range_m) == (
         52.9925,

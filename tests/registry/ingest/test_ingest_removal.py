@@ -167,10 +167,10 @@ def test_an_empty_retained_health_withdraws_the_camera_for_good(
     # A fresh worker (a new broker session) takes a snapshot of what is retained.
     fresh = start_ingest("ingest-fresh")
     eventually(lambda: fresh.stats().received >= 2, "the snapshot (birth, front's health)", WAIT_S)
-    time.sleep(0.3)
+    time.sleep(0.3)  # time for a removed camera to come back, had it been kept
     assert camera_ids(engine) == {"front"}
     with Watcher.for_broker(broker, topic("shop-1", "cameras/back/health")) as watcher:
-        time.sleep(0.3)
+        time.sleep(0.3)  # time for a retained message to arrive, had there been one
         assert watcher.messages() == []  # the broker holds nothing for back any more
 
 
@@ -222,7 +222,7 @@ def test_a_stale_retained_health_does_not_bring_a_dropped_camera_back(
     service = start_ingest()
     eventually(lambda: service.stats().received >= 3, "the snapshot", WAIT_S)
     eventually(lambda: count(engine, health_history) == 2, "both reports in the history", WAIT_S)
-    time.sleep(0.3)
+    time.sleep(0.3)  # time for a removed camera to come back, had it been kept
     assert camera_ids(engine) == {"front"}
 
 

@@ -29,7 +29,7 @@ from registry.errors import RegistryError
 from registry.ingest.validate import parse_strict
 from registry.ingest.workers import check_workers, worker_config
 from tests.registry.ingest.test_ingest_store import encode, health, topic
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, eventually
 from tests.support.broker import Broker
 
 DOCS_ACL = REPO_ROOT / "docs" / "mosquitto" / "acl"
@@ -146,14 +146,15 @@ def test_two_worker_processes_share_the_load_and_stop_on_sigterm(
         text=True,
     )
     try:
-        deadline = time.monotonic() + WAIT_S
-        while not all(
-            f"as {user} " in documented_broker.log()
-            for user in ("camera-registry", "camera-registry-2")
-        ):
-            assert time.monotonic() < deadline, documented_broker.log()
+
+        def both_connected() -> bool:
             assert ingest.poll() is None
-            time.sleep(0.1)
+            return all(
+                f"as {user} " in documented_broker.log()
+                for user in ("camera-registry", "camera-registry-2")
+            )
+
+        eventually(both_connected, "both ingest workers connected", WAIT_S, interval=0.1)
         time.sleep(0.5)  # the SUBACKs
 
         agent = paho.Client(CallbackAPIVersion.VERSION2, client_id="shop-1", protocol=paho.MQTTv5)
@@ -175,10 +176,12 @@ def test_two_worker_processes_share_the_load_and_stop_on_sigterm(
         agent.disconnect()
         agent.loop_stop()
 
-        deadline = time.monotonic() + WAIT_S
-        while _count(engine, health_history) < len(infos):
-            assert time.monotonic() < deadline, _count(engine, health_history)
-            time.sleep(0.1)
+        eventually(
+            lambda: _count(engine, health_history) >= len(infos),
+            "every report in the history",
+            WAIT_S,
+            interval=0.1,
+        )
         ingest.send_signal(signal.SIGTERM)
         _, stderr = ingest.communicate(timeout=WAIT_S)
     finally:

@@ -307,7 +307,7 @@ def test_a_request_is_prepared_signed_off_the_server_relayed_and_followed(
             eventually(
                 lambda: bool(listener.payloads), "the token on the requests topic", CHECK_WAIT_S
             )
-            time.sleep(0.3)
+            time.sleep(0.3)  # time for a second copy to show
             assert listener.payloads == [token.encode("ascii")]
 
             # The agent reports; the page follows without a reload.
@@ -387,7 +387,7 @@ def test_a_token_that_is_not_the_prepared_one_is_refused_on_the_page(
             row = page.locator(f'#requests tr[data-request="{claims["jti"]}"]')
             expect(row.locator(".state")).to_have_text("prepared")
             context.close()
-        time.sleep(0.3)
+        time.sleep(0.3)  # time for a token sent anyway to show
         assert listener.payloads == []
     finally:
         listener.close()
