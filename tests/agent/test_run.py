@@ -269,7 +269,12 @@ def test_sigusr1_prints_every_threads_stack_and_the_agent_goes_on(
         watch.wait_for(health_with("ok"), timeout=15)
         assert agent.proc is not None
         agent.proc.send_signal(signal.SIGUSR1)
-        eventually(lambda: 'File "' in agent.log, "the threads' stacks in the log", 10)
+        eventually(
+            lambda: 'File "' in agent.log,
+            "the threads' stacks in the log",
+            10,
+            context=lambda: agent.log,
+        )
         dumped = time.monotonic()
         assert "Thread 0x" in agent.log and "(most recent call first)" in agent.log, agent.log
         assert "line " in agent.log and "agent/" in agent.log  # our frames, named

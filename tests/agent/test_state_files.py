@@ -99,7 +99,12 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seed]:
         with Watcher.for_broker(broker, "camreg/#") as watch:
             agent.start()
             # Two sealed segments (the health's footage summary lags up to 10 s behind).
-            eventually(lambda: closed_segments(root / "state") >= 2, "two segments recorded", 30)
+            eventually(
+                lambda: closed_segments(root / "state") >= 2,
+                "two segments recorded",
+                30,
+                context=lambda: agent.log,
+            )
             now = datetime.now(UTC)
             window = {"start": rfc3339(now - timedelta(seconds=30)), "end": rfc3339(now)}
             token = police.token(police.claims(jti=HELD, kind="voluntary", window=window))

@@ -18,13 +18,23 @@ POLL_S = 0.05
 T = TypeVar("T")
 
 
+# A failed wait shows this much of its context: the end of a log, where the cause is.
+CONTEXT_CHARS = 4000
+
+
 def eventually(
-    predicate: Callable[[], T], what: str, timeout: float, interval: float = POLL_S
+    predicate: Callable[[], T],
+    what: str,
+    timeout: float,
+    interval: float = POLL_S,
+    *,
+    context: Callable[[], str] | None = None,
 ) -> T:
     """`predicate()`'s first truthy value within `timeout` s, else a failure naming `what`.
 
-    The failure shows the last value seen. The predicate is asked once more at the deadline,
-    so a wait is never shorter than `timeout`.
+    The failure shows the last value seen, and the end of `context()` when given (e.g. the
+    log of the process waited on: what it did instead). The predicate is asked once more at
+    the deadline, so a wait is never shorter than `timeout`.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -32,7 +42,10 @@ def eventually(
         if value:
             return value
         if time.monotonic() >= deadline:
-            pytest.fail(f"not within {timeout} s: {what} (last seen: {value!r})", pytrace=False)
+            said = f"not within {timeout} s: {what} (last seen: {value!r})"
+            if context is not None:
+                said += f"\n--- the last of what it said ---\n{context()[-CONTEXT_CHARS:]}"
+            pytest.fail(said, pytrace=False)
         time.sleep(interval)
 
 

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, eventually
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import ConnectRefused, Watcher
 from tests.support.rtsp import RtspCamera
@@ -262,3 +262,17 @@ def test_unmarked_logged_exception_fails_the_test(pytester: pytest.Pytester) -> 
 
     result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(["*agent logged 1 exception*", "*publish failed*"])
+
+
+def test_a_failed_wait_names_what_and_shows_the_end_of_its_context() -> None:
+    log = "started\n" + "x" * 10_000 + "\ncannot open the camera"
+    with pytest.raises(pytest.fail.Exception) as failed:
+        eventually(lambda: "recording" in log, "recording logged", 0.05, context=lambda: log)
+    said = str(failed.value)
+    assert said.startswith("not within 0.05 s: recording logged (last seen: False)")
+    assert said.endswith("cannot open the camera") and "started" not in said
+
+
+def test_a_wait_returns_the_first_truthy_value() -> None:
+    values = iter([0, None, 7, 8])
+    assert eventually(lambda: next(values), "a value", 5, interval=0.001) == 7

@@ -98,7 +98,12 @@ def test_a_wrong_password_is_logged_clearly_and_nothing_is_published(
         registry={"username": "shop-42", "password_file": str(tmp_path / "broker.pass")},
     )
     with Watcher.for_broker(broker, "#", username="registry", password="r") as watch:
-        eventually(lambda: "refused the connection" in agent.log, "the refusal logged", 10)
+        eventually(
+            lambda: "refused the connection" in agent.log,
+            "the refusal logged",
+            10,
+            context=lambda: agent.log,
+        )
         assert watch.messages() == []
     assert "registry broker refused the connection: Not authorized" in agent.log
     assert "not-the-password" not in agent.log
@@ -116,7 +121,12 @@ def test_an_untrusted_broker_certificate_is_a_clear_error(
         agents, tmp_path, broker, rtsp_camera.url, registry={"ca_file": str(other.ca_file)}
     )
 
-    eventually(lambda: "TLS certificate not trusted" in agent.log, "the TLS error logged", 10)
+    eventually(
+        lambda: "TLS certificate not trusted" in agent.log,
+        "the TLS error logged",
+        10,
+        context=lambda: agent.log,
+    )
 
 
 def test_camera_password_works_and_never_appears_anywhere(
@@ -141,7 +151,12 @@ def test_camera_password_works_and_never_appears_anywhere(
         camera.stop()  # errors on a lost stream are logged too: they must not leak either
         watch.wait_for(lambda m: m.topic == HEALTH and m.json()["status"] == "offline", timeout=10)
         # A failed reconnect: FFmpeg's error names the URL it had.
-        eventually(lambda: "cannot open" in agent.log, "a failed reconnect logged", 10)
+        eventually(
+            lambda: "cannot open" in agent.log,
+            "a failed reconnect logged",
+            10,
+            context=lambda: agent.log,
+        )
         everything = b"".join(m.payload for m in watch.messages())
     assert CAMERA_PASSWORD.encode() not in everything
     assert CAMERA_PASSWORD not in agent.log
@@ -171,6 +186,8 @@ def test_an_expired_client_certificate_is_a_clear_error(
     # certificate's file name say "expired" too, and waiting for that word alone ended the
     # wait at the agent's first line, red in CI whenever that line came alone.
     said = "expired on"
-    eventually(lambda: said in agent.log, f"{said!r} in the agent's log", 15)
+    eventually(
+        lambda: said in agent.log, f"{said!r} in the agent's log", 15, context=lambda: agent.log
+    )
     assert f"{cert.cert_file.name} {said}" in agent.log, agent.post_mortem()
     assert "the broker will refuse this agent until it is renewed" in agent.log

@@ -182,7 +182,12 @@ def test_a_publish_the_brokers_acl_refuses_is_reported_and_not_counted_as_sent(
     )
     with Watcher.for_broker(broker, "camreg/#", username="registry", password="r") as watch:
         agent = start(config, agents)
-        eventually(lambda: "refused a health message" in agent.log, "the refusal logged", 30)
+        eventually(
+            lambda: "refused a health message" in agent.log,
+            "the refusal logged",
+            30,
+            context=lambda: agent.log,
+        )
         assert agent.terminate()[0] == 0
         assert watch.messages() == []
     log = agent.log

@@ -64,4 +64,4 @@ def _wait_for_log(agent: AgentProcess, text: str, timeout: float) -> None:
             pytest.fail(f"{text!r} not in the agent's log:\n{agent.log}")
         return False
 
-    eventually(logged, f"{text!r} in the agent's log", timeout)
+    eventually(logged, f"{text!r} in the agent's log", timeout, context=lambda: agent.log)

@@ -54,8 +54,9 @@ def wait_for_segments(
     time.sleep(at_least_s)
     return eventually(
         lambda: (n := segment_rows(tmp_path)) > more_than and n,
-        f"a segment after the first {more_than}:\n{agent.log[-2000:]}",
+        f"a segment after the first {more_than}",
         30,
+        context=lambda: agent.log,
     )
 
 
@@ -158,7 +159,12 @@ def test_a_segment_changed_after_closing_is_detected(
     # Two closed segments are needed (8 s here); on a busy machine the camera can take
     # longer to come up.
     db = tmp_path / "state" / "footage.sqlite"
-    eventually(lambda: indexed_segments(db, "state = 'closed'") >= 2, "two closed segments", 38)
+    eventually(
+        lambda: indexed_segments(db, "state = 'closed'") >= 2,
+        "two closed segments",
+        38,
+        context=lambda: agent.log,
+    )
     assert agent.terminate()[0] == 0
     index = index_of(tmp_path)
     first = index.segments("front")[0]
@@ -178,7 +184,12 @@ def test_the_disk_budget_prunes_the_oldest_unheld_footage_and_reports_storage_lo
         agent = AgentProcess(config).start()
         agents.append(agent)
         db = tmp_path / "state" / "footage.sqlite"
-        eventually(lambda: indexed_segments(db, "state = 'closed'") >= 1, "a closed segment", 30)
+        eventually(
+            lambda: indexed_segments(db, "state = 'closed'") >= 1,
+            "a closed segment",
+            30,
+            context=lambda: agent.log,
+        )
         index = index_of(tmp_path)
         first = index.segments("front")[0]
         held = index.hold(
