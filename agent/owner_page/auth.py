@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import AgentError
-from agent.owner_page import PASSWORD_FILE
 from contract.common import passwords
 from contract.common.login_limit import AttemptLimiter, HashSlots
 from contract.common.passwords import hash_password, secret_digest
 
 log = logging.getLogger(__name__)
 
+PASSWORD_FILE = "owner-password"
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024  # Argon2 hashes anything; a megabyte "password" is only a way to stall us
 # Failed logins from one address before it must wait, and for how long: slows guessing

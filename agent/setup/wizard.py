@@ -5,18 +5,15 @@ password) and what the owner is told at the end; its exit codes."""
 from __future__ import annotations
 
 import argparse
-import importlib
 import shutil
 import sys
-from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
-from agent.config import AgentConfig
 from agent.crypto.device_key import key_dir
 from agent.enrolment import save_password
 from agent.errors import AgentError
 from agent.i18n import translator
+from agent.owner_page.auth import set_owner_password
 from agent.setup.document import (
     CONFIG_MODE,
     camera_password_path,
@@ -33,16 +30,6 @@ from contract.exit_codes import EX_CANTCREAT, EX_CONFIG
 EX_OK = 0
 EX_STOPPED = 1
 INTERRUPTED = 130
-
-
-def owner_page_setter() -> Callable[[Path, str], None] | None:
-    """agent.owner_page.set_owner_password, when that module is installed."""
-    try:
-        module = importlib.import_module("agent.owner_page")
-    except ImportError:
-        return None
-    setter = getattr(module, "set_owner_password", None)
-    return setter if callable(setter) else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,8 +71,7 @@ def _questions(wizard: Wizard, locale: str) -> int:
     police = wizard.police(registry)
     say("")
     ntfy = wizard.notifications()
-    setter = owner_page_setter()
-    page_password = wizard.owner_page_password() if setter is not None else None
+    page_password = wizard.owner_page_password()
     if page_password is not None:
         say(_("The owner page will be on: http://<this device's address>:8081/"))
 
@@ -107,8 +93,8 @@ def _questions(wizard: Wizard, locale: str) -> int:
         )
         return EX_CANTCREAT
 
-    # The page is switched on with its password, where this version of the agent has one.
-    page = page_password is not None and "owner_page" in AgentConfig.model_fields
+    # The page is switched on when the owner gave it a password.
+    page = page_password is not None
     pinned = None
     if police is not None:
         # A copy beside the config: the file the owner named may be gone tomorrow.
@@ -141,9 +127,9 @@ def _questions(wizard: Wizard, locale: str) -> int:
         for line in problems.errors:
             print(f"  {line}", file=sys.stderr)
         return EX_CONFIG
-    while setter is not None and page_password is not None:
+    while page_password is not None:
         try:
-            setter(data_dir, page_password)
+            set_owner_password(data_dir, page_password)
         except AgentError as exc:
             say(str(exc))
             page_password = wizard.owner_page_password()

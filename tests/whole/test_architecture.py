@@ -7,6 +7,7 @@ top; a relative import is resolved against the file's own package."""
 from __future__ import annotations
 
 import ast
+import graphlib
 from collections.abc import Iterator
 
 import pytest
@@ -119,3 +120,44 @@ def test_an_upward_import_is_seen() -> None:
         ("agent", "recording", "rebuild")
     )
     assert layer_of(("agent", "quality", "commands")) == len(AGENT_LAYERS)
+
+
+def module_graph(packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Module -> the modules of `packages` it imports; `from a import b` counts as an import
+    of a.b when that is a module."""
+    files = {}
+    for package in packages:
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            files[name] = (path, parts[:-1])
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, (path, package_parts) in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                (_, module), *_ = imported_modules(ast.unparse(node), package_parts)
+                candidates = [module, *(f"{module}.{alias.name}" for alias in node.names)]
+            elif isinstance(node, ast.Import):
+                candidates = [alias.name for alias in node.names]
+            else:
+                continue
+            graph[name] |= {c for c in candidates if c in files and c != name}
+    return graph
+
+
+def test_no_module_imports_itself_round_a_circle() -> None:
+    # A cycle makes the import order matter, and a lazy import inside a function is how one
+    # hides; every import counts here, wherever it stands.
+    graph = module_graph(("agent", "contract", "registry"))
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as cycle:
+        pytest.fail(f"import cycle: {' -> '.join(cycle.args[1])}")
+
+
+def test_a_cycle_is_seen() -> None:
+    graph = module_graph(("agent",))
+    graph["agent.errors"].add("agent.app")  # app imports errors, through others as well
+    with pytest.raises(graphlib.CycleError):
+        graphlib.TopologicalSorter(graph).prepare()

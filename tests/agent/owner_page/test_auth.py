@@ -16,12 +16,12 @@ from pydantic import ValidationError
 
 from agent.config import OwnerPageConfig
 from agent.i18n import LOCALE_DIR
-from agent.owner_page import set_owner_password
 from agent.owner_page.auth import (
     OwnerPasswordError,
     address_allowed,
     parse_networks,
     password_matches,
+    set_owner_password,
     stored_hash,
 )
 from agent.owner_page.words import PROBLEMS

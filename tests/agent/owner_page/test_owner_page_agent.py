@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from agent.owner_page import set_owner_password
+from agent.owner_page.auth import set_owner_password
 from tests.support import free_port
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker

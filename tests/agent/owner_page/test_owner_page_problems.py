@@ -11,7 +11,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from agent.audit import AUDIT_FILE, AuditLog
-from agent.owner_page import set_owner_password
+from agent.owner_page.auth import set_owner_password
 from tests.support import free_port
 from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker

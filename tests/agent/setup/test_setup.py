@@ -13,7 +13,6 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from agent.setup.wizard import owner_page_setter
 from contract.jws import thumbprint
 from tests.support import REPO_ROOT, free_port
 from tests.support.rtsp import RtspCamera
@@ -156,13 +155,10 @@ def test_setup_in_dutch_probes_each_camera_and_writes_a_valid_config(
     assert Path(pinned["file"]).read_bytes() == police_pem.read_bytes()
     assert written["police"]["upload_allow"] == ["https://evidence.example.org/files/"]
     assert written["notifications"] == {"ntfy": {"url": "https://ntfy.sh/winkel-7-x7q"}}
-    if owner_page_setter() is not None:
-        assert written["owner_page"] == {"enabled": True}
-        assert PAGE_PASSWORD not in "".join(
-            p.read_text(errors="replace")
-            for p in (tmp_path / "etc" / "data").rglob("*")
-            if p.is_file()
-        )
+    assert written["owner_page"] == {"enabled": True}
+    assert PAGE_PASSWORD not in "".join(
+        p.read_text(errors="replace") for p in (tmp_path / "etc" / "data").rglob("*") if p.is_file()
+    )
 
     checked = check(config)
     assert checked.returncode == 0, checked.stdout + checked.stderr
