@@ -12,11 +12,12 @@ a real camera's clip from Debian packages, spoilt by the same defects, plus hard
 negatives in night, infrared and rain.
 
 Thresholds are chosen on the tuning seeds (`--seeds tune`) and the real corpus's tuning
-scenes (`--part tune`), and scored on others (`--seeds score`, `--part held_out`, the
-defaults), so the report is not fitted to what it measures.
+scenes (`--part tune`), and scored on others (`--seeds score`; `--part held_out_4`, the
+defaults, and `held_out_3`, whose misses were studied once), so the report is not fitted
+to what it measures.
 
     PYTHONPATH=. .venv/bin/python bench/quality_report.py [--corpus-kind both|rendered|real]
-        [--seeds score] [--part held_out] [--dump metrics.csv]
+        [--seeds score] [--part held_out_4|held_out_3|tune] [--dump metrics.csv]
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from agent.quality.reference import from_image
 from agent.streams.source import StreamSource
 from agent.streams.worker import KeyframeSampler
 from tests.support.corpus import Clip, build_corpus, day_cycle
-from tests.support.real_corpus import build_real_corpus
+from tests.support.real_corpus import PARTS, build_real_corpus
 
 SEEDS = {"tune": (1, 2, 3), "score": tuple(range(101, 111))}
 # One analysed keyframe per second of clip time, standing for the daemon's interval.
@@ -203,7 +204,7 @@ def rendered_report(args: argparse.Namespace, workers: int) -> tuple[list[str], 
 
 
 def real_report(args: argparse.Namespace, workers: int) -> tuple[list[str], bool]:
-    """The real-picture corpus, one part: `held_out` unless told otherwise."""
+    """The real-picture corpus, one part: `held_out_4` unless told otherwise."""
     part = args.part
     clips = build_real_corpus(args.corpus / "real" / part, part, workers=workers)
     outcomes = evaluate(clips, workers)
@@ -225,9 +226,7 @@ def main() -> None:
     )
     parser.add_argument("--corpus-kind", choices=("rendered", "real", "both"), default="both")
     parser.add_argument("--seeds", choices=sorted(SEEDS), default="score")
-    parser.add_argument(
-        "--part", choices=("tune", "held_out"), default="held_out", help="of the real corpus"
-    )
+    parser.add_argument("--part", choices=PARTS, default="held_out_4", help="of the real corpus")
     parser.add_argument("--corpus", type=Path, default=Path("/tmp/camreg-corpus"))
     parser.add_argument("--dump", type=Path, help="write every sample's metrics to CSV files")
     parser.add_argument("--days", type=int, default=2, help="24-hour cycles to run")

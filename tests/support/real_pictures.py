@@ -15,6 +15,15 @@ per its copyright file). Each is fetched
 once by its pinned pool path, checked against its SHA-256 and only the files used here
 are unpacked, into a cache shared by every test worker (`CAMREG_REAL_PICTURES`, default
 ~/.cache/camreg/real-pictures).
+
+Two more are installed like any system package, by demo/install-system-packages.sh, and
+their files are read where the package put them: `palapeli-data` (KDE's jigsaw puzzles: a
+castle under a cloudy sky, a lit bridge and city at night, a chameleon on a branch, a bee
+on a flower, citrus slices on a light box; public domain or GFDL per each puzzle's
+.desktop file) and `python3-pywt` (PyWavelets' sample pictures: people on an outdoor
+stair, an aerial view of fields; MIT per its copyright file). Each file is checked
+against its own SHA-256, since the installed version follows the machine's Debian
+release, and copied (an array of grey levels converted to PNG) into the same cache.
 """
 
 from __future__ import annotations
@@ -28,6 +37,9 @@ import tarfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 MIRRORS = (
     "http://deb.debian.org/debian",
@@ -75,8 +87,22 @@ LOMIRI_20 = Package(
 )
 PACKAGES = (OPENCV, WALLPAPERS, LOMIRI, MATE, SKIMAGE, LOMIRI_20)
 
+
+@dataclass(frozen=True)
+class Installed:
+    """A Debian package that demo/install-system-packages.sh installs: its files are read
+    where it put them, each checked against its SHA-256 in INSTALLED_SHA256."""
+
+    name: str
+    prefix: str  # the folder of the files used here
+
+
+PALAPELI = Installed("palapeli-data", "/usr/share/palapeli/collection/")
+PYWT = Installed("python3-pywt", "/usr/lib/python3/dist-packages/pywt/data/")
+INSTALLED = (PALAPELI, PYWT)
+
 # name -> (package, path inside its prefix)
-FILES: dict[str, tuple[Package, str]] = {
+FILES: dict[str, tuple[Package | Installed, str]] = {
     **{
         name: (OPENCV, name)
         for name in (
@@ -157,6 +183,38 @@ FILES: dict[str, tuple[Package, str]] = {
         name: (LOMIRI_20, name)
         for name in ("Kleiber_by_Lukas_Baubkus.jpg", "Infinite-Sea_by_Aury88.jpg")
     },
+    **{
+        f"palapeli_{name}.jpg": (PALAPELI, f"{name}.jpg")
+        for name in (
+            "castle-maintenon",
+            "cincinnati-bridge",
+            "citrus-fruits",
+            "european-honey-bee",
+            "panther-chameleon-female",
+        )
+    },
+    # NumPy archives of grey levels ("data"), made PNG pictures in the cache
+    **{f"pywt_{name}.png": (PYWT, f"{name}.npz") for name in ("ascent", "aero")},
+}
+# Of the installed files, by our name: the pictures the fourth held-out part was chosen on.
+INSTALLED_SHA256 = {
+    "palapeli_castle-maintenon.jpg": (
+        "f4a6bf48b97d97715413f9ebd2d8744bd46df0e492bc8326e2513d51084f2612"
+    ),
+    "palapeli_cincinnati-bridge.jpg": (
+        "09772d09318b34a5c5edd58ee86ff462bcd2907006f31cc8e0704310f8e9ab60"
+    ),
+    "palapeli_citrus-fruits.jpg": (
+        "0cbd7154a14789803167c86705130d0358875198231269df168ea26224e70848"
+    ),
+    "palapeli_european-honey-bee.jpg": (
+        "9d54ae706bddd899c91b2b801d9ca4556a5a9a399b4043f9d539df62a8cb7f27"
+    ),
+    "palapeli_panther-chameleon-female.jpg": (
+        "adb9e2834a8a3db40ca3817452b956ada527085e5aa2bd604c465651a3834ae4"
+    ),
+    "pywt_ascent.png": "a6d56bc8e96571d6124f34cedeba49f1d3599507f6c890ad9ba538544454e8f7",
+    "pywt_aero.png": "df862635798bac94226b8928f224da8cef8b0d00492c1fdf48fac6dfaf97a94b",
 }
 
 
@@ -209,12 +267,42 @@ def _unpack(deb: Path, package: Package, wanted: dict[str, str], into: Path) -> 
         raise RuntimeError(f"dpkg-deb could not read {deb}")
 
 
+def _copy_installed(package: Installed, name: str, inside: str, into: Path) -> None:
+    """One file of an installed package into the cache, checked and made a picture."""
+    source = Path(package.prefix) / inside
+    if not source.is_file():
+        raise RuntimeError(
+            f"{source} is missing: install the Debian package {package.name}"
+            " (bash demo/install-system-packages.sh installs it)"
+        )
+    data = source.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != INSTALLED_SHA256[name]:
+        raise RuntimeError(
+            f"{source} of {package.name} has SHA-256 {digest}, expected {INSTALLED_SHA256[name]}:"
+            " not the picture the corpus was made with"
+        )
+    if source.suffix == ".npz":
+        with np.load(source) as archive:
+            grey = np.asarray(archive["data"], np.uint8)
+        partial = into / f"{name}.part.png"  # OpenCV writes by the name's extension
+        if not cv2.imwrite(str(partial), grey):
+            raise RuntimeError(f"cannot write {partial}")
+    else:
+        partial = into / f"{name}.part"
+        partial.write_bytes(data)
+    os.replace(partial, into / name)
+
+
 def real_pictures() -> Path:
     """The folder holding every file of FILES (fetched and unpacked on first use)."""
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # test workers fetch once, not four times
+        for name, (installed, inside) in FILES.items():
+            if isinstance(installed, Installed) and not (directory / name).exists():
+                _copy_installed(installed, name, inside, directory)
         for package in PACKAGES:
             wanted = {n: inside for n, (p, inside) in FILES.items() if p is package}
             if all((directory / name).exists() for name in wanted):

@@ -111,6 +111,19 @@ AT_NIGHT = {"brightness": 45, "highlights": 230, "similarity": 0.5, "shifted_sim
         ({"similarity": 0.1, "view_shift": 0.0, "shifted_similarity": 0.1}, {"scene_changed"}),
         # lamps switched on or heavy traffic: less alike, but nothing displaced
         ({"similarity": 0.3, "view_shift": 0.0, "shifted_similarity": 0.3}, set()),
+        # turned from a dark coat to the bright sky behind it: nothing lines up in place
+        # and the light is not the reference's, but the old view is there, displaced
+        (
+            {"brightness": 195, "similarity": 0.0, "view_shift": 0.35, "shifted_similarity": 0.99},
+            {"scene_changed"},
+        ),
+        # ... and turned into shade
+        (
+            {"brightness": 60, "similarity": 0.3, "view_shift": 0.2, "shifted_similarity": 0.95},
+            {"scene_changed"},
+        ),
+        # night against the day view: lamps and noise line up a little somewhere else
+        ({**AT_NIGHT, "similarity": -0.1, "view_shift": 0.3, "shifted_similarity": 0.3}, set()),
         # exposure problems mask the detail-based ones
         (
             {"brightness": 20, "contrast": 30, "detail": 0.05, "sharpness_ratio": 0.2},
