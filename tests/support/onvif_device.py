@@ -110,6 +110,9 @@ class OnvifDevice:
     # Added to this machine's clock in GetSystemDateAndTime and in the digest's freshness
     # check: a camera whose clock is off (issue 18's clock_drift reads it).
     clock_offset: dt.timedelta = dt.timedelta(0)
+    # What GetServices and GetCapabilities say the media service's address is, when not its
+    # own: a device that points elsewhere (the hostile tests).
+    advertised_media_url: str | None = None
     requests: list[str] = field(default_factory=list)
     _server: http.server.ThreadingHTTPServer | None = None
 
@@ -124,7 +127,8 @@ class OnvifDevice:
 
     @property
     def media_url(self) -> str:
-        return f"http://{self.host}:{self.port}{MEDIA_PATH}"
+        """The media service's address as the device advertises it."""
+        return self.advertised_media_url or f"http://{self.host}:{self.port}{MEDIA_PATH}"
 
     def profiles(self) -> list[Profile]:
         """main 1920x1080 and sub 640x360, both H.264, as most cameras ship."""
