@@ -14,6 +14,7 @@ PACKAGES=(
   chromium                            # the registry's pages are tested in a real browser
   postgresql                          # the registry's second database engine (tests use both)
   gcc libc6-dev                       # the clock-step tests build a wall-clock shifter (LD_PRELOAD)
+  iproute2                            # 'ip netns': the discover tests' two hosts (multicast skips loopback)
 )
 
 missing=()
