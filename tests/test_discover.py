@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from agent.onvif import MAX_DEVICES
 from contract.exit_codes import EX_NOPERM, EX_UNAVAILABLE
 from tests.support import REPO_ROOT
 from tests.support.netns import DEVICE_ADDRESS, HostPair
@@ -172,3 +174,35 @@ def test_no_device_exits_unavailable_with_what_to_check() -> None:
     assert result.stdout == ""
     assert "No ONVIF device answered" in result.stderr
     assert "VLAN" in result.stderr and "cameras[].onvif.url" in result.stderr
+
+
+def test_a_hostile_responder_is_reported_and_discover_stays_bounded() -> None:
+    """A host answering with a lure to another host, entity expansion, garbage and a flood
+    of 200 fake devices: discover ends in time, does not contact the lure and reports it by
+    address. (The flood is mostly lost in the library's slow receive loop; see the branch
+    report: why a flood makes discover take ~10 s is not yet known.)"""
+    hostile = HostPair.create()
+    proc = subprocess.Popen(
+        hostile.command(
+            hostile.device, sys.executable, "-m", "tests.support.hostile_discovery", DEVICE_ADDRESS
+        ),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        began = time.monotonic()
+        result = discover(hostile, "--json")
+        took = time.monotonic() - began
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        hostile.close()
+    assert took < 30, took
+    devices = json.loads(result.stdout)["devices"]
+    assert 0 < len(devices) <= MAX_DEVICES
+    (lure,) = [d for d in devices if d["name"] == "Lure"]
+    assert lure["address"] == DEVICE_ADDRESS
+    assert lure["device_url"] is None
+    assert "not on its own host" in lure["error"] and "not contacted" in lure["error"]
