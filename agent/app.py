@@ -79,6 +79,7 @@ from agent.reporter import CameraChannel, Reporter
 from agent.space_reserve import SpaceReserve
 from agent.state import Counters
 from agent.state_files import open_or_move_aside
+from agent.streams.onvif_stream import open_onvif_stream
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
 from agent.systemd import Notifier, watchdog_interval
@@ -112,6 +113,8 @@ class Tuning:
 
 
 def camera_source(camera: CameraConfig) -> OpenSource:
+    if camera.url is None:  # its ONVIF device gives the stream, asked at each connect
+        return open_onvif_stream(camera)
     return open_stream(camera.stream_url(), redact_url(camera.url), camera.rtsp_transport)
 
 
@@ -246,7 +249,7 @@ class App:
                     self._open_source(camera),
                     assessor,
                     camera.analysis_interval,
-                    redact_url(camera.url),
+                    camera.shown_url(),
                     recorder=storage.recorders.get(camera.id),
                 )
             )

@@ -20,6 +20,7 @@ from agent import (
     __version__,
     audit_commands,
     daemon_commands,
+    discover_commands,
     enrolment_commands,
     footage_commands,
     probe_commands,
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     daemon_commands.add_parser(commands, DEFAULT_CONFIG)  # run, check
     probe_commands.add_parser(commands)
+    discover_commands.add_parser(commands)
     reference_commands.add_parser(commands, DEFAULT_CONFIG)
     setup_commands.add_parser(commands, DEFAULT_CONFIG)
     requests_commands.add_parser(commands, DEFAULT_CONFIG)

@@ -19,3 +19,11 @@ class UnreadableStream(StreamError):
 
 class LinkError(AgentError):
     """The registry link (MQTT) could not be set up."""
+
+
+class OnvifError(AgentError):
+    """An ONVIF device could not be reached or answered outside the protocol."""
+
+
+class OnvifNotAuthorized(OnvifError):
+    """An ONVIF device refused the user name and password (or needs some and got none)."""

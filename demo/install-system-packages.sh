@@ -15,6 +15,7 @@ PACKAGES=(
   postgresql                          # the registry's second database engine (tests use both)
   gcc libc6-dev                       # the clock-step tests build a wall-clock shifter (LD_PRELOAD)
   palapeli-data python3-pywt          # real photographs for the diagnosis corpus's fourth held-out part
+  iproute2                            # 'ip netns': the discover tests' two hosts (multicast skips loopback)
 )
 
 missing=()

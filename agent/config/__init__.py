@@ -12,6 +12,7 @@ from agent.config.cameras import (
     CameraConfig,
     Expectations,
     Location,
+    OnvifDeviceConfig,
     SourceKind,
     redact_url,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "Identifier",
     "Location",
     "NotificationsConfig",
+    "OnvifDeviceConfig",
     "OwnerPageConfig",
     "PoliceConfig",
     "PoliceKey",

@@ -1,5 +1,6 @@
-"""The `cameras:` section: each camera's stream, credentials, place, what to expect of it and
-how it is recorded; and `redact_url`, the one way a stream URL is logged."""
+"""The `cameras:` section: each camera's stream (its URL, or its ONVIF device to ask for
+one), credentials, place, what to expect of it and how it is recorded; and `redact_url`,
+the one way a stream URL is logged."""
 
 import os
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pydantic import (
     AfterValidator,
     Field,
     SecretStr,
+    ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
@@ -23,6 +25,7 @@ from contract.config.fields import ConfigSection, Identifier, Loc, ReadableFile,
 from contract.config.fields import at_least_seconds as _at_least_seconds
 from contract.config.fields import base_dir as _base_dir
 from contract.config.fields import check_readable as _check_readable
+from contract.config.fields import raise_with as _raise_with
 from contract.config.fields import read_secret as _read_secret
 from contract.config.fields import rule_error as _rule_error
 from contract.config.fields import without_inline_password as _without_inline_password
@@ -75,12 +78,50 @@ _SCHEME_KINDS: dict[str, SourceKind] = {
 }
 
 
+class OnvifDeviceConfig(ConfigSection):
+    """A camera's ONVIF device service (docs/onvif.md): where the agent asks for the stream
+    URI when `url` is not given; `camera-agent discover` shows it. Checked for its shape
+    only: `check` works without the network."""
+
+    url: str
+
+    @field_validator("url")
+    @classmethod
+    def _check_device_url(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid URL (invalid port?)") from None
+        if parts.scheme.lower() not in ("http", "https"):
+            raise ValueError(
+                "must be the device's http:// or https:// address, such as "
+                "http://192.168.1.20/onvif/device_service"
+            )
+        if "@" in parts.netloc:
+            raise ValueError(_NO_URL_CREDENTIALS)
+        if not parts.hostname:
+            raise ValueError("has no host name")
+        return value
+
+
+_NO_STREAM = (
+    "missing: give url (the stream) or onvif (the camera's ONVIF device address, see docs/onvif.md)"
+)
+# A stream URI an ONVIF device hands back is opened only if it is one of these: a device
+# (or whoever answers at its address) must not make the agent read a local file.
+ONVIF_STREAM_SCHEMES = frozenset({"rtsp", "rtsps"})
+
+
 class CameraConfig(ConfigSection):
     """One camera: its stream, credentials, place and what to expect of it."""
 
     id: Identifier
     name: str = ""
-    url: str
+    # The stream; without it, `onvif` names the device to ask for one. With both, `url` is
+    # the stream and `onvif` is only asked for the camera's clock.
+    url: str | None = None
+    onvif: OnvifDeviceConfig | None = None
     username: str | None = None
     password_file: ReadableFile | None = None
     password_credential: str | None = None
@@ -94,7 +135,9 @@ class CameraConfig(ConfigSection):
 
     @field_validator("url")
     @classmethod
-    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+    def _check_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         if not value.strip():
             raise ValueError("must not be empty")
         try:
@@ -147,6 +190,19 @@ class CameraConfig(ConfigSection):
         result: Self = _without_inline_password(data, handler, info)
         return result
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _url_or_onvif(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Self:
+        """Either key gives the stream; without both, say so beside every other error."""
+        if not (isinstance(data, dict) and data.get("url") is None and data.get("onvif") is None):
+            result: Self = handler(data)
+            return result
+        try:
+            handler(data)
+        except ValidationError as exc:
+            _raise_with(exc, [(("url",), _NO_STREAM)])
+        _rule_error((("url",), _NO_STREAM))
+
     @model_validator(mode="after")
     def _fill_password(self) -> Self:
         problems: list[tuple[Loc, str]] = []
@@ -178,21 +234,55 @@ class CameraConfig(ConfigSection):
         return self
 
     def source_kind(self) -> SourceKind:
-        """rtsp for rtsp(s)://, http for http(s):// (MJPEG, HLS), file for file:// and paths."""
+        """rtsp for rtsp(s):// and for a stream asked of an ONVIF device, http for http(s)://
+        (MJPEG, HLS), file for file:// and paths."""
+        if self.url is None:
+            return "rtsp"
         return _SCHEME_KINDS[urlsplit(self.url).scheme.lower()]
+
+    def shown_url(self) -> str:
+        """What logs and messages name the camera's stream by: the URL without credentials,
+        or the ONVIF device it is asked of."""
+        if self.url is not None:
+            return redact_url(self.url)
+        assert self.onvif is not None  # the model's rule: url or onvif
+        return f"onvif {redact_url(self.onvif.url)}"
 
     def stream_url(self) -> str:
         """The URL to open, with the credentials inserted; for files, the file's path.
+        Only for a camera with `url`: one with only `onvif` asks its device each time
+        (`onvif_stream_url`).
 
-        This is the only place a password enters a URL: never log the result, log
+        This is one of the two places a password enters a URL: never log the result, log
         `redact_url(...)` of it or `url` instead.
         """
+        if self.url is None:
+            raise ValueError(f"camera {self.id} has no url: its stream is asked of its device")
         parts = urlsplit(self.url)
         kind = self.source_kind()
         if kind == "file":
             return unquote(parts.path) if parts.scheme else self.url
+        return self._with_credentials(self.url)
+
+    def onvif_stream_url(self, uri: str) -> str:
+        """A stream URI the camera's ONVIF device gave, checked (rtsp:// or rtsps://, with a
+        host) and with the camera's credentials inserted as for `url`, unless the device
+        put its own in. ValueError names what is wrong with it."""
+        try:
+            parts = urlsplit(uri)
+        except ValueError:
+            raise ValueError("the device gave a stream URI that is not a URL") from None
+        if parts.scheme.lower() not in ONVIF_STREAM_SCHEMES or not parts.hostname:
+            shown = "".join(c if c.isprintable() else "?" for c in uri)[:200]
+            raise ValueError(f"the device gave a stream URI that is not rtsp:// ({shown!r})")
+        if "@" in parts.netloc:
+            return uri
+        return self._with_credentials(uri)
+
+    def _with_credentials(self, url: str) -> str:
+        parts = urlsplit(url)
         if self.username is None:
-            return self.url
+            return url
         userinfo = quote(self.username, safe="")
         if self.password is not None:
             userinfo += ":" + quote(self.password.get_secret_value(), safe="")

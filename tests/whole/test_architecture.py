@@ -77,7 +77,7 @@ AGENT_LAYERS: tuple[tuple[str, ...], ...] = (
         "errors", "libc", "clock", "clock_step", "state", "state_files", "sqlite_db",
         "space_reserve", "memory", "systemd", "i18n",
     ),
-    ("config", "cli_common", "crypto", "audit", "enrolment", "control", "lifecycle"),
+    ("config", "cli_common", "crypto", "audit", "enrolment", "control", "lifecycle", "onvif"),
     ("quality",),
     ("streams",),
     ("recording",),

@@ -78,7 +78,8 @@ def test_example_documents_every_key() -> None:
         "username", "password_file", "password_credential", "topic_prefix",
         "health_interval", "require_sync", "keys", "upload_allow", "max_window", "consent",
         "owner_timeout", "upload_rate_limit", "path", "max_bytes", "min_free_bytes", "name",
-        "url", "rtsp_transport", "location", "expect", "analysis_interval", "recording",
+        "url", "onvif", "rtsp_transport", "location", "expect", "analysis_interval",
+        "recording",
         "pattern", "segment", "retention",
     ]  # fmt: skip
     missing = [key for key in keys if f"{key}:" not in text]
@@ -140,7 +141,8 @@ ERROR_CASES = {
     ),
     "missing camera url": (
         MINIMAL + "  - id: back\n    name: Back door\n",
-        "cameras[1].url: missing (required) (line 8)",
+        "cameras[1].url: missing: give url (the stream) or onvif (the camera's ONVIF device "
+        "address, see docs/onvif.md) (line 8)",
     ),
     "missing section": (
         "agent: {id: shop-42}\ncameras: [{id: front, url: x.mp4}]\n",
@@ -221,6 +223,21 @@ ERROR_CASES = {
     "camera url with credentials": (
         MINIMAL.replace("rtsp://cam.local", "rtsp://admin:12345@cam.local"),
         "cameras[0].url: put credentials in username and password_file, not the URL (line 7)",
+    ),
+    "onvif device address not http": (
+        MINIMAL.replace("url: rtsp://cam.local/stream", "onvif: {url: rtsp://cam.local/onvif}"),
+        "cameras[0].onvif.url: must be the device's http:// or https:// address, such as "
+        "http://192.168.1.20/onvif/device_service (line 7)",
+    ),
+    "onvif device address with credentials": (
+        MINIMAL.replace(
+            "url: rtsp://cam.local/stream", "onvif: {url: 'http://admin:1@cam.local/onvif'}"
+        ),
+        "cameras[0].onvif.url: put credentials in username and password_file, not the URL (line 7)",
+    ),
+    "onvif without its url": (
+        MINIMAL.replace("url: rtsp://cam.local/stream", "onvif: {}"),
+        "cameras[0].onvif.url: missing (required) (line 7)",
     ),
     "camera url with unsupported scheme": (
         MINIMAL.replace("rtsp://cam.local", "rtmp://cam.local"),
@@ -350,8 +367,9 @@ def test_every_error_in_a_file_is_listed(tmp_path: Path) -> None:
         ("cameras[0].colour", "10)"),
         ("cameras[1].id", "11)"),
         ("cameras[1]", "13)"),
-        ("cameras[2].id", "14)"),
+        # url-or-onvif is a rule across keys: told before the field errors beside it
         ("cameras[2].url", "14)"),
+        ("cameras[2].id", "14)"),
     ]
 
 
@@ -735,3 +753,59 @@ def test_check_lists_what_fuzzing_found_instead_of_crashing(
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 78, done.stderr
     assert expected in done.stderr, done.stderr
+
+
+ONVIF_ONLY = MINIMAL.replace(
+    "    url: rtsp://cam.local/stream\n",
+    "    onvif: {url: http://192.168.1.20/onvif/device_service}\n"
+    "    username: onvif\n"
+    "    password_file: cam.pass\n",
+)
+
+
+def test_a_camera_may_name_its_onvif_device_instead_of_a_url(tmp_path: Path) -> None:
+    (tmp_path / "cam.pass").write_text("p@ss/word\n")
+    camera = load_config(write(tmp_path, ONVIF_ONLY)).cameras[0]
+    assert camera.url is None
+    assert camera.onvif is not None
+    assert camera.onvif.url == "http://192.168.1.20/onvif/device_service"
+    assert camera.source_kind() == "rtsp"
+    assert camera.shown_url() == "onvif http://192.168.1.20/onvif/device_service"
+    # The device's URI gets the camera's credentials as `url` does.
+    assert (
+        camera.onvif_stream_url("rtsp://192.168.1.20:554/Streaming/Channels/101")
+        == "rtsp://onvif:p%40ss%2Fword@192.168.1.20:554/Streaming/Channels/101"
+    )
+    with pytest.raises(ValueError, match="has no url"):
+        camera.stream_url()
+
+
+def test_with_url_and_onvif_the_url_is_the_stream(tmp_path: Path) -> None:
+    text = MINIMAL + "    onvif: {url: 'http://cam.local/onvif/device_service'}\n"
+    camera = load_config(write(tmp_path, text)).cameras[0]
+    assert camera.stream_url() == "rtsp://cam.local/stream"
+    assert camera.onvif is not None
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["file:///etc/shadow", "/etc/shadow", "http://cam/video.mjpg", "rtsp:///no-host", "x\x1b[2J"],
+)
+def test_a_device_cannot_make_the_agent_open_anything_but_rtsp(tmp_path: Path, uri: str) -> None:
+    (tmp_path / "cam.pass").write_text("pw\n")
+    camera = load_config(write(tmp_path, ONVIF_ONLY)).cameras[0]
+    with pytest.raises(ValueError, match="not rtsp://"):
+        camera.onvif_stream_url(uri)
+
+
+def test_check_accepts_an_onvif_camera_without_the_network(tmp_path: Path) -> None:
+    """`check` validates the shape only: the device address is not contacted."""
+    (tmp_path / "cam.pass").write_text("pw\n")
+    config = write(tmp_path, ONVIF_ONLY.replace("192.168.1.20", "192.0.2.1"))
+    result = subprocess.run(
+        [sys.executable, "-m", "agent", "check", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,43 @@
+"""Opening a camera whose config names its ONVIF device instead of a stream URL: the device
+is asked for its main stream's URI (its first highest-resolution media profile) at every
+connect, not once, since a firmware update or a reset may move the stream.
+
+A device that cannot be reached, refuses the credentials or gives no usable rtsp:// URI is
+a StreamError like a camera that is off: the worker logs it, backs off and asks again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from agent.config import CameraConfig, redact_url
+from agent.errors import OnvifError, StreamError
+from agent.onvif import stream_uri
+from agent.streams.source import StreamSource
+from agent.streams.worker import OpenSource
+
+log = logging.getLogger(__name__)
+
+# How long asking the device may take: with FFmpeg's open deadlines after it, a connect
+# stays well within the supervisor's WEDGED_AFTER_S (30 s) without a sign of life.
+STREAM_URI_TIMEOUT_S = 5.0
+
+
+def open_onvif_stream(camera: CameraConfig) -> OpenSource:
+    """A factory that asks the camera's ONVIF device for the stream, then opens it."""
+    assert camera.onvif is not None
+    device_url = camera.onvif.url
+    password = camera.password.get_secret_value() if camera.password is not None else None
+
+    def opener() -> StreamSource:
+        try:
+            uri = stream_uri(device_url, camera.username, password, STREAM_URI_TIMEOUT_S)
+            url = camera.onvif_stream_url(uri)
+        except OnvifError as exc:
+            raise StreamError(f"ONVIF device {redact_url(device_url)}: {exc}") from None
+        except ValueError as exc:
+            raise StreamError(f"ONVIF device {redact_url(device_url)}: {exc}") from None
+        log.info("camera %s: its ONVIF device gives the stream %s", camera.id, redact_url(uri))
+        return StreamSource(url, display_url=redact_url(uri), rtsp_transport=camera.rtsp_transport)
+
+    return opener
