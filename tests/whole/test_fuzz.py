@@ -35,5 +35,7 @@ def test_a_short_fuzz_run_finds_no_crash_or_hang(target: str, tmp_path: Path) ->
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{tail}"
     row = next(line for line in done.stdout.splitlines() if line.startswith(target))
     _, executions, *_, crashes = row.split()
-    assert int(executions.replace(",", "")) == RUNS[target], row
+    # At least the runs asked for: libFuzzer may count the seed inputs' replays beside them
+    # (3002 of 3000 was seen once on a loaded machine).
+    assert int(executions.replace(",", "")) >= RUNS[target], row
     assert crashes == "0", row
