@@ -179,8 +179,8 @@ def test_no_device_exits_unavailable_with_what_to_check() -> None:
 def test_a_hostile_responder_is_reported_and_discover_stays_bounded() -> None:
     """A host answering with a lure to another host, entity expansion, garbage and a flood
     of 200 fake devices: discover ends in time, does not contact the lure and reports it by
-    address. (The flood is mostly lost in the library's slow receive loop; see the branch
-    report: why a flood makes discover take ~10 s is not yet known.)"""
+    address. (The flood is mostly lost in the library's slow receive loop; why a flood
+    makes discover take ~10 s instead of ~3 s is not yet known: issue 18's notes.)"""
     hostile = HostPair.create()
     proc = subprocess.Popen(
         hostile.command(
