@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -66,11 +67,28 @@ def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def wait_listening(
+    proc: subprocess.Popen[Any], port: int, what: str, timeout: float, log: Callable[[], str]
+) -> None:
+    """Wait until `what`, the process `proc`, accepts connections on `port`; fail at once
+    if it exits first, and in either failure show the end of its `log()`."""
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(
+                f"{what} exited with {proc.returncode} at start\n"
+                f"--- the last of what it said ---\n{log()[-CONTEXT_CHARS:]}",
+                pytrace=False,
+            )
+        return port_accepts(port)
+
+    eventually(listening, f"{what} listening on port {port}", timeout, context=log)
+
+
 def wait_port_closed(port: int, timeout: float = 5.0) -> bool:
     """Wait until host:port refuses connections; True if it did within timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not port_accepts(port):
-            return True
-        time.sleep(0.05)
-    return False
+    try:
+        eventually(lambda: not port_accepts(port), f"port {port} closed", timeout)
+    except pytest.fail.Exception:
+        return False
+    return True

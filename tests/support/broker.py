@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.support import free_port, port_accepts, wait_port_closed
+from tests.support import free_port, wait_listening, wait_port_closed
 
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto",)
 START_TIMEOUT_S = 10.0
@@ -300,22 +299,18 @@ class Broker:
                 stdout=stderr,
                 stderr=stderr,
             )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                self._fail(f"mosquitto exited with {self._proc.returncode} at start")
-            if port_accepts(self._port):
-                return
-            time.sleep(0.02)
-        self.kill()
-        self._fail(f"mosquitto did not listen on port {self._port} within {START_TIMEOUT_S}s")
+        try:
+            wait_listening(self._proc, self._port, "mosquitto", START_TIMEOUT_S, self._report)
+        except pytest.fail.Exception:
+            self.kill()
+            raise
 
-    def _fail(self, message: str) -> None:
+    def _report(self) -> str:
+        """Its config, stderr and log: what a failure to start is read from."""
         stderr = (self.directory / "mosquitto.stderr").read_text(errors="replace")
-        pytest.fail(
-            f"{message}\n--- config ---\n{self.config_file.read_text()}"
-            f"--- stderr ---\n{stderr}--- log ---\n{self.log()}",
-            pytrace=False,
+        return (
+            f"--- config ---\n{self.config_file.read_text()}"
+            f"--- stderr ---\n{stderr}--- log ---\n{self.log()}"
         )
 
     def stop(self) -> None:

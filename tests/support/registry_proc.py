@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 import requests
 import yaml
 
-from tests.support import REPO_ROOT, eventually, free_port, port_accepts
+from tests.support import REPO_ROOT, eventually, free_port, wait_listening
 
 START_TIMEOUT_S = 20.0
 POLL_S = 0.3
@@ -77,11 +76,7 @@ class RegistryProcess:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not port_accepts(self.port):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the registry did not start:\n{self.log}", pytrace=False)
-            time.sleep(0.1)
+        wait_listening(self.proc, self.port, "the registry", START_TIMEOUT_S, lambda: self.log)
         return self
 
     @property

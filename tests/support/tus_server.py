@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import free_port, port_accepts, wait_port_closed
+from tests.support import free_port, wait_listening, wait_port_closed
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "tus_server_js"
 SERVER_SCRIPT = PACKAGE_DIR / "server.mjs"
@@ -161,19 +160,14 @@ class TusServer:
                 stderr=log,
                 env=env,
             )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                self._fail(f"the tus server exited with {self._proc.returncode} at start")
-            if port_accepts(self.port):
-                return
-            time.sleep(0.05)
-        self.stop()
-        self._fail(f"the tus server did not listen on port {self.port} within {START_TIMEOUT_S}s")
+        try:
+            wait_listening(self._proc, self.port, "the tus server", START_TIMEOUT_S, self._log)
+        except pytest.fail.Exception:
+            self.stop()
+            raise
 
-    def _fail(self, message: str) -> None:
-        log = (self.directory / "server.log").read_text(errors="replace")
-        pytest.fail(f"{message}\n--- server log ---\n{log}", pytrace=False)
+    def _log(self) -> str:
+        return (self.directory / "server.log").read_text(errors="replace")
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
