@@ -61,7 +61,7 @@ from agent.control_handler import ControlHandler
 from agent.crypto import device_key
 from agent.errors import AgentError
 from agent.i18n import translator
-from agent.lifecycle import Lifecycle
+from agent.lifecycle import Lifecycle, StopEvent
 from agent.mqtt import payloads
 from agent.mqtt.client import RegistryLink
 from agent.mqtt.outbox import OUTBOX_FILE, Outbox
@@ -92,11 +92,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The main loop wakes at least this often to publish what is due and feed the watchdog.
+# Between ticks it sleeps on the registry link's wake-up event, which every connect sets
+# (the birth goes out at once) and so does the stop event (StopEvent.wakes): nothing else
+# wakes it.
 TICK_S = 1.0
-# The main loop sleeps on the link's wake-up event, set on every connect so that the birth
-# goes out at once; it cannot wait on the stop event as well, so it looks at that this
-# often meanwhile (a stop costs at most this much more).
-STOP_NOTICE_S = 0.05
 # A clean stop must finish within systemd's patience and the 5 s the contract promises.
 WORKER_JOIN_S = 1.5
 
@@ -161,7 +160,7 @@ class App:
         self._tuning = tuning
         self._clock = clock
 
-    def run(self, stop: threading.Event) -> int:
+    def run(self, stop: StopEvent) -> int:
         """Run until `stop` is set (or the workers keep crashing); the exit code."""
         parts = self._build(stop)
         log.info(
@@ -370,12 +369,14 @@ class App:
         if link.backlog:
             log.info("%d message(s) wait in the outbox for the next start", link.backlog)
 
-    def _main_loop(self, parts: Parts, stop: threading.Event) -> int:
+    def _main_loop(self, parts: Parts, stop: StopEvent) -> int:
         """Publish, prune and feed the watchdog until `stop`; the exit code."""
         supervisor, clock_watch = parts.supervisor, parts.clock_watch
         watchdog_every = watchdog_interval()
         tick = min(TICK_S, watchdog_every) if watchdog_every else TICK_S
         last_ping = float("-inf")
+        wake = parts.link.wake
+        stop.wakes(wake)
         while not stop.is_set():
             now = time.monotonic()
             alive = supervisor.check()
@@ -395,19 +396,11 @@ class App:
                 # A full or failing disk is reported in health, never a reason to stop.
                 log.error("footage pruning: %s; trying again at the next pass", exc)
             parts.reporter.tick(now)
-            sleep_until_woken(parts.link.wake, stop, tick)
+            # Until the next tick, a connect or the stop, whichever comes first. Cleared
+            # after waking: a connect during the pass above still cuts this sleep short.
+            wake.wait(tick)
+            wake.clear()
         return EXIT_OK
-
-
-def sleep_until_woken(wake: threading.Event, stop: threading.Event, seconds: float) -> None:
-    """Sleep `seconds`, less when `wake` is set (at once) or `stop` is (within
-    STOP_NOTICE_S); `wake` is cleared for the next time."""
-    deadline = time.monotonic() + seconds
-    while not stop.is_set():
-        left = deadline - time.monotonic()
-        if left <= 0 or wake.wait(min(left, STOP_NOTICE_S)):
-            break
-    wake.clear()
 
 
 def clock_stepped(step: ClockStep, audit: AuditLog) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import threading
 from pathlib import Path
 
 from agent.cli_common import load, owner_translator
@@ -45,11 +44,12 @@ def _check(path: Path) -> int:
 def _run(path: Path) -> int:
     # Lazily: the app imports PyAV and OpenCV, which the other commands do without.
     from agent.app import App, exit_past_stuck_threads, install_signal_handlers
+    from agent.lifecycle import StopEvent
 
     config = load(path)
     if isinstance(config, int):
         return config
-    stop = threading.Event()
+    stop = StopEvent()
     install_signal_handlers(stop)
     try:
         code = App(config).run(stop)

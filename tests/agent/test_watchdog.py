@@ -15,6 +15,7 @@ import pytest
 
 from agent.app import App, Tuning
 from agent.config import CameraConfig, load_config
+from agent.lifecycle import StopEvent
 from agent.quality.assess import StreamFacts
 from agent.streams.source import Packet
 from agent.streams.worker import OpenSource
@@ -87,7 +88,7 @@ def test_ready_then_pings_that_go_on_while_a_wedged_worker_is_replaced(
 
         return opener
 
-    stop = threading.Event()
+    stop = StopEvent()
     app = App(
         config,
         open_source=open_source,
@@ -154,7 +155,7 @@ def test_a_crashing_worker_is_restarted_and_pings_continue(
 
         return opener
 
-    stop = threading.Event()
+    stop = StopEvent()
     app = App(config, open_source=open_source, notifier=Notifier.from_env())
     result: list[int] = []
     runner = threading.Thread(target=lambda: result.append(app.run(stop)))

@@ -16,6 +16,7 @@ import pytest
 
 from agent.app import App, Tuning
 from agent.config import load_config
+from agent.lifecycle import StopEvent
 from agent.systemd import Notifier
 from tests.support import REPO_ROOT, eventually
 from tests.support.agent_proc import write_config
@@ -45,7 +46,7 @@ def config(tmp_path: Path, broker: Broker, rtsp_camera: RtspCamera) -> Path:
 @contextlib.contextmanager
 def agent_running(config: Path) -> Iterator[App]:
     app = App(load_config(config), notifier=Notifier.from_env(), tuning=Tuning(warmup_samples=2))
-    stop = threading.Event()
+    stop = StopEvent()
     runner = threading.Thread(target=app.run, args=(stop,))
     runner.start()
     try:
