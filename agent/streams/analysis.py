@@ -104,6 +104,8 @@ class SubStreamWorker(CameraWorker):
 
     role = "sub-stream"
     prefix = "sub-stream: "
+    label = "sub-stream worker"
+    while_stuck = "the main stream's pictures are analysed"
 
     def __init__(
         self,

@@ -164,9 +164,12 @@ class CameraWorker:
             self._sleep(stop, backoff.next())
 
     # What this worker's stream is called in its log lines; `prefix` goes before what
-    # happened to it (a camera's main stream needs no name).
+    # happened to it (a camera's main stream needs no name). `label` names the worker in
+    # the supervisor's lines, `while_stuck` what its camera lacks while it is stuck.
     role = "stream"
     prefix = ""
+    label = "worker"
+    while_stuck = "the camera stays down"
 
     def _connected(self, source: Source, opened_at: float) -> None:
         self.assessor.connected(opened_at, source.facts)

@@ -174,7 +174,7 @@ def test_a_crashing_worker_is_restarted_and_pings_continue(
 
 
 def test_a_wedged_sub_stream_worker_is_replaced_while_the_main_stream_goes_on(
-    tmp_path: Path, broker: Broker, notify_socket: socket.socket
+    tmp_path: Path, broker: Broker, notify_socket: socket.socket, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A camera with `analysis_url` has two workers; the supervisor watches both."""
     sock = notify_socket
@@ -240,3 +240,6 @@ def test_a_wedged_sub_stream_worker_is_replaced_while_the_main_stream_goes_on(
     assert threads == ["camera:front", "camera:front:sub", "camera:front:sub (abandoned)"]
     assert len(pings) >= 8
     assert max(b - a for a, b in itertools.pairwise(pings)) < 1.0
+    stuck = [r.getMessage() for r in caplog.records if "no sign of life" in r.getMessage()]
+    assert stuck[0].startswith("camera front: sub-stream worker shows no sign of life"), stuck
+    assert "the main stream's pictures are analysed until one returns" in stuck[-1], stuck
