@@ -381,9 +381,11 @@ class StreamAssessor:
             if lighting != self._lighting:
                 self._lighting = lighting
                 self._healthy_run = 0
-            if reference is None:
-                # An accepted problem is this camera's normal: it must not keep the
-                # camera from ever getting a reference view (and so from being judged).
+            if reference is None and not origin.fallback:
+                # The main stream standing in for the sub-stream gives no reference: it
+                # would be the sub-stream's from then on. An accepted problem is this
+                # camera's normal: it must not keep the camera from ever getting a
+                # reference view (and so from being judged).
                 unhealthy = (found | active) - self._accepted
                 self._healthy_run = 0 if unhealthy else self._healthy_run + 1
                 if self._healthy_run <= 1:

@@ -11,6 +11,7 @@ import pytest
 from agent.quality.assess import Expectations, PictureOrigin, StreamAssessor, StreamFacts
 from agent.quality.metrics import Planes
 from agent.streams.analysis import SUB_FIRST_WAIT_S, SUB_SILENT_S, SUB_STREAM, AnalysisRoute
+from tests.agent.quality.test_assess import scene
 
 START = 100.0
 
@@ -98,3 +99,21 @@ def test_frozen_is_not_judged_across_the_two_streams() -> None:
     assert assessor.assess(2.0).metrics.get("frame_change") is None
     assessor.picture(3.0, still, PictureOrigin("main", fallback=True))
     assert assessor.assess(3.0).metrics.get("frame_change") is not None
+
+
+def test_the_main_stream_standing_in_never_becomes_the_reference() -> None:
+    """References are the sub-stream's: pictures from the main stream while the sub-stream
+    is away would otherwise become the view the sub-stream is judged against later."""
+    saved: list[str] = []
+    assessor = StreamAssessor(
+        Expectations(), 0.0, warmup_samples=2, on_reference=lambda light, *_: saved.append(light)
+    )
+    assessor.connected(0.0, StreamFacts("h264", 1920, 1080, "rtsp"))
+    for t in range(1, 6):
+        assessor.picture(float(t), scene(t, (1080, 1920)), PictureOrigin("main", fallback=True))
+    assert saved == [] and "reference" in assessor.judgement().waiting_for
+
+    for t in range(6, 9):
+        assessor.picture(float(t), scene(t, (360, 640)), SUB_STREAM)
+    assert len(saved) == 1  # the sub-stream's view, in its lighting
+    assert assessor.judgement().state == "judged"
