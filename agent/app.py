@@ -79,6 +79,7 @@ from agent.reporter import CameraChannel, Reporter
 from agent.space_reserve import SpaceReserve
 from agent.state import Counters
 from agent.state_files import open_or_move_aside
+from agent.streams.analysis import AnalysisRoute, SubStreamWorker
 from agent.streams.onvif_stream import open_onvif_stream
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
@@ -117,6 +118,18 @@ def camera_source(camera: CameraConfig) -> OpenSource:
     return open_stream(camera.stream_url(), redact_url(camera.url), camera.rtsp_transport)
 
 
+def analysis_source(camera: CameraConfig) -> tuple[OpenSource, str] | None:
+    """The camera's sub-stream, to open and to show in logs; None without one.
+
+    With camera_source, the one place a camera's streams are found: a sub-stream asked of
+    the camera's ONVIF device (its lower-resolution profile) would be opened here."""
+    url = camera.analysis_stream_url()
+    if url is None or camera.analysis_url is None:
+        return None
+    shown = redact_url(camera.analysis_url)
+    return open_stream(url, shown, camera.rtsp_transport), shown
+
+
 def location_of(camera: CameraConfig) -> dict[str, float | None] | None:
     if camera.location is None:
         return None
@@ -150,12 +163,16 @@ class App:
         config: AgentConfig,
         *,
         open_source: Callable[[CameraConfig], OpenSource] = camera_source,
+        open_analysis_source: Callable[
+            [CameraConfig], tuple[OpenSource, str] | None
+        ] = analysis_source,
         notifier: Notifier | None = None,
         tuning: Tuning = Tuning(),
         clock: Callable[[], ClockState] = clock_state,
     ) -> None:
         self._config = config
         self._open_source = open_source
+        self._open_analysis_source = open_analysis_source
         self._notifier = notifier or Notifier.from_env()
         self._tuning = tuning
         self._clock = clock
@@ -242,6 +259,8 @@ class App:
                 keep_picture=config.owner_page.enabled,
             )
             channels.append(CameraChannel(camera.id, camera.name, location_of(camera), assessor))
+            sub = self._open_analysis_source(camera)
+            route = None if sub is None else AnalysisRoute(camera.id, started)
             workers.append(
                 CameraWorker(
                     camera.id,
@@ -250,8 +269,17 @@ class App:
                     camera.analysis_interval,
                     camera.shown_url(),
                     recorder=storage.recorders.get(camera.id),
+                    pictures=route,
                 )
             )
+            if sub is not None and route is not None:
+                # Its own thread, watched by the supervisor like the main stream's
+                # (agent/streams/analysis.py says what happens when either fails).
+                workers.append(
+                    SubStreamWorker(
+                        camera.id, sub[0], assessor, camera.analysis_interval, sub[1], route
+                    )
+                )
             if camera.source_kind() == "file":
                 log.warning(
                     "camera %s reads a local file in a loop: a demo aid, not a camera", camera.id

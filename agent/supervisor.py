@@ -63,7 +63,7 @@ class Supervisor:
             try:
                 worker.run(self._stop)
             except Exception:
-                log.exception("camera %s: worker crashed", worker.camera_id)
+                log.exception("camera %s: %s crashed", worker.camera_id, worker.label)
 
         # Daemon threads: a worker stuck inside a library call must not keep a stopping
         # agent alive; everything it owns is re-opened on the next start.
@@ -85,7 +85,7 @@ class Supervisor:
             elif now - slot.worker.heartbeat > self._wedged_after:
                 self._wedged(slot, now)
             elif slot.wedged:
-                log.warning("camera %s: worker alive again", slot.worker.camera_id)
+                log.warning("camera %s: %s alive again", slot.worker.camera_id, slot.worker.label)
                 slot.wedged = False
         return not self.gave_up
 
@@ -95,18 +95,19 @@ class Supervisor:
         if len(slot.abandoned) >= MAX_ABANDONED_PER_CAMERA:
             if not slot.wedged:
                 log.error(
-                    "camera %s: worker shows no sign of life for %.0f s, and the one "
-                    "abandoned before it is still stuck; the camera stays down until one "
-                    "returns",
+                    "camera %s: %s shows no sign of life for %.0f s, and the one "
+                    "abandoned before it is still stuck; %s until one returns",
                     camera,
+                    slot.worker.label,
                     silent,
+                    slot.worker.while_stuck,
                 )
             slot.wedged = True
             return
         log.error(
-            "camera %s: worker shows no sign of life for %.0f s; abandoning it and "
-            "starting a new one",
+            "camera %s: %s shows no sign of life for %.0f s; abandoning it and starting a new one",
             camera,
+            slot.worker.label,
             silent,
         )
         slot.worker.retire()
@@ -128,7 +129,7 @@ class Supervisor:
             self.gave_up = True
             return
         self._restarts.append(now)
-        log.warning("camera %s: restarting its worker", slot.worker.camera_id)
+        log.warning("camera %s: restarting its %s", slot.worker.camera_id, slot.worker.label)
         slot.thread = self._thread_for(slot.worker)
         slot.thread.start()
 

@@ -12,7 +12,13 @@ children it ran) from /proc/PID/stat. CPU seconds per stream second is the share
 core one camera costs.
 Then the agent runs with 8 cameras on the same URL to measure resident memory.
 
-    PYTHONPATH=. python3 bench/cpu_per_camera.py [--seconds 60] [--clip-dir DIR]
+With `--sub-stream`, a second phase: the clip scaled down to 640x360 (what cameras send as
+their sub-stream) is served by a second RTSP server, and the agent runs alone with one
+camera twice over the same length of window, without and then with that sub-stream as
+the camera's `analysis_url`: what analysing the sub-stream instead of the main stream
+changes in the agent's CPU (config `analysis_url`, agent/streams/analysis.py).
+
+    PYTHONPATH=. python3 bench/cpu_per_camera.py [--seconds 60] [--clip-dir DIR] [--sub-stream]
 
 Needs /usr/sbin/mosquitto and Debian's /usr/bin/python3 with GStreamer's gi bindings.
 Exits 1 when a target is missed, 2 when the setup fails.
@@ -46,6 +52,9 @@ CLIP_SECONDS = 20
 CLIP_VERSION = 1
 # Std. dev. of the per-frame luma noise, in grey levels: a camera's sensor noise by day.
 NOISE_SIGMA = 3.0
+# The sub-stream (--sub-stream): the same clip as a typical camera's second stream.
+SUB_WIDTH, SUB_HEIGHT = 640, 360
+SUB_BITRATE_KBPS = 512
 
 ANALYSIS_INTERVAL = "10s"
 HEALTH_INTERVAL = "10s"
@@ -154,17 +163,60 @@ def make_clip(path: Path) -> None:
     partial.replace(path)
 
 
+def sub_clip_path(directory: Path) -> Path:
+    name = (
+        f"street-{SUB_WIDTH}x{SUB_HEIGHT}-{FPS}fps-{SUB_BITRATE_KBPS}k-gop{GOP_FRAMES}"
+        f"-v{CLIP_VERSION}"
+    )
+    return directory / f"{name}.h264"
+
+
+def make_sub_clip(clip: Path, path: Path) -> None:
+    """The clip scaled down, encoded as make_clip does: the same scene, frame for frame."""
+    import av
+
+    partial = path.with_suffix(".partial")
+    print(f"encoding the sub-stream clip (once) to {path} ...", flush=True)
+    with av.open(str(clip)) as source, av.open(str(partial), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = SUB_WIDTH, SUB_HEIGHT, "yuv420p"
+        stream.bit_rate = SUB_BITRATE_KBPS * 1000
+        stream.time_base = Fraction(1, FPS)
+        stream.options = {
+            "preset": "veryfast",
+            "g": str(GOP_FRAMES),
+            "keyint_min": str(GOP_FRAMES),
+            "sc_threshold": "0",
+            "bf": "0",
+            "maxrate": f"{SUB_BITRATE_KBPS}k",
+            "bufsize": f"{SUB_BITRATE_KBPS}k",
+            "x264-params": "repeat-headers=1:sliced-threads=0",
+        }
+        for i, frame in enumerate(source.decode(video=0)):
+            small = frame.reformat(width=SUB_WIDTH, height=SUB_HEIGHT, format="yuv420p")
+            # An elementary stream has no timestamps; the encoder needs them rising.
+            small.pts, small.time_base = i, Fraction(1, FPS)
+            for packet in stream.encode(small):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    partial.replace(path)
+
+
 # --- processes -------------------------------------------------------------------------------
 
 
-def agent_config(path: Path, *, url: str, broker_port: int, cameras: int) -> Path:
+def agent_config(
+    path: Path, *, url: str, broker_port: int, cameras: int, analysis_url: str | None = None
+) -> Path:
+    sub = {} if analysis_url is None else {"analysis_url": analysis_url}
     return harness.write_agent_config(
         path,
-        data_dir=path.parent / f"state-{cameras}",
+        data_dir=path.parent / f"state-{cameras}{'-sub' if sub else ''}",
         broker_port=broker_port,
         health_interval=HEALTH_INTERVAL,
         cameras=[
-            {"id": f"cam{i + 1}", "url": url, "analysis_interval": ANALYSIS_INTERVAL}
+            {"id": f"cam{i + 1}", "url": url, "analysis_interval": ANALYSIS_INTERVAL, **sub}
             for i in range(cameras)
         ],
     )
@@ -256,9 +308,13 @@ class HealthWatch:
         for camera, health in latest.items():
             stream = health.get("stream") or {}
             problems = ",".join(health.get("problems") or []) or "-"
+            analysed = stream.get("analysed") or {}
+            on = f", analysed {analysed.get('stream')} " if analysed else ""
+            if analysed:
+                on += f"{analysed.get('width')}x{analysed.get('height')}"
             parts.append(
                 f"{camera} {health.get('status')} (problems {problems}, "
-                f"{stream.get('fps')} fps, {stream.get('bitrate_kbps')} kbit/s)"
+                f"{stream.get('fps')} fps, {stream.get('bitrate_kbps')} kbit/s{on})"
             )
         return "; ".join(parts)
 
@@ -342,6 +398,116 @@ def measure_many_cameras(
     result = ManyRun(memory(agent.pid), share / MANY_CAMERAS, watch.summary())
     procs.stop(agent)
     return result
+
+
+@dataclass(frozen=True)
+class SubStreamRun:
+    without_share: float  # % of one core, the camera analysed on its main stream
+    with_share: float  # the same camera with the sub-stream as its analysis_url
+    without_health: str
+    with_health: str
+    main_keyframe_ms: float  # decoding and analysing one keyframe, in this process
+    sub_keyframe_ms: float
+
+
+# Keyframes timed per clip for the per-picture cost (the median is reported).
+TIMED_KEYFRAMES = 10
+
+
+def keyframe_ms(clip: Path) -> float:
+    """Median milliseconds to decode one keyframe of the clip as the agent does (a fresh
+    single-threaded decoder per picture) and analyse it: the cost the sub-stream cuts."""
+    import statistics
+
+    import av
+
+    from agent.quality import diagnose, metrics
+    from agent.streams.source import planes_of
+
+    times: list[float] = []
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if not packet.is_keyframe or packet.size == 0:
+                continue
+            began = time.perf_counter()
+            ctx = av.CodecContext.create(stream.codec_context.name, "r")
+            if stream.codec_context.extradata:
+                ctx.extradata = stream.codec_context.extradata
+            ctx.thread_count = 1
+            frames = [*ctx.decode(packet), *ctx.decode(None)]
+            prepared = metrics.prepare(planes_of(frames[0]))
+            diagnose.diagnose(diagnose.measure(prepared, None, None, None))
+            times.append(1000 * (time.perf_counter() - began))
+            if len(times) >= TIMED_KEYFRAMES:
+                break
+    return statistics.median(times)
+
+
+def measure_sub_stream(
+    procs: harness.Processes,
+    tmp: Path,
+    clips: tuple[Path, Path],
+    url: str,
+    sub_url: str,
+    broker: int,
+    seconds: float,
+    watch: HealthWatch,
+    services: dict[str, subprocess.Popen[bytes]],
+) -> SubStreamRun:
+    """The agent alone with one camera, without and then with `analysis_url`."""
+    shares: list[float] = []
+    healths: list[str] = []
+    for name, analysis_url in (("agent-main", None), ("agent-sub", sub_url)):
+        config = agent_config(
+            tmp / f"{name}.yaml", url=url, broker_port=broker, cameras=1, analysis_url=analysis_url
+        )
+        watch.clear()
+        started = time.monotonic()
+        agent = harness.start_agent(procs, config, name)
+        watched = {**services, name: agent}
+        harness.sleep_until(started + WARMUP_S, procs, watched)
+        window_start, cpu = time.monotonic(), cpu_seconds(agent.pid)
+        harness.sleep_until(window_start + seconds, procs, watched)
+        shares.append(100 * (cpu_seconds(agent.pid) - cpu) / (time.monotonic() - window_start))
+        healths.append(watch.summary())
+        procs.stop(agent)
+    main_ms, sub_ms = (keyframe_ms(clip) for clip in clips)
+    return SubStreamRun(shares[0], shares[1], healths[0], healths[1], main_ms, sub_ms)
+
+
+def report_sub_stream(out: IO[str], run: SubStreamRun, seconds: float) -> None:
+    w = out.write
+    w(
+        f"\nsub-stream phase: the agent alone, 1 camera, {seconds:g} s each, analysis every "
+        f"{ANALYSIS_INTERVAL}; the sub-stream is the clip at {SUB_WIDTH}x{SUB_HEIGHT}, "
+        f"{SUB_BITRATE_KBPS} kbit/s\n"
+    )
+    w(f"analysed on the 1080p main stream:   {run.without_share:6.2f} % of one core\n")
+    w(
+        f"analysed on the {SUB_WIDTH}x{SUB_HEIGHT} sub-stream:  {run.with_share:6.2f} %"
+        " of one core\n"
+    )
+    w(
+        f"one keyframe decoded and analysed: {run.main_keyframe_ms:.1f} ms at {WIDTH}x{HEIGHT}, "
+        f"{run.sub_keyframe_ms:.1f} ms at {SUB_WIDTH}x{SUB_HEIGHT} (median of "
+        f"{TIMED_KEYFRAMES})\n"
+    )
+    w(f"health seen, main: {run.without_health}\n")
+    w(f"health seen, sub:  {run.with_health}\n\n")
+    w("| 1 camera, recording the 1080p stream | agent CPU |\n|---|---|\n")
+    w(
+        f"| analysed on the main stream (no `analysis_url`) | {run.without_share:.2f} %"
+        " of one core |\n"
+    )
+    w(
+        f"| analysed on a {SUB_WIDTH}x{SUB_HEIGHT} sub-stream (`analysis_url`) "
+        f"| {run.with_share:.2f} % of one core |\n"
+    )
+    w(
+        f"| one keyframe decoded and analysed, main / sub | {run.main_keyframe_ms:.1f} ms / "
+        f"{run.sub_keyframe_ms:.1f} ms |\n"
+    )
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -429,6 +595,9 @@ def run(args: argparse.Namespace) -> int:
     clip = clip_path(clip_dir)
     if not clip.is_file():
         make_clip(clip)
+    sub_clip = sub_clip_path(clip_dir)
+    if args.sub_stream and not sub_clip.is_file():
+        make_sub_clip(clip, sub_clip)
     load = harness.load_average()
     total = WARMUP_S + max(args.seconds, MEMORY_AFTER_S - WARMUP_S) + MEMORY_AFTER_S
     print(f"clip {clip}; measuring for about {total:.0f} s ...", flush=True)
@@ -447,6 +616,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"{MANY_CAMERAS} cameras on {url} ...", flush=True)
         many = measure_many_cameras(procs, tmp, url, broker, watch, services)
         ok = report(sys.stdout, clip, args.seconds, one, many, load)
+        if args.sub_stream:
+            sub_url, sub_camera = harness.start_camera(
+                procs, harness.free_port(), ["--file", str(sub_clip), "--fps", str(FPS)]
+            )
+            services["rtsp_sub_camera"] = sub_camera
+            print(f"1 camera on {url}, without and with the sub-stream {sub_url} ...", flush=True)
+            sub_run = measure_sub_stream(
+                procs, tmp, (clip, sub_clip), url, sub_url, broker, args.seconds, watch, services
+            )
+            report_sub_stream(sys.stdout, sub_run, args.seconds)
     except BaseException:
         print(f"logs kept in {tmp}", file=sys.stderr)
         raise
@@ -465,6 +644,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--clip-dir", type=Path, help="where the encoded clip is cached (default: a temp dir)"
+    )
+    parser.add_argument(
+        "--sub-stream",
+        action="store_true",
+        help="then also measure one camera analysed on a 640x360 sub-stream (analysis_url)",
     )
     parser.add_argument("--opencv-loop", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -14,6 +14,9 @@ sensor noise; `--seed` varies it) with the sibling scene package and can spoil i
 `--control PATH` creates a named pipe that takes one command a line, a defect of
 scene.DEFECTS (applied at clear strength), `frozen`, `moved` (camera turned) or `clear`,
 and prints `DEFECT <name>` once the first frame showing it is on its way to the encoder.
+`--render-size WxH` renders the synthetic street that small and scales it up to
+`--width`x`--height` in the pipeline: a cheap main stream of the same street that a
+second camera process serves as a sub-stream (the scene costs ~130 ms a frame at 1080p).
 `--user/--password` require RTSP basic auth. Once the server
 listens it prints `READY rtsp://127.0.0.1:PORT/PATH` on stdout; SIGTERM or SIGINT stop it
 with exit 0. A port already in use exits 2. Only stdlib, gi and, for `synthetic`, numpy and
@@ -109,10 +112,14 @@ def launch_line(args: argparse.Namespace) -> str:
     if args.scene == "synthetic":
         # Frames come from SyntheticCamera, stamped with the pipeline clock as pushed (live);
         # a full queue drops the oldest, so a slow encoder never delays the picture.
+        width, height = _render_size(args)
+        rendered = f"video/x-raw,format=RGB,width={width},height={height},framerate={args.fps}/1"
         source = (
             f"appsrc name={SYNTHETIC_SOURCE} is-live=true format=time do-timestamp=true "
-            f"max-buffers=2 leaky-type=downstream block=false caps={_raw_caps(args, 'RGB')} ! "
+            f"max-buffers=2 leaky-type=downstream block=false caps={rendered} ! "
         )
+        if (width, height) != (args.width, args.height):
+            source += f"videoscale ! {_raw_caps(args, 'RGB')} ! "
         return f"( {source}{_encoder(args)} )"
     if args.scene == "frozen":
         # One picture frozen by imagefreeze: smpte itself has a noise patch (PLUGE corner).
@@ -135,6 +142,14 @@ def launch_line(args: argparse.Namespace) -> str:
     return f"( {mix}{_encoder(args)} {bars}{ball}{snow})"
 
 
+def _render_size(args: argparse.Namespace) -> tuple[int, int]:
+    """The size the synthetic street is rendered at: --render-size, else the stream's."""
+    if args.render_size is None:
+        return args.width, args.height
+    width, _, height = args.render_size.partition("x")
+    return int(width), int(height)
+
+
 def _scene_module() -> ModuleType:
     """The scene package beside this file, imported without the agent package (numpy only)."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -149,7 +164,8 @@ class SyntheticCamera:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self._scene_mod = _scene_module()
-        self._scene = self._scene_mod.Scene("street", args.seed, args.width, args.height)
+        width, height = _render_size(args)
+        self._scene = self._scene_mod.Scene("street", args.seed, width, height)
         self._fps = args.fps
         self._lock = threading.Lock()
         self._defect: str | None = None  # a key of scene.DEFECTS
@@ -301,6 +317,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--file", help="serve this H.264 Annex B file (.h264) in a loop, at --fps, not --scene"
     )
+    parser.add_argument(
+        "--render-size",
+        help="with --scene synthetic: render at WxH and scale to --width x --height",
+    )
     parser.add_argument("--user", help="require RTSP basic auth with this user")
     parser.add_argument("--password", help="password for --user")
     args = parser.parse_args(argv)
@@ -312,6 +332,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--file {args.file}: no such file")
     if args.control is not None and args.scene != "synthetic":
         parser.error("--control needs --scene synthetic")
+    if args.render_size is not None:
+        if args.scene != "synthetic":
+            parser.error("--render-size needs --scene synthetic")
+        width, x, height = args.render_size.partition("x")
+        if not (x and width.isdigit() and height.isdigit() and int(width) and int(height)):
+            parser.error(f"--render-size {args.render_size}: give WIDTHxHEIGHT, e.g. 640x360")
     for name in ("port", "width", "height", "fps", "bitrate_kbps"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")

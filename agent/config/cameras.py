@@ -122,6 +122,10 @@ class CameraConfig(ConfigSection):
     # the stream and `onvif` is only asked for the camera's clock.
     url: str | None = None
     onvif: OnvifDeviceConfig | None = None
+    # The camera's low-resolution sub-stream, analysed instead of the main stream; `url`
+    # (or the stream `onvif` gives) is still what is recorded. Same credentials, checks and
+    # redaction as `url`.
+    analysis_url: str | None = None
     username: str | None = None
     password_file: ReadableFile | None = None
     password_credential: str | None = None
@@ -133,7 +137,7 @@ class CameraConfig(ConfigSection):
     analysis_interval: Annotated[Seconds, _at_least_seconds(1)] = 10.0
     recording: RecordingConfig = Field(default_factory=RecordSettings)
 
-    @field_validator("url")
+    @field_validator("url", "analysis_url")
     @classmethod
     def _check_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
@@ -258,11 +262,21 @@ class CameraConfig(ConfigSection):
         """
         if self.url is None:
             raise ValueError(f"camera {self.id} has no url: its stream is asked of its device")
-        parts = urlsplit(self.url)
-        kind = self.source_kind()
-        if kind == "file":
-            return unquote(parts.path) if parts.scheme else self.url
-        return self._with_credentials(self.url)
+        return self._to_open(self.url)
+
+    def analysis_stream_url(self) -> str | None:
+        """`analysis_url` to open, with the credentials inserted as for `url`; None without
+        a sub-stream. The other place a password enters a URL besides `stream_url` and
+        `onvif_stream_url`: never log the result, log `redact_url(analysis_url)`."""
+        return None if self.analysis_url is None else self._to_open(self.analysis_url)
+
+    def _to_open(self, url: str) -> str:
+        """A configured stream URL as it is opened: a file's path, or the URL with the
+        camera's credentials."""
+        parts = urlsplit(url)
+        if _SCHEME_KINDS[parts.scheme.lower()] == "file":
+            return unquote(parts.path) if parts.scheme else url
+        return self._with_credentials(url)
 
     def onvif_stream_url(self, uri: str) -> str:
         """A stream URI the camera's ONVIF device gave, checked (rtsp:// or rtsps://, with a

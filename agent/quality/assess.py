@@ -21,6 +21,9 @@ from agent.quality.metrics import Planes, Prepared
 
 Status = Literal["ok", "degraded", "failed", "offline"]
 SourceKind = Literal["rtsp", "http", "file"]
+# Which of a camera's streams a picture came from: the recorded one, or its sub-stream
+# (config `analysis_url`), a low-resolution copy that is cheaper to decode.
+StreamRole = Literal["main", "sub"]
 
 # Problems that mean the stream carries no usable picture (DESIGN.md: status `failed`).
 PICTURE_LOST = frozenset({"frozen", "covered"})
@@ -62,6 +65,37 @@ RECONNECT_WINDOW_S = 3600.0
 
 
 @dataclass(frozen=True)
+class PictureOrigin:
+    """Where an analysed picture came from. `fallback`: the camera has a sub-stream, but
+    it sent nothing lately, so the main stream's keyframe was analysed instead."""
+
+    stream: StreamRole = "main"
+    fallback: bool = False
+
+
+MAIN_STREAM = PictureOrigin()
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """The stream the last analysed picture came from and its size (health
+    `stream.analysed`), so a registry can tell a picture judged on a 640x360 sub-stream
+    from one judged on the recorded stream."""
+
+    origin: PictureOrigin
+    width: int
+    height: int
+
+    def as_payload(self) -> dict[str, object]:
+        return {
+            "stream": self.origin.stream,
+            "width": self.width,
+            "height": self.height,
+            "fallback": self.origin.fallback,
+        }
+
+
+@dataclass(frozen=True)
 class StreamFacts:
     """What the stream says about itself once opened, plus what we measured on it."""
 
@@ -73,6 +107,8 @@ class StreamFacts:
     bitrate_kbps: float | None = None
     # What the recording repaired or dropped (agent.recording.timestamps), when it records.
     packets: dict[str, int] | None = None
+    # Which stream the last analysed picture came from, once one was.
+    analysed: Analysed | None = None
 
     def as_payload(self) -> dict[str, object]:
         payload: dict[str, object] = {
@@ -85,6 +121,8 @@ class StreamFacts:
         }
         if self.packets is not None:
             payload["packets"] = self.packets
+        if self.analysed is not None:
+            payload["analysed"] = self.analysed.as_payload()
         return payload
 
 
@@ -249,6 +287,7 @@ class StreamAssessor:
         self._last_packet: float | None = None
         self._rates = _Rates()
         self._previous: Prepared | None = None
+        self._analysed: Analysed | None = None
         self._picture: PictureMetrics | None = None
         self._debounce = Debouncer()
         self._references: dict[Lighting, Reference] = dict(references or {})
@@ -315,13 +354,18 @@ class StreamAssessor:
             if not keyframe and len(self._coded) < CODED_SIZES_MAX:
                 self._coded.append(size)
 
-    def picture(self, t: float, planes: Planes) -> None:
-        """A decoded picture sampled for analysis."""
+    def picture(self, t: float, planes: Planes, origin: PictureOrigin = MAIN_STREAM) -> None:
+        """A decoded picture sampled for analysis (on the worker of the stream it came from)."""
         prepared = metrics.prepare(planes)
         lighting = diagnose.lighting_of(prepared)
+        height, width = planes.luma.shape
         with self._lock:
             reference = self._references.get(lighting)
-            previous = self._previous
+            switched = self._analysed is not None and self._analysed.origin.stream != origin.stream
+            # Two streams of one scene differ by their coding noise and scaling: `frozen`
+            # compares a picture only with the one before it from the same stream.
+            previous = None if switched else self._previous
+            self._analysed = Analysed(origin, width, height)
             coded = self._coded_change()
             self._coded = []
         measured = diagnose.measure(prepared, previous, reference, coded)
@@ -337,9 +381,11 @@ class StreamAssessor:
             if lighting != self._lighting:
                 self._lighting = lighting
                 self._healthy_run = 0
-            if reference is None:
-                # An accepted problem is this camera's normal: it must not keep the
-                # camera from ever getting a reference view (and so from being judged).
+            if reference is None and not origin.fallback:
+                # The main stream standing in for the sub-stream gives no reference: it
+                # would be the sub-stream's from then on. An accepted problem is this
+                # camera's normal: it must not keep the camera from ever getting a
+                # reference view (and so from being judged).
                 unhealthy = (found | active) - self._accepted
                 self._healthy_run = 0 if unhealthy else self._healthy_run + 1
                 if self._healthy_run <= 1:
@@ -384,7 +430,15 @@ class StreamAssessor:
             fps, kbps = self._rates.measured()
             facts = self._facts
             if facts is not None:
-                facts = StreamFacts(facts.codec, facts.width, facts.height, facts.source, fps, kbps)
+                facts = StreamFacts(
+                    facts.codec,
+                    facts.width,
+                    facts.height,
+                    facts.source,
+                    fps,
+                    kbps,
+                    analysed=self._analysed,
+                )
             accepted: tuple[str, ...] = ()
             if "no_signal" not in problems:
                 problems.extend(sorted(self._debounce.active - self._accepted))

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from agent import memory
 from agent.errors import StreamError, UnreadableStream
-from agent.quality.assess import StreamAssessor, StreamFacts
+from agent.quality.assess import MAIN_STREAM, PictureOrigin, StreamAssessor, StreamFacts
 from agent.quality.metrics import Planes
 from agent.streams.source import Packet, StreamSource
 from contract.common.backoff import Backoff
@@ -63,6 +63,7 @@ class CameraWorker:
         analysis_interval: float,
         display_url: str,
         recorder: PacketSink | None = None,
+        pictures: PictureGate | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.thread_name = f"camera:{camera_id}"
@@ -71,6 +72,9 @@ class CameraWorker:
         self._interval = analysis_interval
         self._display_url = display_url
         self._recorder = recorder
+        # With a sub-stream: asked before each keyframe whether this stream's pictures are
+        # wanted (only while the sub-stream sends none). None: always.
+        self._pictures = pictures
         self._backoff = Backoff()
         self._unreadable_backoff = Backoff(cap=UNREADABLE_BACKOFF_CAP_S)
         self._heartbeat = time.monotonic()
@@ -109,6 +113,7 @@ class CameraWorker:
             self._interval,
             self._display_url,
             recorder=self._recorder,
+            pictures=self._pictures,
         )
 
     def run(self, stop: threading.Event) -> None:
@@ -130,30 +135,27 @@ class CameraWorker:
                     self._beat()
                     facts = source.facts
                     log.info(
-                        "camera %s: connected to %s (%s %dx%d)",
+                        "camera %s: %sconnected to %s (%s %dx%d)",
                         self.camera_id,
+                        self.prefix,
                         self._display_url,
                         facts.codec,
                         facts.width,
                         facts.height,
                     )
-                    self.assessor.connected(opened_at, facts)
-                    if self._recorder is not None:
-                        self._recorder.connected(source.video_stream, self)
+                    self._connected(source, opened_at)
                     self._pump(source, stop)
                     if not stop.is_set():
-                        log.warning("camera %s: stream ended", self.camera_id)
+                        log.warning("camera %s: %s ended", self.camera_id, self.role)
             except StreamError as exc:
-                log.warning("camera %s: %s", self.camera_id, exc)
+                log.warning("camera %s: %s%s", self.camera_id, self.prefix, exc)
                 unreadable = isinstance(exc, UnreadableStream)
             else:
                 unreadable = False
             finally:
                 # A retired worker's camera belongs to its successor now.
                 if opened_at is not None and not self._retired:
-                    self.assessor.disconnected(time.monotonic())
-                    if self._recorder is not None:
-                        self._recorder.disconnected(self)
+                    self._disconnected()
             first = self._first_packet_at
             if first is not None and time.monotonic() - first >= STABLE_AFTER_S:
                 self._backoff.reset()
@@ -161,19 +163,44 @@ class CameraWorker:
             backoff = self._unreadable_backoff if unreadable else self._backoff
             self._sleep(stop, backoff.next())
 
+    # What this worker's stream is called in its log lines; `prefix` goes before what
+    # happened to it (a camera's main stream needs no name). `label` names the worker in
+    # the supervisor's lines, `while_stuck` what its camera lacks while it is stuck.
+    role = "stream"
+    prefix = ""
+    label = "worker"
+    while_stuck = "the camera stays down"
+
+    def _connected(self, source: Source, opened_at: float) -> None:
+        self.assessor.connected(opened_at, source.facts)
+        if self._recorder is not None:
+            self._recorder.connected(source.video_stream, self)
+
+    def _disconnected(self) -> None:
+        self.assessor.disconnected(time.monotonic())
+        if self._recorder is not None:
+            self._recorder.disconnected(self)
+
     def _packet_beat(self) -> None:
         self._beat()
         if self._first_packet_at is None:
             self._first_packet_at = self._heartbeat
 
     def _pump(self, source: Source, stop: threading.Event) -> None:
+        sampler: Sampler = KeyframeSampler(self._interval)
+        origin = MAIN_STREAM
+        if self._pictures is not None:
+            sampler = GatedSampler(sampler, self._pictures)
+            # Analysed only while the sub-stream sends nothing: a fallback.
+            origin = PictureOrigin("main", fallback=True)
         pump(
             source,
             self.assessor,
-            KeyframeSampler(self._interval),
+            sampler,
             stop,
             beat=self._packet_beat,
             sink=None if self._recorder is None else _OwnedSink(self._recorder, self),
+            origin=origin,
         )
 
     def _sleep(self, stop: threading.Event, seconds: float) -> None:
@@ -222,6 +249,27 @@ class Sampler(Protocol):
     def pictures(self, source: Source, packet: Packet) -> list[Planes]: ...
 
 
+class PictureGate(Protocol):
+    """Whether the main stream's pictures are wanted now (AnalysisRoute in production)."""
+
+    def main_wanted(self, now: float) -> bool: ...
+
+
+class GatedSampler:
+    """A sampler that decodes nothing while the gate says the pictures come from elsewhere.
+
+    Asked at keyframes only: the gate takes a lock, and keyframes are one packet in 30."""
+
+    def __init__(self, sampler: Sampler, gate: PictureGate) -> None:
+        self._sampler = sampler
+        self._gate = gate
+
+    def pictures(self, source: Source, packet: Packet) -> list[Planes]:
+        if not packet.keyframe or not self._gate.main_wanted(time.monotonic()):
+            return []
+        return self._sampler.pictures(source, packet)
+
+
 class KeyframeSampler:
     """The daemon's way: decode one keyframe per analysis interval, skip everything else."""
 
@@ -249,6 +297,7 @@ def pump(
     *,
     beat: Callable[[], None] = lambda: None,
     sink: PacketTarget | None = None,
+    origin: PictureOrigin = MAIN_STREAM,
 ) -> None:
     """Feed every packet to the recording (if any) and the assessor, and the sampled
     pictures too, until stop. One demux serves both."""
@@ -257,15 +306,18 @@ def pump(
         if sink is not None:
             sink.packet(packet)
         assessor.packet(packet.time, packet.size, packet.keyframe, packet.stream_time)
-        if _analyse(assessor, packet.time, sampler.pictures(source, packet)):
+        if analyse(assessor, packet.time, sampler.pictures(source, packet), origin):
             memory.release_freed()  # the decoded picture is gone by now
         if stop.is_set():
             return
 
 
-def _analyse(assessor: StreamAssessor, t: float, pictures: list[Planes]) -> bool:
+def analyse(
+    assessor: StreamAssessor, t: float, pictures: list[Planes], origin: PictureOrigin
+) -> bool:
+    """Hand the pictures to the assessor; whether there were any."""
     for planes in pictures:
-        assessor.picture(t, planes)
+        assessor.picture(t, planes, origin)
     return bool(pictures)
 
 

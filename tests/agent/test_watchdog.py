@@ -172,3 +172,75 @@ def test_a_crashing_worker_is_restarted_and_pings_continue(
     assert result == [0]
     assert len(opened) >= 2  # restarted after the crash
     assert pings >= 10
+
+
+def test_a_wedged_sub_stream_worker_is_replaced_while_the_main_stream_goes_on(
+    tmp_path: Path, broker: Broker, notify_socket: socket.socket, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A camera with `analysis_url` has two workers; the supervisor watches both."""
+    sock = notify_socket
+    config = load_config(
+        write_config(
+            tmp_path / "config.yaml",
+            broker_url=broker.url,
+            cameras=[
+                {
+                    "id": "front",
+                    "url": "rtsp://127.0.0.1:9/main",
+                    "analysis_url": "rtsp://127.0.0.1:9/sub",
+                }
+            ],
+        )
+    )
+    release = threading.Event()
+    opened: list[str] = []
+
+    def open_main(camera: CameraConfig) -> OpenSource:
+        @contextmanager
+        def opener() -> Iterator[HangingSource]:
+            opened.append("main")
+            yield HangingSource(release, 10**9)
+
+        return opener
+
+    def open_sub(camera: CameraConfig) -> tuple[OpenSource, str]:
+        @contextmanager
+        def opener() -> Iterator[HangingSource]:
+            opened.append("sub")
+            yield HangingSource(release, 10)  # hangs 0.5 s into every connection
+
+        return opener, "fake://sub"
+
+    stop = threading.Event()
+    app = App(
+        config,
+        open_source=open_main,
+        open_analysis_source=open_sub,
+        notifier=Notifier.from_env(),
+        tuning=Tuning(wedged_after=1.0),
+    )
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(app.run(stop)))
+    runner.start()
+    pings: list[float] = []
+    try:
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            with suppress(TimeoutError):
+                if sock.recv(4096) == b"WATCHDOG=1":
+                    pings.append(time.monotonic())
+        threads = sorted(t.name for t in threading.enumerate() if t.name.startswith("camera:"))
+    finally:
+        stop.set()
+        runner.join(10)
+        release.set()
+    assert result == [0]
+    # the sub-stream's worker hung, was abandoned and a new one opened the sub-stream again;
+    # the main stream's worker was never replaced and the pings went on
+    assert opened.count("sub") == 2 and opened.count("main") == 1, opened
+    assert threads == ["camera:front", "camera:front:sub", "camera:front:sub (abandoned)"]
+    assert len(pings) >= 8
+    assert max(b - a for a, b in itertools.pairwise(pings)) < 1.0
+    stuck = [r.getMessage() for r in caplog.records if "no sign of life" in r.getMessage()]
+    assert stuck[0].startswith("camera front: sub-stream worker shows no sign of life"), stuck
+    assert "the main stream's pictures are analysed until one returns" in stuck[-1], stuck

@@ -44,6 +44,7 @@ class RtspCamera:
         password: str | None = None,
         port: int | None = None,
         seed: int = 1,
+        render_size: tuple[int, int] | None = None,
     ) -> None:
         if not Path(SYSTEM_PYTHON).is_file():
             pytest.fail(
@@ -63,6 +64,8 @@ class RtspCamera:
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: IO[str] | None = None
         self.seed = seed
+        # synthetic only: render the street this small, scaled up to width x height.
+        self.render_size = render_size
         # The synthetic scene takes defect commands through a named pipe the camera creates.
         self._control_dir: tempfile.TemporaryDirectory[str] | None = None
         self._control: Path | None = None
@@ -107,6 +110,8 @@ class RtspCamera:
             command += ["--user", self.user, "--password", self.password]
         if self._control is not None:
             command += ["--seed", str(self.seed), "--control", str(self._control)]
+        if self.render_size is not None:
+            command += ["--render-size", "{}x{}".format(*self.render_size)]
         return command
 
     def _write_control(self, text: str) -> None:

@@ -78,7 +78,8 @@ def test_example_documents_every_key() -> None:
         "username", "password_file", "password_credential", "topic_prefix",
         "health_interval", "require_sync", "keys", "upload_allow", "max_window", "consent",
         "owner_timeout", "upload_rate_limit", "path", "max_bytes", "min_free_bytes", "name",
-        "url", "onvif", "rtsp_transport", "location", "expect", "analysis_interval",
+        "url", "analysis_url", "onvif", "rtsp_transport", "location", "expect",
+        "analysis_interval",
         "recording",
         "pattern", "segment", "retention",
     ]  # fmt: skip
@@ -243,6 +244,20 @@ ERROR_CASES = {
         MINIMAL.replace("rtsp://cam.local", "rtmp://cam.local"),
         "cameras[0].url: unsupported scheme 'rtmp:'; use rtsp://, rtsps://, http://, https://,"
         " file:// or a file path (line 7)",
+    ),
+    "sub-stream url with credentials": (
+        MINIMAL + "    analysis_url: rtsp://admin:12345@cam.local/stream2\n",
+        "cameras[0].analysis_url: put credentials in username and password_file, not the URL"
+        " (line 8)",
+    ),
+    "sub-stream url with unsupported scheme": (
+        MINIMAL + "    analysis_url: rtmp://cam.local/stream2\n",
+        "cameras[0].analysis_url: unsupported scheme 'rtmp:'; use rtsp://, rtsps://, http://,"
+        " https://, file:// or a file path (line 8)",
+    ),
+    "empty sub-stream url": (
+        MINIMAL + "    analysis_url: ' '\n",
+        "cameras[0].analysis_url: must not be empty (line 8)",
     ),
     "bad topic prefix": (
         MINIMAL.replace("broker: mqtt://localhost", "broker: mqtt://h\n  topic_prefix: a/#"),
@@ -587,6 +602,40 @@ def test_stream_url_inserts_credentials(url: str, kind: str, stream_url: str) ->
     assert camera.source_kind() == kind
     assert camera.stream_url() == stream_url
     assert "p w" not in repr(camera)
+
+
+def test_the_sub_stream_gets_the_cameras_credentials_and_is_not_shown(tmp_path: Path) -> None:
+    (tmp_path / "front.pass").write_text("s3cr:t/@pw\n")
+    config = load(
+        tmp_path,
+        MINIMAL
+        + "    analysis_url: rtsp://cam.local/Streaming/Channels/102\n"
+        + "    username: admin\n    password_file: front.pass\n",
+    )
+
+    camera = config.cameras[0]
+    assert camera.stream_url() == "rtsp://admin:s3cr%3At%2F%40pw@cam.local/stream"
+    assert (
+        camera.analysis_stream_url()
+        == "rtsp://admin:s3cr%3At%2F%40pw@cam.local/Streaming/Channels/102"
+    )
+    assert redact_url(camera.analysis_stream_url() or "") == (
+        "rtsp://***@cam.local/Streaming/Channels/102"
+    )
+    for shown in (repr(config), str(config), config.model_dump_json()):
+        assert "s3cr" not in shown
+
+
+def test_without_a_sub_stream_there_is_no_analysis_url(tmp_path: Path) -> None:
+    camera = load(tmp_path, MINIMAL).cameras[0]
+    assert camera.analysis_url is None
+    assert camera.analysis_stream_url() is None
+
+
+def test_a_relative_sub_stream_file_is_found_beside_the_config(tmp_path: Path) -> None:
+    camera = load(tmp_path, MINIMAL + "    analysis_url: clips/front-sub.mp4\n").cameras[0]
+    assert camera.analysis_url == str(tmp_path / "clips/front-sub.mp4")
+    assert camera.analysis_stream_url() == str(tmp_path / "clips/front-sub.mp4")
 
 
 def test_stream_url_without_username_is_the_url() -> None:
