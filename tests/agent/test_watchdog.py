@@ -211,7 +211,7 @@ def test_a_wedged_sub_stream_worker_is_replaced_while_the_main_stream_goes_on(
 
         return opener, "fake://sub"
 
-    stop = threading.Event()
+    stop = StopEvent()
     app = App(
         config,
         open_source=open_main,
