@@ -461,6 +461,8 @@ def test_a_package_with_camera_clock_offsets_is_v2_and_says_them(
         f"{readings[0]['at']} to {readings[1]['at']}, from onvif); positive: the picture's "
         "time is ahead of the package's",
     )
+    # The registry's evidence page shows the verdict's text, with the clocks in it.
+    assert f"\nclock: {verdict.clocks[0]}" in verdict.text()
     (package.directory / "agent-key.pem").write_bytes(pem(device))
     assert main(["evidence", "verify", str(package.directory)]) == 0
     out = capsys.readouterr().out
