@@ -70,14 +70,28 @@ class ClockRows(IndexDatabase):
     def prune_clock_readings(self) -> int:
         """Forget the readings no footage needs: per camera, those before the last reading
         at or before its oldest segment's start (a camera without footage keeps its last
-        reading only). Returns how many were deleted."""
+        reading only). Returns how many were deleted. A few index seeks per camera: it
+        runs with every pruning pass."""
+        deleted = 0
         with self._write() as conn:
-            cur = conn.execute(
-                "DELETE FROM camera_clocks WHERE id IN ("
-                " SELECT c.id FROM camera_clocks c WHERE c.at_us < ("
-                "  SELECT COALESCE(MAX(k.at_us), -1) FROM camera_clocks k WHERE k.camera = c.camera"
-                "   AND k.at_us <= COALESCE("
-                "    (SELECT MIN(s.start_us) FROM segments s WHERE s.camera = c.camera),"
-                "    (SELECT MAX(m.at_us) FROM camera_clocks m WHERE m.camera = c.camera))))"
-            )
-            return int(cur.rowcount)
+            cameras = [r[0] for r in conn.execute("SELECT DISTINCT camera FROM camera_clocks")]
+            for camera in cameras:
+                oldest = conn.execute(
+                    "SELECT MIN(start_us) FROM segments WHERE camera = ?", (camera,)
+                ).fetchone()[0]
+                if oldest is None:
+                    keep_from = conn.execute(
+                        "SELECT MAX(at_us) FROM camera_clocks WHERE camera = ?", (camera,)
+                    ).fetchone()[0]
+                else:
+                    keep_from = conn.execute(
+                        "SELECT MAX(at_us) FROM camera_clocks WHERE camera = ? AND at_us <= ?",
+                        (camera, oldest),
+                    ).fetchone()[0]
+                if keep_from is None:
+                    continue  # every reading is after its oldest footage: all needed
+                cur = conn.execute(
+                    "DELETE FROM camera_clocks WHERE camera = ? AND at_us < ?", (camera, keep_from)
+                )
+                deleted += int(cur.rowcount)
+        return deleted
