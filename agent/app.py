@@ -16,6 +16,8 @@ event is set they stop newest first, so each part stops before the parts it uses
 4. the footage storage (index rebuild, folder scans): the recorders write its index and
    the desk and owner page read it, so it stops (waits for its threads, closes the index)
    after them.
+   The camera clocks (`camera-clocks`) start next: they write their readings into the
+   index, so they stop before it.
 5. the request desk (`requests`): stops by writing the counted rejections to the audit
    log, hence to the outbox, before the link closes.
 6. the camera workers (the supervisor): record into the storage; joined, a stuck one is
@@ -67,6 +69,7 @@ from agent.mqtt.client import RegistryLink
 from agent.mqtt.outbox import OUTBOX_FILE, Outbox
 from agent.mqtt.senders import AuditSender, StatusSender
 from agent.notify.service import Notifications
+from agent.onvif.camera_clocks import MEASURE_EVERY_S, CameraClocks
 from agent.police_requests.desk import RequestDesk
 from agent.police_requests.holds import holds_to_keep
 from agent.police_requests.recovery import open_request_store
@@ -110,6 +113,7 @@ class Tuning:
 
     wedged_after: float = WEDGED_AFTER_S
     warmup_samples: int = WARMUP_SAMPLES
+    camera_clock_every: float = MEASURE_EVERY_S
 
 
 def camera_source(camera: CameraConfig) -> OpenSource:
@@ -148,6 +152,7 @@ class Parts:
     notifications: Notifications
     clock_watch: ClockWatch
     storage: Storage
+    camera_clocks: CameraClocks
     channels: list[CameraChannel]
     supervisor: Supervisor
     reporter: Reporter
@@ -240,6 +245,13 @@ class App:
             holds=lambda: holds_to_keep(store.all()),
             reserve=reserve,
         )
+        camera_clocks = CameraClocks(
+            {c.id: c.onvif.url for c in config.cameras if c.onvif is not None},
+            clock=self._clock,
+            drift_limit=config.clock.camera_drift_limit,
+            every=self._tuning.camera_clock_every,
+            on_reading=storage.keep_clock_reading,
+        )
         accepted = AcceptedProblems(data_dir)
         resets = [
             r
@@ -297,6 +309,8 @@ class App:
             packets=storage.packet_counts,
             clock_step=lambda: clock_watch.last,
             device_key_problem=key_problem,
+            camera_clock=camera_clocks.report,
+            camera_clock_offsets=camera_clocks.latest,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
         audit = AuditLog(
@@ -343,6 +357,7 @@ class App:
             notifications=notifications,
             clock_watch=clock_watch,
             storage=storage,
+            camera_clocks=camera_clocks,
             channels=channels,
             supervisor=supervisor,
             reporter=reporter,
@@ -360,6 +375,8 @@ class App:
         parts.notifications.start(stop)
         parts.storage.start(stop)
         lifecycle.started(parts.storage.close)
+        parts.camera_clocks.start(stop)
+        lifecycle.started(parts.camera_clocks.join, WORKER_JOIN_S)
         parts.desk.start(stop)
         lifecycle.started(parts.desk.close)  # counted rejections into the audit log
         parts.supervisor.start()

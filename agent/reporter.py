@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from agent import __version__
 from agent.clock import ClockState
@@ -16,7 +16,14 @@ from agent.quality.assess import Health, StreamAssessor, status_of
 from agent.state import Counters, StateError
 from contract.topics import Topics
 
+if TYPE_CHECKING:  # the type only: the ONVIF library stays unloaded for the reporter
+    from agent.onvif.camera_clocks import CameraClockReading
+
 log = logging.getLogger(__name__)
+
+# A camera's clock offset moved this much since the last birth: the retained birth is sent
+# again. Smaller moves (the round trip's jitter) wait for the next birth.
+BIRTH_OFFSET_CHANGE_S = 1.0
 
 
 # What the recording adds to a camera's health: the footage object and its problems
@@ -24,6 +31,11 @@ log = logging.getLogger(__name__)
 FootageReport = Callable[[str, bool], tuple[dict[str, object] | None, tuple[str, ...]]]
 # What the recording did to a camera's packets: the health `stream.packets` object.
 PacketReport = Callable[[str], dict[str, int] | None]
+# What the camera's clock adds to its health: the `camera_clock` object and its problem
+# (`clock_drift`); (None, ()) for a camera whose clock is not read.
+CameraClockReport = Callable[[str], tuple[dict[str, object] | None, tuple[str, ...]]]
+# The last clock offset read of each camera that has one (the birth's `camera_clocks`).
+CameraClockOffsets = Callable[[], Mapping[str, "CameraClockReading"]]
 # Told (camera id, previous snapshot, new one) when a camera's status or problems change.
 HealthChange = Callable[[str, Health | None, Health], None]
 
@@ -77,6 +89,8 @@ class Reporter:
         packets: PacketReport | None = None,
         clock_step: Callable[[], ClockStep | None] | None = None,
         device_key_problem: str | None = None,
+        camera_clock: CameraClockReport | None = None,
+        camera_clock_offsets: CameraClockOffsets | None = None,
     ) -> None:
         self._link = link
         self._key_problem = device_key_problem
@@ -90,6 +104,11 @@ class Reporter:
         self._on_change = on_change
         self._packets = packets
         self._clock_step = clock_step
+        self._camera_clock = camera_clock
+        self._camera_clock_offsets = camera_clock_offsets
+        # The offsets the last birth said: a new reading re-sends the birth only when it
+        # moved an offset by more than BIRTH_OFFSET_CHANGE_S (it is retained, not a log).
+        self._offsets_told: dict[str, float] = {}
         self._connections_seen = 0
         # Set while health reports cannot be numbered (no space for the counters): logged
         # once, not at every tick.
@@ -105,11 +124,21 @@ class Reporter:
             cid: snap.stream.width if snap.stream else self._widths.get(cid)
             for cid, snap in snapshots.items()
         }
-        if connections != self._connections_seen or widths != self._widths:
+        offsets = {
+            camera: payloads.CameraClockOffset(r.offset_s, r.uncertainty_s, r.at, r.source)
+            for camera, r in (
+                self._camera_clock_offsets() if self._camera_clock_offsets else {}
+            ).items()
+        }
+        if (
+            connections != self._connections_seen
+            or widths != self._widths
+            or self._offsets_moved(offsets)
+        ):
             self._connections_seen = connections
             self._explain_dori(widths)
             self._widths = widths
-            self._publish_birth(clock)
+            self._publish_birth(clock, offsets)
         for camera in self._cameras:
             if not camera.assessor.settled(now):
                 continue
@@ -142,6 +171,10 @@ class Reporter:
             counts = self._packets(camera.id)
             if counts is not None:
                 health = replace(health, stream=replace(health.stream, packets=counts))
+        if self._camera_clock is not None:
+            body, problems = self._camera_clock(camera.id)
+            merged = health.problems + tuple(p for p in problems if p not in health.problems)
+            health = replace(health, status=status_of(merged), problems=merged, camera_clock=body)
         if self._footage is None:
             return health
         receiving = "no_signal" not in health.problems
@@ -158,7 +191,16 @@ class Reporter:
                 range_m = (camera.location or {}).get("range_m")
                 log.info("camera %s: %s", camera.id, dori.in_plain_words(width, fov, range_m))
 
-    def _publish_birth(self, clock: ClockState) -> None:
+    def _offsets_moved(self, offsets: Mapping[str, payloads.CameraClockOffset]) -> bool:
+        told = self._offsets_told
+        return offsets.keys() != told.keys() or any(
+            abs(o.offset_s - told[c]) > BIRTH_OFFSET_CHANGE_S for c, o in offsets.items()
+        )
+
+    def _publish_birth(
+        self, clock: ClockState, offsets: Mapping[str, payloads.CameraClockOffset]
+    ) -> None:
+        self._offsets_told = {c: o.offset_s for c, o in offsets.items()}
         described = [
             payloads.CameraDescription(c.id, c.name, c.location, self._widths.get(c.id))
             for c in self._cameras
@@ -170,6 +212,7 @@ class Reporter:
             clock,
             described,
             device_key_problem=self._key_problem,
+            camera_clocks=offsets,
         )
         self._link.publish(self._topics.state, payloads.encode(body), retain=True)
 

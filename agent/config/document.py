@@ -2,7 +2,7 @@
 the agent's own small sections (`agent:`, `clock:`); `load_config` reads it from YAML."""
 
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationError, ValidatorFunctionWrapHandler, model_validator
 
@@ -12,7 +12,8 @@ from agent.config.owner_page import OwnerPageConfig
 from agent.config.police import PoliceConfig
 from agent.config.recording import StorageConfig
 from contract.config.broker import BrokerConfig
-from contract.config.fields import ConfigPath, ConfigSection, Identifier, Loc
+from contract.config.fields import ConfigPath, ConfigSection, Identifier, Loc, Seconds
+from contract.config.fields import at_least_seconds as _at_least_seconds
 from contract.config.fields import raise_with as _raise_with
 from contract.config.fields import rule_error as _rule_error
 from contract.config.yaml_loader import load_yaml_model
@@ -29,9 +30,14 @@ class AgentSection(ConfigSection):
 
 
 class ClockConfig(ConfigSection):
-    """Whether requests wait until the system clock is synchronised."""
+    """Whether requests wait until the system clock is synchronised, and how far a camera's
+    own clock may be off before health says `clock_drift` (docs/onvif.md)."""
 
     require_sync: bool = True
+    # The times a camera burns into its picture, and a court compares with the footage's
+    # times, should agree with the agent's to within a few seconds; ten leaves room for a
+    # camera that is set by hand and then kept by NTP.
+    camera_drift_limit: Annotated[Seconds, _at_least_seconds(1)] = 10.0
 
 
 class AgentConfig(ConfigSection):

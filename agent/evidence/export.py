@@ -3,7 +3,8 @@
 The owner's `footage export` and the evidence of a police request share this path:
 every segment is copied and hashed in one read and must hash to what was recorded when
 it was written, so what leaves is provably what was recorded. The manifest lists every
-file with its hash and the gaps; signed with the device key it is `manifest.jws`, a
+file with its hash and the gaps, and (camreg.evidence.v2) how far each camera's own clock
+was off the agent's around the window; signed with the device key it is `manifest.jws`, a
 compact JWS (EdDSA, typ camreg-manifest+jwt) whose payload is manifest.json's bytes.
 """
 
@@ -30,6 +31,9 @@ from contract.timestamps import rfc3339
 log = logging.getLogger(__name__)
 
 MANIFEST_SCHEMA = "camreg.evidence.v1"
+# v1 with optional members added (DESIGN.md, "Extending the contract"): written when the
+# package has one, so that a v1 verifier never meets a member it cannot account for.
+MANIFEST_SCHEMA_V2 = "camreg.evidence.v2"
 MANIFEST_NAME = "manifest.json"
 SIGNED_MANIFEST_NAME = "manifest.jws"
 MANIFEST_TYPE = "camreg-manifest+jwt"
@@ -159,8 +163,9 @@ def export_evidence(
         for camera in cameras
         for g in index.gaps(camera, start, end)
     ]
-    manifest = {
-        "schema": MANIFEST_SCHEMA,
+    clocks = camera_clocks(index, cameras, start, end)
+    manifest: dict[str, object] = {
+        "schema": MANIFEST_SCHEMA_V2 if clocks else MANIFEST_SCHEMA,
         "request_id": request_id,
         "agent": agent,
         "case": case,
@@ -180,6 +185,8 @@ def export_evidence(
         "gaps": gaps,
         "created": rfc3339(datetime.now(UTC)),
     }
+    if clocks:
+        manifest["clocks"] = {"cameras": clocks}
     body = (json.dumps(manifest, indent=2) + "\n").encode()
     path = directory / MANIFEST_NAME
     path.write_bytes(body)
@@ -191,6 +198,28 @@ def export_evidence(
         signed.write_bytes(token)
         digest = hashlib.sha256(token).hexdigest()  # of what is sent: manifest.jws
     return Package(directory, files, path, signed, digest)
+
+
+def camera_clocks(
+    index: SegmentIndex, cameras: Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[dict[str, object]]]:
+    """The manifest's `clocks.cameras`: per camera whose clock was read, the readings from
+    the last before `start` to the first after `end` (docs/evidence.md). Only readings
+    taken while the agent's clock was synchronised are ever kept."""
+    found: dict[str, list[dict[str, object]]] = {}
+    for camera in cameras:
+        readings = index.clock_readings(camera, start, end)
+        if readings:
+            found[camera] = [
+                {
+                    "at": rfc3339(r.at),
+                    "offset_s": r.offset_s,
+                    "uncertainty_s": r.uncertainty_s,
+                    "source": r.source,
+                }
+                for r in readings
+            ]
+    return found
 
 
 def _export_one(segment: Segment, directory: Path) -> ExportedFile:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -54,6 +55,24 @@ class CameraDescription:
         return {"id": self.id, "name": self.name, "location": self.location, "dori_m": dori}
 
 
+@dataclass(frozen=True)
+class CameraClockOffset:
+    """A camera's last clock reading, as the birth tells it."""
+
+    offset_s: float
+    uncertainty_s: float
+    at: datetime
+    source: str
+
+    def as_payload(self) -> dict[str, object]:
+        return {
+            "offset_s": self.offset_s,
+            "uncertainty_s": self.uncertainty_s,
+            "measured_at": rfc3339(self.at),
+            "source": self.source,
+        }
+
+
 def birth(
     agent: str,
     bdseq: int,
@@ -62,6 +81,7 @@ def birth(
     cameras: list[CameraDescription],
     *,
     device_key_problem: str | None = None,
+    camera_clocks: Mapping[str, CameraClockOffset] | None = None,
 ) -> dict[str, object]:
     body: dict[str, object] = {
         "state": "online",
@@ -75,6 +95,9 @@ def birth(
     if device_key_problem is not None:
         # Only while the agent cannot sign evidence: it needs re-enrolment (docs/service.md).
         body["device_key"] = {"state": device_key_problem, "needs_enrolment": True}
+    if camera_clocks:
+        # Added to the birth in issue 18: each camera's last clock offset that was read.
+        body["camera_clocks"] = {c: o.as_payload() for c, o in sorted(camera_clocks.items())}
     return body
 
 
@@ -123,6 +146,9 @@ def health(
     if snapshot.judgement is not None:
         body["judgement"] = snapshot.judgement.as_payload()
     body["accepted"] = list(snapshot.accepted)
+    if snapshot.camera_clock is not None:
+        # Added in issue 18: the camera's own clock against the agent's (docs/onvif.md).
+        body["camera_clock"] = snapshot.camera_clock
     return body
 
 

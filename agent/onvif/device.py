@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,6 +37,11 @@ from agent.onvif.transport import ReplyTooLarge, capped
 # How long reading one device may take in all (several requests): a camera on the LAN
 # answers each in well under a second; a slow NVR with many channels in a few.
 DEVICE_TIMEOUT_S = 10.0
+# How long asking for the clock alone may take: one small request on the LAN. A device
+# slower than this gives a reading too uncertain to be worth having anyway.
+CLOCK_TIMEOUT_S = 5.0
+# ONVIF's DateTime carries whole seconds.
+_WHOLE_SECOND_S = 1.0
 # What the library's own default waits per request (90 s) is far past DEVICE_TIMEOUT_S;
 # the deadline above is what bounds a call.
 _DEVICE_NS = SERVICES["devicemgmt"]["ns"]
@@ -132,21 +138,80 @@ async def read_device_async(
     services: list[Any] = []
     try:
         return await _read(url, username, password, profiles, services)
-    except OnvifError:
-        raise
-    except zeep.exceptions.Fault as exc:
-        if _is_not_authorized(exc):
-            raise OnvifNotAuthorized(_refused(username)) from None
-        raise OnvifError(f"answered with a SOAP fault: {_short(exc.message)}") from None
-    except (aiohttp.ClientError, OSError) as exc:
-        raise OnvifError(f"cannot be reached: {_short(str(exc)) or type(exc).__name__}") from None
-    except ReplyTooLarge as exc:
-        raise OnvifError(str(exc)) from None
-    except (zeep.exceptions.Error, etree.LxmlError, ONVIFError, ValueError) as exc:
-        raise OnvifError(f"answered outside ONVIF: {_short(str(exc))}") from None
+    except _DEVICE_FAILURES as exc:
+        raise _translated(exc, username) from None
     finally:
         for service in services:
             await service.close()
+
+
+@dataclass(frozen=True)
+class ClockMeasure:
+    """A device's clock against this machine's wall clock, at one moment."""
+
+    at: dt.datetime  # this machine's clock, mid-way through the round trip
+    offset_s: float  # the device's UTC time minus ours
+    uncertainty_s: float  # the true offset lies within offset_s ± this
+
+
+def measure_clock(url: str, timeout: float = CLOCK_TIMEOUT_S) -> ClockMeasure:
+    """Ask the device for its clock (GetSystemDateAndTime, without credentials, as ONVIF
+    lets any client) within `timeout` seconds; OnvifError when it does not tell."""
+    return asyncio.run(_bounded(_measure_clock(url), timeout))
+
+
+async def _measure_clock(url: str) -> ClockMeasure:
+    services: list[Any] = []
+    try:
+        _check_device_url(url)
+        device = await _service(url, None, None, None, _DEVICE_BINDING, "devicemgmt", services)
+        sent = time.monotonic()
+        answer = await device.authless_GetSystemDateAndTime()
+        back = time.monotonic()
+        wall = dt.datetime.now(dt.UTC)
+        when = _utc_of(answer)
+        if when is None:
+            raise OnvifError("did not give its UTC date and time")
+    except _DEVICE_FAILURES as exc:
+        raise _translated(exc, None) from None
+    finally:
+        for service in services:
+            await service.close()
+    # The device read its clock somewhere in the round trip: its middle is the best guess,
+    # half the round trip the error. It gives whole seconds, cut off, so its clock showed
+    # between `when` and a second later: the middle again, and half a second more error.
+    half = (back - sent) / 2
+    middle = wall - dt.timedelta(seconds=half)
+    offset = (when - middle).total_seconds() + _WHOLE_SECOND_S / 2
+    return ClockMeasure(middle, offset, half + _WHOLE_SECOND_S / 2)
+
+
+# What read_device and measure_clock translate into OnvifError at the boundary.
+_DEVICE_FAILURES = (
+    zeep.exceptions.Fault,
+    aiohttp.ClientError,
+    OSError,
+    ReplyTooLarge,
+    zeep.exceptions.Error,
+    etree.LxmlError,
+    ONVIFError,
+    ValueError,
+)
+
+
+def _translated(exc: Exception, username: str | None) -> OnvifError:
+    """A library's failure as the OnvifError the agent reports."""
+    if isinstance(exc, OnvifError):
+        return exc
+    if isinstance(exc, zeep.exceptions.Fault):
+        if _is_not_authorized(exc):
+            return OnvifNotAuthorized(_refused(username))
+        return OnvifError(f"answered with a SOAP fault: {_short(exc.message)}")
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
+        return OnvifError(f"cannot be reached: {_short(str(exc)) or type(exc).__name__}")
+    if isinstance(exc, ReplyTooLarge):
+        return OnvifError(str(exc))
+    return OnvifError(f"answered outside ONVIF: {_short(str(exc))}")
 
 
 async def _read(
@@ -225,8 +290,19 @@ async def _clock_offset(device: Any) -> float | None:
     credentials (some cameras) or tells nonsense."""
     try:
         answer = await device.authless_GetSystemDateAndTime()
+    except zeep.exceptions.Fault:
+        return None
+    when = _utc_of(answer)
+    if when is None:
+        return None
+    return (when - dt.datetime.now(dt.UTC)).total_seconds()
+
+
+def _utc_of(answer: Any) -> dt.datetime | None:
+    """GetSystemDateAndTime's UTC time; None when the answer lacks it or it is nonsense."""
+    try:
         utc = answer.UTCDateTime
-        when = dt.datetime(
+        return dt.datetime(
             utc.Date.Year,
             utc.Date.Month,
             utc.Date.Day,
@@ -235,9 +311,8 @@ async def _clock_offset(device: Any) -> float | None:
             utc.Time.Second,
             tzinfo=dt.UTC,
         )
-    except (zeep.exceptions.Fault, AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError):
         return None
-    return (when - dt.datetime.now(dt.UTC)).total_seconds()
 
 
 async def _media_url(

@@ -93,6 +93,16 @@ PROBLEMS: Mapping[str, tuple[str, str]] = {
         N_("The device's clock is not synchronised: footage times may be wrong."),
         N_("Check the internet connection and the time service (timedatectl)."),
     ),
+    "clock_drift": (
+        N_(
+            "The camera's own clock is wrong (further off this device's than "
+            "clock.camera_drift_limit): the time in its picture disagrees with the footage's."
+        ),
+        N_(
+            "In the camera's settings, let it take its time from a time server (NTP), "
+            "for example pool.ntp.org or your router."
+        ),
+    ),
 }
 
 STATUSES: Mapping[str, str] = {

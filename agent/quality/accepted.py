@@ -46,7 +46,9 @@ FILE_MODE = 0o600
 # Why the other problems cannot be accepted (`why_not_acceptable`).
 _NOT_WORKING = frozenset({"no_signal", "frozen", "covered"})
 _FROM_CONFIG = frozenset({"low_fps", "low_resolution"})
-_THE_DEVICE = frozenset({"storage_low", "recording_stopped", "storage_failed", "clock_unsynced"})
+_THE_DEVICE = frozenset(
+    {"storage_low", "recording_stopped", "storage_failed", "clock_unsynced", "clock_drift"}
+)
 _KNOWN = ACCEPTABLE_PROBLEMS | _NOT_WORKING | _FROM_CONFIG | _THE_DEVICE | {"scene_changed"}
 
 

@@ -171,6 +171,8 @@ class Health:
     # Problems seen now but left out of `problems`: the owner accepted them as normal for
     # this camera (`problems accept`).
     accepted: tuple[str, ...] = ()
+    # The camera's own clock against the agent's (health `camera_clock`), when it is read.
+    camera_clock: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)

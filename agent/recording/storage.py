@@ -13,17 +13,28 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.clock_step import BootTime, ClockWatch, boot_id
 from agent.config import AgentConfig, DirectorySettings, RecordSettings
+from agent.errors import AgentError
 from agent.recording import retention
 from agent.recording.directory import DirectoryScanner
-from agent.recording.index import FootageIndexError, HashCancelled, SegmentIndex, sha256_file
+from agent.recording.index import (
+    ClockRow,
+    FootageIndexError,
+    HashCancelled,
+    SegmentIndex,
+    sha256_file,
+)
 from agent.recording.rebuild import HoldToKeep, has_footage, rebuild
 from agent.recording.recorder import CameraRecorder
 from agent.recording.segments import end_of_segment
 from agent.space_reserve import SpaceReserve
 from agent.state_files import MovedAside, open_or_move_aside
+
+if TYPE_CHECKING:
+    from agent.onvif.camera_clocks import CameraClockReading
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +290,16 @@ class Storage:
             room += ROOM_SEGMENTS * max((s.bytes for s in recent), default=0)
         return max(MIN_ROOM_BYTES, room)
 
+    def keep_clock_reading(self, reading: CameraClockReading) -> None:
+        """Keep a camera's clock reading with its footage, for evidence packages."""
+        row = ClockRow(
+            reading.camera, reading.at, reading.offset_s, reading.uncertainty_s, reading.source
+        )
+        try:
+            self.index.add_clock_reading(row)
+        except AgentError as exc:  # health still says it; only packages lack it
+            log.error("camera %s: its clock reading could not be kept: %s", reading.camera, exc)
+
     def prune(self) -> int:
         with self._prune_lock:
             return self._prune()
@@ -320,6 +341,7 @@ class Storage:
             synced=self.clock_watch.synced,
         )
         freed += retention.prune(self.index, plan)
+        self.index.prune_clock_readings()  # the cameras' clocks, with their footage
         kept = sum(s.bytes for s in self.index.segments(origin="recorded"))
         free = self.free_bytes()
         if self._reserve is not None:

@@ -89,5 +89,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"ok       {line}")
     for finding in verdict.findings:
         print(f"FINDING  {finding}")
+    for line in verdict.clocks:
+        print(f"clock    {line}")
     print("VERIFIED" if verdict.verified else "NOT VERIFIED")
     return EXIT_VERIFIED if verdict.verified else EXIT_NOT_VERIFIED

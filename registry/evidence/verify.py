@@ -4,7 +4,9 @@ Pure (no database, no network), so the registry's intake and the offline
 `camera-registry evidence verify` used for court reach the same verdict from the same
 folder. The contract is DESIGN.md "Evidence package": a compact JWS (EdDSA, typ
 camreg-manifest+jwt, kid = the device key's RFC 7638 thumbprint) whose payload is the
-manifest JSON, schema camreg.evidence.v1, listing every file with its SHA-256 and size.
+manifest JSON, schema camreg.evidence.v1 or v2, listing every file with its SHA-256 and
+size. v2 is v1 with optional members added (the cameras' `clocks`, manifest_clocks.py);
+unknown members are ignored in both, so later v2 additions verify here too.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from contract import jws
 from contract.common.files import sha256_file
 from contract.strict_json import no_duplicate_keys
+from registry.evidence.manifest_clocks import clock_problems, clock_words
 
 MANIFEST_SCHEMA = "camreg.evidence.v1"
+MANIFEST_SCHEMA_V2 = "camreg.evidence.v2"
+MANIFEST_SCHEMAS = (MANIFEST_SCHEMA, MANIFEST_SCHEMA_V2)
 MANIFEST_TYPE = "camreg-manifest+jwt"
 SIGNED_MANIFEST_NAME = "manifest.jws"
 UNSIGNED_MANIFEST_NAME = "manifest.json"  # the agent's unsigned copy; manifest.jws counts
@@ -57,6 +62,8 @@ class Verdict:
     checked: tuple[str, ...]
     manifest: dict[str, Any] | None
     key_thumbprint: str | None  # of the key the signature was checked against
+    # What a v2 manifest says of each camera's own clock, in words (manifest_clocks.py).
+    clocks: tuple[str, ...] = ()
 
     def text(self) -> str:
         """Plain words for people: the outcome, then every finding, then what held."""
@@ -64,6 +71,7 @@ class Verdict:
         lines = [f"{head}: {len(self.checked)} checks passed, {len(self.findings)} findings"]
         lines += [f"- {finding}" for finding in self.findings]
         lines += [f"ok: {line}" for line in self.checked]
+        lines += [f"clock: {line}" for line in self.clocks]
         return "\n".join(lines)
 
 
@@ -181,12 +189,17 @@ def _is_time(value: object) -> bool:
 
 
 def _schema_problems(manifest: object) -> list[str]:
-    """What makes the payload not a camreg.evidence.v1 manifest, in words."""
+    """What makes the payload not a camreg.evidence.v1 or v2 manifest, in words."""
     if not isinstance(manifest, dict):
         return ["manifest: not a JSON object"]
     problems: list[str] = []
-    if manifest.get("schema") != MANIFEST_SCHEMA:
-        problems.append(f"manifest: schema is {manifest.get('schema')!r}, not {MANIFEST_SCHEMA!r}")
+    if manifest.get("schema") not in MANIFEST_SCHEMAS:
+        problems.append(
+            f"manifest: schema is {manifest.get('schema')!r}, not "
+            f"{' or '.join(repr(s) for s in MANIFEST_SCHEMAS)}"
+        )
+    elif manifest["schema"] == MANIFEST_SCHEMA_V2:
+        problems += clock_problems(manifest, _is_time)
     for field in ("request_id", "case"):  # null in the owner's own exports
         value = manifest.get(field)
         if value is not None and not isinstance(value, str):
@@ -391,7 +404,7 @@ def verify_package(
             found.problems += problems
             if not problems:
                 manifest = body
-                found.checked.append(f"manifest follows {MANIFEST_SCHEMA}")
+                found.checked.append(f"manifest follows {body['schema']}")
     if manifest is not None:
         assert parsed is not None
         for field, expected in (("request_id", request_id), ("agent", agent)):
@@ -405,5 +418,10 @@ def verify_package(
         _check_extras(directory, listed, parsed[1], ignore, found)
     verified = not found.problems
     return Verdict(
-        verified, tuple(found.problems + found.notes), tuple(found.checked), manifest, thumb
+        verified,
+        tuple(found.problems + found.notes),
+        tuple(found.checked),
+        manifest,
+        thumb,
+        tuple(clock_words(manifest)) if manifest is not None else (),
     )

@@ -10,6 +10,7 @@ separate objects, because segments, gaps and holds share one file, one lock and 
 transactions. The SHA-256 segments are sealed with is in file_hash.py.
 """
 
+from agent.recording.index.clock_rows import ClockRow, ClockRows
 from agent.recording.index.database import FootageIndexError
 from agent.recording.index.file_hash import HASH_CHUNK, HashCancelled, sha256_file
 from agent.recording.index.found_files import FoundFileRows
@@ -21,7 +22,7 @@ from agent.recording.index.segment_rows import SegmentRows
 from agent.recording.index.summary import FootageQueries, FootageSummary
 
 
-class SegmentIndex(SegmentRows, FoundFileRows, GapRows, FootageQueries, HoldRows):
+class SegmentIndex(SegmentRows, FoundFileRows, GapRows, FootageQueries, HoldRows, ClockRows):
     """The SQLite index of recorded footage; safe to share between threads."""
 
 
@@ -30,6 +31,7 @@ __all__ = [
     "ORIGINS",
     "SCHEMA_VERSION",
     "STATES",
+    "ClockRow",
     "FileStamp",
     "FootageIndexError",
     "FootageSummary",

@@ -16,7 +16,13 @@ from pathlib import Path
 
 from agent.errors import AgentError
 from agent.recording.index.rows import _SEGMENT_COLUMNS
-from agent.recording.index.schema import _MIGRATIONS, _REBUILT_COLUMN, SCHEMA_VERSION
+from agent.recording.index.schema import (
+    _MIGRATIONS,
+    _REBUILT_COLUMN,
+    CAMERA_CLOCKS_INDEX,
+    CAMERA_CLOCKS_TABLE,
+    SCHEMA_VERSION,
+)
 from agent.sqlite_db import transaction
 from agent.state_files import check_sound
 
@@ -86,6 +92,8 @@ class IndexDatabase:
             columns = {row["name"] for row in conn.execute("PRAGMA table_info(segments)")}
             if "rebuilt" not in columns:
                 conn.execute(_REBUILT_COLUMN)
+            conn.execute(CAMERA_CLOCKS_TABLE)
+            conn.execute(CAMERA_CLOCKS_INDEX)
 
     @contextmanager
     def _write(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:

@@ -67,5 +67,20 @@ ALTER TABLE segments ADD COLUMN clock_step INTEGER NOT NULL DEFAULT 0;
 # numbered migration, so it composes with any other schema change.
 _REBUILT_COLUMN = "ALTER TABLE segments ADD COLUMN rebuilt INTEGER NOT NULL DEFAULT 0"
 
+# Camera clock readings (index/clock_rows.py). Not a numbered migration: made if absent
+# when the index opens, so it composes with any other schema change (as `rebuilt` does).
+CAMERA_CLOCKS_TABLE = """
+CREATE TABLE IF NOT EXISTS camera_clocks (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    offset_us INTEGER NOT NULL,
+    uncertainty_us INTEGER NOT NULL,
+    source TEXT NOT NULL
+)"""
+CAMERA_CLOCKS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS camera_clocks_camera_at ON camera_clocks (camera, at_us)"
+)
+
 # Index i takes the schema from version i to i + 1.
 _MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3_CLOCK)

@@ -98,6 +98,7 @@ def test_minimal_config_gets_defaults(tmp_path: Path) -> None:
     assert config.registry.topic_prefix == "camreg/v1"
     assert config.registry.health_interval == 60
     assert config.clock.require_sync
+    assert config.clock.camera_drift_limit == 10
     assert config.police.keys == []
     assert config.police.consent.order == "auto"
     assert config.police.consent.voluntary == "ask"
@@ -289,6 +290,15 @@ ERROR_CASES = {
     "duration below minimum": (
         MINIMAL + "    analysis_interval: 0.5s\n",
         "cameras[0].analysis_interval: must be at least 1s (line 8)",
+    ),
+    "camera drift limit below a second": (
+        MINIMAL + "clock:\n  camera_drift_limit: 500ms\n",
+        "clock.camera_drift_limit: '500ms' is not a duration; use seconds or a number with s, "
+        "m, h or d, e.g. 90s, 10m, 12h, 7d (line 9)",
+    ),
+    "camera drift limit too small": (
+        MINIMAL + "clock:\n  camera_drift_limit: 0.2\n",
+        "clock.camera_drift_limit: must be at least 1s (line 9)",
     ),
     "bad size": (
         MINIMAL + "storage:\n  max_bytes: 50 gigs\n",

@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.evidence.export import Package, export_evidence
-from agent.recording.index import SegmentIndex
+from agent.recording.index import ClockRow, SegmentIndex
 from contract import jws
+from contract.timestamps import rfc3339
 from registry.cli import main
 from registry.evidence.verify import Asked, verify_package
 from tests.support.registry_rows import PACKAGE_WINDOW
@@ -33,6 +34,7 @@ def export_package(
     agent: str = "shop-42",
     case: str = "2026-ZZ-0042",
     sizes: tuple[int, ...] = (300 * KiB, 200 * KiB + 7),
+    clock_offsets: tuple[tuple[timedelta, float], ...] = (),
 ) -> Package:
     """A signed package from the agent's exporter: one recorded segment per size."""
     recordings = root / "recordings"
@@ -45,6 +47,8 @@ def export_package(
         path.write_bytes(data)
         segment = index.begin("front", path, start)
         index.close(segment, start + SEGMENT, size, hashlib.sha256(data).hexdigest())
+    for after, offset_s in clock_offsets:  # the camera's clock, read at T0 + after
+        index.add_clock_reading(ClockRow("front", T0 + after, offset_s, 0.6, "onvif"))
     package = export_evidence(
         index,
         agent,
@@ -229,7 +233,7 @@ def test_duplicate_keys_and_schema_errors_are_reported(
     verdict = verify_package(package.directory, device.public_key())
     assert any("the key 'schema' appears twice" in f for f in verdict.findings)
 
-    manifest["schema"] = "camreg.evidence.v2"
+    manifest["schema"] = "camreg.evidence.v3"
     manifest["files"][0]["bytes"] = "12"
     manifest["files"][1]["sha256"] = "ABC"
     package.signed.write_text(
@@ -237,7 +241,10 @@ def test_duplicate_keys_and_schema_errors_are_reported(
     )
     verdict = verify_package(package.directory, device.public_key())
     assert not verdict.verified
-    assert "manifest: schema is 'camreg.evidence.v2', not 'camreg.evidence.v1'" in verdict.findings
+    assert (
+        "manifest: schema is 'camreg.evidence.v3', not 'camreg.evidence.v1' or "
+        "'camreg.evidence.v2'" in verdict.findings
+    )
     assert "manifest: file 1: bytes must be a whole number" in verdict.findings
     assert "manifest: file 2: sha256 must be 64 lower-case hex digits" in verdict.findings
 
@@ -417,3 +424,80 @@ def test_command_usage_errors_exit_2(
     with pytest.raises(SystemExit) as exited:
         main(["evidence", "verify"])
     assert exited.value.code == 2
+
+
+def test_a_package_with_camera_clock_offsets_is_v2_and_says_them(
+    tmp_path: Path, device: Ed25519PrivateKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    minute = timedelta(minutes=1)
+    package = export_package(
+        tmp_path,
+        device,
+        # Readings every ten minutes; the window is T0 to T0 + 2 min.
+        clock_offsets=(
+            (-20 * minute, 89.2),
+            (-10 * minute, 90.1),
+            (8 * minute, 90.4),
+            (18 * minute, 91.0),
+        ),
+    )
+    manifest = json.loads(package.manifest.read_bytes())
+    assert manifest["schema"] == "camreg.evidence.v2"
+    # The last reading before the window through the first after it.
+    readings = manifest["clocks"]["cameras"]["front"]
+    assert [r["offset_s"] for r in readings] == [90.1, 90.4]
+    assert readings[0] == {
+        "at": rfc3339(T0 - 10 * minute),
+        "offset_s": 90.1,
+        "uncertainty_s": 0.6,
+        "source": "onvif",
+    }
+    verdict = verify_package(package.directory, device.public_key(), request_id="req-1")
+    assert verdict.verified, verdict.findings
+    assert "manifest follows camreg.evidence.v2" in verdict.checked
+    assert verdict.clocks == (
+        "camera front: its own clock (the time in its picture) was 90.2 s ahead of the "
+        "agent's synchronised clock, within ± 0.6 s (2 readings from "
+        f"{readings[0]['at']} to {readings[1]['at']}, from onvif); positive: the picture's "
+        "time is ahead of the package's",
+    )
+    # The registry's evidence page shows the verdict's text, with the clocks in it.
+    assert f"\nclock: {verdict.clocks[0]}" in verdict.text()
+    (package.directory / "agent-key.pem").write_bytes(pem(device))
+    assert main(["evidence", "verify", str(package.directory)]) == 0
+    out = capsys.readouterr().out
+    assert "clock    camera front: its own clock (the time in its picture) was 90.2 s ahead" in out
+
+
+def test_a_package_without_clock_readings_stays_v1(package: Package) -> None:
+    assert json.loads(package.manifest.read_bytes())["schema"] == "camreg.evidence.v1"
+
+
+def test_malformed_clocks_in_a_v2_manifest_are_findings(
+    package: Package, device: Ed25519PrivateKey
+) -> None:
+    assert package.signed is not None
+    manifest = json.loads(package.manifest.read_bytes())
+    manifest["schema"] = "camreg.evidence.v2"
+    manifest["clocks"] = {"cameras": {"front": [{"at": "yesterday", "offset_s": 3}], "back": []}}
+    package.signed.write_text(
+        jws.sign(json.dumps(manifest).encode(), device, "camreg-manifest+jwt")
+    )
+    verdict = verify_package(package.directory, device.public_key())
+    assert not verdict.verified
+    assert "manifest: clocks of camera 'back': not a camera of the package" in verdict.findings
+    assert any(
+        f.startswith("manifest: clocks of camera 'front', reading 1: needs at")
+        for f in verdict.findings
+    )
+
+    # v2 is v1 plus optional members: without `clocks` (and with members this verifier
+    # does not know yet, such as a later segment chain) it verifies.
+    del manifest["clocks"]
+    manifest["segment_chain"] = {"later": "work"}
+    package.signed.write_text(
+        jws.sign(json.dumps(manifest).encode(), device, "camreg-manifest+jwt")
+    )
+    verdict = verify_package(package.directory, device.public_key())
+    assert verdict.verified, verdict.findings
+    assert verdict.clocks == ()

@@ -1,0 +1,194 @@
+"""Each ONVIF camera's clock against the agent's: measured at start and every
+MEASURE_EVERY_S by one small thread (`camera-clocks`), reported in health (`camera_clock`,
+problem `clock_drift`) and kept with the footage for evidence packages.
+
+A camera burns its own time into the picture, and footage is judged by it: a court that
+sees 14:02 in the picture and 14:03 in the package asks which is right. The agent's clock
+is the reference, so a reading counts only while the agent's clock is synchronised;
+otherwise the camera's clock is reported as unmeasured rather than measured against an
+unknown. One thread for all cameras, apart from their workers: a device that does not
+answer costs at most CLOCK_TIMEOUT_S of this thread, never a camera's stream or the
+watchdog.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from agent.clock import ClockState
+from agent.config import redact_url
+from agent.errors import OnvifError
+from agent.onvif.device import ClockMeasure, measure_clock
+from contract.timestamps import rfc3339
+
+log = logging.getLogger(__name__)
+
+# How often each camera's clock is read: a camera's quartz drifts a second or two a day,
+# so ten minutes sees a drift long before it matters, for one small request per camera.
+MEASURE_EVERY_S = 600.0
+# A reading that failed is tried again this soon (a camera still booting, a lost packet),
+# not only at the next MEASURE_EVERY_S.
+RETRY_AFTER_S = 60.0
+# A reading older than this many intervals no longer says what the camera's clock shows
+# now: it is reported as stale and raises no `clock_drift`.
+STALE_AFTER_INTERVALS = 2.5
+# Where the readings come from (health `camera_clock.source`, the package's `clocks`).
+SOURCE_ONVIF = "onvif"
+# Why the last attempt gave no reading (health `camera_clock.error`).
+NO_ANSWER = "no_answer"
+AGENT_UNSYNCED = "agent_clock_unsynced"
+# Offsets are reported to the millisecond: the round trip makes them no finer.
+_DIGITS = 3
+
+
+@dataclass(frozen=True)
+class CameraClockReading:
+    """One reading of a camera's clock, as kept with its footage."""
+
+    camera: str
+    at: dt.datetime  # the agent's (synchronised) clock
+    offset_s: float  # the camera's UTC time minus the agent's
+    uncertainty_s: float
+    source: str = SOURCE_ONVIF
+
+
+@dataclass
+class _Camera:
+    url: str
+    reading: CameraClockReading | None = None
+    read_mono: float = float("-inf")  # when `reading` was taken, monotonic
+    error: str | None = None  # why the last attempt gave none
+    due: float = float("-inf")  # monotonic time of the next attempt
+
+
+class CameraClocks:
+    """The cameras' clock readings; `start(stop)` runs the thread that takes them."""
+
+    def __init__(
+        self,
+        devices: Mapping[str, str],
+        *,
+        clock: Callable[[], ClockState],
+        drift_limit: float,
+        every: float = MEASURE_EVERY_S,
+        on_reading: Callable[[CameraClockReading], None] | None = None,
+        measure: Callable[[str], ClockMeasure] = measure_clock,
+    ) -> None:
+        self._cameras = {camera: _Camera(url) for camera, url in devices.items()}
+        self._clock = clock
+        self._limit = drift_limit
+        self._every = every
+        self._retry = min(RETRY_AFTER_S, every)
+        self._on_reading = on_reading
+        self._measure = measure
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def start(self, stop: threading.Event) -> None:
+        if not self._cameras:
+            return
+        self._thread = threading.Thread(
+            target=self._run, args=(stop,), name="camera-clocks", daemon=True
+        )
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the thread; it may be inside one device's CLOCK_TIMEOUT_S, and is a
+        daemon thread, so a stop does not wait that out."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                for camera, state in self._cameras.items():
+                    if stop.is_set():
+                        return
+                    if time.monotonic() >= state.due:
+                        self.measure_now(camera)
+                next_due = min(state.due for state in self._cameras.values())
+                stop.wait(max(0.0, next_due - time.monotonic()))
+        except Exception:
+            log.exception("camera clocks: the thread ended; cameras' clocks are not read")
+
+    def measure_now(self, camera: str) -> None:
+        """Read one camera's clock now (the thread calls this when it is due)."""
+        state = self._cameras[camera]
+        synced = self._clock().synced
+        reading: CameraClockReading | None = None
+        error: str | None = None
+        try:
+            measured = self._measure(state.url)
+        except OnvifError as exc:
+            error = NO_ANSWER
+            if state.error != NO_ANSWER:
+                log.warning(
+                    "camera %s: its clock cannot be read from %s: %s",
+                    camera,
+                    redact_url(state.url),
+                    exc,
+                )
+        else:
+            if synced:
+                reading = CameraClockReading(
+                    camera,
+                    measured.at,
+                    round(measured.offset_s, _DIGITS),
+                    round(measured.uncertainty_s, _DIGITS),
+                )
+            else:
+                error = AGENT_UNSYNCED
+        now = time.monotonic()
+        with self._lock:
+            state.error = error
+            state.due = now + (self._every if error is None else self._retry)
+            if reading is not None:
+                state.reading, state.read_mono = reading, now
+        if reading is not None:
+            self._said(reading)
+            if self._on_reading is not None:
+                self._on_reading(reading)
+
+    def _said(self, reading: CameraClockReading) -> None:
+        if abs(reading.offset_s) > self._limit:
+            log.warning(
+                "camera %s: its clock is %+.1f s off the agent's (more than %g s); set it "
+                "to take its time from NTP (docs/onvif.md)",
+                reading.camera,
+                reading.offset_s,
+                self._limit,
+            )
+
+    def report(self, camera: str) -> tuple[dict[str, object] | None, tuple[str, ...]]:
+        """The health `camera_clock` object and its problem (`clock_drift`); (None, ())
+        for a camera whose clock is not read (no `onvif`)."""
+        state = self._cameras.get(camera)
+        if state is None:
+            return None, ()
+        with self._lock:
+            reading, read_mono, error = state.reading, state.read_mono, state.error
+        fresh = time.monotonic() - read_mono <= self._every * STALE_AFTER_INTERVALS
+        body: dict[str, object] = {
+            "source": SOURCE_ONVIF,
+            "offset_s": reading.offset_s if reading else None,
+            "uncertainty_s": reading.uncertainty_s if reading else None,
+            "measured_at": rfc3339(reading.at) if reading else None,
+            "stale": reading is None or not fresh or error is not None,
+            "error": error,
+        }
+        drift = reading is not None and fresh and abs(reading.offset_s) > self._limit
+        return body, ("clock_drift",) if drift else ()
+
+    def latest(self) -> dict[str, CameraClockReading]:
+        """The last reading of each camera that has one (the birth message's)."""
+        with self._lock:
+            return {
+                camera: state.reading
+                for camera, state in self._cameras.items()
+                if state.reading is not None
+            }
