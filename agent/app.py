@@ -29,6 +29,10 @@ event is set they stop newest first, so each part stops before the parts it uses
 
 Then systemd hears READY=1, and the main loop publishes, prunes and feeds the watchdog
 until the stop event is set (SIGTERM, SIGINT) or the workers keep crashing.
+
+Why this module is a little over the house's 500 lines: it is the one place where every
+part is built, started and stopped, read top to bottom against the order above; split, the
+order would be spread over files. Parts with logic of their own live elsewhere.
 """
 
 from __future__ import annotations
