@@ -216,7 +216,11 @@ def test_covering_the_demo_camera_is_failed_within_two_analysis_intervals(
     camera = make_rtsp_camera(scene="synthetic", fps=10)
     interval = 2.0  # the simulated camera sends a keyframe every 2 s
     with Watcher.for_broker(broker, HEALTH) as watch:
-        start_agent(broker, [front(camera, analysis_interval=f"{interval:g}s")])
+        # The simulated camera renders its 10 fps in Python, and on a loaded machine sends
+        # 9.8-9.9 of them: a min_fps below that keeps low_fps, which is not this test's
+        # subject, from holding the camera `degraded` after it is uncovered.
+        expect = {"min_fps": 8, "min_width": 640}
+        start_agent(broker, [front(camera, analysis_interval=f"{interval:g}s", expect=expect)])
         watch.wait_for(health_with("ok"), timeout=20)
         camera.inject("covered")
         covered_at = time.monotonic()
@@ -225,9 +229,8 @@ def test_covering_the_demo_camera_is_failed_within_two_analysis_intervals(
         # plus the reader's pause when it has caught up with the stream (READ_BATCH_S) and a
         # second for the encoder and a loaded machine (7.0 s was seen against a bound of 7 s)
         assert failed.at - covered_at <= 3 * interval + READ_BATCH_S + 1
-        # covered, and nothing else about the picture; the simulated camera renders its
-        # scene in Python, and on a loaded machine it really sends fewer than 10 frames a
-        # second, which the agent rightly reports as low_fps beside it
+        # covered, and nothing else about the picture (low_fps beside it only if the
+        # simulated camera fell below even 8 frames a second)
         assert "covered" in failed.json()["problems"]
         assert set(failed.json()["problems"]) <= {"covered", "low_fps"}
         metrics = failed.json()["metrics"]
