@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from contract.exit_codes import EX_CANTCREAT
+from registry.police import keyset_commands
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -90,6 +91,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="write the token to a new FILE instead of standard output",
     )
     sign.set_defaults(func=_sign)
+    keyset_commands.register(actions)
 
 
 def _keygen(args: argparse.Namespace) -> int:

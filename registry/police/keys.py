@@ -29,6 +29,7 @@ __all__ = [
     "permission_warning",
     "pin_snippet",
     "public_pem",
+    "read_key_file",
     "read_passphrase_file",
 ]
 
@@ -144,7 +145,7 @@ def read_passphrase_file(path: Path) -> bytes:
     return data
 
 
-def _read_key_file(path: Path) -> bytes:
+def read_key_file(path: Path) -> bytes:
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_KEY_FILE_BYTES + 1)
@@ -161,12 +162,12 @@ def _read_key_file(path: Path) -> bytes:
 
 def is_encrypted(path: Path) -> bool:
     """Whether the PEM file holds a passphrase-protected private key."""
-    return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in _read_key_file(path)
+    return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in read_key_file(path)
 
 
 def load_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     """The Ed25519 private key in a PEM file; PoliceKeyError says what is wrong with it."""
-    data = _read_key_file(path)
+    data = read_key_file(path)
     if b"-----BEGIN PUBLIC KEY-----" in data:
         raise PoliceKeyError(
             f"{path} holds a public key; signing needs the private key (the .key file)"
