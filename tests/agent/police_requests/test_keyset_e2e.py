@@ -23,6 +23,7 @@ from tests.support.agent_proc import AgentProcess, write_config
 from tests.support.broker import Broker
 from tests.support.mqtt_watch import Received, Watcher
 from tests.support.registry_proc import registry_cli
+from tests.support.schemas import assert_valid
 from tests.support.tokens import Police, PoliceRoot
 from tests.support.tus_server import TusServer
 
@@ -234,4 +235,7 @@ def test_a_revoking_key_set_rejects_the_old_key_serves_the_new_and_survives_a_re
         )
         assert rejected.json()["reason"] == "revoked_key"
         assert agent.terminate()[0] == 0
+        for message in watch.messages(STATE):  # every birth as the contract says
+            if message.payload:
+                assert_valid("state", message.json())
     assert tus.stats()["uploads"]  # the new key's request was delivered
