@@ -2,7 +2,8 @@
 police sign a set offline, the registry publishes it retained, the agent takes it only
 when it is newer and root-signed, and a token by a key it revokes is rejected while a
 token by the new key is served. Whatever a compromised registry writes on the key set
-topic changes nothing."""
+topic changes nothing. A set that goes stale while the agent runs is said in its birth,
+and its keys sign nothing accepted any more."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -31,6 +33,8 @@ BASE = "camreg/v1/agents/shop-42"
 REQUESTS = f"{BASE}/requests"
 STATE = f"{BASE}/state"
 KEYSET = "camreg/v1/police/keyset"
+# Long enough for the agent to take the set before it expires, short enough to wait for.
+LIFETIME_S = 8
 
 
 def status(request_id: str, wanted: str) -> Callable[[Received], bool]:
@@ -47,6 +51,10 @@ def held_version(watch: Watcher) -> object:
         return "no birth"
     held = births[-1].get("police_keyset")
     return None if held is None else held["version"]
+
+
+def births(watch: Watcher) -> list[dict[str, Any]]:
+    return [m.json() for m in watch.messages(STATE) if m.payload and m.json()["state"] == "online"]
 
 
 def public_pem(police: Police, path: Path) -> Path:
@@ -239,3 +247,58 @@ def test_a_revoking_key_set_rejects_the_old_key_serves_the_new_and_survives_a_re
             if message.payload:
                 assert_valid("state", message.json())
     assert tus.stats()["uploads"]  # the new key's request was delivered
+
+
+def keysets_told(watch: Watcher) -> list[dict[str, Any]]:
+    """The police_keyset of each birth that held one, in order."""
+    return [b["police_keyset"] for b in births(watch) if b.get("police_keyset")]
+
+
+def test_a_stale_set_is_said_in_the_birth_and_its_keys_no_longer_sign(
+    broker: Broker, tmp_path: Path, tmp_h264: Callable[..., Path], agents: list[AgentProcess]
+) -> None:
+    root, in_set, pinned = PoliceRoot(), Police(), Police()
+    root_pem = tmp_path / "root.pem"
+    root_pem.write_bytes(
+        root.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    config = write_config(
+        tmp_path / "config.yaml",
+        broker_url=broker.url,
+        cameras=[{"id": "front", "url": str(tmp_h264(2, width=320, height=180, fps=10))}],
+        police={"keys": [{"jwk": pinned.jwk}], "root_keys": [{"file": str(root_pem)}]},
+    )
+    with Watcher.for_broker(broker, "camreg/#") as watch:
+        agent = AgentProcess(config).start()
+        agents.append(agent)
+        eventually(lambda: births(watch), "the agent's birth", 20, context=lambda: agent.log)
+        claims = root.claims(1, [in_set])
+        claims["exp"] = int(time.time()) + LIFETIME_S
+        watch.publish(KEYSET, root.keyset(claims), retain=True)
+
+        told = eventually(
+            lambda: [k for k in keysets_told(watch) if k["stale"]],
+            "a birth saying the set is stale",
+            LIFETIME_S + 10,
+            context=lambda: agent.log,
+        )
+        assert told[0]["version"] == 1
+        # Before that, a birth said it was current: the stale one came while it ran.
+        assert not keysets_told(watch)[0]["stale"]
+        assert "went stale" in agent.log
+
+        # A camera this agent does not have: the token fails after the key check, or at it.
+        by_set = in_set.token(in_set.claims(cameras=["nowhere"]))
+        by_pin = pinned.token(pinned.claims(cameras=["nowhere"]))
+        for token in (by_set, by_pin):
+            watch.publish(REQUESTS, token)
+        answers = {
+            token: watch.wait_for(f"{BASE}/requests/{status_id(token)}/status", timeout=15).json()[
+                "reason"
+            ]
+            for token in (by_set, by_pin)
+        }
+        assert answers == {by_set: "unknown_key", by_pin: "unknown_camera"}
+        assert agent.terminate()[0] == 0
