@@ -209,12 +209,14 @@ def permission_warning(path: Path) -> str | None:
 AGENT_CONFIG_DIR = Path("/etc/camera-agent")
 
 
-def pin_snippet(agent_path: Path, kid: str) -> str:
+def pin_snippet(agent_path: Path, kid: str, *, root: bool = False) -> str:
     """The lines an agent owner adds to the agent's config to trust this key; `agent_path` is
-    where the public key file lies on the agent (by default the agent's config folder)."""
+    where the public key file lies on the agent (by default the agent's config folder). A
+    root key goes under `root_keys`: pinned as a request key, it could sign requests."""
+    what, section = ("root key", "root_keys") if root else ("request key", "keys")
     return (
-        f"# police request key {agent_path.name}, kid {kid}\n"
+        f"# police {what} {agent_path.name}, kid {kid}\n"
         "police:\n"
-        "  keys:\n"
+        f"  {section}:\n"
         f"    - file: {agent_path}\n"
     )
