@@ -9,6 +9,7 @@ against the root keys its owner pinned.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,11 +19,17 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from contract import jws
-from contract.keyset import KEYSET_TYPE, MAX_KEYSET_BYTES, KeySetRefused, sign_keyset
+from contract.keyset import (
+    KEYSET_TYPE,
+    MAX_KEYSET_BYTES,
+    KeySetRefused,
+    sign_keyset,
+    verify_keyset,
+)
 from contract.strict_json import no_duplicate_keys
 from registry.police.keys import PoliceKeyError, read_key_file
 
-__all__ = ["KeySetFile", "make_keyset", "read_keyset_file", "read_public_key"]
+__all__ = ["KeySetFile", "describe", "make_keyset", "read_keyset_file", "read_public_key"]
 
 
 @dataclass(frozen=True)
@@ -109,8 +116,6 @@ def describe(found: KeySetFile, root: Ed25519PublicKey | None) -> list[str]:
     if root is None:
         lines.append("signature: NOT checked (give --root PUBLIC_KEY to check it)")
     else:
-        from contract.keyset import verify_keyset
-
         try:
             verify_keyset(found.token.encode("ascii"), {jws.thumbprint(root): root}, now=None)
             lines.append(f"signature: verifies with root key {jws.thumbprint(root)}")
@@ -121,8 +126,12 @@ def describe(found: KeySetFile, root: Ed25519PublicKey | None) -> list[str]:
     lines.append(f"version: {claims.get('version')}")
     for name, what in (("iat", "signed"), ("exp", "expires")):
         value = claims.get(name)
+        when = f"NOT A TIME {str(value)[:40]}"
         if isinstance(value, int | float) and not isinstance(value, bool):
-            lines.append(f"{what}: {datetime.fromtimestamp(value, UTC):%Y-%m-%d %H:%M:%S} UTC")
+            # Out of range (a hostile 1e300): shown as found.
+            with contextlib.suppress(OverflowError, ValueError, OSError):
+                when = f"{datetime.fromtimestamp(value, UTC):%Y-%m-%d %H:%M:%S} UTC"
+        lines.append(f"{what}: {when}")
     for jwk in claims.get("keys") or []:
         try:
             lines.append(f"valid key: {jws.thumbprint(jws.public_key_from_jwk(jwk))}")

@@ -16,7 +16,7 @@ from contract import jws
 from contract.keyset import verify_keyset
 from registry.cli import main
 from registry.police.keyset import read_public_key
-from tests.support.tokens import Police
+from tests.support.tokens import Police, PoliceRoot
 
 
 @pytest.fixture
@@ -133,3 +133,17 @@ def test_the_set_signed_verifies_with_the_contract_alone(root: Path, tmp_path: P
         ).version
         == 9
     )
+
+
+def test_show_reads_a_hostile_set_without_crashing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = tmp_path / "hostile.jws"
+    root = PoliceRoot()
+    hostile.write_bytes(
+        root.keyset({"version": 1, "iat": 1e300, "exp": "soon", "keys": [{"x": 1}]})
+    )
+    assert main(["police", "keyset", "show", str(hostile)]) == 0
+    shown = capsys.readouterr().out
+    assert "signed: NOT A TIME" in shown and "expires: NOT A TIME soon" in shown
+    assert "valid key: UNUSABLE" in shown
