@@ -77,7 +77,7 @@ from agent.onvif.camera_clocks import MEASURE_EVERY_S, CameraClocks
 from agent.police_requests.desk import RequestDesk
 from agent.police_requests.holds import holds_to_keep
 from agent.police_requests.recovery import open_request_store
-from agent.police_requests.setup import request_desk
+from agent.police_requests.setup import police_key_sets, request_desk
 from agent.quality.accepted import Acceptance, AcceptedProblems
 from agent.quality.assess import WARMUP_SAMPLES, Expectations, StreamAssessor
 from agent.quality.reference import ReferenceStore
@@ -229,6 +229,7 @@ class App:
             "the message outbox",
         )
         store, store_reset = open_request_store(data_dir)
+        key_sets = police_key_sets(config)
         key, key_problem = device_key.for_daemon(data_dir)
         link = RegistryLink(
             registry,
@@ -259,7 +260,13 @@ class App:
         accepted = AcceptedProblems(data_dir)
         resets = [
             r
-            for r in (outbox_reset, store_reset, storage.index_reset, accepted.reset)
+            for r in (
+                outbox_reset,
+                store_reset,
+                storage.index_reset,
+                accepted.reset,
+                key_sets.reset if key_sets is not None else None,
+            )
             if r is not None
         ]
         references = ReferenceStore(config.agent.data_dir)
@@ -315,6 +322,7 @@ class App:
             device_key_problem=key_problem,
             camera_clock=camera_clocks.report,
             camera_clock_offsets=camera_clocks.latest,
+            police_keyset=key_sets.facts if key_sets is not None else None,
         )
         supervisor = Supervisor(workers, stop, wedged_after=self._tuning.wedged_after)
         audit = AuditLog(
@@ -337,8 +345,11 @@ class App:
             key=key,
             key_problem=key_problem,
             on_state=notifications.request_changed,
+            key_sets=key_sets,
         )
         link.subscribe(topics.requests, desk.token_arrived)
+        if key_sets is not None:
+            link.subscribe(topics.police_keyset, key_sets.arrived)
         assessors = {channel.id: channel.assessor for channel in channels}
 
         # Replies reach the owner through the CLI: in the owner's language.

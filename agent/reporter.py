@@ -91,8 +91,11 @@ class Reporter:
         device_key_problem: str | None = None,
         camera_clock: CameraClockReport | None = None,
         camera_clock_offsets: CameraClockOffsets | None = None,
+        police_keyset: Callable[[], dict[str, object] | None] | None = None,
     ) -> None:
         self._link = link
+        self._keyset = police_keyset
+        self._keyset_told: dict[str, object] | None = None
         self._key_problem = device_key_problem
         self._topics = topics
         self._counters = counters
@@ -130,12 +133,24 @@ class Reporter:
                 self._camera_clock_offsets() if self._camera_clock_offsets else {}
             ).items()
         }
+        keyset = self._keyset() if self._keyset is not None else None
+        # A new key set, or the held one going stale, is news for the registry at once.
         if (
             connections != self._connections_seen
             or widths != self._widths
             or self._offsets_moved(offsets)
+            or (keyset != self._keyset_told)
         ):
             self._connections_seen = connections
+            if keyset != self._keyset_told and keyset is not None and keyset["stale"]:
+                log.warning(
+                    "the police key set (version %s) went stale at %s: only the keys pinned "
+                    "in police.keys sign accepted requests until the registry relays a newer "
+                    "set (docs/police.md)",
+                    keyset["version"],
+                    keyset["expires"],
+                )
+            self._keyset_told = keyset
             self._explain_dori(widths)
             self._widths = widths
             self._publish_birth(clock, offsets)
@@ -213,6 +228,7 @@ class Reporter:
             described,
             device_key_problem=self._key_problem,
             camera_clocks=offsets,
+            police_keyset=self._keyset_told,
         )
         self._link.publish(self._topics.state, payloads.encode(body), retain=True)
 

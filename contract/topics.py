@@ -42,6 +42,17 @@ class Topics:
     def audit(self) -> str:
         return f"{self._base}/audit"
 
+    @property
+    def police_keyset(self) -> str:
+        """The police key set (contract/keyset.py), retained, relayed by the registry for
+        every agent alike: not under the agent's own topics."""
+        return police_keyset_topic(self.prefix)
+
+
+def police_keyset_topic(prefix: str) -> str:
+    """Where the registry relays the current police key set, retained."""
+    return f"{prefix}/police/keyset"
+
 
 # Parsing: the agent topics the registry reads, back into their parts.
 

@@ -11,7 +11,8 @@ import os
 import socket
 
 from contract.config import BrokerConfig
-from contract.topics import AGENT_ID, Topics
+from contract.keyset import MAX_KEYSET_BYTES
+from contract.topics import AGENT_ID, Topics, police_keyset_topic
 from registry.errors import RegistryError
 from registry.ingest.connection import BrokerConnection
 
@@ -65,3 +66,13 @@ class RequestRelay:
             raise RegistryError("the request token is not a compact JWS (base64url and dots)")
         topic = Topics(self._prefix, agent_id).requests
         self._connection.publish(topic, payload, timeout=self._timeout)
+
+    def publish_keyset(self, token: str) -> None:
+        """Hand a police key set to the broker, retained, for every agent; returns once the
+        broker has accepted it. The registry cannot sign one: agents check its root
+        signature (contract/keyset.py)."""
+        payload = token.encode("ascii", errors="replace")
+        if not payload or len(payload) > MAX_KEYSET_BYTES or not set(payload) <= _JWS_CHARS:
+            raise RegistryError("the key set is not a compact JWS (base64url and dots)")
+        topic = police_keyset_topic(self._prefix)
+        self._connection.publish(topic, payload, timeout=self._timeout, retain=True)

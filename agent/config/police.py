@@ -88,6 +88,9 @@ class PoliceConfig(ConfigSection):
     """Who may request footage and within which limits."""
 
     keys: list[PoliceKey] = Field(default_factory=list)
+    # Police root keys (same forms as `keys`): they sign the key sets the registry relays,
+    # which name the request-signing keys valid now and the revoked ones (docs/police.md).
+    root_keys: list[PoliceKey] = Field(default_factory=list)
     upload_allow: list[Annotated[str, AfterValidator(_check_upload_prefix)]] = Field(
         default_factory=list
     )

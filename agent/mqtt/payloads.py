@@ -82,6 +82,7 @@ def birth(
     *,
     device_key_problem: str | None = None,
     camera_clocks: Mapping[str, CameraClockOffset] | None = None,
+    police_keyset: dict[str, object] | None = None,
 ) -> dict[str, object]:
     body: dict[str, object] = {
         "state": "online",
@@ -91,6 +92,9 @@ def birth(
         "ts": utc_now(),
         "clock": clock.as_payload(),
         "cameras": [camera.as_payload() for camera in cameras],
+        # Added (DESIGN.md, "Extending the contract"): the police key set held, null
+        # when none; `stale` true past its expiry, when its keys sign nothing accepted.
+        "police_keyset": police_keyset,
     }
     if device_key_problem is not None:
         # Only while the agent cannot sign evidence: it needs re-enrolment (docs/service.md).

@@ -202,6 +202,8 @@ class RequestDesk:
         self.close()  # tokens counted after the daemon's own close() are not lost either
 
     def _drain(self, stop: threading.Event) -> None:
+        if self._policy.key_sets is not None:  # a key set sent before a token counts for it
+            self._policy.key_sets.apply_arrived()
         while not stop.is_set():
             try:
                 payload = self._tokens.get_nowait()

@@ -18,6 +18,7 @@ from agent.evidence.upload import Uploader, session_trusting
 from agent.notify.events import RequestFacts
 from agent.police_requests.delivery import Delivery
 from agent.police_requests.desk import Consent, RequestDesk, StatusSink
+from agent.police_requests.keyset import PoliceKeySets
 from agent.police_requests.store import RequestStore, StoredRequest
 from agent.police_requests.token import Policy, upload_allowed
 from agent.recording.index import SegmentIndex
@@ -26,7 +27,7 @@ from contract import jws
 log = logging.getLogger(__name__)
 
 
-def policy_of(config: AgentConfig) -> Policy:
+def policy_of(config: AgentConfig, key_sets: PoliceKeySets | None = None) -> Policy:
     keys = [entry.public_key() for entry in config.police.keys]  # checked when loaded
     return Policy(
         agent_id=config.agent.id,
@@ -34,7 +35,17 @@ def policy_of(config: AgentConfig) -> Policy:
         cameras=frozenset(camera.id for camera in config.cameras),
         max_window=timedelta(seconds=config.police.max_window),
         upload_allow=tuple(config.police.upload_allow),
+        key_sets=key_sets,
     )
+
+
+def police_key_sets(config: AgentConfig) -> PoliceKeySets | None:
+    """The key set held on disk, judged against the pinned root keys; None when the owner
+    pinned no root key (then no key set is listened to: small set-ups pin `police.keys`)."""
+    roots = [entry.public_key() for entry in config.police.root_keys]  # checked when loaded
+    if not roots:
+        return None
+    return PoliceKeySets(config.agent.data_dir, {jws.thumbprint(key): key for key in roots})
 
 
 def consent_of(config: AgentConfig) -> Consent:
@@ -57,6 +68,7 @@ def request_desk(
     key: Ed25519PrivateKey | None,
     key_problem: str | None,
     on_state: Callable[[RequestFacts], None],
+    key_sets: PoliceKeySets | None = None,
 ) -> RequestDesk:
     """The daemon's desk: the config's policy and consent, an uploader that keeps to the
     allow-list, and the agent's store, index, audit log and status topic; `on_state` is
@@ -64,7 +76,7 @@ def request_desk(
     data_dir = config.agent.data_dir
     if key is not None:
         log.info("device key %s signs evidence manifests", device_key.describe(key)["kid"])
-    policy = policy_of(config)
+    policy = policy_of(config, key_sets)
     consent = consent_of(config)
     uploader = Uploader(
         session_trusting(config.police.upload_ca_file),
@@ -73,7 +85,7 @@ def request_desk(
         # server hands back.
         url_allowed=lambda url: upload_allowed(url, policy.upload_allow),
     )
-    return RequestDesk(
+    desk = RequestDesk(
         agent_id=config.agent.id,
         policy=policy,
         consent=consent,
@@ -88,6 +100,9 @@ def request_desk(
         uploader=Delivery(store, audit, uploader),
         on_state=lambda request: on_state(facts_of(request, consent)),
     )
+    if key_sets is not None:
+        key_sets.on_arrival = desk.wake
+    return desk
 
 
 def facts_of(request: StoredRequest, consent: Consent) -> RequestFacts:

@@ -14,13 +14,14 @@ import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.audit import REQUEST_ID_RE
 from contract import jws
+from contract.keyset import KeySet
 from contract.strict_json import no_duplicate_keys
 from contract.token_rules import CLOCK_SKEW, KINDS, MAX_TOKEN_BYTES, TOKEN_TYPE
 
@@ -58,6 +59,14 @@ class Request:
     token: bytes = b""
 
 
+class KeyRing(Protocol):
+    """The police key set held (agent/police_requests/keyset.py)."""
+
+    def current(self) -> KeySet | None: ...
+
+    def apply_arrived(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Policy:
     """What this agent accepts; built from the config."""
@@ -67,6 +76,8 @@ class Policy:
     cameras: frozenset[str]
     max_window: timedelta
     upload_allow: tuple[str, ...]
+    # The keys the police published in a root-signed key set, when the owner pinned a root.
+    key_sets: KeyRing | None = None
 
 
 def status_id(token: bytes) -> str:
@@ -92,14 +103,34 @@ def verify(
         raise Rejected("bad_algorithm", f"alg {header.get('alg')!r}; only EdDSA is accepted")
     if header.get("typ") != TOKEN_TYPE:
         raise Rejected("bad_type", f"typ {header.get('typ')!r}, not {TOKEN_TYPE}")
-    kid = header.get("kid")
-    key = policy.police_keys.get(kid) if isinstance(kid, str) else None
-    if key is None:
-        raise Rejected("unknown_key", f"kid {kid!r} is not a pinned police key")
+    key = police_key(header.get("kid"), policy, now)
     if not jws.verify_signature(signing_input, signature, key):
         raise Rejected("bad_signature", "the signature does not verify with that police key")
     request = _check_claims(claims, policy, now, seen, oldest_footage)
     return replace(request, token=token)
+
+
+def police_key(kid: object, policy: Policy, now: datetime) -> Ed25519PublicKey:
+    """The key a token names: pinned in the config, or in the held key set while it is not
+    stale. A kid the set revokes is refused even when pinned: the police revoke a key
+    that leaked, and an owner's old pin must not keep it alive (docs/requests.md)."""
+    if not isinstance(kid, str):
+        raise Rejected("unknown_key", f"kid {kid!r} is not a pinned police key")
+    held = policy.key_sets.current() if policy.key_sets is not None else None
+    if held is not None and kid in held.revoked:
+        raise Rejected("revoked_key", f"kid {kid!r} is revoked by police key set {held.version}")
+    key = policy.police_keys.get(kid)
+    if key is not None:
+        return key
+    if held is not None and kid in held.keys:
+        if held.stale(now):
+            raise Rejected(
+                "unknown_key",
+                f"kid {kid!r} is only in police key set {held.version}, stale since "
+                f"{held.expires.isoformat()}",
+            )
+        return held.keys[kid]
+    raise Rejected("unknown_key", f"kid {kid!r} is not a pinned police key")
 
 
 def _parse(token: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:

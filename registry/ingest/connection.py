@@ -162,12 +162,12 @@ class BrokerConnection(PahoConnection):
 
     # --- publish, subscribe, ack -------------------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes, *, timeout: float) -> None:
+    def publish(self, topic: str, payload: bytes, *, timeout: float, retain: bool = False) -> None:
         """Publish at QoS 1 and wait for the PUBACK; RegistryError if it does not come or
         carries a failure (MQTT 5: "Not authorized" when the broker's ACL refuses it)."""
         if not self._connected.wait(timeout):
             raise RegistryError(f"MQTT broker {self._where}: not connected within {timeout:.0f} s")
-        info = self._client.publish(topic, payload, qos=QOS, retain=False)
+        info = self._client.publish(topic, payload, qos=QOS, retain=retain)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise RegistryError(f"MQTT broker {self._where}: {paho.error_string(info.rc)}")
         with self._ack_ready:

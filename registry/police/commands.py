@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from contract.exit_codes import EX_CANTCREAT
+from registry.police import keyset_commands
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -56,6 +57,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="FILE",
         help="encrypt the private key with the passphrase in FILE",
     )
+    keygen.add_argument(
+        "--root",
+        action="store_true",
+        help="a root key: it signs key sets only (police keyset sign), and owners pin it "
+        "as police.root_keys; keep it on an offline machine",
+    )
     keygen.set_defaults(func=_keygen)
 
     sign = actions.add_parser(
@@ -90,6 +97,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="write the token to a new FILE instead of standard output",
     )
     sign.set_defaults(func=_sign)
+    keyset_commands.register(actions)
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -112,10 +120,17 @@ def _keygen(args: argparse.Namespace) -> int:
     print(f"public key:  {made.public_path}")
     print(f"kid (RFC 7638 thumbprint): {made.kid}")
     print()
-    print("Keep the private key off the registry server. Give agent owners the public key")
+    if args.root:
+        print("A root key: keep the private key on an offline machine and use it only to sign")
+        print("key sets (camera-registry police keyset sign). Give agent owners the public key")
+    else:
+        print("Keep the private key off the registry server. Give agent owners the public key")
     print(f"file; they copy it to {keys.AGENT_CONFIG_DIR}/ and add to their config:")
     print()
-    print(keys.pin_snippet(keys.AGENT_CONFIG_DIR / made.public_path.name, made.kid), end="")
+    snippet = keys.pin_snippet(
+        keys.AGENT_CONFIG_DIR / made.public_path.name, made.kid, root=args.root
+    )
+    print(snippet, end="")
     return 0
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "permission_warning",
     "pin_snippet",
     "public_pem",
+    "read_key_file",
     "read_passphrase_file",
 ]
 
@@ -144,7 +145,7 @@ def read_passphrase_file(path: Path) -> bytes:
     return data
 
 
-def _read_key_file(path: Path) -> bytes:
+def read_key_file(path: Path) -> bytes:
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_KEY_FILE_BYTES + 1)
@@ -161,12 +162,12 @@ def _read_key_file(path: Path) -> bytes:
 
 def is_encrypted(path: Path) -> bool:
     """Whether the PEM file holds a passphrase-protected private key."""
-    return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in _read_key_file(path)
+    return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in read_key_file(path)
 
 
 def load_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     """The Ed25519 private key in a PEM file; PoliceKeyError says what is wrong with it."""
-    data = _read_key_file(path)
+    data = read_key_file(path)
     if b"-----BEGIN PUBLIC KEY-----" in data:
         raise PoliceKeyError(
             f"{path} holds a public key; signing needs the private key (the .key file)"
@@ -208,12 +209,14 @@ def permission_warning(path: Path) -> str | None:
 AGENT_CONFIG_DIR = Path("/etc/camera-agent")
 
 
-def pin_snippet(agent_path: Path, kid: str) -> str:
+def pin_snippet(agent_path: Path, kid: str, *, root: bool = False) -> str:
     """The lines an agent owner adds to the agent's config to trust this key; `agent_path` is
-    where the public key file lies on the agent (by default the agent's config folder)."""
+    where the public key file lies on the agent (by default the agent's config folder). A
+    root key goes under `root_keys`: pinned as a request key, it could sign requests."""
+    what, section = ("root key", "root_keys") if root else ("request key", "keys")
     return (
-        f"# police request key {agent_path.name}, kid {kid}\n"
+        f"# police {what} {agent_path.name}, kid {kid}\n"
         "police:\n"
-        "  keys:\n"
+        f"  {section}:\n"
         f"    - file: {agent_path}\n"
     )

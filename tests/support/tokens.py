@@ -67,3 +67,48 @@ class Police:
         signing_input = f"{jws.b64url_encode(h)}.{jws.b64url_encode(c)}".encode()
         signature = (key or self.key).sign(signing_input)
         return signing_input + b"." + jws.b64url_encode(signature).encode()
+
+
+class PoliceRoot:
+    """A police root key and the key sets it signs, assembled as raw bytes so that tests
+    can make the hostile ones too (contract/keyset.py)."""
+
+    def __init__(self) -> None:
+        self.key = Ed25519PrivateKey.generate()
+
+    @property
+    def kid(self) -> str:
+        return jws.thumbprint(self.key.public_key())
+
+    def claims(
+        self,
+        version: int,
+        keys: list[Police],
+        revoked: tuple[str, ...] = (),
+        now: datetime | None = None,
+        lifetime: timedelta = timedelta(days=30),
+        **changes: Any,
+    ) -> dict[str, Any]:
+        now = now or datetime.now(UTC)
+        base: dict[str, Any] = {
+            "iss": "police.example",
+            "version": version,
+            "iat": int(now.timestamp()) - 5,
+            "exp": int((now + lifetime).timestamp()),
+            "keys": [police.jwk for police in keys],
+            "revoked": list(revoked),
+        }
+        base.update(changes)
+        return {k: v for k, v in base.items() if v is not None}
+
+    def keyset(
+        self,
+        claims: dict[str, Any] | bytes,
+        header: dict[str, Any] | None = None,
+        key: Ed25519PrivateKey | None = None,
+    ) -> bytes:
+        h = json.dumps(header or {"alg": "EdDSA", "typ": "camreg-keyset+jwt", "kid": self.kid})
+        c = claims if isinstance(claims, bytes) else json.dumps(claims).encode()
+        signing_input = f"{jws.b64url_encode(h.encode())}.{jws.b64url_encode(c)}".encode()
+        signature = (key or self.key).sign(signing_input)
+        return signing_input + b"." + jws.b64url_encode(signature).encode()

@@ -28,6 +28,7 @@ CONTRACT = {
     "requests": ("receive", False),
     "request_status": ("send", True),
     "audit": ("send", False),
+    "police_keyset": ("receive", True),
 }
 
 

@@ -45,6 +45,10 @@ def test_what_the_agent_builds_is_valid() -> None:
     )
     assert_valid("state", birth)
     assert_valid("state", payloads.death("shop-42", 3, "connection_lost"))
+    held = {"version": 7, "expires": "2026-12-31T12:00:00.000Z", "stale": True}
+    assert_valid("state", {**birth, "police_keyset": held})
+    with pytest.raises(AssertionError):
+        assert_valid("state", {**birth, "police_keyset": {**held, "version": 0}})
 
 
 @pytest.mark.parametrize(
@@ -78,6 +82,7 @@ STATUS: dict[str, Any] = {
     "changes",
     [
         {"state": "rejected", "reason": "expired", "progress": None, "manifest_sha256": None},
+        {"state": "rejected", "reason": "revoked_key", "progress": None, "manifest_sha256": None},
         {"state": "declined", "reason": "owner_timeout"},
         {"state": "failed", "reason": "footage_altered"},
         {"state": "waiting_clock", "progress": None, "manifest_sha256": None},

@@ -43,6 +43,7 @@ PASSWORDS = {
 }
 SHOP1 = Topics(PREFIX, "shop-1")
 SHOP2 = Topics(PREFIX, "shop-2")
+KEYSET = SHOP1.police_keyset  # the same for every agent
 # The registry's subscriptions, as docs/mosquitto/README.md tells it to subscribe.
 REGISTRY_FILTERS = [
     Topics(PREFIX, "+").state,
@@ -414,10 +415,16 @@ def test_the_documented_config_starts_without_warnings(operator_broker: Operator
     # fixture's own readiness probe connects to the TLS ports and closes before any
     # handshake, which OpenSSL logs as an unexpected EOF when mosquitto reads it in time
     # (seen once in a full run): that is the probe, not the config.
+    # mosquitto also warns of a `pattern` line without %u or %c; the police key set's is
+    # one on purpose: the same topic for every agent, and only pattern lines apply to all
+    # users (a `topic` line applies to the user above it).
+    keyset_pattern = f"ACL pattern '{KEYSET}' does not contain"
     lines = [
         line
         for line in operator_broker.log().splitlines()
-        if "should not be run as root" not in line and "unexpected eof while reading" not in line
+        if "should not be run as root" not in line
+        and "unexpected eof while reading" not in line
+        and keyset_pattern not in line
     ]
     assert any(line.endswith("running") for line in lines), lines
     assert not [line for line in lines if "Warning" in line or "Error" in line], lines
@@ -689,3 +696,26 @@ def test_the_camera_registry_account_ingests_and_relays(connect: Any) -> None:
     shop1.wait_for(SHOP1.requests, b"token")
     for forged in (SHOP1.state, SHOP1.health(camera), SHOP1.request_status(request), SHOP1.audit):
         assert worker.publish(forged, b"fake") == NOT_AUTHORIZED, forged
+
+
+def test_every_agent_reads_the_police_keyset_and_only_the_registry_writes_it(
+    connect: Any,
+) -> None:
+    shop1, shop2 = connect("shop-1"), connect("shop-2")
+    for shop in (shop1, shop2):
+        assert shop.subscribe(KEYSET) == [GRANTED_QOS1]
+        # An agent cannot put a key set in front of the others (nor itself).
+        assert shop.publish(KEYSET, b"forged", retain=True) == NOT_AUTHORIZED
+    for user in ("registry", "camera-registry"):
+        writer = connect(user)
+        relayed = f"set-from-{user}".encode()
+        assert writer.publish(KEYSET, relayed, retain=True) in ACCEPTED
+        shop1.wait_for(KEYSET, relayed)
+        shop2.wait_for(KEYSET, relayed)
+    # Retained: an agent that connects later gets it at once.
+    late = connect("shop-1")
+    late.subscribe(KEYSET)
+    late.wait_for(KEYSET, b"set-from-camera-registry")
+    assert b"forged" not in shop1.payloads(KEYSET) + shop2.payloads(KEYSET)
+    # Leave no retained set behind for the other tests' `#` subscriptions.
+    assert writer.publish(KEYSET, b"", retain=True) in ACCEPTED

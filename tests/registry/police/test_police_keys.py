@@ -194,3 +194,15 @@ def test_keygen_command_with_a_passphrase(
     assert main([*args[:-3], "--name", "q", "--passphrase-file", str(tmp_path / "none")]) == 1
     assert "cannot read the passphrase file" in capsys.readouterr().err
     assert not (tmp_path / "q.key").exists()
+
+
+def test_keygen_root_prints_a_root_keys_pin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "keys"
+    assert main(["police", "keygen", "--out", str(out), "--name", "police-root", "--root"]) == 0
+    printed = capsys.readouterr().out
+    assert "offline machine" in printed
+    snippet = yaml.safe_load(printed[printed.index("# police root key") :])
+    # Under root_keys, never keys: pinned as a request key, the root could sign requests.
+    assert snippet == {"police": {"root_keys": [{"file": "/etc/camera-agent/police-root.pem"}]}}
