@@ -17,10 +17,14 @@ import binascii
 import hashlib
 import json
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from contract.strict_json import no_duplicate_keys
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -109,3 +113,61 @@ def verify_signature(signing_input: bytes, signature: bytes, key: Ed25519PublicK
     except InvalidSignature:
         return False
     return True
+
+
+class MalformedJws(ValueError):
+    """A compact JWS that cannot even be read: its detail says what was wrong. Each caller
+    reports it under its own `malformed` reason."""
+
+
+@dataclass(frozen=True)
+class CompactJws:
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes  # the first two parts as sent, which the signature covers
+    signature: bytes
+    text: str  # the whole token, without surrounding white space
+
+
+def parse_compact(token: bytes, max_depth: int) -> CompactJws:
+    """Read a compact JWS whose header and payload are JSON objects, strictly: ASCII,
+    three base64url parts, UTF-8 JSON with no repeated key and no nesting deeper than
+    `max_depth`. Raises MalformedJws; the signature is not checked here."""
+    try:
+        text = token.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise MalformedJws("not ASCII compact serialisation") from None
+    parts = text.split(".")
+    if len(parts) != 3:
+        raise MalformedJws(f"{len(parts)} parts, not three")
+    try:
+        raw = [b64url_decode(part) for part in parts]
+    except ValueError:
+        raise MalformedJws("a part is not base64url") from None
+    header = _json_object(raw[0], "header", max_depth)
+    claims = _json_object(raw[1], "claims", max_depth)
+    return CompactJws(header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), raw[2], text)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _json_object(raw: bytes, what: str, max_depth: int) -> dict[str, Any]:
+    try:
+        value = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
+    except UnicodeDecodeError:
+        raise MalformedJws(f"the {what} is not UTF-8") from None
+    except RecursionError:
+        raise MalformedJws(f"the {what} is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and duplicate keys
+        raise MalformedJws(f"the {what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise MalformedJws(f"the {what} is not a JSON object")
+    if _depth(value) > max_depth:
+        raise MalformedJws(f"the {what} is nested too deeply")
+    return value

@@ -30,7 +30,6 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from contract import jws
-from contract.strict_json import no_duplicate_keys
 from contract.token_rules import CLOCK_SKEW
 
 KEYSET_TYPE = "camreg-keyset+jwt"
@@ -81,7 +80,12 @@ def verify_keyset(
     in force for its revocations and its version after it went stale)."""
     if len(payload) > MAX_KEYSET_BYTES:
         raise KeySetRefused("too_large", f"{len(payload)} bytes, more than {MAX_KEYSET_BYTES}")
-    header, claims, signing_input, signature, text = _parse(payload)
+    try:
+        parsed = jws.parse_compact(payload, MAX_JSON_DEPTH)
+    except jws.MalformedJws as exc:
+        raise KeySetRefused("malformed", str(exc)) from None
+    header, claims, text = parsed.header, parsed.claims, parsed.text
+    signing_input, signature = parsed.signing_input, parsed.signature
     if header.get("alg") != "EdDSA":
         raise KeySetRefused("bad_algorithm", f"alg {header.get('alg')!r}; only EdDSA is accepted")
     if header.get("typ") != KEYSET_TYPE:
@@ -126,47 +130,6 @@ def sign_keyset(
     except KeySetRefused as exc:
         raise ValueError(exc.detail) from None
     return token
-
-
-def _parse(payload: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes, str]:
-    try:
-        text = payload.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise KeySetRefused("malformed", "not ASCII compact serialisation") from None
-    parts = text.split(".")
-    if len(parts) != 3:
-        raise KeySetRefused("malformed", f"{len(parts)} parts, not three")
-    try:
-        raw = [jws.b64url_decode(part) for part in parts]
-    except ValueError:
-        raise KeySetRefused("malformed", "a part is not base64url") from None
-    header = _json_object(raw[0], "header")
-    claims = _json_object(raw[1], "claims")
-    return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), raw[2], text
-
-
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
-
-
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicate_keys)
-    except UnicodeDecodeError:
-        raise KeySetRefused("malformed", f"the {what} is not UTF-8") from None
-    except RecursionError:
-        raise KeySetRefused("malformed", f"the {what} is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError and duplicate keys
-        raise KeySetRefused("malformed", f"the {what} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise KeySetRefused("malformed", f"the {what} is not a JSON object")
-    if _depth(value) > MAX_JSON_DEPTH:
-        raise KeySetRefused("malformed", f"the {what} is nested too deeply")
-    return value
 
 
 def _invalid(detail: str) -> KeySetRefused:

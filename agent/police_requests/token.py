@@ -9,7 +9,6 @@ wins, in this order: size, structure, algorithm, type, key, signature, claims
 from __future__ import annotations
 
 import hashlib
-import json
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -22,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.audit import REQUEST_ID_RE
 from contract import jws
 from contract.keyset import KeySet
-from contract.strict_json import no_duplicate_keys
 from contract.token_rules import CLOCK_SKEW, KINDS, MAX_TOKEN_BYTES, TOKEN_TYPE
 
 MAX_JSON_DEPTH = 6
@@ -98,7 +96,12 @@ def verify(
     `oldest_footage` is the oldest moment any footage could exist (None: none yet)."""
     if len(token) > MAX_TOKEN_BYTES:
         raise Rejected("too_large", f"{len(token)} bytes, more than {MAX_TOKEN_BYTES}")
-    header, claims, signing_input, signature = _parse(token)
+    try:
+        parsed = jws.parse_compact(token, MAX_JSON_DEPTH)
+    except jws.MalformedJws as exc:
+        raise Rejected("malformed", str(exc)) from None
+    header, claims = parsed.header, parsed.claims
+    signing_input, signature = parsed.signing_input, parsed.signature
     if header.get("alg") != "EdDSA":
         raise Rejected("bad_algorithm", f"alg {header.get('alg')!r}; only EdDSA is accepted")
     if header.get("typ") != TOKEN_TYPE:
@@ -131,48 +134,6 @@ def police_key(kid: object, policy: Policy, now: datetime) -> Ed25519PublicKey:
             )
         return held.keys[kid]
     raise Rejected("unknown_key", f"kid {kid!r} is not a pinned police key")
-
-
-def _parse(token: bytes) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-    try:
-        text = token.decode("ascii").strip()
-    except UnicodeDecodeError:
-        raise Rejected("malformed", "not ASCII compact serialisation") from None
-    parts = text.split(".")
-    if len(parts) != 3:
-        raise Rejected("malformed", f"{len(parts)} parts, not three")
-    try:
-        raw = [jws.b64url_decode(part) for part in parts]
-    except ValueError:
-        raise Rejected("malformed", "a part is not base64url") from None
-    header = _json_object(raw[0], "header")
-    claims = _json_object(raw[1], "claims")
-    return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), raw[2]
-
-
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
-
-
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        text = raw.decode("utf-8")
-        value = json.loads(text, object_pairs_hook=no_duplicate_keys)
-    except UnicodeDecodeError:
-        raise Rejected("malformed", f"the {what} is not UTF-8") from None
-    except RecursionError:
-        raise Rejected("malformed", f"the {what} is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError and duplicate keys
-        raise Rejected("malformed", f"the {what} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise Rejected("malformed", f"the {what} is not a JSON object")
-    if _depth(value) > MAX_JSON_DEPTH:
-        raise Rejected("malformed", f"the {what} is nested too deeply")
-    return value
 
 
 def _instant(value: Any) -> datetime:
