@@ -21,7 +21,7 @@ event is set they stop newest first, so each part stops before the parts it uses
 5. the request desk (`requests`): stops by writing the counted rejections to the audit
    log, hence to the outbox, before the link closes.
 6. the camera workers (the supervisor): record into the storage; joined, a stuck one is
-   left behind (`exit_past_stuck_threads`).
+   left behind (`daemon_process.exit_past_stuck_threads`).
 7. the owner page (`owner-page`), if on: reads the store and the index, hands the owner's
    decisions to the desk.
 8. the control socket (`control`): last to start, first to stop, so an owner command
@@ -29,25 +29,16 @@ event is set they stop newest first, so each part stops before the parts it uses
 
 Then systemd hears READY=1, and the main loop publishes, prunes and feeds the watchdog
 until the stop event is set (SIGTERM, SIGINT) or the workers keep crashing.
-
-Why this module is a little over the house's 500 lines: it is the one place where every
-part is built, started and stopped, read top to bottom against the order above; split, the
-order would be spread over files. Parts with logic of their own live elsewhere.
 """
 
 from __future__ import annotations
 
-import faulthandler
 import functools
 import logging
-import os
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from agent import __version__, memory
@@ -90,7 +81,6 @@ from agent.streams.analysis import AnalysisRoute, SubStreamWorker
 from agent.streams.worker import CameraWorker, OpenSource, open_stream
 from agent.supervisor import WEDGED_AFTER_S, Supervisor
 from agent.systemd import Notifier, watchdog_interval
-from contract.common.stop_signal import set_from_handler
 from contract.topics import Topics
 
 if TYPE_CHECKING:
@@ -482,42 +472,3 @@ def clock_stepped(step: ClockStep, audit: AuditLog) -> None:
         audit.append(CLOCK_STEPPED, None, clock_step_detail(step))
     except AuditError as exc:
         log.error("the clock step could not be written to the audit log: %s", exc)
-
-
-# `systemctl kill -s USR1 camera-agent` writes every thread's stack to the journal: what a
-# hung agent is doing, without stopping it (docs/service.md, "When the agent hangs").
-DUMP_STACKS_SIGNAL = signal.SIGUSR1
-
-
-def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT ask for a clean stop; a crash in C code (SQLite, FFmpeg, OpenSSL)
-    and DUMP_STACKS_SIGNAL print every thread's stack to stderr, the journal."""
-    faulthandler.enable()
-    faulthandler.register(DUMP_STACKS_SIGNAL, all_threads=True)
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        set_from_handler(stop)
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def exit_past_stuck_threads(code: int) -> None:
-    """Exit now if a camera's thread is still blocked in FFmpeg after the clean stop.
-
-    Everything is saved and closed by then, but a thread stuck in C code (a camera that
-    sends garbage and never finishes opening) would still be running while Python tears
-    itself down, and that can crash the process (SIGSEGV), which systemd then reports as a
-    failed stop. Seen: 1 stop in 7 with four garbage cameras on one agent."""
-    # Only the cameras' threads run C code that can block; the others wait in Python.
-    stuck = [t.name for t in threading.enumerate() if t.name.startswith("camera:")]
-    if not stuck:
-        return
-    log.info(
-        "%d thread(s) still blocked (%s); exiting without waiting", len(stuck), ", ".join(stuck)
-    )
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)

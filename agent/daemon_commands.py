@@ -43,7 +43,8 @@ def _check(path: Path) -> int:
 
 def _run(path: Path) -> int:
     # Lazily: the app imports PyAV and OpenCV, which the other commands do without.
-    from agent.app import App, exit_past_stuck_threads, install_signal_handlers
+    from agent.app import App
+    from agent.daemon_process import exit_past_stuck_threads, install_signal_handlers
     from agent.lifecycle import StopEvent
 
     config = load(path)

@@ -75,7 +75,7 @@ def test_every_form_of_import_is_seen(source: str, module: str) -> None:
 AGENT_LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "errors", "libc", "clock", "clock_step", "state", "state_files", "sqlite_db",
-        "space_reserve", "memory", "systemd", "i18n",
+        "space_reserve", "memory", "systemd", "i18n", "daemon_process",
     ),
     ("config", "cli_common", "crypto", "audit", "enrolment", "control", "lifecycle", "onvif"),
     ("quality",),
