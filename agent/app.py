@@ -122,8 +122,13 @@ def camera_source(camera: CameraConfig) -> OpenSource:
 def analysis_source(camera: CameraConfig) -> tuple[OpenSource, str] | None:
     """The camera's sub-stream, to open and to show in logs; None without one.
 
-    With camera_source, the one place a camera's streams are found: a sub-stream asked of
-    the camera's ONVIF device (its lower-resolution profile) would be opened here."""
+    With camera_source, the one place a camera's streams are found: `analysis_url` when
+    given; else, for a camera that names only its ONVIF device, the device's smallest
+    H.264/H.265 profile, asked at each connect (agent/streams/onvif_stream.py)."""
+    if camera.analysis_url is None and camera.url is None and camera.onvif is not None:
+        from agent.streams.onvif_stream import open_onvif_analysis_stream  # lazily: see above
+
+        return open_onvif_analysis_stream(camera), camera.shown_url()
     url = camera.analysis_stream_url()
     if url is None or camera.analysis_url is None:
         return None

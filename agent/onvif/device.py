@@ -50,6 +50,13 @@ _DEVICE_BINDING = f"{{{_DEVICE_NS}}}{SERVICES['devicemgmt']['binding']}"
 _MEDIA_BINDING = f"{{{_MEDIA_NS}}}{SERVICES['media']['binding']}"
 # The stream asked of GetStreamUri: unicast RTP over RTSP, which every camera serves.
 _STREAM_SETUP = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
+# The narrowest picture worth analysing: under 320 pixels wide a scene has too few pixels
+# for the picture measures and the reference view's features (cameras' third streams,
+# 176x144 or so, are for phones), so such a profile is never picked as the sub-stream.
+MIN_ANALYSIS_WIDTH = 320
+# The encodings the agent's analysis decodes from a sub-stream (ONVIF names them so; Media
+# 2 says H265, some firmware HEVC). A JPEG or MPEG-4 profile is left alone.
+ANALYSIS_ENCODINGS = frozenset({"H264", "H265", "HEVC"})
 # How an ONVIF device says "wrong or no credentials" (ONVIF Core, SOAP fault subcodes).
 _NOT_AUTHORIZED = "NotAuthorized"
 
@@ -122,6 +129,40 @@ def main_profile(profiles: tuple[MediaProfile, ...]) -> MediaProfile | None:
     """The first profile of the highest resolution among those with a stream URI."""
     usable = [p for p in profiles if p.uri]
     return max(usable, key=lambda p: p.pixels, default=None)
+
+
+def analysis_profile(profiles: tuple[MediaProfile, ...]) -> MediaProfile | None:
+    """The sub-stream to analyse: the lowest-resolution H.264/H.265 profile with a stream
+    URI that is at least MIN_ANALYSIS_WIDTH wide and smaller than the main profile; None
+    when there is none (the main stream's pictures are then analysed)."""
+    main = main_profile(profiles)
+    if main is None:
+        return None
+    smaller = [
+        p
+        for p in profiles
+        if p.uri
+        and p.width is not None
+        and p.width >= MIN_ANALYSIS_WIDTH
+        and (p.encoding or "").upper() in ANALYSIS_ENCODINGS
+        and p.pixels < main.pixels
+    ]
+    return min(smaller, key=lambda p: p.pixels, default=None)
+
+
+def analysis_stream_uri(
+    url: str, username: str | None, password: str | None, timeout: float = DEVICE_TIMEOUT_S
+) -> MediaProfile:
+    """The profile `analysis_profile` picks, asked afresh each time as `stream_uri` is;
+    OnvifError when the device has none to offer."""
+    reading = read_device(url, username, password, timeout=timeout)
+    picked = analysis_profile(reading.profiles)
+    if picked is None or not picked.uri:
+        raise OnvifError(
+            "the device has no smaller H.264 or H.265 profile at least "
+            f"{MIN_ANALYSIS_WIDTH} pixels wide to analyse"
+        )
+    return picked
 
 
 async def _bounded(call: Awaitable[T], timeout: float) -> T:
