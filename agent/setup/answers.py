@@ -11,10 +11,14 @@ from pathlib import Path
 class Camera:
     id: str
     name: str
+    # The stream, probed as it is entered; for a camera picked from discovery, the stream
+    # its ONVIF device (`onvif_url`) gives now, which is not written: the agent asks the
+    # device at every connect.
     url: str
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     location: dict[str, float] = field(default_factory=dict)
+    onvif_url: str | None = None
 
 
 @dataclass

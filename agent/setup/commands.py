@@ -25,6 +25,21 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], co
         metavar="N",
         help="how long to watch each camera URL as it is entered (default 7)",
     )
+    setup.add_argument(
+        "--discover",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="look for ONVIF cameras on the network and offer them (default: when asked "
+        "at a terminal)",
+    )
+    setup.add_argument(
+        "--discover-seconds",
+        type=positive,
+        # As long as `discover` listens: cameras answer within half a second of the probe.
+        default=3.0,
+        metavar="N",
+        help="how long to listen for cameras (default 3)",
+    )
     setup.set_defaults(func=_setup)
 
 

@@ -65,7 +65,11 @@ def config_document(
         section["topic_prefix"] = registry.topic_prefix
     listed: list[dict[str, Any]] = []
     for camera in cameras:
-        entry: dict[str, Any] = {"id": camera.id, "name": camera.name, "url": camera.url}
+        entry: dict[str, Any] = {"id": camera.id, "name": camera.name}
+        if camera.onvif_url is not None:
+            entry["onvif"] = {"url": camera.onvif_url}
+        else:
+            entry["url"] = camera.url
         if camera.username is not None:
             entry["username"] = camera.username
         if camera.password is not None:

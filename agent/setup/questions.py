@@ -25,6 +25,7 @@ from agent.enrolment import check_registry_url
 from agent.i18n import Translator
 from agent.notify.config import NtfySettings
 from agent.setup.answers import Camera, PoliceTrust, Registry
+from agent.setup.discovered import DiscoveredDevices
 from agent.setup.probe import probe
 from agent.setup.prompts import Prompts
 from contract import jws
@@ -44,10 +45,16 @@ class Wizard(Prompts):
         probe_seconds: float,
         ask: Callable[[str], str] = input,
         say: Callable[[str], None] = print,
+        discover_seconds: float | None = None,
     ) -> None:
         super().__init__(_, ask, say)
         self.config_path = config_path
         self.probe_seconds = probe_seconds
+        # The cameras on the network, offered before a stream address is asked; None when
+        # setup does not look (--no-discover, or answers from a pipe).
+        self.devices = (
+            DiscoveredDevices(self, discover_seconds) if discover_seconds is not None else None
+        )
 
     def agent_id(self) -> str:
         _ = self._
@@ -126,9 +133,13 @@ class Wizard(Prompts):
         name = self.ask(_("Name to show, e.g. Front door"), camera_id)
         camera = Camera(id=camera_id, name=name, url="")
         while True:
-            self.address(camera)
+            camera.onvif_url = None
+            if self.devices is None or not self.devices.choose(camera):
+                self.address(camera)
             if probe(self, camera, self.probe_seconds):
                 break
+        if camera.onvif_url is not None and self.devices is not None:
+            self.devices.use(camera.onvif_url)
         self.location(camera)
         return camera
 

@@ -38,7 +38,15 @@ def run(args: argparse.Namespace) -> int:
     except (Stopped, KeyboardInterrupt):
         return EX_STOPPED
     _ = translator(locale)
-    wizard = Wizard(args.config, _, args.probe_seconds)
+    # Looking for cameras on the network only where someone answers at a terminal (or
+    # --discover says so): answers from a pipe were written for the questions without it.
+    discover = args.discover if args.discover is not None else sys.stdin.isatty()
+    wizard = Wizard(
+        args.config,
+        _,
+        args.probe_seconds,
+        discover_seconds=args.discover_seconds if discover else None,
+    )
     try:
         return _questions(wizard, locale)
     except Stopped:

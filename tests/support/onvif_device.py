@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import onvif.client
 import zeep
@@ -400,9 +401,11 @@ class DiscoveryResponder:
 
         self._publisher = ThreadedWSPublishing()
         self._types = [QName(NVT_TYPE[0], NVT_TYPE[1], "dn")]
+        # Percent-encoded, as cameras send scopes: a name may hold anything (the hostile tests
+        # give one with terminal escapes), and raw control characters are not XML.
         self._scopes = [
-            Scope(f"onvif://www.onvif.org/name/{name}"),
-            Scope(f"onvif://www.onvif.org/hardware/{device.model}"),
+            Scope(f"onvif://www.onvif.org/name/{quote(name, safe='')}"),
+            Scope(f"onvif://www.onvif.org/hardware/{quote(device.model, safe='')}"),
             Scope("onvif://www.onvif.org/type/video_encoder"),
         ]
         self._xaddrs = [device.url]
@@ -428,6 +431,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sub-uri", required=True)
     parser.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS")
     parser.add_argument("--discovery", action="store_true", help="answer WS-Discovery probes")
+    parser.add_argument("--name", default="TestCam", help="the name scope discovery announces")
+    parser.add_argument("--manufacturer", default="Camreg Test")
+    parser.add_argument("--model", default="TD-1080")
+    parser.add_argument(
+        "--media-url", default=None, help="the media service's address to advertise, if not its own"
+    )
     args = parser.parse_args(argv)
     device = OnvifDevice(
         {"main": args.main_uri, "sub": args.sub_uri},
@@ -436,8 +445,11 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port or 0,
         clock_offset=dt.timedelta(seconds=args.clock_offset),
+        manufacturer=args.manufacturer,
+        model=args.model,
+        advertised_media_url=args.media_url,
     ).start()
-    responder = DiscoveryResponder(device).start() if args.discovery else None
+    responder = DiscoveryResponder(device, args.name).start() if args.discovery else None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print(json.dumps({"url": device.url}), flush=True)

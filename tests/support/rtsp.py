@@ -45,6 +45,8 @@ class RtspCamera:
         port: int | None = None,
         seed: int = 1,
         render_size: tuple[int, int] | None = None,
+        netns: str | None = None,
+        address: str = "127.0.0.1",
     ) -> None:
         if not Path(SYSTEM_PYTHON).is_file():
             pytest.fail(
@@ -66,6 +68,10 @@ class RtspCamera:
         self.seed = seed
         # synthetic only: render the street this small, scaled up to width x height.
         self.render_size = render_size
+        # Run inside this network namespace (tests/support/netns.py), listening on `address`:
+        # a camera on the test LAN beside the test ONVIF device.
+        self.netns = netns
+        self.address = address
         # The synthetic scene takes defect commands through a named pipe the camera creates.
         self._control_dir: tempfile.TemporaryDirectory[str] | None = None
         self._control: Path | None = None
@@ -81,7 +87,7 @@ class RtspCamera:
     def url(self) -> str:
         """The stream URL, with credentials if the camera requires them."""
         auth = f"{self.user}:{self.password}@" if self.user is not None else ""
-        return f"rtsp://{auth}127.0.0.1:{self._port}{self.path}"
+        return f"rtsp://{auth}{self.address}:{self._port}{self.path}"
 
     @property
     def running(self) -> bool:
@@ -89,6 +95,7 @@ class RtspCamera:
 
     def _command(self) -> list[str]:
         command = [
+            *(("ip", "netns", "exec", self.netns) if self.netns is not None else ()),
             SYSTEM_PYTHON,
             str(CAMERA_SCRIPT),
             "--port",
@@ -105,6 +112,8 @@ class RtspCamera:
             str(self.height),
             "--bitrate-kbps",
             str(self.bitrate_kbps),
+            "--address",
+            self.address,
         ]
         if self.user is not None and self.password is not None:
             command += ["--user", self.user, "--password", self.password]
