@@ -25,5 +25,10 @@ class OnvifError(AgentError):
     """An ONVIF device could not be reached or answered outside the protocol."""
 
 
+class OnvifBadAnswer(OnvifError):
+    """An ONVIF device answered, but not with what was asked: no valid value, a SOAP fault,
+    a reply past the size cap, or not ONVIF at all."""
+
+
 class OnvifNotAuthorized(OnvifError):
     """An ONVIF device refused the user name and password (or needs some and got none)."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from agent.clock import ClockState
 from agent.config import redact_url
-from agent.errors import OnvifError
+from agent.errors import OnvifBadAnswer, OnvifError
 from contract.timestamps import rfc3339
 
 if TYPE_CHECKING:
@@ -44,7 +44,15 @@ STALE_AFTER_INTERVALS = 2.5
 SOURCE_ONVIF = "onvif"
 # Why the last attempt gave no reading (health `camera_clock.error`).
 NO_ANSWER = "no_answer"
+BAD_ANSWER = "bad_answer"  # it answered, but with no valid UTC date and time
+IMPLAUSIBLE = "implausible_time"  # a real date, but further off than a clock drifts
 AGENT_UNSYNCED = "agent_clock_unsynced"
+# Further off than this, a camera's clock has not drifted: it was never set, or lost its
+# time in a power cut (cameras restart at 1970-01-01 or 2000-01-01), or it says nonsense
+# (9999). A quartz drifts seconds a day and a wrong time zone setting is at most 14 h, so
+# a day separates the two. Such an offset is no measure of anything and is not reported
+# or kept with the footage; the clock is `clock_drift` all the same, as it must be set.
+IMPLAUSIBLE_OFFSET_S = 86_400.0
 # Offsets are reported to the millisecond: the round trip makes them no finer.
 _DIGITS = 3
 
@@ -137,8 +145,8 @@ class CameraClocks:
         try:
             measured = self._measure(state.url)
         except OnvifError as exc:
-            error = NO_ANSWER
-            if state.error != NO_ANSWER:
+            error = BAD_ANSWER if isinstance(exc, OnvifBadAnswer) else NO_ANSWER
+            if state.error != error:
                 log.warning(
                     "camera %s: its clock cannot be read from %s: %s",
                     camera,
@@ -146,7 +154,18 @@ class CameraClocks:
                     exc,
                 )
         else:
-            if synced:
+            if synced and abs(measured.offset_s) > IMPLAUSIBLE_OFFSET_S:
+                error = IMPLAUSIBLE
+                if state.error != IMPLAUSIBLE:
+                    said = measured.said.strftime("%Y-%m-%dT%H:%M:%SZ") if measured.said else "?"
+                    log.warning(
+                        "camera %s: its clock says %s, more than a day off: it is not set "
+                        "(after a power cut?); set it to take its time from NTP "
+                        "(docs/onvif.md)",
+                        camera,
+                        said,
+                    )
+            elif synced:
                 reading = CameraClockReading(
                     camera,
                     measured.at,
@@ -158,7 +177,9 @@ class CameraClocks:
         now = time.monotonic()
         with self._lock:
             state.error = error
-            state.due = now + (self._every if error is None else self._retry)
+            # A clock that is not set answered all the same: asked again as a good one is.
+            answered = error is None or error == IMPLAUSIBLE
+            state.due = now + (self._every if answered else self._retry)
             if reading is not None:
                 state.reading, state.read_mono = reading, now
         if reading is not None:
@@ -193,7 +214,9 @@ class CameraClocks:
             "stale": reading is None or not fresh or error is not None,
             "error": error,
         }
-        drift = reading is not None and fresh and abs(reading.offset_s) > self._limit
+        drift = error == IMPLAUSIBLE or (
+            reading is not None and fresh and abs(reading.offset_s) > self._limit
+        )
         return body, ("clock_drift",) if drift else ()
 
     def latest(self) -> dict[str, CameraClockReading]:

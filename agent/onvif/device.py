@@ -31,7 +31,7 @@ from onvif.client import _WSDL_PATH, ONVIFService
 from onvif.definition import SERVICES
 from onvif.exceptions import ONVIFError
 
-from agent.errors import OnvifError, OnvifNotAuthorized
+from agent.errors import OnvifBadAnswer, OnvifError, OnvifNotAuthorized
 from agent.onvif.transport import ReplyTooLarge, capped
 
 # How long reading one device may take in all (several requests): a camera on the LAN
@@ -193,6 +193,7 @@ class ClockMeasure:
     at: dt.datetime  # this machine's clock, mid-way through the round trip
     offset_s: float  # the device's UTC time minus ours
     uncertainty_s: float  # the true offset lies within offset_s ± this
+    said: dt.datetime | None = None  # the UTC time the device gave, as it gave it
 
 
 def measure_clock(url: str, timeout: float = CLOCK_TIMEOUT_S) -> ClockMeasure:
@@ -212,7 +213,7 @@ async def _measure_clock(url: str) -> ClockMeasure:
         wall = dt.datetime.now(dt.UTC)
         when = _utc_of(answer)
         if when is None:
-            raise OnvifError("did not give its UTC date and time")
+            raise OnvifBadAnswer("did not give a valid UTC date and time")
     except _DEVICE_FAILURES as exc:
         raise _translated(exc, None) from None
     finally:
@@ -224,7 +225,7 @@ async def _measure_clock(url: str) -> ClockMeasure:
     half = (back - sent) / 2
     middle = wall - dt.timedelta(seconds=half)
     offset = (when - middle).total_seconds() + _WHOLE_SECOND_S / 2
-    return ClockMeasure(middle, offset, half + _WHOLE_SECOND_S / 2)
+    return ClockMeasure(middle, offset, half + _WHOLE_SECOND_S / 2, when)
 
 
 # What read_device and measure_clock translate into OnvifError at the boundary.
@@ -247,12 +248,12 @@ def _translated(exc: Exception, username: str | None) -> OnvifError:
     if isinstance(exc, zeep.exceptions.Fault):
         if _is_not_authorized(exc):
             return OnvifNotAuthorized(_refused(username))
-        return OnvifError(f"answered with a SOAP fault: {_short(exc.message)}")
+        return OnvifBadAnswer(f"answered with a SOAP fault: {_short(exc.message)}")
     if isinstance(exc, (aiohttp.ClientError, OSError)):
         return OnvifError(f"cannot be reached: {_short(str(exc)) or type(exc).__name__}")
     if isinstance(exc, ReplyTooLarge):
-        return OnvifError(str(exc))
-    return OnvifError(f"answered outside ONVIF: {_short(str(exc))}")
+        return OnvifBadAnswer(str(exc))
+    return OnvifBadAnswer(f"answered outside ONVIF: {_short(str(exc))}")
 
 
 async def _read(

@@ -114,6 +114,9 @@ class OnvifDevice:
     # What GetServices and GetCapabilities say the media service's address is, when not its
     # own: a device that points elsewhere (the hostile tests).
     advertised_media_url: str | None = None
+    # The raw body to answer GetSystemDateAndTime with instead of the real clock: a device
+    # that tells nonsense (the hostile clock tests), written as an attacker would, by hand.
+    clock_reply: bytes | None = None
     requests: list[str] = field(default_factory=list)
     _server: http.server.ThreadingHTTPServer | None = None
 
@@ -363,6 +366,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return 400, fault("WellFormed", "no Body")
         operation = etree.QName(request).localname
         self.owner.requests.append(operation)
+        if operation == "GetSystemDateAndTime" and self.owner.clock_reply is not None:
+            return 200, self.owner.clock_reply
         binding = device_binding() if service == "device" else media_binding()
         try:
             op = binding.get(operation)
