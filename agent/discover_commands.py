@@ -103,7 +103,7 @@ def _read_all(
     import asyncio
 
     from agent.errors import OnvifError, OnvifNotAuthorized
-    from agent.onvif import DEVICE_TIMEOUT_S, read_device_async
+    from agent.onvif import DEVICE_TIMEOUT_S, load_descriptions, read_device_async
 
     async def one(announcement: Announcement) -> Found:
         url = announcement.device_url()
@@ -125,6 +125,7 @@ def _read_all(
         return Found(announcement, reading, None, False, False)
 
     async def every() -> list[Found]:
+        await load_descriptions()  # once, not once per device (its docstring says why)
         return list(await asyncio.gather(*(one(a) for a in announcements)))
 
     return asyncio.run(every()) if announcements else []

@@ -186,6 +186,21 @@ async def read_device_async(
             await service.close()
 
 
+async def load_descriptions() -> None:
+    """Load the device and media services' WSDL into the library's process-wide cache
+    before reading many devices at once: reads started together each load them (some
+    0.2 s of CPU apiece) before the first has filled the cache, so 35 devices answering
+    discover took 7 s of parsing the same files (measured in the test namespaces)."""
+    services: list[Any] = []
+    try:
+        for binding, name in ((_DEVICE_BINDING, "devicemgmt"), (_MEDIA_BINDING, "media")):
+            # No request is sent: setup() only builds the client from the WSDL.
+            await _service("http://127.0.0.1/", None, None, None, binding, name, services)
+    finally:
+        for service in services:
+            await service.close()
+
+
 @dataclass(frozen=True)
 class ClockMeasure:
     """A device's clock against this machine's wall clock, at one moment."""
