@@ -158,11 +158,15 @@ def analysis_stream_uri(
     reading = read_device(url, username, password, timeout=timeout)
     picked = analysis_profile(reading.profiles)
     if picked is None or not picked.uri:
-        raise OnvifError(
+        raise OnvifNoSubStream(
             "the device has no smaller H.264 or H.265 profile at least "
             f"{MIN_ANALYSIS_WIDTH} pixels wide to analyse"
         )
     return picked
+
+
+class OnvifNoSubStream(OnvifError):
+    """The device answered, and has no profile `analysis_profile` would pick."""
 
 
 async def _bounded(call: Awaitable[T], timeout: float) -> T:

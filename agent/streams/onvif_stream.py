@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 
 from agent.config import CameraConfig, redact_url
-from agent.errors import OnvifError, StreamError
-from agent.onvif import analysis_stream_uri, stream_uri
+from agent.errors import OnvifError, StreamError, UnreadableStream
+from agent.onvif import OnvifNoSubStream, analysis_stream_uri, stream_uri
 from agent.streams.source import StreamSource
 from agent.streams.worker import OpenSource
 
@@ -24,6 +24,13 @@ log = logging.getLogger(__name__)
 # How long asking the device may take: with FFmpeg's open deadlines after it, a connect
 # stays well within the supervisor's WEDGED_AFTER_S (30 s) without a sign of life.
 STREAM_URI_TIMEOUT_S = 5.0
+
+
+class NoSubStreamOffered(UnreadableStream):
+    """The camera's device has no smaller profile to analyse. Asked again only after the
+    longer rest of a stream that gives nothing to read (UNREADABLE_BACKOFF_CAP_S): an
+    owner seldom adds a sub-stream, and a camera with one profile would otherwise have
+    its device read, and the same warning logged, every 10 s."""
 
 
 def open_onvif_stream(camera: CameraConfig) -> OpenSource:
@@ -62,6 +69,8 @@ def open_onvif_analysis_stream(camera: CameraConfig) -> OpenSource:
             )
             assert profile.uri is not None  # analysis_stream_uri gives one with a URI
             url = camera.onvif_stream_url(profile.uri)
+        except OnvifNoSubStream as exc:
+            raise NoSubStreamOffered(f"ONVIF device {redact_url(device_url)}: {exc}") from None
         except (OnvifError, ValueError) as exc:
             raise StreamError(f"ONVIF device {redact_url(device_url)}: {exc}") from None
         shown = redact_url(profile.uri)

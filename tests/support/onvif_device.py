@@ -117,6 +117,8 @@ class OnvifDevice:
     # The raw body to answer GetSystemDateAndTime with instead of the real clock: a device
     # that tells nonsense (the hostile clock tests), written as an attacker would, by hand.
     clock_reply: bytes | None = None
+    # False: only the main profile, as a camera without a sub-stream has.
+    sub_profile: bool = True
     requests: list[str] = field(default_factory=list)
     _server: http.server.ThreadingHTTPServer | None = None
 
@@ -136,8 +138,11 @@ class OnvifDevice:
 
     def profiles(self) -> list[Profile]:
         """main 1920x1080 and sub 640x360, both H.264, as most cameras ship."""
+        main = Profile("main", "mainStream", 1920, 1080, self.stream_uris["main"])
+        if not self.sub_profile:
+            return [main]
         return [
-            Profile("main", "mainStream", 1920, 1080, self.stream_uris["main"]),
+            main,
             Profile("sub", "subStream", 640, 360, self.stream_uris["sub"], bitrate_kbps=512),
         ]
 

@@ -86,3 +86,42 @@ def test_the_smaller_profile_is_analysed_and_the_largest_recorded(
     assert "gives the sub-stream rtsp://127.0.0.1:" in agent.log
     assert "(profile sub, 640x360)" in agent.log
     assert PASSWORD not in agent.log and PASSWORD not in ok.payload.decode()
+
+
+def test_a_device_with_one_profile_is_analysed_on_it_and_says_why(
+    tmp_path: Path,
+    broker: Broker,
+    make_rtsp_camera: Callable[..., RtspCamera],
+    agents: list[AgentProcess],
+) -> None:
+    main = make_rtsp_camera(path="/ch/101")
+    device = OnvifDevice(
+        {"main": f"rtsp://127.0.0.1:{main.port}/ch/101", "sub": "rtsp://127.0.0.1:1/none"},
+        sub_profile=False,
+    )
+    (tmp_path / "front.pass").write_text(device.password + "\n")
+    with device:
+        config = write_config(
+            tmp_path / "config.yaml",
+            broker_url=broker.url,
+            cameras=[
+                {
+                    "id": "front",
+                    "onvif": {"url": device.url},
+                    "username": device.username,
+                    "password_file": str(tmp_path / "front.pass"),
+                    "analysis_interval": "1s",
+                }
+            ],
+        )
+        agent = AgentProcess(config)
+        agents.append(agent)
+        with Watcher.for_broker(broker, HEALTH) as watch:
+            agent.start()
+            ok = watch.wait_for(
+                lambda m: m.json()["status"] == "ok" and analysed(m) is not None, timeout=30
+            )
+        assert agent.terminate()[0] == 0
+    assert analysed(ok) == {"stream": "main", "width": 640, "height": 360, "fallback": True}
+    said = "the device has no smaller H.264 or H.265 profile at least 320 pixels wide"
+    assert said in agent.log
