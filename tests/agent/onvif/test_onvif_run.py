@@ -110,7 +110,10 @@ def test_a_camera_clock_a_minute_and_a_half_off_is_clock_drift_and_in_the_packag
                 timeout=30,
             ).json()
             fine = watch.wait_for(
-                lambda m: m.topic == BACK_HEALTH and m.json().get("camera_clock") is not None,
+                lambda m: (
+                    m.topic == BACK_HEALTH
+                    and (m.json().get("camera_clock") or {}).get("offset_s") is not None
+                ),
                 timeout=30,
             ).json()
             birth = watch.wait_for(
