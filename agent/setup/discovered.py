@@ -62,8 +62,17 @@ class DiscoveredDevices:
                 seconds=f"{self._seconds:g}"
             )
         )
+        try:
+            announcements = discover(self._seconds)
+        except OSError as exc:  # no usable network interface, or sockets refused
+            self._prompts.say(
+                _("Cannot look for cameras: {error}. Type its stream address instead.").format(
+                    error=exc.strerror or exc
+                )
+            )
+            return []
         found = []
-        for announcement in discover(self._seconds):
+        for announcement in announcements:
             url = announcement.device_url()
             if url is None:  # it pointed elsewhere: a password must not follow it there
                 continue

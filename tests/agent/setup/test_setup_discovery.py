@@ -224,3 +224,17 @@ def test_a_hostile_device_is_shown_cut_and_without_escapes_and_leaves_the_manual
     assert "Stream address, e.g." in out.split("Type its stream address instead")[1]
     (front,) = yaml.safe_load(config.read_text())["cameras"]
     assert front["url"] == str(clip) and "onvif" not in front
+
+
+def test_with_no_camera_answering_setup_says_so_and_asks_for_the_address(
+    tmp_path: Path, pair: HostPair, tmp_h264: Callable[..., Path]
+) -> None:
+    clip = tmp_h264(4, name="front.mp4")
+    config = tmp_path / "config.yaml"
+    answers = [*BEFORE_CAMERAS, str(clip), "", "", "", *AFTER_CAMERAS]
+    done = setup_in(pair, config, answers)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No ONVIF camera answered" in done.stdout
+    assert "ONVIF cameras found" not in done.stdout
+    (front,) = yaml.safe_load(config.read_text())["cameras"]
+    assert front["url"] == str(clip)
