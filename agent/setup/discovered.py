@@ -181,9 +181,17 @@ class DiscoveredDevices:
             prompts.say(_("Type its stream address instead (docs/onvif.md)."))
             return False
         sub = analysis_profile(reading.profiles)
-        prompts.say(_("Recorded: profile {token}").format(token=shown(main.token)))
+        prompts.say(
+            _("Recorded: profile {token} ({size})").format(
+                token=shown(main.token), size=f"{main.width}x{main.height}"
+            )
+        )
         if sub is not None:
-            prompts.say(_("Analysed: profile {token}").format(token=shown(sub.token)))
+            prompts.say(
+                _("Analysed: profile {token} ({size})").format(
+                    token=shown(sub.token), size=f"{sub.width}x{sub.height}"
+                )
+            )
         else:
             prompts.say(_("Analysed: the same stream (the camera has no smaller one)"))
         camera.url = main.uri

@@ -152,7 +152,8 @@ def test_setup_offers_the_discovered_camera_and_writes_it_by_its_device(
     assert f"refused the user name '{USER}' or its password" in out
     assert f"{DEVICE_ADDRESS}  Camreg Test TD-1080, firmware 2.4.1" in out
     assert "profile main: 1920x1080 H264" in out and "profile sub: 640x360 H264" in out
-    assert "Recorded: profile main" in out and "Analysed: profile sub" in out
+    assert "Recorded: profile main (1920x1080)" in out
+    assert "Analysed: profile sub (640x360)" in out
     assert "The camera works: no problems seen." in out
     assert PASSWORD not in out + done.stderr
 
