@@ -89,6 +89,10 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"ok       {line}")
     for finding in verdict.findings:
         print(f"FINDING  {finding}")
+    for line in verdict.chain:
+        print(f"chain    {line}")
+    for line in verdict.device_clock:
+        print(f"device   {line}")
     for line in verdict.clocks:
         print(f"clock    {line}")
     print("VERIFIED" if verdict.verified else "NOT VERIFIED")

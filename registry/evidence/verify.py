@@ -5,7 +5,8 @@ Pure (no database, no network), so the registry's intake and the offline
 folder. The contract is DESIGN.md "Evidence package": a compact JWS (EdDSA, typ
 camreg-manifest+jwt, kid = the device key's RFC 7638 thumbprint) whose payload is the
 manifest JSON, schema camreg.evidence.v1 or v2, listing every file with its SHA-256 and
-size. v2 is v1 with optional members added (the cameras' `clocks`, manifest_clocks.py);
+size. v2 is v1 with optional members added (the cameras' `clocks`, manifest_clocks.py;
+the segment `chain`, manifest_chain.py; the `device_clock`, manifest_device_clock.py);
 unknown members are ignored in both, so later v2 additions verify here too.
 """
 
@@ -26,7 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from contract import jws
 from contract.common.files import sha256_file
 from contract.strict_json import no_duplicate_keys
+from registry.evidence.manifest_chain import chain_problems, check_chain
 from registry.evidence.manifest_clocks import clock_problems, clock_words
+from registry.evidence.manifest_device_clock import device_clock_problems, device_clock_words
 
 MANIFEST_SCHEMA = "camreg.evidence.v1"
 MANIFEST_SCHEMA_V2 = "camreg.evidence.v2"
@@ -64,6 +67,10 @@ class Verdict:
     key_thumbprint: str | None  # of the key the signature was checked against
     # What a v2 manifest says of each camera's own clock, in words (manifest_clocks.py).
     clocks: tuple[str, ...] = ()
+    # What the segment chain proves, per camera (manifest_chain.py).
+    chain: tuple[str, ...] = ()
+    # The device's own clock when the package was made (manifest_device_clock.py).
+    device_clock: tuple[str, ...] = ()
 
     def text(self) -> str:
         """Plain words for people: the outcome, then every finding, then what held."""
@@ -71,6 +78,8 @@ class Verdict:
         lines = [f"{head}: {len(self.checked)} checks passed, {len(self.findings)} findings"]
         lines += [f"- {finding}" for finding in self.findings]
         lines += [f"ok: {line}" for line in self.checked]
+        lines += [f"chain: {line}" for line in self.chain]
+        lines += [f"device clock: {line}" for line in self.device_clock]
         lines += [f"clock: {line}" for line in self.clocks]
         return "\n".join(lines)
 
@@ -200,6 +209,8 @@ def _schema_problems(manifest: object) -> list[str]:
         )
     elif manifest["schema"] == MANIFEST_SCHEMA_V2:
         problems += clock_problems(manifest, _is_time)
+        problems += chain_problems(manifest, _is_time)
+        problems += device_clock_problems(manifest)
     for field in ("request_id", "case"):  # null in the owner's own exports
         value = manifest.get(field)
         if value is not None and not isinstance(value, str):
@@ -416,6 +427,8 @@ def verify_package(
             _check_asked(manifest, asked, found)
         listed = _check_files(directory, manifest["files"], found)
         _check_extras(directory, listed, parsed[1], ignore, found)
+        chain_found, chain_words = check_chain(manifest)
+        found.problems += chain_found
     verified = not found.problems
     return Verdict(
         verified,
@@ -424,4 +437,6 @@ def verify_package(
         manifest,
         thumb,
         tuple(clock_words(manifest)) if manifest is not None else (),
+        tuple(chain_words) if manifest is not None else (),
+        tuple(device_clock_words(manifest)) if manifest is not None else (),
     )
