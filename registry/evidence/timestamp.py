@@ -46,8 +46,11 @@ def load_roots(path: Path) -> list[x509.Certificate]:
     """The trusted TSA root certificates in a PEM file; ValueError saying what is wrong."""
     try:
         roots = x509.load_pem_x509_certificates(path.read_bytes())
-    except ValueError as exc:
-        raise ValueError(f"not PEM certificates: {exc}") from None
+    except ValueError:
+        # The library's own message points at its FAQ; the owner of the file needs this.
+        raise ValueError(
+            "not PEM certificates (-----BEGIN CERTIFICATE----- blocks) or none in it"
+        ) from None
     if not roots:
         raise ValueError("no certificate in it")
     return roots

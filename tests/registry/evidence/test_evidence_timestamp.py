@@ -19,10 +19,11 @@ from starlette.routing import Mount
 
 from agent.evidence.export import Package
 from registry.cli import main
-from registry.config import EvidenceSettings
+from registry.config import EvidenceSettings, load_server_config
 from registry.evidence.intake import EvidenceIntake
 from registry.evidence.timestamp import load_roots
 from registry.evidence.tsa_client import Stamper, StampError
+from registry.server import stamper
 from tests.registry.evidence.test_evidence_verify import export_package, pem
 from tests.registry.evidence.test_intake import (
     MAX_FILE_BYTES,
@@ -222,3 +223,26 @@ def test_the_tsa_settings_go_together(tsa: Tsa, tmp_path: Path) -> None:
     roots = tmp_path / "ok.pem"
     shutil.copy(tsa.root, roots)
     assert EvidenceSettings(tsa_url=tsa.url, tsa_roots=roots).tsa_roots == roots
+
+
+def test_the_registry_config_builds_its_stamper_and_names_a_bad_roots_file(
+    tsa: Tsa, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = tmp_path / "registry.yaml"
+    config_file.write_text(
+        "mqtt: {broker: 'mqtt://127.0.0.1:1883'}\n"
+        f"data_dir: {tmp_path / 'data'}\n"
+        f"evidence: {{tsa_url: '{tsa.url}', tsa_roots: '{tsa.root}'}}\n"
+    )
+    configured = stamper(load_server_config(config_file))
+    assert configured is not None and configured.url == tsa.url
+    assert configured.stamp(b"a manifest")  # the configured TSA, verified against its roots
+    not_pem = tmp_path / "roots.pem"
+    not_pem.write_text("hello")
+    config_file.write_text(
+        "mqtt: {broker: 'mqtt://127.0.0.1:1883'}\n"
+        f"evidence: {{tsa_url: '{tsa.url}', tsa_roots: '{not_pem}'}}\n"
+    )
+    assert main(["check", "--config", str(config_file)]) == 78
+    said = capsys.readouterr().err
+    assert "evidence.tsa_roots: not PEM certificates (-----BEGIN CERTIFICATE" in said, said
