@@ -18,10 +18,25 @@ TEST_CLOCK_ENV = "CAMERA_AGENT_TEST_CLOCK_FILE"
 TEST_CLOCK_SOURCE = "test-file"
 
 
+# The kernel's `status` bit saying `offset` is in nanoseconds rather than microseconds.
+_STA_NANO = 0x2000
+# The kernel caps its maximum error at NTP_PHASE_LIMIT, 16 s (in µs): that means unknown.
+_MAXERROR_UNKNOWN_US = 16_000_000
+
+
 class _Timex(ctypes.Structure):
-    # struct timex is 208 bytes on 64-bit Linux; modes=0 only reads, so a buffer of the
-    # right size is all adjtimex needs from us.
-    _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 204)]
+    # struct timex is 208 bytes on 64-bit Linux (linux/timex.h); modes=0 only reads. The
+    # fields up to `status` are named (the NTP discipline's estimate); the rest is a
+    # buffer so the struct has the kernel's size.
+    _fields_ = [
+        ("modes", ctypes.c_uint),
+        ("offset", ctypes.c_long),
+        ("freq", ctypes.c_long),
+        ("maxerror", ctypes.c_long),
+        ("esterror", ctypes.c_long),
+        ("status", ctypes.c_int),
+        ("_rest", ctypes.c_byte * 164),
+    ]
 
 
 @dataclass(frozen=True)
@@ -33,7 +48,7 @@ class ClockState:
         return {"synced": self.synced, "source": self.source}
 
 
-def _kernel_synced() -> bool | None:
+def _adjtimex() -> tuple[int, _Timex] | None:
     libc = c_library()
     if libc is None:
         return None
@@ -44,7 +59,12 @@ def _kernel_synced() -> bool | None:
         return None
     if state < 0:
         return None
-    return state != _TIME_ERROR
+    return state, timex
+
+
+def _kernel_synced() -> bool | None:
+    read = _adjtimex()
+    return None if read is None else read[0] != _TIME_ERROR
 
 
 def _daemon() -> str:
@@ -71,3 +91,38 @@ def clock_state() -> ClockState:
     if synced is None:
         return ClockState(False, "unknown")
     return ClockState(synced, _daemon() if synced else "none")
+
+
+@dataclass(frozen=True)
+class ClockEstimate:
+    """What the kernel's NTP discipline estimates of the system clock (adjtimex(2)), with
+    the synchronisation state: written into evidence manifests (docs/evidence.md)."""
+
+    state: ClockState
+    offset_s: float | None  # the offset still being corrected; None if not readable
+    estimated_error_s: float | None  # the kernel's estimated error
+    max_error_s: float | None  # its maximum error; None while unknown (16 s or more)
+
+    def as_manifest(self) -> dict[str, object]:
+        return {
+            "synced": self.state.synced,
+            "source": self.state.source,
+            "offset_s": self.offset_s,
+            "estimated_error_s": self.estimated_error_s,
+            "max_error_s": self.max_error_s,
+            "read_by": "adjtimex",
+        }
+
+
+def clock_estimate() -> ClockEstimate:
+    """The synchronisation state with the kernel's offset and error estimates."""
+    state = clock_state()
+    read = _adjtimex()
+    if read is None:
+        return ClockEstimate(state, None, None, None)
+    timex = read[1]
+    per_second = 1e9 if timex.status & _STA_NANO else 1e6
+    max_error = None if timex.maxerror >= _MAXERROR_UNKNOWN_US else timex.maxerror / 1e6
+    return ClockEstimate(
+        state, round(timex.offset / per_second, 9), timex.esterror / 1e6, max_error
+    )

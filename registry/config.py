@@ -18,6 +18,7 @@ from contract.config import (
     load_yaml_model,
 )
 from registry.enrolment.settings import EnrolmentSettings
+from registry.evidence.timestamp import load_roots
 
 __all__ = [
     "EnrolmentSettings",
@@ -109,6 +110,31 @@ class EvidenceSettings(ConfigSection):
     # How long an officer has to sign and submit, and the agent to upload, after preparing.
     request_validity: Seconds = 24 * 3600.0
     max_file_bytes: Annotated[int, Field(gt=0)] = 20 * 1000**3
+    # The RFC 3161 time-stamping authority that stamps each package's signed manifest when
+    # it arrives (docs/evidence.md), and the PEM file of the root certificates its stamps
+    # must chain to. Both or neither.
+    tsa_url: str | None = None
+    tsa_roots: ReadableFile | None = None
+
+    @field_validator("tsa_url")
+    @classmethod
+    def _check_tsa_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("tsa_roots")
+    @classmethod
+    def _check_tsa_roots(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_roots(value)  # ValueError saying what is wrong with the file
+        return value
+
+    @model_validator(mode="after")
+    def _tsa_pair(self) -> Self:
+        if (self.tsa_url is None) != (self.tsa_roots is None):
+            raise ValueError("tsa_url and tsa_roots go together")
+        return self
 
 
 class ServerConfig(ConfigSection):

@@ -14,6 +14,8 @@ from registry.db.engine import open_engine
 from registry.enrolment.operator_api import operator_routes
 from registry.enrolment.service import enrolment_routes
 from registry.evidence.intake import EvidenceIntake
+from registry.evidence.timestamp import load_roots
+from registry.evidence.tsa_client import Stamper
 from registry.ingest.service import IngestService
 from registry.link import RequestRelay
 from registry.web import evidence_pages, operator_pages, police_api, police_pages
@@ -25,9 +27,20 @@ log = logging.getLogger(__name__)
 GRACEFUL_SHUTDOWN_S = 5
 
 
+def stamper(config: ServerConfig) -> Stamper | None:
+    """The registry's time-stamping authority, if one is configured."""
+    settings = config.evidence
+    if settings.tsa_url is None or settings.tsa_roots is None:
+        return None
+    roots = tuple(load_roots(settings.tsa_roots))  # checked when the config was read
+    return Stamper(settings.tsa_url, roots, settings.tsa_roots)
+
+
 def run_server(config: ServerConfig, *, ingest: bool = True) -> int:
     engine = open_engine(config.database_url)
-    intake = EvidenceIntake(engine, config.evidence_dir, config.evidence.max_file_bytes)
+    intake = EvidenceIntake(
+        engine, config.evidence_dir, config.evidence.max_file_bytes, stamper(config)
+    )
     stop = threading.Event()
     workers = IngestService(config, engine) if ingest else None
     # One broker connection per user: with the documented broker config a second login of

@@ -3,9 +3,12 @@
 The owner's `footage export` and the evidence of a police request share this path:
 every segment is copied and hashed in one read and must hash to what was recorded when
 it was written, so what leaves is provably what was recorded. The manifest lists every
-file with its hash and the gaps, and (camreg.evidence.v2) how far each camera's own clock
-was off the agent's around the window; signed with the device key it is `manifest.jws`, a
-compact JWS (EdDSA, typ camreg-manifest+jwt) whose payload is manifest.json's bytes.
+file with its hash and the gaps, and (camreg.evidence.v2) the segment chain over the
+files (each file's link to the one recorded before it, so a verifier sees that none is
+missing between them), the device's clock state when the package was made, and how far
+each camera's own clock was off the agent's around the window; signed with the device key
+it is `manifest.jws`, a compact JWS (EdDSA, typ camreg-manifest+jwt) whose payload is
+manifest.json's bytes.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.audit import REQUEST_ID_RE
+from agent.clock import ClockEstimate, clock_estimate
 from agent.errors import AgentError
 from agent.recording.index import Segment, SegmentIndex
 from agent.recording.plain_file import NotPlainFile, open_plain
@@ -31,8 +35,9 @@ from contract.timestamps import rfc3339
 log = logging.getLogger(__name__)
 
 MANIFEST_SCHEMA = "camreg.evidence.v1"
-# v1 with optional members added (DESIGN.md, "Extending the contract"): written when the
-# package has one, so that a v1 verifier never meets a member it cannot account for.
+# v1 with optional members added (DESIGN.md, "Extending the contract"). Every package has
+# the segment chain and the device clock now, so every package is v2; verifiers still
+# accept v1 from older agents.
 MANIFEST_SCHEMA_V2 = "camreg.evidence.v2"
 MANIFEST_NAME = "manifest.json"
 SIGNED_MANIFEST_NAME = "manifest.jws"
@@ -124,11 +129,12 @@ def export_evidence(
     case: str | None = None,
     key: Ed25519PrivateKey | None = None,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    device_clock: ClockEstimate | None = None,
 ) -> Package:
     """Copy the cameras' segments overlapping [start, end) into `directory` with a
-    manifest, signed with the device key when one is given. Raises ExportError
-    (footage_missing, footage_altered) and writes no manifest when any original fails
-    its check."""
+    manifest, signed with the device key when one is given; `device_clock` is read from
+    the kernel unless given. Raises ExportError (footage_missing, footage_altered) and
+    writes no manifest when any original fails its check."""
     if end <= start:
         raise ExportError("the end of the window must be after its start", "window_invalid")
     segments: list[Segment] = []
@@ -164,8 +170,9 @@ def export_evidence(
         for g in index.gaps(camera, start, end)
     ]
     clocks = camera_clocks(index, cameras, start, end)
+    device_clock = device_clock or clock_estimate()
     manifest: dict[str, object] = {
-        "schema": MANIFEST_SCHEMA_V2 if clocks else MANIFEST_SCHEMA,
+        "schema": MANIFEST_SCHEMA_V2,
         "request_id": request_id,
         "agent": agent,
         "case": case,
@@ -184,6 +191,8 @@ def export_evidence(
         ],
         "gaps": gaps,
         "created": rfc3339(datetime.now(UTC)),
+        "chain": {"cameras": segment_chain(index, cameras, segments, files)},
+        "device_clock": device_clock.as_manifest(),
     }
     if clocks:
         manifest["clocks"] = {"cameras": clocks}
@@ -198,6 +207,30 @@ def export_evidence(
         signed.write_bytes(token)
         digest = hashlib.sha256(token).hexdigest()  # of what is sent: manifest.jws
     return Package(directory, files, path, signed, digest)
+
+
+def segment_chain(
+    index: SegmentIndex,
+    cameras: Sequence[str],
+    segments: Sequence[Segment],
+    files: Sequence[ExportedFile],
+) -> dict[str, list[dict[str, object]]]:
+    """The manifest's `chain.cameras`: per camera, one link per exported file in the
+    files' order (index/chain.py, docs/evidence.md)."""
+    links = index.chain_links([s.id for s in segments])
+    found: dict[str, list[dict[str, object]]] = {camera: [] for camera in cameras}
+    for segment, exported in zip(segments, files, strict=True):
+        link = links[segment.id]
+        entry: dict[str, object] = {
+            "name": exported.name,
+            "sha256": exported.sha256,
+            "link": link.kind,
+            "prev_sha256": link.prev_sha256,
+        }
+        if link.gap_start is not None and link.gap_end is not None:
+            entry["gap"] = {"start": rfc3339(link.gap_start), "end": rfc3339(link.gap_end)}
+        found[segment.camera].append(entry)
+    return found
 
 
 def camera_clocks(

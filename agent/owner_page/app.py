@@ -33,6 +33,7 @@ from agent.owner_page.pages import (
     audit_page,
     cameras,
     decision,
+    receipt_download,
     requests_page,
     snapshot,
 )
@@ -60,6 +61,7 @@ def build_app(page: OwnerPage) -> Starlette:
         Route("/cameras/{camera}/accepted", accepted_change, methods=["POST"]),
         Route("/requests", requests_page),
         Route("/requests/{request_id}/decision", decision, methods=["POST"]),
+        Route("/requests/{request_id}/receipt", receipt_download),
         Route("/audit", audit_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

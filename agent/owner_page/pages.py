@@ -22,6 +22,7 @@ from agent.owner_page.context import (
     require,
     translation,
 )
+from agent.owner_page.receipt import NothingSent, receipt, receipt_bytes
 from agent.owner_page.snapshot import jpeg_of
 from agent.police_requests.store import RequestStoreError
 from agent.quality.accepted import AcceptanceRefused
@@ -167,3 +168,28 @@ async def audit_page(request: Request) -> Response:
         for entry in entries
     ]
     return render(request, "audit.html", session, entries=rows)
+
+
+async def receipt_download(request: Request) -> Response:
+    """The owner's receipt of what left the device for one request (receipt.py)."""
+    await require(request)
+    request_id = request.path_params["request_id"]
+    sources = owner_page_of(request).sources
+    try:
+        stored = await run_in_threadpool(sources.store.get, request_id)
+    except RequestStoreError:
+        raise HTTPException(404, "no such request") from None
+    entries = await run_in_threadpool(sources.audit_of, request_id)
+    try:
+        document = receipt(sources.agent_id, stored, entries)
+    except NothingSent as exc:
+        raise HTTPException(404, str(exc)) from None
+    log.info("owner page: receipt of request %s downloaded from %s", request_id, remote_of(request))
+    return Response(
+        receipt_bytes(document),
+        media_type="application/json",
+        headers={
+            # The id is one of the contract's ids (checked when the token was accepted).
+            "Content-Disposition": f'attachment; filename="receipt-{stored.id}.json"'
+        },
+    )

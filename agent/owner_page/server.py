@@ -94,6 +94,7 @@ def start_owner_page(
         audit_path=data_dir / AUDIT_FILE,
         decide=decide,
         acceptance=acceptance,
+        agent_id=config.agent.id,
     )
     page = OwnerPage(
         sources=sources,

@@ -77,7 +77,9 @@ class OwnerSources:
         audit_path: Path,
         decide: Decide,
         acceptance: Acceptance | None = None,
+        agent_id: str,
     ) -> None:
+        self.agent_id = agent_id
         self._cameras = {camera.config.id: camera for camera in cameras}
         self._index = index
         self.store = store
@@ -144,3 +146,7 @@ class OwnerSources:
     def audit(self) -> list[AuditEntry]:
         """The newest entries, newest first."""
         return list(reversed(self._audit.entries()[-AUDIT_SHOWN:]))
+
+    def audit_of(self, request_id: str) -> list[AuditEntry]:
+        """Every entry of one request, oldest first."""
+        return self._audit.entries(request_id)

@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from contract import jws
+from registry.evidence.timestamp import STAMP_NAME, TSA_ROOTS_NAME, fingerprint, load_roots
 from registry.evidence.verify import KEY_FILE_NAME, verify_package
 
 EXIT_VERIFIED = 0
@@ -34,6 +35,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=Path,
         metavar="FILE",
         help=f"the agent's public key, PEM or JWK (default: DIR/{KEY_FILE_NAME})",
+    )
+    verify.add_argument(
+        "--tsa-roots",
+        type=Path,
+        metavar="FILE",
+        help="PEM root certificates of the trusted time-stamping authority, to check "
+        f"{STAMP_NAME} (default: DIR/{TSA_ROOTS_NAME} if there)",
     )
     verify.add_argument("--request-id", help="the request id the manifest must name")
     verify.add_argument("--agent", help="the agent id the manifest must name")
@@ -71,13 +79,28 @@ def _verify(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"evidence verify: {key_file}: {exc}")
         return EXIT_USAGE
-    verdict = verify_package(directory, key, request_id=args.request_id, agent=args.agent)
+    roots_file: Path | None = args.tsa_roots
+    if roots_file is None and (directory / TSA_ROOTS_NAME).is_file():
+        roots_file = directory / TSA_ROOTS_NAME
+    roots = None
+    if roots_file is not None:
+        try:
+            roots = load_roots(roots_file)
+        except (OSError, ValueError) as exc:
+            print(f"evidence verify: {roots_file}: {exc}")
+            return EXIT_USAGE
+    verdict = verify_package(
+        directory, key, request_id=args.request_id, agent=args.agent, tsa_roots=roots
+    )
     print(f"package: {directory}")
     print(f"key: {key_file}, thumbprint {verdict.key_thumbprint}")
     print(
         "  (compare the thumbprint with the agent's enrolled key in the registry: a key "
         "that travelled with the package proves nothing on its own)"
     )
+    if roots is not None:
+        print(f"time-stamping roots: {roots_file}, SHA-256 {fingerprint(roots)}")
+        print("  (compare with the time-stamping authority's published root certificate)")
     if verdict.manifest is not None:
         manifest = verdict.manifest
         print(
@@ -89,6 +112,12 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"ok       {line}")
     for finding in verdict.findings:
         print(f"FINDING  {finding}")
+    for line in verdict.stamp:
+        print(f"stamp    {line}")
+    for line in verdict.chain:
+        print(f"chain    {line}")
+    for line in verdict.device_clock:
+        print(f"device   {line}")
     for line in verdict.clocks:
         print(f"clock    {line}")
     print("VERIFIED" if verdict.verified else "NOT VERIFIED")

@@ -51,6 +51,7 @@ from registry.evidence.records import (
     package,
     packages_for_case,
 )
+from registry.evidence.tsa_client import Stamper
 from registry.evidence.tus import (
     CHECKSUMS,
     OFFSET_CONTENT_TYPE,
@@ -69,7 +70,7 @@ from registry.evidence.tus import (
     tus_response,
 )
 from registry.evidence.uploads import Upload, Uploads
-from registry.evidence.verify import ID, KEY_FILE_NAME, SHA256_HEX, Verdict, safe_filename
+from registry.evidence.verify import ID, REGISTRY_NAMES, SHA256_HEX, Verdict, safe_filename
 
 __all__ = [
     "EvidenceIntake",
@@ -101,12 +102,18 @@ def _metadata_header(upload: Upload) -> str:
 class EvidenceIntake:
     """The tus endpoint mounted at `/files` and the package checks behind it."""
 
-    def __init__(self, engine: Engine, evidence_dir: Path, max_file_bytes: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        evidence_dir: Path,
+        max_file_bytes: int,
+        stamper: Stamper | None = None,
+    ) -> None:
         if max_file_bytes <= 0:
             raise ValueError("max_file_bytes must be positive")
         self.evidence_dir = evidence_dir
         self.max_file_bytes = max_file_bytes
-        self._checks = PackageChecks(engine, evidence_dir)
+        self._checks = PackageChecks(engine, evidence_dir, stamper)
         self._uploads = Uploads(engine, evidence_dir, self._checks.check_lock)
 
     def routes(self) -> list[BaseRoute]:
@@ -209,11 +216,12 @@ class EvidenceIntake:
                 f"{self.max_file_bytes} bytes per file",
             )
         filename = metadata.get("filename", "")
-        if not safe_filename(filename) or filename == KEY_FILE_NAME:
+        if not safe_filename(filename) or filename in REGISTRY_NAMES:
             raise TusError(
                 400,
                 "Upload-Metadata filename must be a plain file name: 1-128 of "
-                "A-Z a-z 0-9 . _ -, not starting with a dot",
+                "A-Z a-z 0-9 . _ -, not starting with a dot, and not one the registry "
+                f"writes itself ({', '.join(sorted(REGISTRY_NAMES))})",
             )
         sha256 = metadata.get("sha256", "").lower()
         if not SHA256_HEX.fullmatch(sha256):

@@ -3,7 +3,9 @@ right file under each name (placement.py), verify the folder against the agent's
 key (verify.py) and replace the request's `evidence_packages` row.
 
 The check runs after the response to the upload is sent (it may hash gigabytes), and once
-more at the registry's start for every package that a stop left unchecked.
+more at the registry's start for every package that a stop left unchecked. With a
+time-stamping authority configured (`evidence.tsa_url`), the agent's signed manifest is
+stamped (RFC 3161) the first time a check finds it, and the stamp kept as manifest.tsr.
 """
 
 from __future__ import annotations
@@ -24,11 +26,14 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select
 from contract import jws
 from registry.db.schema import agents, evidence_packages, evidence_uploads, requests
 from registry.evidence.placement import PARTIAL_DIR, Finished, arrange
+from registry.evidence.timestamp import STAMP_NAME, TSA_ROOTS_NAME, check_stamp
+from registry.evidence.tsa_client import Stamper, StampError
 from registry.evidence.verify import (
     KEY_FILE_NAME,
     SIGNED_MANIFEST_NAME,
     Asked,
     Verdict,
+    signed_manifest,
     verify_package,
 )
 
@@ -40,8 +45,9 @@ log = logging.getLogger("registry.evidence")
 class PackageChecks:
     """The checks of the packages under `evidence_dir`, one at a time per request."""
 
-    def __init__(self, engine: Engine, evidence_dir: Path) -> None:
+    def __init__(self, engine: Engine, evidence_dir: Path, stamper: Stamper | None = None) -> None:
         self._engine = engine
+        self._stamper = stamper
         self.evidence_dir = evidence_dir
         self._partial = evidence_dir / PARTIAL_DIR
         self._check_locks: dict[str, threading.Lock] = {}
@@ -148,8 +154,17 @@ class PackageChecks:
             key = _enrolled_key(public_key)
             arrange(folder, self._partial, finished, key)
             _write_key_file(folder, key)
+            roots = None
+            if self._stamper is not None:
+                roots = list(self._stamper.roots)
+                self._stamp(folder, key, self._stamper)
             verdict = verify_package(
-                folder, key, request_id=request_id, agent=agent_id, asked=_asked(row)
+                folder,
+                key,
+                request_id=request_id,
+                agent=agent_id,
+                asked=_asked(row),
+                tsa_roots=roots,
             )
             text = verdict.text()
             if key is None:
@@ -181,6 +196,35 @@ class PackageChecks:
                 "; ".join(verdict.findings),
             )
         return verdict
+
+    def _stamp(self, folder: Path, key: Ed25519PublicKey | None, stamper: Stamper) -> None:
+        """Stamp the agent's signed manifest unless a valid stamp of it is there: only a
+        manifest signed with the enrolled key (not one sent by whoever else had the upload
+        token), and again when placement put another manifest under the name."""
+        manifest = folder / SIGNED_MANIFEST_NAME
+        if signed_manifest(manifest, key) is None:
+            return
+        if check_stamp(folder, list(stamper.roots)).ok:
+            return
+        try:
+            stamp = stamper.stamp(manifest.read_bytes())
+        except StampError as exc:
+            # The package is still checked; the next check (another file, a restart)
+            # asks again, and the verdict says there is no stamp.
+            log.warning("evidence package in %s: no time stamp: %s", folder, exc)
+            return
+        _replace(folder / TSA_ROOTS_NAME, stamper.roots_file.read_bytes())
+        _replace(folder / STAMP_NAME, stamp)
+        log.info("evidence package in %s: manifest.jws time-stamped by %s", folder, stamper.url)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
 
 
 def _asked(row: Any) -> Asked:

@@ -5,7 +5,8 @@ Pure (no database, no network), so the registry's intake and the offline
 folder. The contract is DESIGN.md "Evidence package": a compact JWS (EdDSA, typ
 camreg-manifest+jwt, kid = the device key's RFC 7638 thumbprint) whose payload is the
 manifest JSON, schema camreg.evidence.v1 or v2, listing every file with its SHA-256 and
-size. v2 is v1 with optional members added (the cameras' `clocks`, manifest_clocks.py);
+size. v2 is v1 with optional members added (the cameras' `clocks`, manifest_clocks.py;
+the segment `chain`, manifest_chain.py; the `device_clock`, manifest_device_clock.py);
 unknown members are ignored in both, so later v2 additions verify here too.
 """
 
@@ -21,12 +22,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from contract import jws
 from contract.common.files import sha256_file
 from contract.strict_json import no_duplicate_keys
+from registry.evidence.manifest_chain import chain_problems, check_chain
 from registry.evidence.manifest_clocks import clock_problems, clock_words
+from registry.evidence.manifest_device_clock import device_clock_problems, device_clock_words
+from registry.evidence.timestamp import STAMP_NAME, TSA_ROOTS_NAME, check_stamp
 
 MANIFEST_SCHEMA = "camreg.evidence.v1"
 MANIFEST_SCHEMA_V2 = "camreg.evidence.v2"
@@ -35,8 +40,12 @@ MANIFEST_TYPE = "camreg-manifest+jwt"
 SIGNED_MANIFEST_NAME = "manifest.jws"
 UNSIGNED_MANIFEST_NAME = "manifest.json"  # the agent's unsigned copy; manifest.jws counts
 KEY_FILE_NAME = "agent-key.pem"  # the registry's copy of the enrolled key, for offline checks
-# Names that belong to a package besides its evidence files.
-PACKAGE_NAMES = frozenset({SIGNED_MANIFEST_NAME, UNSIGNED_MANIFEST_NAME, KEY_FILE_NAME})
+# Names that belong to a package besides its evidence files (the registry writes the last
+# three: nobody may upload them).
+PACKAGE_NAMES = frozenset(
+    {SIGNED_MANIFEST_NAME, UNSIGNED_MANIFEST_NAME, KEY_FILE_NAME, STAMP_NAME, TSA_ROOTS_NAME}
+)
+REGISTRY_NAMES = frozenset({KEY_FILE_NAME, STAMP_NAME, TSA_ROOTS_NAME})
 
 FILENAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -64,6 +73,12 @@ class Verdict:
     key_thumbprint: str | None  # of the key the signature was checked against
     # What a v2 manifest says of each camera's own clock, in words (manifest_clocks.py).
     clocks: tuple[str, ...] = ()
+    # What the segment chain proves, per camera (manifest_chain.py).
+    chain: tuple[str, ...] = ()
+    # The device's own clock when the package was made (manifest_device_clock.py).
+    device_clock: tuple[str, ...] = ()
+    # What the RFC 3161 time stamp says (timestamp.py), or that there is none.
+    stamp: tuple[str, ...] = ()
 
     def text(self) -> str:
         """Plain words for people: the outcome, then every finding, then what held."""
@@ -71,6 +86,9 @@ class Verdict:
         lines = [f"{head}: {len(self.checked)} checks passed, {len(self.findings)} findings"]
         lines += [f"- {finding}" for finding in self.findings]
         lines += [f"ok: {line}" for line in self.checked]
+        lines += [f"time stamp: {line}" for line in self.stamp]
+        lines += [f"chain: {line}" for line in self.chain]
+        lines += [f"device clock: {line}" for line in self.device_clock]
         lines += [f"clock: {line}" for line in self.clocks]
         return "\n".join(lines)
 
@@ -200,6 +218,8 @@ def _schema_problems(manifest: object) -> list[str]:
         )
     elif manifest["schema"] == MANIFEST_SCHEMA_V2:
         problems += clock_problems(manifest, _is_time)
+        problems += chain_problems(manifest, _is_time)
+        problems += device_clock_problems(manifest)
     for field in ("request_id", "case"):  # null in the owner's own exports
         value = manifest.get(field)
         if value is not None and not isinstance(value, str):
@@ -296,7 +316,7 @@ def _check_files(directory: Path, files: list[dict[str, Any]], found: _Findings)
 def _check_extras(
     directory: Path, listed: set[str], payload: bytes, ignore: Iterable[str], found: _Findings
 ) -> None:
-    skip = set(ignore) | {SIGNED_MANIFEST_NAME, KEY_FILE_NAME}
+    skip = set(ignore) | {SIGNED_MANIFEST_NAME} | REGISTRY_NAMES
     for name in sorted(os.listdir(directory)):
         if name in listed or name in skip:
             continue
@@ -379,11 +399,13 @@ def verify_package(
     agent: str | None = None,
     asked: Asked | None = None,
     ignore: Iterable[str] = (),
+    tsa_roots: list[x509.Certificate] | None = None,
 ) -> Verdict:
     """Check the package in `directory` against the agent's public `key` (None: the
     signature cannot be checked and the package is not verified). `request_id`, `agent`
     and what was `asked`, when given, must be what the manifest says; names in `ignore`
-    are not reported as extra files."""
+    are not reported as extra files. A time stamp (manifest.tsr) is checked against
+    `tsa_roots`; one that fails fails the package, none at all is said in words."""
     found = _Findings()
     thumb = jws.thumbprint(key) if key is not None else None
     if not directory.is_dir():
@@ -416,6 +438,13 @@ def verify_package(
             _check_asked(manifest, asked, found)
         listed = _check_files(directory, manifest["files"], found)
         _check_extras(directory, listed, parsed[1], ignore, found)
+        chain_found, chain_words = check_chain(manifest)
+        found.problems += chain_found
+    stamp = check_stamp(directory, tsa_roots)
+    if stamp.ok:
+        found.checked.append("RFC 3161 time stamp over manifest.jws verified")
+    elif stamp.present and tsa_roots is not None:
+        found.problems.append(stamp.words)
     verified = not found.problems
     return Verdict(
         verified,
@@ -424,4 +453,7 @@ def verify_package(
         manifest,
         thumb,
         tuple(clock_words(manifest)) if manifest is not None else (),
+        tuple(chain_words) if manifest is not None else (),
+        tuple(device_clock_words(manifest)) if manifest is not None else (),
+        (stamp.words,),
     )

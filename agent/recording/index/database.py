@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from agent.errors import AgentError
+from agent.recording.index.chain import add_chain_schema
 from agent.recording.index.rows import _SEGMENT_COLUMNS
 from agent.recording.index.schema import (
     _MIGRATIONS,
@@ -92,6 +93,7 @@ class IndexDatabase:
             columns = {row["name"] for row in conn.execute("PRAGMA table_info(segments)")}
             if "rebuilt" not in columns:
                 conn.execute(_REBUILT_COLUMN)
+            add_chain_schema(conn, columns)
             conn.execute(CAMERA_CLOCKS_TABLE)
             conn.execute(CAMERA_CLOCKS_INDEX)
 

@@ -66,8 +66,11 @@ class FoundFileRows(IndexDatabase):
             ).fetchone():
                 return False
             conn.execute(
+                # Linked to nothing: a rebuild cannot know what lay between the files it
+                # found (index/chain.py).
                 "INSERT INTO segments (camera, path, start_us, end_us, bytes, sha256, state,"
-                " sealed_as, rebuilt) VALUES (?, ?, ?, ?, ?, ?, 'closed', 'closed', 1)",
+                " sealed_as, rebuilt, chain_link)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'closed', 'closed', 1, 'rebuilt')",
                 (camera, str(path), _to_us(start), _to_us(max(start, end)), size, sha256),
             )
         return True

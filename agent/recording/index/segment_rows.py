@@ -8,11 +8,13 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from agent.recording.index.chain import ChainLink, link_sealed
 from agent.recording.index.database import FootageIndexError, IndexDatabase
 from agent.recording.index.rows import (
     _SEGMENT_COLUMNS,
     STATES,
     Segment,
+    _from_us,
     _segment,
     _to_us,
     _window,
@@ -59,6 +61,7 @@ class SegmentRows(IndexDatabase):
                 " boot_id = ?, boot_end_us = ? WHERE id = ?",
                 (_to_us(end), size, sha256, state, state, boot_id, boot_end_us, segment_id),
             )
+            link_sealed(conn, segment_id, row["camera"], row["start_us"], _to_us(end), sha256)
 
     def mark_clock_step(self, segment_id: int) -> None:
         """Note that the wall clock was stepped while this segment was being written."""
@@ -93,6 +96,7 @@ class SegmentRows(IndexDatabase):
                         " state = 'partial', sealed_as = 'partial' WHERE id = ?",
                         (_to_us(end), size, digest, seg.id),
                     )
+                    link_sealed(conn, seg.id, seg.camera, _to_us(seg.start), _to_us(end), digest)
             else:
                 # An empty file holds no footage; it would only confuse the owner's player.
                 seg.path.unlink(missing_ok=True)
@@ -182,3 +186,25 @@ class SegmentRows(IndexDatabase):
         with self._write(durable=True) as conn:
             conn.execute("UPDATE segments SET state = ? WHERE id = ?", (state, segment_id))
         return result
+
+    def chain_links(self, segment_ids: list[int]) -> dict[int, ChainLink]:
+        """The chain link of each segment id given (chain.py); kind `none` for a row
+        without one."""
+        links: dict[int, ChainLink] = {}
+        with self._read() as conn:
+            for segment_id in segment_ids:
+                row = conn.execute(
+                    "SELECT chain_link, chain_prev, chain_gap_start_us, chain_gap_end_us"
+                    " FROM segments WHERE id = ?",
+                    (segment_id,),
+                ).fetchone()
+                if row is None or row[0] is None:
+                    links[segment_id] = ChainLink("none", None)
+                    continue
+                links[segment_id] = ChainLink(
+                    row[0],
+                    row[1],
+                    None if row[2] is None else _from_us(row[2]),
+                    None if row[3] is None else _from_us(row[3]),
+                )
+        return links

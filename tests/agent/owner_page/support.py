@@ -13,14 +13,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.audit import AUDIT_FILE, AuditLog
 from agent.clock import ClockState
 from agent.config import AgentConfig
+from agent.evidence.upload import Uploader
 from agent.i18n import translator
 from agent.owner_page.app import OwnerPage, build_app
 from agent.owner_page.auth import local_host_names, parse_networks, set_owner_password
 from agent.owner_page.view import CameraSource, OwnerSources
+from agent.police_requests.delivery import Delivery
 from agent.police_requests.desk import RequestDesk
 from agent.police_requests.setup import consent_of, policy_of
 from agent.police_requests.store import REQUESTS_FILE, RequestStore
@@ -93,8 +96,14 @@ def owner_page(
     allow: Sequence[str] = LOCAL,
     password: str | None = PASSWORD,
     allowed_hosts: Sequence[str] = (),
+    *,
+    police: Police | None = None,
+    device_key: Ed25519PrivateKey | None = None,
+    uploader: Uploader | None = None,
 ) -> Iterator[OwnerPageUnderTest]:
-    police = Police()
+    """`device_key` and `uploader` make the desk export and deliver (else it refuses to
+    export without a key); `police` names where its tokens say to upload."""
+    police = police or Police()
     data_dir = tmp_path / "state"
     config = agent_config(data_dir, police, allow=list(allow), allowed_hosts=list(allowed_hosts))
     if password is not None:
@@ -120,8 +129,9 @@ def owner_page(
         audit=audit,
         publish_status=lambda request_id, body, retain: None,
         clock=lambda: ClockState(True, "test"),
-        device_key=None,
+        device_key=device_key,
         evidence_dir=data_dir / "evidence",
+        uploader=None if uploader is None else Delivery(store, audit, uploader),
     )
     channels: dict[str, CameraChannel] = {}
     for camera in config.cameras:
@@ -138,6 +148,7 @@ def owner_page(
         store=store,
         audit_path=data_dir / AUDIT_FILE,
         decide=desk.decide,
+        agent_id=config.agent.id,
         acceptance=Acceptance(
             AcceptedProblems(data_dir),
             audit,

@@ -79,7 +79,7 @@ def test_export_copies_byte_identical_originals_with_a_manifest(
     )
     assert code == 0, err
     manifest = json.loads((target / "manifest.json").read_text())
-    assert manifest["schema"] == "camreg.evidence.v1" and manifest["cameras"] == ["front"]
+    assert manifest["schema"] == "camreg.evidence.v2" and manifest["cameras"] == ["front"]
     originals = index.segments("front")
     assert len(manifest["files"]) == len(originals) >= 4
     for entry, original in zip(manifest["files"], originals, strict=True):

@@ -469,8 +469,28 @@ def test_a_package_with_camera_clock_offsets_is_v2_and_says_them(
     assert "clock    camera front: its own clock (the time in its picture) was 90.2 s ahead" in out
 
 
-def test_a_package_without_clock_readings_stays_v1(package: Package) -> None:
-    assert json.loads(package.manifest.read_bytes())["schema"] == "camreg.evidence.v1"
+def test_a_v1_package_of_an_older_agent_still_verifies(
+    package: Package, device: Ed25519PrivateKey
+) -> None:
+    # Every package is v2 now (the chain and the device clock are always there); an
+    # older agent's v1 package verifies, and the verdict says the chain is not there.
+    manifest = json.loads(package.manifest.read_bytes())
+    assert manifest["schema"] == "camreg.evidence.v2"
+    assert "clocks" not in manifest  # no camera clock was read
+    for member in ("chain", "device_clock"):
+        del manifest[member]
+    manifest["schema"] = "camreg.evidence.v1"
+    assert package.signed is not None
+    package.signed.write_text(
+        jws.sign(json.dumps(manifest).encode(), device, "camreg-manifest+jwt")
+    )
+    verdict = verify_package(package.directory, device.public_key())
+    assert verdict.verified, verdict.findings
+    assert verdict.chain == (
+        "no segment chain in this manifest: that no file is missing between the first and "
+        "the last is not proven",
+    )
+    assert verdict.device_clock == ()
 
 
 def test_malformed_clocks_in_a_v2_manifest_are_findings(

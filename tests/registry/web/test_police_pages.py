@@ -444,6 +444,12 @@ def test_evidence_shows_verified_and_altered_packages_and_downloads_originals(
         expect(verified.locator(".verified")).to_have_text("Verified")
         expect(verified.locator(".unverified")).to_have_count(0)
         expect(verified.get_by_role("link", name="download")).to_have_count(3)
+        # In plain words: the segment chain, the device's clock, the (absent) time stamp.
+        verdict = verified.locator(".verdict")
+        expect(verdict).to_contain_text(f"chain: camera front: 2 files from {good.files[0].name}")
+        expect(verdict).to_contain_text("nothing recorded between them is missing")
+        expect(verdict).to_contain_text("device clock: when the package was made the agent's")
+        expect(verdict).to_contain_text("time stamp: no RFC 3161 time stamp")
 
         first = good.files[0]
         link = verified.locator("tr", has_text=first.name).get_by_role("link", name="download")
