@@ -12,7 +12,7 @@ import logging
 import queue
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +37,7 @@ from agent.police_requests.rejections import RejectionGate
 from agent.police_requests.store import RequestStore, StoredRequest
 from agent.police_requests.token import Policy, Rejected, status_id, verify
 from agent.recording.index import SegmentIndex
+from agent.recording.recorder_fetch import FetchError
 from contract.request_states import RequestState
 from contract.timestamps import rfc3339
 
@@ -87,6 +88,9 @@ class Uploading(Protocol):
 # (request id, status body, retained): a stored request's status is retained; a rejected
 # token's is not (anyone who can publish tokens could make the broker keep one per token).
 StatusSink = Callable[[str, dict[str, Any], bool], None]
+# Brings footage held elsewhere (the owner's ONVIF recorder) into the index before an
+# export: (cameras, start, end, stop); raises FetchError (Storage.fetch_from_recorders).
+FetchFootage = Callable[[Sequence[str], datetime, datetime, threading.Event], None]
 # Told each accepted request's state as it is published (the owner's notifications).
 RequestWatcher = Callable[[StoredRequest], None]
 
@@ -122,8 +126,13 @@ class RequestDesk:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_state: RequestWatcher | None = None,
         rejections: RejectionGate | None = None,
+        fetch: FetchFootage | None = None,
+        oldest: Callable[[], datetime | None] | None = None,
     ) -> None:
         self._agent = agent_id
+        self._fetch = fetch
+        # Where footage begins, in the index or on the owner's recorder (Storage).
+        self._oldest = oldest or index.oldest_start
         self._on_state = on_state
         self._policy = policy
         self._consent = consent
@@ -239,7 +248,7 @@ class RequestDesk:
                 self._policy,
                 now=now,
                 seen=self._store.seen,
-                oldest_footage=self._index.oldest_start(),
+                oldest_footage=self._oldest(),
             )
         except Rejected as exc:
             where = status_id(payload)
@@ -322,7 +331,7 @@ class RequestDesk:
                 self._store.token_of(request.id),
                 self._policy,
                 now=self._now(),
-                oldest_footage=self._index.oldest_start(),
+                oldest_footage=self._oldest(),
             )
         except Rejected as exc:
             log.warning("request %s rejected on the synchronised clock: %s", request.id, exc)
@@ -396,6 +405,8 @@ class RequestDesk:
             if directory.exists():
                 shutil.rmtree(directory)  # a half-made export from before a crash
             try:
+                if self._fetch is not None:
+                    self._fetch(request.cameras, request.start, request.end, stop)
                 package = export_evidence(
                     self._index,
                     self._agent,
@@ -407,7 +418,9 @@ class RequestDesk:
                     case=request.case,
                     key=self._key,
                 )
-            except ExportError as exc:
+            except (FetchError, ExportError) as exc:
+                if stop.is_set():
+                    return  # the agent is stopping (a fetch cut off): the next start goes on
                 self._set(request, RequestState.FAILED, exc.reason)
                 self._audit.append("failed", request.id, {"reason": exc.reason, "detail": str(exc)})
                 return

@@ -39,6 +39,8 @@ FOLDER = "fetched"
 class FetchError(AgentError):
     """The window could not be fetched from the recorder; the message says why."""
 
+    reason = "footage_missing"  # the request's failed reason (DESIGN.md)
+
 
 @dataclass(frozen=True)
 class FetchedFile:
