@@ -111,6 +111,7 @@ class ReplaySession:
     username: str | None = None
     password: str | None = None
     read_timeout_s: float = READ_TIMEOUT_S
+    deadline_slack_s: float = DEADLINE_SLACK_S
     _sock: socket.socket | None = None
     _buffer: bytearray = field(default_factory=bytearray)
     _cseq: int = 0
@@ -140,7 +141,8 @@ class ReplaySession:
     def access_units(self) -> Iterator[AccessUnit]:
         """Connect, ask for the window, and yield its frames in order; the session is torn
         down when the window is done, when the caller stops, or on any error."""
-        deadline = time.monotonic() + (self.end - self.start).total_seconds() + DEADLINE_SLACK_S
+        window_s = (self.end - self.start).total_seconds()
+        deadline = time.monotonic() + window_s + self.deadline_slack_s
         try:
             self._sock = socket.create_connection(self._address, timeout=self.read_timeout_s)
         except OSError as exc:
