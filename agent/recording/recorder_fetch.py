@@ -99,7 +99,12 @@ def fetch_window(
     )
     folder = root / FOLDER / camera
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{camera}_{start.strftime('%Y%m%dT%H%M%S.%fZ')}_replay.ts"
+    # Named by the window: another request's copy (indexed, perhaps held) is never replaced;
+    # the same window again is found in the index and not fetched twice (recorder_source).
+    stamp = "%Y%m%dT%H%M%S.%fZ"
+    path = folder / f"{camera}_{start.strftime(stamp)}_{end.strftime(stamp)}_replay.ts"
+    if index.external_stamps(camera).get(str(path)) is not None:
+        raise FetchError(f"camera {camera}: {path} was fetched before and is indexed")
     path.unlink(missing_ok=True)  # a fetch cut off by a stop before: fetched again
     try:
         fetched = _write(session, path, shift, stop, max_bytes)
