@@ -12,7 +12,7 @@ import logging
 import queue
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,7 @@ from agent.evidence.export import (
 )
 from agent.evidence.upload import UploadError, UploadStopped
 from agent.mqtt import payloads
+from agent.police_requests.early_copy import EarlyCopies, FetchFootage
 from agent.police_requests.holds import hold_reason, hold_until
 from agent.police_requests.recheck import check_again
 from agent.police_requests.rejections import RejectionGate
@@ -88,9 +89,6 @@ class Uploading(Protocol):
 # (request id, status body, retained): a stored request's status is retained; a rejected
 # token's is not (anyone who can publish tokens could make the broker keep one per token).
 StatusSink = Callable[[str, dict[str, Any], bool], None]
-# Brings footage held elsewhere (the owner's ONVIF recorder) into the index before an
-# export: (cameras, start, end, stop); raises FetchError (Storage.fetch_from_recorders).
-FetchFootage = Callable[[Sequence[str], datetime, datetime, threading.Event], None]
 # Told each accepted request's state as it is published (the owner's notifications).
 RequestWatcher = Callable[[StoredRequest], None]
 
@@ -130,8 +128,8 @@ class RequestDesk:
         oldest: Callable[[], datetime | None] | None = None,
     ) -> None:
         self._agent = agent_id
-        self._fetch = fetch
-        # Where footage begins, in the index or on the owner's recorder (Storage).
+        # Footage on the owner's ONVIF recorder: fetched before an export, early if waiting.
+        self._fetch, self._early = fetch, EarlyCopies(fetch)
         self._oldest = oldest or index.oldest_start
         self._on_state = on_state
         self._policy = policy
@@ -316,6 +314,8 @@ class RequestDesk:
             deadline = request.owner_deadline
             if deadline is not None and self._now() >= deadline:
                 self._decline(request, "owner_timeout")
+            elif stop is not None:
+                self._early.keep(request, stop)
         elif state in _DELIVERING and stop is not None:
             self._deliver(request, stop)
 
