@@ -54,8 +54,18 @@ def record_h264(path: Path, seconds: int, fps: int = 10) -> Path:
 class ReplayRecorder:
     """rtsp://127.0.0.1:<port>/recording replays `recording`, which began at `start`."""
 
-    def __init__(self, recording: Path, start: dt.datetime, *, mode: Mode = "honest") -> None:
+    def __init__(
+        self,
+        recording: Path,
+        start: dt.datetime,
+        *,
+        mode: Mode = "honest",
+        user: str | None = None,
+        password: str = "",
+    ) -> None:
         self.recording = recording
+        self.user = user
+        self.password = password
         self.start_time = start
         self.mode = mode
         self.port = free_port()
@@ -80,6 +90,7 @@ class ReplayRecorder:
                 str(self.port),
                 "--mode",
                 self.mode,
+                *(["--user", self.user, "--password", self.password] if self.user else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log,

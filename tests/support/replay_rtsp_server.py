@@ -40,6 +40,8 @@ def main() -> None:
     parser.add_argument("--start", type=float, required=True, help="the file's start, Unix s")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--mode", choices=("honest", "wrong-start", "ignore-end"), default="honest")
+    parser.add_argument("--user", help="require RTSP digest authentication with this user")
+    parser.add_argument("--password", default="")
     args = parser.parse_args()
     Gst.init(None)
     start = dt.datetime.fromtimestamp(args.start, dt.UTC)
@@ -95,6 +97,18 @@ def main() -> None:
     factory.set_shared(False)
     factory.set_replay_support(True)
     factory.set_media_gtype(Media)
+    if args.user:
+        # Digest, as recorders ask for it (GstRtspServer.RTSPAuth, since GStreamer 1.16).
+        auth = GstRtspServer.RTSPAuth()
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        token = GstRtspServer.RTSPToken.new()
+        token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+        auth.add_digest(args.user, args.password, token)
+        server.set_auth(auth)
+        role, _ = Gst.Structure.from_string(
+            "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+        )
+        factory.add_role_from_structure(role)
     server.get_mount_points().add_factory("/recording", factory)
     server.attach(None)
     print(f"READY {args.port}", flush=True)

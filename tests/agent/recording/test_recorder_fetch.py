@@ -142,3 +142,20 @@ def test_a_replay_larger_than_allowed_is_cut_off_and_left_nowhere(
         )  # fmt: skip
     assert index.segments("front") == []
     assert list((tmp_path / "fetched" / "front").iterdir()) == []
+
+
+def test_a_recorder_asking_for_digest_credentials_gets_them(
+    recording: Path, index: SegmentIndex, tmp_path: Path
+) -> None:
+    with ReplayRecorder(recording, REC_START, user="viewer", password="s3cr:et@") as guarded:
+        start, end = REC_START + 2 * S, REC_START + 4 * S
+        with pytest.raises(FetchError, match="refused the credentials"):
+            fetch_window(
+                index, "front", guarded.url, start, end, tmp_path, username="viewer",
+                password="wrong",
+            )  # fmt: skip
+        fetched = fetch_window(
+            index, "front", guarded.url, start, end, tmp_path, username="viewer",
+            password="s3cr:et@",
+        )  # fmt: skip
+    assert 15 <= frames_and_span(fetched.path)[0] <= 21
