@@ -344,6 +344,8 @@ class App:
             key_problem=key_problem,
             on_state=notifications.request_changed,
             key_sets=key_sets,
+            fetch=storage.fetch_from_recorders,
+            oldest=storage.oldest_footage,
         )
         link.subscribe(topics.requests, desk.token_arrived)
         if key_sets is not None:

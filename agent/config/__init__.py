@@ -34,6 +34,7 @@ from agent.config.police import (
 )
 from agent.config.recording import (
     DirectorySettings,
+    OnvifRecorderSettings,
     RecordingConfig,
     RecordSettings,
     StorageConfig,
@@ -75,6 +76,7 @@ __all__ = [
     "Location",
     "NotificationsConfig",
     "OnvifDeviceConfig",
+    "OnvifRecorderSettings",
     "OwnerPageConfig",
     "PoliceConfig",
     "PoliceKey",

@@ -208,6 +208,18 @@ class CameraConfig(ConfigSection):
         _rule_error((("url",), _NO_STREAM))
 
     @model_validator(mode="after")
+    def _recorder_device(self) -> Self:
+        if self.recording.mode == "onvif" and self.onvif is None:
+            _rule_error(
+                (
+                    ("onvif",),
+                    "missing: recording mode onvif reads the recorder named by onvif.url "
+                    "(the recorder's ONVIF device address, see docs/recorders.md)",
+                )
+            )
+        return self
+
+    @model_validator(mode="after")
     def _fill_password(self) -> Self:
         problems: list[tuple[Loc, str]] = []
         if self.password_file is not None and self.password_credential is not None:

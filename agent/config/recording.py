@@ -1,5 +1,6 @@
 """Where footage comes from and goes: the `storage:` section and a camera's `recording:`,
-either recorded by the agent (record) or read from the owner's recorder's folder (directory)."""
+either recorded by the agent (record), read from the owner's recorder's folder (directory),
+or replayed from the owner's recorder by ONVIF Profile G (onvif)."""
 
 import os
 import re
@@ -94,4 +95,32 @@ class DirectorySettings(ConfigSection):
         return value
 
 
-RecordingConfig = Annotated[RecordSettings | DirectorySettings, Field(discriminator="mode")]
+# A recorder's source id or name is a short label (ONVIF's Name is at most 64 characters,
+# SourceId a URI); anything longer is not one.
+MAX_SOURCE_CHARS = 256
+
+
+class OnvifRecorderSettings(ConfigSection):
+    """The owner's recorder (NVR) holds the footage and the agent only reads it, by ONVIF
+    Profile G (docs/recorders.md): `source` is this camera's recording source on the
+    recorder (its SourceId or Name); the camera's `onvif.url` is the recorder's device
+    service."""
+
+    mode: Literal["onvif"]
+    source: str
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str) -> str:
+        if not value.strip() or len(value) > MAX_SOURCE_CHARS or not value.isprintable():
+            raise ValueError(
+                f"must be the recorder's source id or name of this camera (1 to "
+                f"{MAX_SOURCE_CHARS} printable characters); `camera-agent discover` does not "
+                "list them yet, the recorder's web page does"
+            )
+        return value
+
+
+RecordingConfig = Annotated[
+    RecordSettings | DirectorySettings | OnvifRecorderSettings, Field(discriminator="mode")
+]

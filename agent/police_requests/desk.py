@@ -31,12 +31,14 @@ from agent.evidence.export import (
 )
 from agent.evidence.upload import UploadError, UploadStopped
 from agent.mqtt import payloads
+from agent.police_requests.early_copy import EarlyCopies, FetchFootage
 from agent.police_requests.holds import hold_reason, hold_until
 from agent.police_requests.recheck import check_again
 from agent.police_requests.rejections import RejectionGate
 from agent.police_requests.store import RequestStore, StoredRequest
 from agent.police_requests.token import Policy, Rejected, status_id, verify
 from agent.recording.index import SegmentIndex
+from agent.recording.recorder_fetch import FetchError
 from contract.request_states import RequestState
 from contract.timestamps import rfc3339
 
@@ -122,8 +124,13 @@ class RequestDesk:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_state: RequestWatcher | None = None,
         rejections: RejectionGate | None = None,
+        fetch: FetchFootage | None = None,
+        oldest: Callable[[], datetime | None] | None = None,
     ) -> None:
         self._agent = agent_id
+        # Footage on the owner's ONVIF recorder: fetched before an export, early if waiting.
+        self._fetch, self._early = fetch, EarlyCopies(fetch)
+        self._oldest = oldest or index.oldest_start
         self._on_state = on_state
         self._policy = policy
         self._consent = consent
@@ -239,7 +246,7 @@ class RequestDesk:
                 self._policy,
                 now=now,
                 seen=self._store.seen,
-                oldest_footage=self._index.oldest_start(),
+                oldest_footage=self._oldest(),
             )
         except Rejected as exc:
             where = status_id(payload)
@@ -307,6 +314,8 @@ class RequestDesk:
             deadline = request.owner_deadline
             if deadline is not None and self._now() >= deadline:
                 self._decline(request, "owner_timeout")
+            elif stop is not None:
+                self._early.keep(request, stop)
         elif state in _DELIVERING and stop is not None:
             self._deliver(request, stop)
 
@@ -322,7 +331,7 @@ class RequestDesk:
                 self._store.token_of(request.id),
                 self._policy,
                 now=self._now(),
-                oldest_footage=self._index.oldest_start(),
+                oldest_footage=self._oldest(),
             )
         except Rejected as exc:
             log.warning("request %s rejected on the synchronised clock: %s", request.id, exc)
@@ -396,6 +405,8 @@ class RequestDesk:
             if directory.exists():
                 shutil.rmtree(directory)  # a half-made export from before a crash
             try:
+                if self._fetch is not None:
+                    self._fetch(request.cameras, request.start, request.end, stop)
                 package = export_evidence(
                     self._index,
                     self._agent,
@@ -407,7 +418,9 @@ class RequestDesk:
                     case=request.case,
                     key=self._key,
                 )
-            except ExportError as exc:
+            except (FetchError, ExportError) as exc:
+                if stop.is_set():
+                    return  # the agent is stopping (a fetch cut off): the next start goes on
                 self._set(request, RequestState.FAILED, exc.reason)
                 self._audit.append("failed", request.id, {"reason": exc.reason, "detail": str(exc)})
                 return

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -18,6 +18,7 @@ from agent.evidence.upload import Uploader, session_trusting
 from agent.notify.events import RequestFacts
 from agent.police_requests.delivery import Delivery
 from agent.police_requests.desk import Consent, RequestDesk, StatusSink
+from agent.police_requests.early_copy import FetchFootage
 from agent.police_requests.keyset import PoliceKeySets
 from agent.police_requests.store import RequestStore, StoredRequest
 from agent.police_requests.token import Policy, upload_allowed
@@ -69,6 +70,8 @@ def request_desk(
     key_problem: str | None,
     on_state: Callable[[RequestFacts], None],
     key_sets: PoliceKeySets | None = None,
+    fetch: FetchFootage | None = None,
+    oldest: Callable[[], datetime | None] | None = None,
 ) -> RequestDesk:
     """The daemon's desk: the config's policy and consent, an uploader that keeps to the
     allow-list, and the agent's store, index, audit log and status topic; `on_state` is
@@ -99,6 +102,8 @@ def request_desk(
         evidence_dir=data_dir / "evidence",
         uploader=Delivery(store, audit, uploader),
         on_state=lambda request: on_state(facts_of(request, consent)),
+        fetch=fetch,
+        oldest=oldest,
     )
     if key_sets is not None:
         key_sets.on_arrival = desk.wake

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.clock_step import BootTime, ClockWatch, boot_id
-from agent.config import AgentConfig, DirectorySettings, RecordSettings
+from agent.config import AgentConfig, DirectorySettings, OnvifRecorderSettings, RecordSettings
 from agent.errors import AgentError
 from agent.recording import retention
 from agent.recording.directory import DirectoryScanner
@@ -29,6 +29,7 @@ from agent.recording.index import (
 )
 from agent.recording.rebuild import HoldToKeep, has_footage, rebuild
 from agent.recording.recorder import CameraRecorder
+from agent.recording.recorder_source import RecorderSource
 from agent.recording.segments import end_of_segment
 from agent.space_reserve import SpaceReserve
 from agent.state_files import MovedAside, open_or_move_aside
@@ -119,6 +120,8 @@ class Storage:
             )
         self.recorders: dict[str, CameraRecorder] = {}
         self.scanners: dict[str, DirectoryScanner] = {}
+        # Cameras whose footage the owner's ONVIF recorder holds (recorder_source.py).
+        self.nvr_sources: dict[str, RecorderSource] = {}
         self._retention: dict[str, float] = {}
         for camera in config.cameras:
             settings = camera.recording
@@ -135,6 +138,10 @@ class Storage:
                 self._retention[camera.id] = settings.retention
             elif isinstance(settings, DirectorySettings):
                 self.scanners[camera.id] = DirectoryScanner(camera.id, settings, self.index)
+            elif isinstance(settings, OnvifRecorderSettings):
+                self.nvr_sources[camera.id] = RecorderSource(
+                    camera, self.index, self._root, now=lambda: datetime.now(UTC)
+                )
         self._forget_unwatched()
         self._next_prune = 0.0
         self._steps_seen = self.clock_watch.steps
@@ -157,7 +164,7 @@ class Storage:
                 target=self._rebuild, args=(stop,), name="footage-rebuild", daemon=True
             )
             self._rebuild_thread.start()
-        if self.scanners:
+        if self.scanners or self.nvr_sources:
             # The main loop must never wait for a scan: the first one may hash hundreds of
             # GB. tick() says when one is due.
             self._scan_thread = threading.Thread(
@@ -205,6 +212,8 @@ class Storage:
         for segment in self.index.segments(origin="external"):
             if segment.camera in self.scanners or retention.is_held(segment, holds, now):
                 continue
+            if segment.camera in self.nvr_sources:
+                continue  # a window fetched from the owner's recorder: kept with its request
             self.index.remove(segment.id)
             log.info(
                 "camera %s: no longer indexing %s (the camera is not in recording mode "
@@ -216,7 +225,7 @@ class Storage:
     def tick(self, now_mono: float) -> None:
         """Scan and prune when due (called from the main loop; scans run on their own
         thread, started by start())."""
-        if self.scanners and now_mono >= self._next_scan:
+        if (self.scanners or self.nvr_sources) and now_mono >= self._next_scan:
             self._next_scan = now_mono + SCAN_EVERY_S
             self._scan_due.set()
         steps = self.clock_watch.steps
@@ -246,6 +255,26 @@ class Storage:
                 log.warning("camera %s: scanning %s: %s", camera, scanner.folder, exc)
         if changed:
             self._summarise()  # health shows new files now, not at the next pruning pass
+        for source in self.nvr_sources.values():
+            if stop is not None and stop.is_set():
+                return
+            source.poll()
+
+    def oldest_footage(self) -> datetime | None:
+        """Where the oldest footage of any camera begins: indexed, or on an ONVIF recorder."""
+        found = [self.index.oldest_start(), *(s.oldest() for s in self.nvr_sources.values())]
+        return min((t for t in found if t is not None), default=None)
+
+    def fetch_from_recorders(
+        self, cameras: Sequence[str], start: datetime, end: datetime, stop: threading.Event
+    ) -> None:
+        """Fetch the window of every camera among `cameras` whose footage the owner's ONVIF
+        recorder holds into the index, so the export finds it (the request desk, before an
+        export). FetchError names the first that failed."""
+        for camera in cameras:
+            source = self.nvr_sources.get(camera)
+            if source is not None:
+                source.fetch(start, end, stop)
 
     def _scan_loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -386,6 +415,9 @@ class Storage:
         self, camera: str, receiving: bool
     ) -> tuple[dict[str, object] | None, tuple[str, ...]]:
         """The health `footage` object of a camera and the recording's problems."""
+        source = self.nvr_sources.get(camera)
+        if source is not None:
+            return source.report(receiving)
         scanner = self.scanners.get(camera)
         if scanner is not None:
             # The owner's recorder keeps its files on its own disk: storage_low is not ours

@@ -36,7 +36,7 @@ _MESSAGES: dict[str, str] = {
 }
 
 # Pydantic puts the tag of a discriminated union into the location; owners never write it.
-_UNION_TAGS = {("recording", "record"), ("recording", "directory")}
+_UNION_TAGS = {("recording", "record"), ("recording", "directory"), ("recording", "onvif")}
 
 
 def error_message(error: Mapping[str, Any]) -> str:

@@ -177,6 +177,18 @@ class OnvifDevice:
 
     # --- the operations: each returns the output message's values, zeep renders them ---
 
+    def service_at(self, path: str) -> str | None:
+        """Which service answers at `path` (None: nothing does); a recorder adds its own."""
+        return {DEVICE_PATH: "device", MEDIA_PATH: "media"}.get(path)
+
+    def binding(self, service: str) -> Any:
+        """The zeep binding `service`'s messages are parsed and built by."""
+        return device_binding() if service == "device" else media_binding()
+
+    def more_services(self) -> list[dict[str, Any]]:
+        """GetServices entries beyond the device and media services (a recorder's)."""
+        return []
+
     def answer(self, service: str, operation: str, params: Any) -> dict[str, Any]:
         if service == "device":
             return self._device_operation(operation)
@@ -211,6 +223,7 @@ class OnvifDevice:
                 "Service": [
                     {"Namespace": DEVICE_NS, "XAddr": self.url, "Version": _VERSION},
                     {"Namespace": MEDIA_NS, "XAddr": self.media_url, "Version": _VERSION},
+                    *self.more_services(),
                 ]
             }
         if operation == "GetCapabilities":
@@ -226,7 +239,7 @@ class OnvifDevice:
                     }
                 }
             }
-        raise _Unsupported(operation)
+        raise Unsupported(operation)
 
     def _media_operation(self, operation: str, params: Any) -> dict[str, Any]:
         if operation == "GetProfiles":
@@ -243,8 +256,8 @@ class OnvifDevice:
                             "Timeout": "PT0S",
                         }
                     }
-            raise _InvalidArgs(f"no profile {token!r}")
-        raise _Unsupported(operation)
+            raise InvalidArgs(f"no profile {token!r}")
+        raise Unsupported(operation)
 
     def check_token(self, envelope: etree._Element) -> None:
         """WS-Security UsernameToken with PasswordDigest = Base64(SHA-1(nonce + created +
@@ -312,12 +325,12 @@ def _profile_values(profile: Profile) -> dict[str, Any]:
     }
 
 
-class _Unsupported(Exception):
-    pass
+class Unsupported(Exception):
+    """The device does not do this operation (ter:ActionNotSupported)."""
 
 
-class _InvalidArgs(Exception):
-    pass
+class InvalidArgs(Exception):
+    """An argument names nothing the device has (ter:InvalidArgVal)."""
 
 
 _ENV = ElementMaker(namespace=SOAP12, nsmap={"env": SOAP12, "ter": TER})
@@ -353,7 +366,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(413, b"")
             return
         body = self.rfile.read(length)
-        service = {DEVICE_PATH: "device", MEDIA_PATH: "media"}.get(self.path)
+        service = self.owner.service_at(self.path)
         if service is None:
             self._send(404, b"")
             return
@@ -373,7 +386,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.owner.requests.append(operation)
         if operation == "GetSystemDateAndTime" and self.owner.clock_reply is not None:
             return 200, self.owner.clock_reply
-        binding = device_binding() if service == "device" else media_binding()
+        binding = self.owner.binding(service)
         try:
             op = binding.get(operation)
         except ValueError:
@@ -385,9 +398,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             values = self.owner.answer(service, operation, params)
         except NotAuthorized:
             return 400, fault("NotAuthorized", "Sender not Authorized")
-        except _Unsupported:
+        except Unsupported:
             return 400, fault("ActionNotSupported", f"{operation} is not supported")
-        except _InvalidArgs as exc:
+        except InvalidArgs as exc:
             return 400, fault("InvalidArgVal", str(exc))
         message = op.output.serialize(**values)
         return 200, bytes(etree.tostring(message.content, xml_declaration=True, encoding="utf-8"))

@@ -311,7 +311,23 @@ ERROR_CASES = {
     ),
     "unknown recording mode": (
         MINIMAL + "    recording:\n      mode: cloud\n",
-        "cameras[0].recording.mode: must be one of 'record', 'directory' (line 9)",
+        "cameras[0].recording.mode: must be one of 'record', 'directory', 'onvif' (line 9)",
+    ),
+    "onvif recorder without its device": (
+        MINIMAL + "    recording:\n      mode: onvif\n      source: cam-1\n",
+        "cameras[0].onvif: missing: recording mode onvif reads the recorder named by onvif.url "
+        "(the recorder's ONVIF device address, see docs/recorders.md) (line 6)",
+    ),
+    "onvif recorder without a source": (
+        MINIMAL + "    recording:\n      mode: onvif\n",
+        "cameras[0].recording.source: missing (required) (line 8)",
+    ),
+    "onvif recorder source with a control character": (
+        MINIMAL + "    onvif: {url: 'http://nvr.local/onvif/device_service'}\n"
+        '    recording:\n      mode: onvif\n      source: "cam\\u0007"\n',
+        "cameras[0].recording.source: must be the recorder's source id or name of this camera "
+        "(1 to 256 printable characters); `camera-agent discover` does not list them yet, "
+        "the recorder's web page does (line 11)",
     ),
     "directory recording without path": (
         MINIMAL + "    recording: {mode: directory}\n",
