@@ -50,6 +50,7 @@ from contract.topics import Kind
 from registry.db.schema import rejected_messages
 from registry.errors import RegistryError
 from registry.ingest import health
+from registry.ingest.intervals import IntervalWriter
 from registry.ingest.rows import CameraKey, RowWriter
 from registry.ingest.validate import Accepted, Rejected, Withdrawn, short_reason, storable
 
@@ -107,6 +108,7 @@ class IngestStore:
         self._dialect = engine.dialect.name
         self._health = health.writer_for(self._dialect)
         self._rows = RowWriter(self._dialect)
+        self._intervals = IntervalWriter(self._dialect)
 
     # --- a batch -----------------------------------------------------------------------------
 
@@ -272,6 +274,8 @@ class IngestStore:
                     fresh.append((row, message))
             if fresh:
                 self._health.update_cameras(cursor, health.camera_changes(fresh))
+                # The camera rows are locked now (update_cameras): their intervals next.
+                self._intervals.apply(cursor, [message for _, message in fresh])
             return len(fresh)
         finally:
             cursor.close()
