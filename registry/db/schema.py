@@ -77,16 +77,14 @@ cameras = Table(
     # arrive out of order (several ingest workers) still give the right `missing`.
     Column("seq_first", BigInteger),
     Column("epoch_received", BigInteger, nullable=False, default=0),
-    # The open (not yet closed) intervals of camera_intervals, kept here because this row
-    # is written at every report anyway (registry/ingest/intervals.py): the state since
-    # `state_start`, last reported at `state_end`; the footage run recorded without a
-    # known gap from `run_start` to `run_end`; the gap totals of the previous report.
+    # The open (not yet closed) intervals of camera_intervals (registry/ingest/intervals.py):
+    # the state since `state_start` and the footage recorded without a known gap since
+    # `run_start` (their ends are `report_ts` and `footage_newest`); the gap totals of the
+    # report the run last grew by.
     Column("state_start", Float),
-    Column("state_end", Float),
     Column("state_code", SmallInteger),
     Column("state_problems", Integer),
     Column("run_start", Float),
-    Column("run_end", Float),
     Column("gap_count", BigInteger),
     Column("gap_seconds", Float),
     Index("cameras_lat_lon", "lat", "lon"),

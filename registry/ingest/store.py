@@ -273,9 +273,9 @@ class IngestStore:
                     inserted.discard(key)  # a report twice in one batch counts once
                     fresh.append((row, message))
             if fresh:
-                self._health.update_cameras(cursor, health.camera_changes(fresh))
-                # The camera rows are locked now (update_cameras): their intervals next.
-                self._intervals.apply(cursor, [message for _, message in fresh])
+                before = self._health.update_cameras(cursor, health.camera_changes(fresh))
+                # The camera rows are locked now, and their open intervals were read then.
+                self._intervals.apply(cursor, [message for _, message in fresh], before)
             return len(fresh)
         finally:
             cursor.close()

@@ -137,7 +137,10 @@ def _footage_at(h: CameraHistory, t: float, now: float, code: int | None, proble
             return "live"
         if t < h.run_start and h.footage_oldest is not None and h.footage_oldest <= t:
             return "unknown"  # held before the registry began its runs, gaps unknown
-    return "none"
+        return "none"
+    # No footage reported yet (a camera's first segment is not closed yet): the registry
+    # cannot tell; its state says what it can.
+    return "unknown"
 
 
 def verdict_at(h: CameraHistory, t: float, now: float) -> Verdict:
@@ -155,6 +158,8 @@ def verdict_at(h: CameraHistory, t: float, now: float) -> Verdict:
     names = tuple(problems_of(problems))
     if code is None or code == STATUS_CODES["offline"]:
         return Verdict("offline", names, footage)
+    if code == STATUS_CODES["failed"]:  # no usable picture, recorded or not
+        return Verdict("failed", names, footage)
     if footage == "gap":
         return Verdict("gap", names, footage)
     if footage == "none":

@@ -110,12 +110,11 @@ _COLUMNS = (
     cameras.c.health_json,
     cameras.c.footage_oldest,
     cameras.c.footage_newest,
+    cameras.c.report_ts,
     cameras.c.state_start,
-    cameras.c.state_end,
     cameras.c.state_code,
     cameras.c.state_problems,
     cameras.c.run_start,
-    cameras.c.run_end,
 )
 
 
@@ -158,11 +157,12 @@ def _histories(
     histories = {
         (row.agent_id, row.camera_id): CameraHistory(
             state_start=row.state_start,
-            state_end=row.state_end,
+            # The open intervals end at the newest report and its newest footage.
+            state_end=row.report_ts if row.state_start is not None else None,
             state_code=row.state_code,
             state_problems=row.state_problems,
             run_start=row.run_start,
-            run_end=row.run_end,
+            run_end=row.footage_newest if row.run_start is not None else None,
             footage_oldest=row.footage_oldest,
             footage_newest=row.footage_newest,
         )

@@ -144,8 +144,8 @@ async def search_api(request: Request) -> Response:
             caller.remote,
             lat=lat,
             lon=lon,
-            at=_time(start),
-            until=_time(end),
+            at=datetime.fromtimestamp(start, UTC).isoformat(),
+            until=datetime.fromtimestamp(end, UTC).isoformat() if end != start else None,
             reason=reason,
             found=len(result.cameras),
         )

@@ -88,9 +88,9 @@ def test_a_growing_gap_count_closes_the_run_and_brackets_the_gap() -> None:
     after, closed = fold(OpenIntervals(), reports)
     assert closed == [
         (KIND_RUN, T0 - 3600, T0 + 55, None, None),
-        (KIND_GAP, T0 + 55, T0 + 115, None, None),
+        (KIND_GAP, T0 + 55, T0 + 75, None, None),
     ]
-    assert (after.run_start, after.run_end) == (T0 + 115, T0 + 175)
+    assert (after.run_start, after.run_end) == (T0 + 75, T0 + 175)
 
 
 def test_pruned_old_footage_lowers_the_gap_totals_without_a_gap() -> None:
@@ -159,8 +159,9 @@ def test_ingest_keeps_one_row_per_change_and_the_open_state_in_the_camera(
         (KIND_STATE, T0 + 10, T0 + 110, OK, 0),
         (KIND_STATE, T0 + 110, T0 + 160, FAILED, COVERED),
     ]
-    assert (camera.state_start, camera.state_end, camera.state_code) == (T0 + 160, T0 + 200, OK)
-    assert (camera.run_start, camera.run_end) == (T0 - 86400, T0 + 195)
+    # the open intervals: the state since T0 + 160 and the run, up to the newest report
+    assert (camera.state_start, camera.report_ts, camera.state_code) == (T0 + 160, T0 + 200, OK)
+    assert (camera.run_start, camera.footage_newest) == (T0 - 86400, T0 + 195)
     # 20 reports, 2 rows: the point of keeping intervals instead of reports
     assert len(rows) == 2
 
@@ -178,3 +179,16 @@ def test_prune_deletes_only_intervals_past_the_retention(engine: Engine) -> None
     with engine.connect() as db:
         left = sorted(r.end_ts for r in db.execute(select(camera_intervals)))
     assert left == [T0 - 10, T0 + 5]
+
+
+def test_a_gap_counted_before_new_footage_is_placed_when_footage_follows() -> None:
+    reports = [
+        report(T0, newest=T0 - 5),
+        report(T0 + 30, newest=T0 - 5, gap_count=1, gap_seconds=12.0),  # offline, counted
+        report(T0 + 90, newest=T0 + 85, gap_count=1, gap_seconds=12.0),
+    ]
+    _, closed = fold(OpenIntervals(), reports)
+    assert closed == [
+        (KIND_RUN, T0 - 3600, T0 - 5, None, None),
+        (KIND_GAP, T0 - 5, T0 + 7, None, None),
+    ]

@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from contract.timestamps import rfc3339_epoch
+from registry.db.schema import camera_intervals
+from registry.ingest.intervals import KIND_GAP
 from registry.ingest.pipeline import ingest_one
 from registry.ingest.store import IngestStore
 from registry.ingest.validate import Accepted, MessageValidator
@@ -112,7 +115,16 @@ def test_a_camera_covered_between_t1_and_t2_is_unusable_inside_and_usable_outsid
 
 
 def test_a_recording_gap_at_t_excludes_the_camera(web: RegistryWeb) -> None:
-    in_gap = _found(search(web, at=iso(GAP_REPORTED - 40)))
+    with web.engine.connect() as db:
+        [(start, end)] = db.execute(
+            select(camera_intervals.c.start_ts, camera_intervals.c.end_ts).where(
+                camera_intervals.c.kind == KIND_GAP
+            )
+        ).all()
+    # 20 s, from where the footage of the report before ended
+    assert end - start == pytest.approx(20.0)
+    assert GAP_REPORTED - 60 - REPORT_EVERY_S <= start <= GAP_REPORTED
+    in_gap = _found(search(web, at=iso((start + end) / 2)))
     assert in_gap["listed"] == "excluded"
     assert (in_gap["state"], in_gap["footage"]) == ("gap", "gap")
     well_after = _found(search(web, at=iso(GAP_REPORTED + 120)))
