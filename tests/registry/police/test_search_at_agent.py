@@ -36,7 +36,7 @@ CAMERA = (52.9925, 6.5649)  # looking south, 90° wide, 25 m
 # observe 5.2 m, detect 12.8 m (agent/quality/dori.py).
 DORI_POINTS = [(1.0, "identify"), (2.0, "recognise"), (4.0, "observe"), (10.0, "detect")]
 INTERVAL_S = 2.0  # the simulated camera's keyframe spacing
-SEGMENT_S = 40  # longer than 30 s: a search for 30 s ago is past the newest closed segment
+SEGMENT_S = 60  # a search for 30 s ago can be past the newest closed segment, as by default
 WAIT_S = 60.0
 
 
@@ -152,7 +152,8 @@ def test_state_at_t_gap_live_and_dori_with_a_real_agent(
     def past_newest() -> Any:
         r = row()
         moment = time.time() - 30
-        return moment if r.footage_newest is not None and r.footage_newest < moment else None
+        after_loss = moment > back.state_start + 2 and r.footage_newest is not None
+        return moment if after_loss and r.footage_newest < moment else None
 
     moment = eventually(past_newest, "a moment past the newest segment", WAIT_S, 0.3)
     recent = search(5, at=moment)
