@@ -30,8 +30,9 @@ its messages are applied again one by one, each in its own transaction, and the 
 is refused is stored in `rejected_messages` with the database's reason. Database trouble
 is a RegistryError: the worker keeps the batch unacknowledged and tries again.
 
-The rows of each table are built in rows.py, health's in health.py; this module is the
-batch: one transaction, its lock order, its retries and the refusals.
+The rows of each table are built in rows.py, health's in health.py, the cameras' history
+intervals in intervals.py (folded from the new reports after the camera rows are locked);
+this module is the batch: one transaction, its lock order, its retries and the refusals.
 """
 
 from __future__ import annotations
