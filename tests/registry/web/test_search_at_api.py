@@ -257,3 +257,15 @@ def test_a_huge_route_body_is_refused_before_it_is_read(web: RegistryWeb) -> Non
     point = {"lat": 52.99, "lon": 6.56, "at": "2026-11-27T12:00:00Z"}
     answer = _route(web, [point] * 5000)
     assert answer.status_code == 413
+
+
+def test_a_deeply_nested_route_is_refused_as_bad_json(web: RegistryWeb) -> None:
+    body = '{"reason": "x", "route": ' + "[" * 30_000 + "]" * 30_000 + "}"
+    answer = requests.post(
+        web.url + "/api/v1/search/route",
+        data=body,
+        headers={**_police(web), "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert answer.status_code == 400, answer.text
+    assert "not valid JSON" in answer.json()["error"]
