@@ -57,6 +57,9 @@ _CODE_STATE = {
     STATUS_CODES["offline"]: "offline",
 }
 RECORDING_STOPPED = "recording_stopped"
+# A moment this far past the registry's clock is still "now" (the officer's clock, the
+# agent's): the search accepts it (registry/web/search_api.py), so the live state covers it.
+CLOCK_SKEW_S = 60.0
 
 Span = tuple[float, float]
 StateRow = tuple[float, float, int, int]  # start, end, status code, problems mask
@@ -113,7 +116,7 @@ def _state_at(h: CameraHistory, t: float, now: float) -> tuple[int | None, int, 
         problems = h.state_problems or 0
         if h.state_start <= t <= h.state_end:
             return h.state_code, problems, True
-        if h.state_end < t <= now and _fresh(h, now):
+        if h.state_end < t <= now + CLOCK_SKEW_S and _fresh(h, now):
             return h.state_code, problems, True
     return None, 0, True
 
@@ -127,7 +130,7 @@ def _footage_at(h: CameraHistory, t: float, now: float, code: int | None, proble
         if h.run_start <= t <= h.run_end:
             return "recorded"
         live = (
-            h.run_end < t <= now
+            h.run_end < t <= now + CLOCK_SKEW_S
             and _fresh(h, now)
             and code is not None
             and code != STATUS_CODES["offline"]

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from contract.timestamps import rfc3339_epoch
 from registry.police import search, search_at
 from registry.police.claims import parse_time
+from registry.police.history import CLOCK_SKEW_S
 from registry.web import user_audit
 from registry.web.access import require, state_of
 from registry.web.auth import Role
@@ -28,8 +29,8 @@ from registry.web.json_body import json_body, required_text
 __all__ = ["routes"]
 
 # A moment a little ahead of the server's clock is the officer's clock running fast; more
-# is a mistake, said as one.
-FUTURE_SKEW_S = 60.0
+# is a mistake, said as one. The same allowance as the history's live state.
+FUTURE_SKEW_S = CLOCK_SKEW_S
 # No registry holds anything older (and the arithmetic of earlier years is a trap).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 
