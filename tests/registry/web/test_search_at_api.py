@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,23 @@ from tests.registry.ingest.test_ingest_store import birth, health, topic
 from tests.support.registry_web import RegistryWeb, registry_web, server_config
 
 CAMERA = (52.9925, 6.5649)  # looking south (180°), 90° wide, range 80 m here
-NOW = time.time()
-# The camera's story (seconds before the test's start): ok, covered, ok, a recording gap, ok.
-COVERED = (NOW - 900, NOW - 600)
-GAP_REPORTED = NOW - 300  # the report after the gap says one more gap
 REPORT_EVERY_S = 30.0
+
+
+@dataclass(frozen=True)
+class Story:
+    """The camera's story, in seconds before the test's start: ok, covered, ok, a recording
+    gap, ok, reporting every 30 s until 10 s ago."""
+
+    now: float
+
+    @property
+    def covered(self) -> tuple[float, float]:
+        return (self.now - 900, self.now - 600)
+
+    @property
+    def gap_reported(self) -> float:  # the report after the gap says one more gap
+        return self.now - 300
 
 
 def iso(epoch: float) -> str:
@@ -40,24 +53,24 @@ def iso(epoch: float) -> str:
     return text
 
 
-def _store_story(web: RegistryWeb) -> None:
+def _store_story(web: RegistryWeb, story: Story) -> None:
     validator, store = MessageValidator("camreg/v1"), IngestStore(web.engine)
     born = birth()
     born["cameras"][0]["location"]["range_m"] = 80
     ingest_one(validator, store, topic("shop-1", "state"), json.dumps(born).encode())
-    t, seq, gaps, newest = NOW - 1500, 0, 0, NOW - 1500
-    while t <= NOW - 10:
+    t, seq, gaps, newest = story.now - 1500, 0, 0, story.now - 1500
+    while t <= story.now - 10:
         seq += 1
-        covered = COVERED[0] <= t < COVERED[1]
+        covered = story.covered[0] <= t < story.covered[1]
         payload = health(seq=seq, status="failed" if covered else "ok")
         payload["problems"] = ["covered"] if covered else []
-        if abs(t - GAP_REPORTED) < REPORT_EVERY_S / 2:
+        if abs(t - story.gap_reported) < REPORT_EVERY_S / 2:
             gaps += 1
         # Footage of 60 s segments: the newest closed one ends up to a minute back.
         newest = t - (t % 60)
         payload["ts"] = iso(t)
         payload["footage"].update(
-            oldest=iso(NOW - 86400),
+            oldest=iso(story.now - 86400),
             newest=iso(newest),
             gaps={"count": gaps, "seconds": 20.0 * gaps},
         )
@@ -69,10 +82,15 @@ def _store_story(web: RegistryWeb) -> None:
 
 
 @pytest.fixture
-def web(tmp_path: Path, db_url: str) -> Iterator[RegistryWeb]:
+def story() -> Story:
+    return Story(time.time())
+
+
+@pytest.fixture
+def web(tmp_path: Path, db_url: str, story: Story) -> Iterator[RegistryWeb]:
     with registry_web(server_config(tmp_path), database_url=db_url) as web:
         web.add_user("piet", Role.POLICE)
-        _store_story(web)
+        _store_story(web, story)
         yield web
 
 
@@ -100,13 +118,13 @@ def _found(answer: requests.Response) -> dict[str, Any]:
 
 
 def test_a_camera_covered_between_t1_and_t2_is_unusable_inside_and_usable_outside(
-    web: RegistryWeb,
+    web: RegistryWeb, story: Story
 ) -> None:
-    inside = _found(search(web, at=iso((COVERED[0] + COVERED[1]) / 2)))
+    inside = _found(search(web, at=iso((story.covered[0] + story.covered[1]) / 2)))
     assert inside["listed"] == "excluded"
     assert (inside["state"], inside["problems"]) == ("failed", ["covered"])
-    before = _found(search(web, at=iso(COVERED[0] - 120)))
-    after = _found(search(web, at=iso(COVERED[1] + 60)))
+    before = _found(search(web, at=iso(story.covered[0] - 120)))
+    after = _found(search(web, at=iso(story.covered[1] + 60)))
     for outside in (before, after):
         assert outside["listed"] == "cameras"
         assert outside["state"] == "usable" and outside["footage_held"] is True
@@ -114,7 +132,7 @@ def test_a_camera_covered_between_t1_and_t2_is_unusable_inside_and_usable_outsid
     assert inside["status"] == "ok"
 
 
-def test_a_recording_gap_at_t_excludes_the_camera(web: RegistryWeb) -> None:
+def test_a_recording_gap_at_t_excludes_the_camera(web: RegistryWeb, story: Story) -> None:
     with web.engine.connect() as db:
         [(start, end)] = db.execute(
             select(camera_intervals.c.start_ts, camera_intervals.c.end_ts).where(
@@ -123,11 +141,11 @@ def test_a_recording_gap_at_t_excludes_the_camera(web: RegistryWeb) -> None:
         ).all()
     # 20 s, from where the footage of the report before ended
     assert end - start == pytest.approx(20.0)
-    assert GAP_REPORTED - 60 - REPORT_EVERY_S <= start <= GAP_REPORTED
+    assert story.gap_reported - 60 - REPORT_EVERY_S <= start <= story.gap_reported
     in_gap = _found(search(web, at=iso((start + end) / 2)))
     assert in_gap["listed"] == "excluded"
     assert (in_gap["state"], in_gap["footage"]) == ("gap", "gap")
-    well_after = _found(search(web, at=iso(GAP_REPORTED + 120)))
+    well_after = _found(search(web, at=iso(story.gap_reported + 120)))
     assert well_after["listed"] == "cameras" and well_after["footage"] == "recorded"
 
 
@@ -147,41 +165,47 @@ def test_a_search_for_30_s_ago_counts_the_live_recording(web: RegistryWeb) -> No
     ("meters", "level"),
     [(4, "identify"), (10, "recognise"), (20, "observe"), (40, "detect"), (70, None)],
 )
-def test_the_dori_level_at_the_point(web: RegistryWeb, meters: float, level: str | None) -> None:
+def test_the_dori_level_at_the_point(
+    web: RegistryWeb, meters: float, level: str | None, story: Story
+) -> None:
     # birth(): identify 6 m, recognise 12 m, observe 24 m, detect 60 m
     point = _south(meters)
-    camera = _found(search(web, lat=point[0], lon=point[1], at=iso(COVERED[1] + 60)))
+    camera = _found(search(web, lat=point[0], lon=point[1], at=iso(story.covered[1] + 60)))
     assert camera["dori_level"] == level
     assert camera["distance_m"] == pytest.approx(meters, abs=0.2)
 
 
 def test_ranking_puts_the_closer_identifying_camera_first_for_the_same_state(
-    web: RegistryWeb,
+    web: RegistryWeb, story: Story
 ) -> None:
     near = _south(4)
     scores = [
-        _found(search(web, lat=p[0], lon=p[1], at=iso(COVERED[1] + 60)))["score"]
+        _found(search(web, lat=p[0], lon=p[1], at=iso(story.covered[1] + 60)))["score"]
         for p in (near, _south(10), _south(20), _south(40))
     ]
     assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]
 
 
-def test_a_time_range_over_the_cover_shows_its_timeline(web: RegistryWeb) -> None:
-    camera = _found(search(web, at=iso(COVERED[0] - 120), until=iso(COVERED[1] + 60)))
+def test_a_time_range_over_the_cover_shows_its_timeline(web: RegistryWeb, story: Story) -> None:
+    camera = _found(search(web, at=iso(story.covered[0] - 120), until=iso(story.covered[1] + 60)))
     assert camera["listed"] == "cameras" and camera["state"] == "usable"
     states = [piece["state"] for piece in camera["timeline"]]
     assert states == ["usable", "failed", "usable"]
     assert 0.2 < camera["usefulness"] < 0.7
     # entirely inside the cover: nothing to ask for
-    inside = _found(search(web, at=iso(COVERED[0] + 60), until=iso(COVERED[1] - 60)))
+    inside = _found(search(web, at=iso(story.covered[0] + 60), until=iso(story.covered[1] - 60)))
     assert inside["listed"] == "excluded" and inside["usefulness"] == 0
 
 
-def test_a_route_is_searched_in_one_call(web: RegistryWeb) -> None:
+def test_a_route_is_searched_in_one_call(web: RegistryWeb, story: Story) -> None:
     route = [
-        {"lat": _south(4)[0], "lon": _south(4)[1], "at": iso(COVERED[0] - 120)},
-        {"lat": _south(10)[0], "lon": _south(10)[1], "at": iso((COVERED[0] + COVERED[1]) / 2)},
-        {"lat": CAMERA[0] + 0.001, "lon": CAMERA[1], "at": iso(COVERED[1] + 60)},  # behind it
+        {"lat": _south(4)[0], "lon": _south(4)[1], "at": iso(story.covered[0] - 120)},
+        {
+            "lat": _south(10)[0],
+            "lon": _south(10)[1],
+            "at": iso((story.covered[0] + story.covered[1]) / 2),
+        },
+        {"lat": CAMERA[0] + 0.001, "lon": CAMERA[1], "at": iso(story.covered[1] + 60)},  # behind it
     ]
     answer = requests.post(
         web.url + "/api/v1/search/route",
