@@ -17,6 +17,7 @@ from contract.config import (
     Seconds,
     load_yaml_model,
 )
+from contract.config.fields import at_least_seconds
 from registry.enrolment.settings import EnrolmentSettings
 from registry.evidence.timestamp import load_roots
 
@@ -148,6 +149,9 @@ class ServerConfig(ConfigSection):
     enrolment: EnrolmentSettings = EnrolmentSettings()
     # Where no bearing is known, a camera "could have seen" points within this distance.
     search_radius_m: Annotated[float, Field(gt=0, le=1000)] = 30.0
+    # How long each camera's state and footage intervals are kept for the police search
+    # at a moment (registry/ingest/retention.py); agents keep footage about 30 days.
+    history_retention: Annotated[Seconds, at_least_seconds(3600)] = 30 * 86400.0
     # Ingest workers share the agents' messages through this MQTT shared-subscription group.
     share_group: str = "camera-registry"
 

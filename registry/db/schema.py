@@ -11,6 +11,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -76,7 +77,38 @@ cameras = Table(
     # arrive out of order (several ingest workers) still give the right `missing`.
     Column("seq_first", BigInteger),
     Column("epoch_received", BigInteger, nullable=False, default=0),
+    # The open (not yet closed) intervals of camera_intervals (registry/ingest/intervals.py):
+    # the state since `state_start` and the footage recorded without a known gap since
+    # `run_start` (their ends are `report_ts` and `footage_newest`); the gap totals of the
+    # report the run last grew by.
+    Column("state_start", Float),
+    Column("state_code", SmallInteger),
+    Column("state_problems", Integer),
+    Column("run_start", Float),
+    Column("gap_count", BigInteger),
+    Column("gap_seconds", Float),
     Index("cameras_lat_lon", "lat", "lon"),
+)
+
+# What each camera's state and footage were, as closed intervals (the open ones are in
+# `cameras`): one row per state change, recorded run or gap, not one per report, so 30
+# days of 350,000 cameras fit one PostgreSQL server (docs/registry.md has the cost).
+# Codes, not text, for size: registry/ingest/intervals.py defines them.
+camera_intervals = Table(
+    "camera_intervals",
+    metadata,
+    Column("agent_id", String(ID), nullable=False),
+    Column("camera_id", String(ID), nullable=False),
+    Column("kind", SmallInteger, nullable=False),  # state | run | gap
+    Column("start_ts", Float, nullable=False),
+    Column("end_ts", Float, nullable=False),
+    Column("status", SmallInteger),  # state rows: ok, degraded, failed, offline
+    Column("problems", Integer),  # state rows: a bit per problem code
+    # A camera's intervals that reach into a searched moment (end_ts >= T).
+    Index("camera_intervals_camera_end", "agent_id", "camera_id", "end_ts"),
+    # The retention prune (end_ts < cutoff): rows arrive in about end_ts order, so a BRIN
+    # index of a few pages serves it on PostgreSQL (SQLite makes a plain one).
+    Index("camera_intervals_end", "end_ts", postgresql_using="brin"),
 )
 
 health_history = Table(

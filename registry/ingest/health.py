@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from registry.ingest.intervals import OPEN_SELECT
 from registry.ingest.validate import Accepted, epoch
 
 # One health_history row: agent, camera, bdseq, seq, ts, status, problems, payload, received.
@@ -162,11 +163,12 @@ class HealthWriter(Protocol):
     def insert_history(self, cursor: Any, rows: list[HistoryRow]) -> set[ReportKey]:
         """Insert the rows not held yet; return the keys of those inserted."""
 
-    def update_cameras(self, cursor: Any, rounds: list[list[CameraChange]]) -> None:
+    def update_cameras(self, cursor: Any, rounds: list[list[CameraChange]]) -> dict[Any, Any]:
         """Make missing camera rows, lock them in key order, apply the changes. No row is
         made from reports of a boot older than the agent's current one (agents.bdseq): such
         a camera is one the agent has dropped since (a stale retained report), or its
-        newer birth has made the row already."""
+        newer birth has made the row already. Returns each camera's open intervals as they
+        were before (intervals.OPEN_SELECT, read with the lock: no second read)."""
 
     def touch_agents(self, cursor: Any, last_seen: dict[str, float]) -> None:
         """Every agent heard from gets a row and its newest last_seen."""
@@ -197,7 +199,7 @@ class PostgresHealth:
         "ON CONFLICT (agent_id, camera_id) DO NOTHING"
     )
     _lock = (
-        "SELECT 1 FROM cameras JOIN unnest(%b::text[], %b::text[]) AS u(a, c) "
+        f"SELECT {OPEN_SELECT} FROM cameras JOIN unnest(%b::text[], %b::text[]) AS u(a, c) "
         "ON agent_id = u.a AND camera_id = u.c "
         "ORDER BY agent_id, camera_id FOR UPDATE OF cameras"
     )
@@ -220,13 +222,15 @@ class PostgresHealth:
         cursor.execute(self._history, [list(column) for column in zip(*rows, strict=True)])
         return {tuple(row) for row in cursor.fetchall()}
 
-    def update_cameras(self, cursor: Any, rounds: list[list[CameraChange]]) -> None:
+    def update_cameras(self, cursor: Any, rounds: list[list[CameraChange]]) -> dict[Any, Any]:
         keys = new_camera_keys(rounds)
         agents, cameras = [k[0] for k in keys], [k[1] for k in keys]
         cursor.execute(self._cameras, [agents, cameras, [k[2] for k in keys]])
         cursor.execute(self._lock, [agents, cameras])
+        before = {(row[0], row[1]): row[2:] for row in cursor.fetchall()}
         for changes in rounds:
             cursor.execute(self._update, [list(column) for column in zip(*changes, strict=True)])
+        return before
 
     def touch_agents(self, cursor: Any, last_seen: dict[str, float]) -> None:
         items = sorted(last_seen.items())
@@ -267,14 +271,24 @@ class SqliteHealth:
                 inserted.add((row[0], row[1], row[2], row[3]))
         return inserted
 
-    def update_cameras(self, cursor: Any, rounds: list[list[CameraChange]]) -> None:
+    def update_cameras(self, cursor: Any, rounds: list[list[CameraChange]]) -> dict[Any, Any]:
         cursor.executemany(
             self._cameras, [{"a": a, "c": c, "b": b} for a, c, b in new_camera_keys(rounds)]
         )
+        # The batch holds SQLite's write lock since its first insert: nobody changes them.
+        before: dict[Any, Any] = {}
+        for agent, camera, _ in new_camera_keys(rounds):
+            cursor.execute(
+                f"SELECT {OPEN_SELECT} FROM cameras WHERE agent_id = ? AND camera_id = ?",
+                (agent, camera),
+            )
+            for row in cursor.fetchall():
+                before[(row[0], row[1])] = row[2:]
         for changes in rounds:
             cursor.executemany(
                 self._update, [dict(zip(CHANGE_FIELDS, c, strict=True)) for c in changes]
             )
+        return before
 
     def touch_agents(self, cursor: Any, last_seen: dict[str, float]) -> None:
         cursor.executemany(self._agents, sorted(last_seen.items()))

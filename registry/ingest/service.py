@@ -9,6 +9,7 @@ import threading
 from sqlalchemy import Engine
 
 from registry.config import ServerConfig
+from registry.ingest.retention import IntervalPruner
 from registry.ingest.subscriber import IngestStats, IngestWorker
 from registry.link import RequestRelay
 
@@ -46,6 +47,7 @@ class IngestService:
         # broker config (use_username_as_clientid) a second connection with the same user
         # would take this one's place.
         self.relay = RequestRelay(config.mqtt, connection=self.worker.connection)
+        self.pruner = IntervalPruner(engine, config.history_retention)
 
     def start(self, stop: threading.Event) -> None:
         log.info(
@@ -55,10 +57,12 @@ class IngestService:
             self.config.mqtt.broker,
         )
         self.worker.start(stop)
+        self.pruner.start(stop)
 
     def join(self, timeout: float | None = None) -> None:
         """After the stop event is set: flush the last batch, disconnect."""
         self.worker.join(timeout)
+        self.pruner.join(timeout)
         stats = self.worker.stats()
         log.info(
             "ingest stopped: %d messages, %d rejected, %d duplicates",

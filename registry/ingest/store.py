@@ -30,8 +30,9 @@ its messages are applied again one by one, each in its own transaction, and the 
 is refused is stored in `rejected_messages` with the database's reason. Database trouble
 is a RegistryError: the worker keeps the batch unacknowledged and tries again.
 
-The rows of each table are built in rows.py, health's in health.py; this module is the
-batch: one transaction, its lock order, its retries and the refusals.
+The rows of each table are built in rows.py, health's in health.py, the cameras' history
+intervals in intervals.py (folded from the new reports after the camera rows are locked);
+this module is the batch: one transaction, its lock order, its retries and the refusals.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from contract.topics import Kind
 from registry.db.schema import rejected_messages
 from registry.errors import RegistryError
 from registry.ingest import health
+from registry.ingest.intervals import IntervalWriter
 from registry.ingest.rows import CameraKey, RowWriter
 from registry.ingest.validate import Accepted, Rejected, Withdrawn, short_reason, storable
 
@@ -107,6 +109,7 @@ class IngestStore:
         self._dialect = engine.dialect.name
         self._health = health.writer_for(self._dialect)
         self._rows = RowWriter(self._dialect)
+        self._intervals = IntervalWriter(self._dialect)
 
     # --- a batch -----------------------------------------------------------------------------
 
@@ -271,7 +274,9 @@ class IngestStore:
                     inserted.discard(key)  # a report twice in one batch counts once
                     fresh.append((row, message))
             if fresh:
-                self._health.update_cameras(cursor, health.camera_changes(fresh))
+                before = self._health.update_cameras(cursor, health.camera_changes(fresh))
+                # The camera rows are locked now, and their open intervals were read then.
+                self._intervals.apply(cursor, [message for _, message in fresh], before)
             return len(fresh)
         finally:
             cursor.close()

@@ -36,9 +36,13 @@ __all__ = [
     "CameraMatch",
     "CameraView",
     "check_point",
+    "check_radius",
     "distance_m",
+    "dori_level",
     "find_cameras",
     "initial_bearing_deg",
+    "near_clause",
+    "parse_dori",
     "sees",
     "view_polygon",
 ]
@@ -83,7 +87,7 @@ def check_point(lat: object, lon: object) -> tuple[float, float]:
     return lat_f, lon_f
 
 
-def _check_radius(radius_m: object) -> float:
+def check_radius(radius_m: object) -> float:
     radius = _finite("radius_m", radius_m)
     if not 0 < radius <= SEARCH_CAP_M:
         raise ValueError(f"radius_m must be more than 0 and at most {SEARCH_CAP_M:.0f} m")
@@ -232,7 +236,7 @@ class CameraMatch:
         return CameraView(self.lat, self.lon, self.bearing_deg, self.fov_deg, self.range_m)
 
 
-def _dori(text: str | None) -> dict[str, float] | None:
+def parse_dori(text: str | None) -> dict[str, float] | None:
     """The DORI distances as the agent reported them; None when absent or unreadable."""
     if not text:
         return None
@@ -250,6 +254,19 @@ def _dori(text: str | None) -> dict[str, float] | None:
     return levels or None
 
 
+def dori_level(dori: dict[str, float] | None, distance: float) -> str | None:
+    """The best DORI level the camera reaches at `distance` metres (identify, recognise,
+    observe, detect), from its reported DORI distances (the same the map's rings are
+    drawn from); None when it reaches none there or reported none."""
+    if not dori:
+        return None
+    for level in reversed(DORI_LEVELS):  # identify first
+        reach = dori.get(level)
+        if reach is not None and distance <= reach:
+            return level
+    return None
+
+
 def _reach_expression(radius_m: float) -> Any:
     """SQL for how far each camera is taken to see, as CameraView.reach_m (NaN aside, which
     only makes it larger: the exact check in Python still decides)."""
@@ -260,7 +277,7 @@ def _reach_expression(radius_m: float) -> Any:
     )
 
 
-def _near(lat: float, lon: float, radius_m: float) -> Any:
+def near_clause(lat: float, lon: float, radius_m: float) -> Any:
     """A WHERE clause for the rows that may see the point: within the box of the largest
     reach around it (a latitude band and a longitude band, split at the antimeridian; the
     (lat, lon) index serves it), and within each row's own reach box (checked on the few
@@ -335,10 +352,10 @@ def find_cameras(
     """The cameras that could have seen (lat, lon) at `at` (aware datetime or epoch
     seconds), nearest first; ValueError for coordinates or a radius that are not valid."""
     point_lat, point_lon = check_point(lat, lon)
-    radius = _check_radius(radius_m)
+    radius = check_radius(radius_m)
     moment = _epoch(at)
     query = select(*_COLUMNS).where(
-        _near(point_lat, point_lon, radius), _footage(moment, include_unknown_footage)
+        near_clause(point_lat, point_lon, radius), _footage(moment, include_unknown_footage)
     )
     with engine.connect() as connection:
         rows = connection.execute(query).all()
@@ -368,7 +385,7 @@ def find_cameras(
                 status=judged(row.status, row.health_json).status,
                 footage_oldest=oldest,
                 footage_newest=newest,
-                dori=_dori(row.dori_json),
+                dori=parse_dori(row.dori_json),
                 bearing_deg=row.bearing_deg,
                 fov_deg=row.fov_deg,
                 range_m=row.range_m,

@@ -1,10 +1,9 @@
-"""What police users do, as JSON API: search cameras near an incident, prepare the claims of
-a request, submit the token they signed off the server, follow its status. Every search and
-request lands in the registry's audit trail with who, when, where and why."""
+"""What police users do with requests, as JSON API: prepare the claims of a request, submit
+the token they signed off the server, follow its status (the search is search_api.py).
+Every request lands in the registry's audit trail with who, when, where and why."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -25,7 +24,6 @@ from contract.strict_json import no_duplicate_keys
 from contract.timestamps import rfc3339_epoch
 from registry.db.schema import request_status, requests
 from registry.errors import RegistryError
-from registry.police import search
 from registry.police.claims import (
     ClaimsError,
     PreparedClaims,
@@ -36,95 +34,19 @@ from registry.police.claims import (
     upload_token_sha256,
     with_upload_token,
 )
-from registry.web import user_audit
+from registry.web import search_api, user_audit
 from registry.web.access import Caller, require, state_of
 from registry.web.auth import Role
+from registry.web.json_body import json_body, required_text
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024  # a search or a prepared request is a few hundred bytes
 MAX_TOKEN = 16 * 1024  # the agent refuses bigger tokens anyway (too_large)
 ISSUER = "camera-registry"  # `iss`: who prepared the claims; the police key signs them
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise HTTPException(413, f"the request body is over {MAX_BODY} bytes")
-    try:
-        value = json.loads(body, object_pairs_hook=no_duplicate_keys)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise HTTPException(400, "the body must be a JSON object")
-    return value
-
-
-def _field(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise HTTPException(400, f"{name}: required (text)")
-    return value
-
-
-def _match_json(match: search.CameraMatch, radius_m: float) -> dict[str, Any]:
-    return {
-        "agent": match.agent_id,
-        "camera": match.camera_id,
-        "name": match.name,
-        "lat": match.lat,
-        "lon": match.lon,
-        "distance_m": round(match.distance_m, 1),
-        "bearing_to_point": round(match.bearing_to_point, 1),
-        "status": match.status,
-        "footage_oldest": rfc3339_epoch(match.footage_oldest, "seconds"),
-        "footage_newest": rfc3339_epoch(match.footage_newest, "seconds"),
-        "dori_m": match.dori,
-        "bearing_deg": match.bearing_deg,
-        "fov_deg": match.fov_deg,
-        "range_m": match.range_m,
-        "view_known": match.view_known,
-        "cone": search.view_polygon(match.view, radius_m=radius_m),
-    }
-
-
-async def search_api(request: Request) -> Response:
-    caller = await require(request, Role.POLICE)
-    state = state_of(request)
-    body = await _json_body(request)
-    reason = _field(body, "reason")
-    try:
-        lat, lon = search.check_point(body.get("lat"), body.get("lon"))
-        at = parse_time(body.get("at"), "at")
-    except ValueError as exc:
-        raise HTTPException(400, str(exc)) from exc
-    radius = state.config.search_radius_m
-    matches = await run_in_threadpool(
-        functools.partial(search.find_cameras, state.engine, lat, lon, at, radius_m=radius)
-    )
-    await run_in_threadpool(
-        functools.partial(
-            user_audit.record,
-            state.engine,
-            caller.user.name,
-            "search",
-            caller.remote,
-            lat=lat,
-            lon=lon,
-            at=at.isoformat(),
-            reason=reason,
-            found=len(matches),
-        )
-    )
-    return JSONResponse(
-        {
-            "lat": lat,
-            "lon": lon,
-            "at": at.isoformat(),
-            "radius_m": radius,
-            "cameras": [_match_json(m, radius) for m in matches],
-        }
-    )
+_json_body = json_body
+_field = required_text
 
 
 async def prepare_api(request: Request) -> Response:
@@ -376,7 +298,7 @@ async def requests_api(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/api/v1/search", search_api, methods=["POST"]),
+        *search_api.routes(),
         Route("/api/v1/requests", requests_api, methods=["GET"]),
         Route("/api/v1/requests", prepare_api, methods=["POST"]),
         Route("/api/v1/requests/{request_id}/claims.json", claims_download, methods=["GET"]),

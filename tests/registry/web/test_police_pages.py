@@ -161,6 +161,10 @@ def test_search_on_the_map_finds_the_camera_that_saw_the_point_on_a_phone(
         assert 8 <= float(distance.split()[0]) <= 16  # a pixel of the map is about 3 m
         expect(front).to_contain_text("4 m")  # identifies a person within 4 m
         expect(front.locator("td.status")).to_have_text("not yet judged")  # not "ok"
+        # What it was like then, and what it could make of a person at that distance.
+        expect(front.locator("td.state")).to_have_text("unknown")  # no intervals stored here
+        expect(front.locator("td.dori-level")).to_have_text(re.compile(r"^(observe|detect) only"))
+        expect(front.locator("td.held")).to_have_text("yes")
         expect(page.locator("#outcome")).to_have_text(re.compile(r"^1 camera\(s\) could have"))
         # Its view cone and the four DORI arcs are drawn (no tile server needed).
         expect(page.locator("path.cone")).to_have_count(1)
