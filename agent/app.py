@@ -191,7 +191,7 @@ class App:
         )
         if not self._clock().synced:
             log.warning("the system clock is not synchronised; footage times may be wrong")
-        memory.limit_arenas()
+        memory.tune_malloc()
         memory.cap_ffmpeg_blocks()
         with Lifecycle(stop) as lifecycle:
             self._start(parts, stop, lifecycle)
