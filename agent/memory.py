@@ -10,10 +10,10 @@ What to hand back to the system, and when, is decided here rather than by malloc
   mmap and unmaps them on free, and shrinks a heap whose free top passes its trim
   threshold, so every sample faulted its 5-6 MB in again and the kernel zeroed them
   (about 1,300-1,500 page faults a keyframe). Fixed thresholds (MMAP_THRESHOLD_BYTES,
-  TRIM_THRESHOLD_BYTES) keep those buffers in the heap for the next sample.
+  TRIM_THRESHOLD_BYTES) keep a 1080p picture's buffers in the heap for the next sample.
 - After a sample, `release_freed` trims (malloc_trim: about 1 ms, it walks the heap)
-  only when the process grew by more than TRIM_ABOVE_BYTES since the last trim: one
-  camera's decoder stays resident for its next keyframe, while several cameras
+  only when the process is more than TRIM_ABOVE_BYTES above what the last trim left:
+  one camera's decoder stays resident for its next keyframe, while several cameras
   decoding at once are handed back as before.
 Measured on bench/cpu_per_camera.py (bench/README.md). All glibc calls; elsewhere
 (musl) they are skipped and malloc does as it does.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import threading
 
 import av  # noqa: F401  (maps the libavutil that _libavutil finds into the process)
 
@@ -36,17 +37,21 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 ARENAS = 2
-# Blocks from this size on get their own mapping (unmapped on free). glibc's own ceiling
-# for the threshold (half its 64 MB heap): every decoder buffer stays in a heap.
-MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
+# Blocks from this size on get their own mapping (unmapped on free). A 1080p picture's
+# planes (the largest 2 MB) stay in the heap for the next sample; anything larger and
+# short-lived (probing a stream at connect, a 4K picture) still leaves at once: with 32 MB
+# here such blocks were stranded between long-lived ones, and 8 cameras stayed at
+# 170-210 MB resident after every trim (139 MB with 4 MB).
+MMAP_THRESHOLD_BYTES = 4 * 1024 * 1024
 # free() shrinks a heap only past this much free space at its top; below it the
 # trimming is release_freed's (setting either threshold also stops glibc from moving
 # them by itself).
 TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
-# Resident growth since the last trim that is left for the next decode to reuse: a bit
-# more than one 1080p decoder's freed pages (4 MB measured), well inside the 8-camera
-# memory budget (bench/cpu_per_camera.py: 150 MB, 133-137 MB with a trim per sample).
-TRIM_ABOVE_BYTES = 8 * 1024 * 1024
+# Resident memory above what the last trim left that stays for the next decode to
+# reuse: one 1080p decoder's freed pages (4-6 MB measured) with room to spare, inside
+# the 8-camera memory budget (bench/cpu_per_camera.py: 150 MB; 131-137 MB right after
+# a trim).
+TRIM_ABOVE_BYTES = 10 * 1024 * 1024
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 # The largest block FFmpeg may allocate at once. The largest it needs here is one
 # decoded picture: 8K YUV 4:2:0 is 50 MB, 1080p 3 MB.
@@ -120,23 +125,41 @@ def resident_bytes() -> int | None:
         return None
 
 
-class _Trims:
-    """The resident size after the last trim, shared by the camera threads (a race
-    between two of them costs at most one extra trim)."""
+class _Samples:
+    """Shared by the camera threads: how many pictures are being decoded or analysed now,
+    and the resident size the last trim left while none was."""
 
-    after_last: int | None = None
+    lock = threading.Lock()
+    in_use = 0
+    floor: int | None = None
+
+
+def sample_started() -> None:
+    """A keyframe is about to be decoded; `release_freed` ends the sample."""
+    with _Samples.lock:
+        _Samples.in_use += 1
 
 
 def release_freed() -> bool:
-    """After a picture was decoded and analysed: return freed heap pages to the system
-    if the process grew by more than TRIM_ABOVE_BYTES since the last trim. Whether it did."""
+    """After a picture was decoded and analysed (or failed to decode): return freed heap
+    pages to the system if the process is more than TRIM_ABOVE_BYTES above what the last
+    trim left. Whether it trimmed.
+
+    The floor is only taken from a trim while no other camera has a picture in use: eight
+    cameras on one stream decode the same keyframe at once, and a trim at the end of the
+    first sample finds the others' pictures resident; counting them as the floor kept
+    them resident for good (183 MB with 8 cameras, measured)."""
+    with _Samples.lock:
+        _Samples.in_use = max(0, _Samples.in_use - 1)
+        alone = _Samples.in_use == 0
     libc = _glibc()
     if libc is None:
         return False
     resident = resident_bytes()
-    last = _Trims.after_last
-    if resident is not None and last is not None and resident - last <= TRIM_ABOVE_BYTES:
+    floor = _Samples.floor
+    if resident is not None and floor is not None and resident - floor <= TRIM_ABOVE_BYTES:
         return False
     libc.malloc_trim(0)
-    _Trims.after_last = resident_bytes()
+    if alone:
+        _Samples.floor = resident_bytes()
     return True

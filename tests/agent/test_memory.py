@@ -22,6 +22,7 @@ DECODES = """
 import json, resource, sys, threading
 from agent import memory
 from agent.streams.source import StreamSource
+from agent.streams.worker import KeyframeSampler
 
 memory.tune_malloc()
 samples = []
@@ -30,9 +31,9 @@ with StreamSource(sys.argv[1], realtime=False) as source:
         if not packet.keyframe:
             continue
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        planes = source.decode_keyframe(packet)
-        assert planes is not None and planes.luma.shape == (1080, 1920)
-        del planes
+        pictures = KeyframeSampler(0.0).pictures(source, packet)  # as the worker samples
+        assert [p.luma.shape for p in pictures] == [(1080, 1920)]
+        del pictures
         trimmed = memory.release_freed()
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
         samples.append({"faults": faults, "trimmed": trimmed})
@@ -56,9 +57,11 @@ def allocate(total):
     return blocks, fence
 
 memory.tune_malloc()
+memory.sample_started()
 first = memory.release_freed()
 result = {"first": first}
 for name, total in (("small", int(sys.argv[1])), ("big", int(sys.argv[2]))):
+    memory.sample_started()
     blocks, fence = allocate(total)
     for block in blocks:
         libc.free(block)
@@ -66,6 +69,34 @@ for name, total in (("small", int(sys.argv[1])), ("big", int(sys.argv[2]))):
     trimmed = memory.release_freed()
     result[name] = {"trimmed": trimmed, "dropped": before - memory.resident_bytes()}
 print(json.dumps(result))
+"""
+
+IN_USE_DURING_A_TRIM = """
+import ctypes, json, sys
+from agent import memory
+
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+chunk = 64 * 1024
+
+memory.tune_malloc()
+# Two cameras on one stream sample the same keyframe, the agent's first: one sample ends
+# (and trims) while the other's pictures are in use.
+memory.sample_started()
+memory.sample_started()
+blocks = [libc.malloc(chunk) for _ in range(int(sys.argv[1]) // chunk)]
+for block in blocks:
+    ctypes.memset(block, 1, chunk)
+fence = libc.malloc(64)
+while_in_use = memory.release_freed()
+# Their samples end: what they freed must go back, not count as the new normal.
+for block in blocks:
+    libc.free(block)
+before = memory.resident_bytes()
+after_their_samples = memory.release_freed()
+print(json.dumps({"while_in_use": while_in_use, "after": after_their_samples,
+                  "dropped": before - memory.resident_bytes()}))
 """
 
 
@@ -99,7 +130,7 @@ def test_one_cameras_decoder_stays_resident_between_its_keyframes(tmp_path: Path
 
 
 def test_a_large_amount_freed_at_once_goes_back_to_the_system() -> None:
-    small, big = TRIM_ABOVE_BYTES // 2, 5 * TRIM_ABOVE_BYTES
+    small, big = TRIM_ABOVE_BYTES // 2, 4 * TRIM_ABOVE_BYTES
 
     result = run(BIG_FREE, str(small), str(big))
 
@@ -108,4 +139,18 @@ def test_a_large_amount_freed_at_once_goes_back_to_the_system() -> None:
     assert result["small"] == {"trimmed": False, "dropped": result["small"]["dropped"]}
     assert result["small"]["dropped"] < MIB, "a small free stays resident for reuse"
     assert result["big"]["trimmed"] is True
-    assert result["big"]["dropped"] > 4 * TRIM_ABOVE_BYTES, result
+    assert result["big"]["dropped"] > 3 * TRIM_ABOVE_BYTES, result
+
+
+def test_pictures_in_use_during_a_trim_go_back_once_they_are_freed() -> None:
+    """Eight cameras on one stream decode the same keyframe at once: a trim at the end of
+    the first sample finds the others' pictures in use. Taking that size as the normal
+    one kept them resident for good (183 MB with 8 cameras measured, target 150 MB)."""
+    in_use = 4 * TRIM_ABOVE_BYTES
+
+    result = run(IN_USE_DURING_A_TRIM, str(in_use))
+
+    assert isinstance(result, dict)
+    assert result["while_in_use"] is True  # grown, so it trims; nothing of it is free yet
+    assert result["after"] is True, result
+    assert result["dropped"] > 3 * TRIM_ABOVE_BYTES, result
