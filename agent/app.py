@@ -191,7 +191,7 @@ class App:
         )
         if not self._clock().synced:
             log.warning("the system clock is not synchronised; footage times may be wrong")
-        memory.tune_malloc()
+        memory.limit_arenas()
         memory.cap_ffmpeg_blocks()
         with Lifecycle(stop) as lifecycle:
             self._start(parts, stop, lifecycle)

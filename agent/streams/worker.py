@@ -280,10 +280,8 @@ class KeyframeSampler:
     def pictures(self, source: Source, packet: Packet) -> list[Planes]:
         if not packet.keyframe or packet.time < self._next:
             return []
-        memory.sample_started()  # ended by memory.release_freed after the analysis
         planes = source.decode_keyframe(packet)
         if planes is None:
-            memory.release_freed()
             return []
         # Keyframes arrive with jitter: one a hair early must not push the sample a
         # whole keyframe interval later.
