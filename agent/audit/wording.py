@@ -35,6 +35,7 @@ REJECTION_WORDS: Mapping[str, str] = {
     "window_invalid": "its time window is invalid, in the future, or before any footage",
     "window_too_long": "its time window is longer than police.max_window allows",
     "upload_not_allowed": "its upload address is not in police.upload_allow",
+    "revoked_key": "the police revoked the key that signed it (police key set)",
 }
 DECLINE_WORDS: Mapping[str, str] = {
     "owner_declined": "you declined it",

@@ -13,10 +13,8 @@ import queue
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -31,8 +29,16 @@ from agent.evidence.export import (
 )
 from agent.evidence.upload import UploadError, UploadStopped
 from agent.mqtt import payloads
+from agent.police_requests.desk_terms import (
+    Consent,
+    NotAwaitingOwner,
+    PoliceStopped,
+    RequestWatcher,
+    StatusSink,
+    Uploading,
+)
 from agent.police_requests.holds import hold_reason, hold_until
-from agent.police_requests.recheck import check_again
+from agent.police_requests.recheck import check_again, check_key_still_valid
 from agent.police_requests.rejections import RejectionGate
 from agent.police_requests.store import RequestStore, StoredRequest
 from agent.police_requests.token import Policy, Rejected, status_id, verify
@@ -61,46 +67,6 @@ NO_DEVICE_KEY = "device_key_unusable"
 # A request in these states is exported and sent on the desk's thread (again after a
 # restart: the export is kept, the upload resumed).
 _DELIVERING = frozenset({RequestState.APPROVED, RequestState.EXPORTING, RequestState.UPLOADING})
-
-
-class NotAwaitingOwner(ValueError):
-    """The owner decided on a request that no longer waits for a decision."""
-
-    def __init__(self, request_id: str, state: RequestState) -> None:
-        super().__init__(f"request {request_id} is {state}, not awaiting the owner")
-        self.request_id = request_id
-        self.state = state
-
-
-class Uploading(Protocol):
-    """Sends an exported package to the request's upload URL (tus); see evidence.upload."""
-
-    def send(
-        self,
-        request: StoredRequest,
-        package: Package,
-        progress: Callable[[int, int], None],
-        stop: threading.Event,
-    ) -> None: ...
-
-
-# (request id, status body, retained): a stored request's status is retained; a rejected
-# token's is not (anyone who can publish tokens could make the broker keep one per token).
-StatusSink = Callable[[str, dict[str, Any], bool], None]
-# Told each accepted request's state as it is published (the owner's notifications).
-RequestWatcher = Callable[[StoredRequest], None]
-
-
-@dataclass(frozen=True)
-class Consent:
-    order: str  # auto | ask | never
-    voluntary: str
-    owner_timeout: timedelta
-    require_clock: bool
-
-    def policy_for(self, kind: str) -> str:
-        """auto, ask or never: the owner's policy for a request of this kind."""
-        return self.order if kind == "order" else self.voluntary
 
 
 class RequestDesk:
@@ -291,6 +257,12 @@ class RequestDesk:
 
     def _advance(self, request: StoredRequest, stop: threading.Event | None) -> None:
         state = request.state
+        if state not in (RequestState.RECEIVED, RequestState.WAITING_CLOCK):
+            try:  # received ones are checked in full below, revocation included
+                check_key_still_valid(self._store.token_of(request.id), self._policy)
+            except Rejected as exc:
+                self._reject(request, exc, "after its key was revoked")
+                return
         if state in (RequestState.RECEIVED, RequestState.WAITING_CLOCK):
             if not self._clock_trusted():
                 if state != RequestState.WAITING_CLOCK:
@@ -325,12 +297,16 @@ class RequestDesk:
                 oldest_footage=self._index.oldest_start(),
             )
         except Rejected as exc:
-            log.warning("request %s rejected on the synchronised clock: %s", request.id, exc)
-            self._set(request, RequestState.REJECTED, exc.reason)
-            self._audit.append("rejected", request.id, {"reason": exc.reason, "detail": exc.detail})
-            self._release_hold(request)
+            self._reject(request, exc, "on the synchronised clock")
             return True
         return False
+
+    def _reject(self, request: StoredRequest, exc: Rejected, when: str) -> None:
+        """An accepted request fails a check again: rejected under its id, hold released."""
+        log.warning("request %s rejected %s: %s", request.id, when, exc)
+        self._set(request, RequestState.REJECTED, exc.reason)
+        self._audit.append("rejected", request.id, {"reason": exc.reason, "detail": exc.detail})
+        self._release_hold(request)
 
     def _ask_consent(self, request: StoredRequest) -> None:
         policy = self._consent.policy_for(request.kind)
@@ -436,8 +412,17 @@ class RequestDesk:
             log.warning("request %s: exported to %s; no uploader configured", request.id, directory)
             return
         request = self._set(request, RequestState.UPLOADING, None)
+        token = self._store.token_of(request.id)
 
         def progress(sent: int, total: int) -> None:
+            # Between chunks (at most CHUNK_SECONDS apart): a key set that arrived since
+            # may revoke the key that signed this request.
+            if self._policy.key_sets is not None:
+                self._policy.key_sets.apply_arrived()
+            try:
+                check_key_still_valid(token, self._policy)
+            except Rejected as exc:
+                raise PoliceStopped(exc) from None
             current = self._store.update(request.id, self._now(), bytes_sent=sent)
             self._status(current.id, RequestState.UPLOADING, None, current)
 
@@ -445,6 +430,9 @@ class RequestDesk:
             self._uploader.send(request, package, progress, stop)
         except UploadStopped:
             return  # the agent is stopping; the next start resumes from the server's offset
+        except PoliceStopped as exc:
+            self._reject(self._store.get(request.id), exc.rejected, "while it was sent")
+            return
         except (UploadError, OSError) as exc:
             reason = getattr(exc, "reason", None) or type(exc).__name__
             log.error("request %s: upload failed: %s", request.id, exc)
