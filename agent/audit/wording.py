@@ -186,6 +186,18 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
             else:
                 change = _("camera {camera}: {problem} is no longer accepted as normal")
             return change.format(camera=d.get("camera"), problem=d.get("problem"))
+        case "keyset_accepted":
+            keys, revoked = d.get("keys"), d.get("revoked")
+            return _(
+                "police key set version {version} accepted (signed by root key {root}…, "
+                "valid until {expires}): {keys} request key(s) trusted, {revoked} revoked"
+            ).format(
+                version=d.get("version"),
+                root=str(d.get("root_kid", ""))[:12],
+                expires=_local(d.get("expires")),
+                keys=len(keys) if isinstance(keys, list) else "?",
+                revoked=len(revoked) if isinstance(revoked, list) else "?",
+            )
         case "torn_tail":
             first, last = d.get("from_line"), d.get("to_line")
             if first == last:

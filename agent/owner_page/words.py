@@ -137,6 +137,7 @@ REASONS: Mapping[str, str] = {
     "footage_missing": N_("footage of the window is missing"),
     "footage_altered": N_("a recorded file no longer matches its hash; nothing altered was sent"),
     "upload_failed": N_("the upload to the evidence store failed"),
+    "revoked_key": N_("the police revoked the key that signed it"),
 }
 
 AUDIT_EVENTS: Mapping[str, str] = {
@@ -153,6 +154,7 @@ AUDIT_EVENTS: Mapping[str, str] = {
     "failed": N_("Failed"),
     "torn_tail": N_("Audit log: a cut-off line was found"),
     "problem_acceptance": N_("Accepted problems changed"),
+    "keyset_accepted": N_("Police key set accepted"),
 }
 
 DORI_LEVELS: Mapping[str, str] = {

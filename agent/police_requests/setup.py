@@ -103,6 +103,7 @@ def request_desk(
     )
     if key_sets is not None:
         key_sets.on_arrival = desk.wake
+        key_sets.audit = audit
     return desk
 
 

@@ -135,6 +135,16 @@ def test_a_key_revoked_after_acceptance_stops_a_waiting_and_an_uploading_request
             assert [e["detail"]["reason"] for e in rejected] == ["revoked_key"], entries
             assert old.kid in rejected[0]["detail"]["detail"]
 
+        # Each key set taken is in the audit log the registry holds, with its keys and root.
+        taken = [m.json() for m in watch.messages(AUDIT) if m.json()["event"] == "keyset_accepted"]
+        assert [(e["detail"]["version"], e["detail"]["revoked"]) for e in taken] == [
+            (1, []),
+            (2, [old.kid]),
+        ]
+        assert taken[1]["detail"]["root_kid"] == root.kid
+        for entry in taken:
+            assert_valid("audit-entry", entry)
+
         # The owner can no longer approve what the police's revoked key asked for.
         approve = cli(config, "requests", "approve", "waits")
         assert approve.returncode == 64 and "request waits is rejected" in approve.stderr
@@ -146,5 +156,7 @@ def test_a_key_revoked_after_acceptance_stops_a_waiting_and_an_uploading_request
     shown = cli(config, "requests", "show", "sends")
     assert "rejected (revoked_key)" in shown.stdout, shown.stdout
     assert "revoked" in shown.stdout  # the audit line in words
+    audit = cli(config, "audit", "show").stdout
+    assert "police key set version 2 accepted" in audit and "1 revoked" in audit, audit
     verify = cli(config, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
