@@ -21,6 +21,7 @@ class RequestState(StrEnum):
     UPLOADING = "uploading"
     COMPLETED = "completed"
     FAILED = "failed"
+    WITHDRAWN = "withdrawn"  # the police withdrew it (a signed withdrawal); nothing more is sent
 
     @property
     def final(self) -> bool:
@@ -29,5 +30,11 @@ class RequestState(StrEnum):
 
 
 FINAL = frozenset(
-    {RequestState.REJECTED, RequestState.DECLINED, RequestState.COMPLETED, RequestState.FAILED}
+    {
+        RequestState.REJECTED,
+        RequestState.DECLINED,
+        RequestState.COMPLETED,
+        RequestState.FAILED,
+        RequestState.WITHDRAWN,
+    }
 )

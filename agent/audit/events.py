@@ -51,6 +51,7 @@ REQUEST_EVENTS: Mapping[str, Mapping[str, type]] = {
     "file_uploaded": {"name": str, "sha256": str, "bytes": int},
     "completed": {},
     "failed": {"reason": str},
+    "withdrawn": {"withdrawal": str, "issuer": str, "was": str},
 }
 APPROVERS = frozenset({"policy", "owner"})
 DECLINE_REASONS = frozenset({"owner_declined", "owner_timeout"})

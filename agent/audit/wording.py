@@ -36,6 +36,8 @@ REJECTION_WORDS: Mapping[str, str] = {
     "window_too_long": "its time window is longer than police.max_window allows",
     "upload_not_allowed": "its upload address is not in police.upload_allow",
     "revoked_key": "the police revoked the key that signed it (police key set)",
+    "unknown_request": "it withdraws a request this agent never accepted",
+    "request_finished": "it withdraws a request that had already ended",
 }
 DECLINE_WORDS: Mapping[str, str] = {
     "owner_declined": "you declined it",
@@ -142,6 +144,13 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
             return _("completed: the footage and its signed manifest were delivered")
         case "failed":
             return _("failed — {reason}").format(reason=_because(FAILURE_WORDS, d.get("reason"), _))
+        case "withdrawn":
+            withdrawn = _(
+                "withdrawn by the police ({issuer}, withdrawal {withdrawal}): nothing more is "
+                "sent and its footage is no longer on hold"
+            ).format(issuer=d.get("issuer"), withdrawal=d.get("withdrawal"))
+            note = d.get("note")
+            return withdrawn + (f" — {note}" if isinstance(note, str) and note else "")
         case "rejections_summarised":
             counted = d.get("count")
             reasons = d.get("reasons")

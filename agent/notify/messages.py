@@ -73,6 +73,8 @@ _REQUEST_END_TAGS: Mapping[str, str] = {
     RequestState.COMPLETED: "heavy_check_mark",
     RequestState.FAILED: "x",
     RequestState.DECLINED: "no_entry",
+    RequestState.WITHDRAWN: "leftwards_arrow_with_hook",
+    RequestState.REJECTED: "no_entry",
 }
 _BYTES_PER_GB = 1000**3
 
@@ -266,7 +268,19 @@ class Renderer:
             "footage_altered": _("recorded footage was changed after it was written"),
             "upload_failed": _("the upload did not succeed"),
         }
+        if request.state == RequestState.WITHDRAWN:
+            title = _("Police request %(case)s withdrawn") % case
+            body = _(
+                "The police withdrew request %(id)s (case %(case)s): nothing more is sent, its "
+                "footage is no longer on hold, and what was copied for it is deleted."
+            )
+            return title, body % case, PRIORITY_DEFAULT, tags
+        reasons["revoked_key"] = _("the police revoked the key that signed it")
         reason = reasons.get(request.reason or "", request.reason or "")
+        if request.state == RequestState.REJECTED:
+            title = _("Police request %(case)s stopped") % case
+            body = _("Request %(id)s (case %(case)s) was stopped: %(reason)s.")
+            return title, body % {**case, "reason": reason}, PRIORITY_DEFAULT, tags
         if request.state == RequestState.DECLINED:
             title = _("Police request %(case)s declined") % case
             body = _("Request %(id)s (case %(case)s) was declined: %(reason)s.")

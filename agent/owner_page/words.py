@@ -124,6 +124,7 @@ REQUEST_STATES: Mapping[str, str] = {
     RequestState.UPLOADING: N_("uploading"),
     RequestState.COMPLETED: N_("completed"),
     RequestState.FAILED: N_("failed"),
+    RequestState.WITHDRAWN: N_("withdrawn by the police"),
 }
 
 KINDS: Mapping[str, str] = {
@@ -155,6 +156,7 @@ AUDIT_EVENTS: Mapping[str, str] = {
     "torn_tail": N_("Audit log: a cut-off line was found"),
     "problem_acceptance": N_("Accepted problems changed"),
     "keyset_accepted": N_("Police key set accepted"),
+    "withdrawn": N_("Withdrawn by the police"),
 }
 
 DORI_LEVELS: Mapping[str, str] = {

@@ -38,10 +38,12 @@ from agent.police_requests.desk_terms import (
     Uploading,
 )
 from agent.police_requests.holds import hold_reason, hold_until
+from agent.police_requests.inbox import RequestInbox
 from agent.police_requests.recheck import check_again, check_key_still_valid
 from agent.police_requests.rejections import RejectionGate
-from agent.police_requests.store import RequestStore, StoredRequest
+from agent.police_requests.store import RequestStore, StoredRequest, UnknownRequest
 from agent.police_requests.token import Policy, Rejected, status_id, verify
+from agent.police_requests.withdrawal import Withdrawal, verify_withdrawal
 from agent.recording.index import SegmentIndex
 from contract.request_states import RequestState
 from contract.timestamps import rfc3339
@@ -52,14 +54,6 @@ log = logging.getLogger(__name__)
 TICK_S = 5.0
 # How often request ids past their token's expiry are forgotten.
 FORGET_EVERY = timedelta(hours=1)
-# Tokens waiting for the desk's thread, which may be busy for hours with an upload: a
-# flood must not grow memory without bound. A police system sends one token a request;
-# 256 waiting is more than any honest burst, and 4 MiB holds them at the usual ~1 kB
-# (a token is at most MAX_TOKEN_BYTES, 16 KiB, anyway). Past either, a token is dropped
-# unchecked and counted as `not_checked` in the rejections' summary: the sender sees no
-# status and may send it again.
-MAX_WAITING_TOKENS = 256
-MAX_WAITING_BYTES = 4 * 1024 * 1024
 # The `failed` reason of a request while the device key is missing or unusable: a package
 # the registry cannot verify would be worse than none. Its hold stays, so the footage is
 # still there once the owner has restored the key or enrolled a new one.
@@ -105,9 +99,11 @@ class RequestDesk:
         self._evidence_dir = evidence_dir
         self._uploader = uploader
         self._now = now
-        self._tokens: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        self._waiting = (0, 0)  # tokens queued and their bytes, under _waiting_lock
-        self._waiting_lock = threading.Lock()
+        self._inbox = RequestInbox(self._rejections, now)
+        # The request being exported and sent, and a withdrawal of it that arrived
+        # meanwhile: the upload stops at its next chunk (desk thread only).
+        self._sending: str | None = None
+        self._withdrawn_while_sending: Withdrawal | None = None
         self._decisions: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._next_forget = datetime.min.replace(tzinfo=UTC)
@@ -117,16 +113,8 @@ class RequestDesk:
     def token_arrived(self, payload: bytes) -> None:
         """A message on the requests topic (MQTT thread): queue it, nothing else; past
         the queue's bound, count it unchecked into the rejections' summary."""
-        with self._waiting_lock:
-            count, size = self._waiting
-            full = count >= MAX_WAITING_TOKENS or size + len(payload) > MAX_WAITING_BYTES
-            if not full:
-                self._waiting = (count + 1, size + len(payload))
-        if full:
-            self._rejections.not_checked(status_id(payload), len(payload), self._now())
-            return
-        self._tokens.put(payload)
-        self._wake.set()
+        if self._inbox.put(payload):
+            self._wake.set()
 
     def decide(self, request_id: str, approve: bool) -> StoredRequest:
         """The owner's decision (control socket, owner page). Raises RequestStoreError when
@@ -170,14 +158,8 @@ class RequestDesk:
     def _drain(self, stop: threading.Event) -> None:
         if self._policy.key_sets is not None:  # a key set sent before a token counts for it
             self._policy.key_sets.apply_arrived()
-        while not stop.is_set():
-            try:
-                payload = self._tokens.get_nowait()
-            except queue.Empty:
-                break
-            with self._waiting_lock:
-                count, size = self._waiting
-                self._waiting = (count - 1, size - len(payload))
+        self._take_withdrawals()
+        while not stop.is_set() and (payload := self._inbox.next_token()) is not None:
             self._receive(payload)
         while not stop.is_set():
             try:
@@ -208,44 +190,58 @@ class RequestDesk:
                 oldest_footage=self._index.oldest_start(),
             )
         except Rejected as exc:
-            where = status_id(payload)
-            if not self._rejections.rejected(where, exc.reason, len(payload), now):
-                return  # counted into the next summary: no status, no entry of its own
-            log.warning("request %s rejected: %s", where, exc)
-            self._status(where, RequestState.REJECTED, exc.reason)
-            self._audit.append(
-                "rejected",
-                where,
-                {"reason": exc.reason, "detail": exc.detail, "bytes": len(payload)},
-            )
+            self._refuse(payload, exc, now)
             return
         stored = self._store.accept(request, now)
-        log.info(
-            "request %s (%s, case %s, by %s): cameras %s, %s to %s",
-            request.id,
-            request.kind,
-            request.case,
-            request.requester,
-            ", ".join(request.cameras),
-            rfc3339(request.start),
-            rfc3339(request.end),
-        )
-        self._audit.append(
-            "received",
-            request.id,
-            {
-                "kind": request.kind,
-                "case": request.case,
-                "basis": request.basis,
-                "requester": request.requester,
-                "issuer": request.issuer,
-                "cameras": list(request.cameras),
-                "window": {"start": rfc3339(request.start), "end": rfc3339(request.end)},
-            },
-        )
+        log.info("request %s: %s", request.id, request.summary())
+        self._audit.append("received", request.id, request.audit_detail())
         self._hold(stored)
         self._status(stored.id, RequestState.RECEIVED, None, stored)
         self._advance(stored, None)
+
+    def _refuse(self, payload: bytes, exc: Rejected, now: datetime) -> None:
+        """A token (or withdrawal) failed a check: its status under its own hash."""
+        where = status_id(payload)
+        if not self._rejections.rejected(where, exc.reason, len(payload), now):
+            return  # counted into the next summary: no status, no entry of its own
+        log.warning("request %s rejected: %s", where, exc)
+        self._status(where, RequestState.REJECTED, exc.reason)
+        self._audit.append(
+            "rejected",
+            where,
+            {"reason": exc.reason, "detail": exc.detail, "bytes": len(payload)},
+        )
+
+    def _take_withdrawals(self) -> None:
+        """Check each withdrawal that arrived; withdraw what it names (see withdrawal.py)."""
+        while (payload := self._inbox.next_withdrawal()) is not None:
+            now = self._now()
+            try:
+                withdrawal = verify_withdrawal(payload, self._policy, now=now)
+                request = self._store.get(withdrawal.request_id)
+            except UnknownRequest as exc:
+                detail = f"no request {exc.request_id!r} here"
+                self._refuse(payload, Rejected("unknown_request", detail), now)
+                continue
+            except Rejected as exc:
+                self._refuse(payload, exc, now)
+                continue
+            if request.final:
+                detail = f"request {request.id!r} is {request.state} already"
+                self._refuse(payload, Rejected("request_finished", detail), now)
+            elif request.id == self._sending:
+                self._withdrawn_while_sending = withdrawal
+            else:
+                self._withdraw(request, withdrawal)
+
+    def _withdraw(self, request: StoredRequest, withdrawal: Withdrawal) -> None:
+        """Stop a request for good: nothing more is exported or sent, its hold is released
+        and what was exported of it is deleted."""
+        log.warning("request %s withdrawn by the police: %s", request.id, withdrawal.summary())
+        self._set(request, RequestState.WITHDRAWN, None)
+        self._audit.append("withdrawn", request.id, withdrawal.audit_detail(request.state))
+        self._release_hold(request)
+        shutil.rmtree(package_folder(self._evidence_dir, request.id), ignore_errors=True)
 
     def _hold(self, request: StoredRequest) -> None:
         """Put the window on hold the moment the request is accepted: pruning must not
@@ -362,6 +358,13 @@ class RequestDesk:
         self._audit.append("failed", request.id, {"reason": NO_DEVICE_KEY, "detail": detail})
 
     def _deliver(self, request: StoredRequest, stop: threading.Event) -> None:
+        self._sending, self._withdrawn_while_sending = request.id, None
+        try:
+            self._export_and_send(request, stop)
+        finally:
+            self._sending = None
+
+    def _export_and_send(self, request: StoredRequest, stop: threading.Event) -> None:
         if self._key_problem is not None and request.state == RequestState.APPROVED:
             self._no_key(request)
             return
@@ -416,13 +419,16 @@ class RequestDesk:
 
         def progress(sent: int, total: int) -> None:
             # Between chunks (at most CHUNK_SECONDS apart): a key set that arrived since
-            # may revoke the key that signed this request.
+            # may revoke the key that signed this request, a withdrawal may stop it.
             if self._policy.key_sets is not None:
                 self._policy.key_sets.apply_arrived()
             try:
                 check_key_still_valid(token, self._policy)
             except Rejected as exc:
                 raise PoliceStopped(exc) from None
+            self._take_withdrawals()
+            if self._withdrawn_while_sending is not None:
+                raise PoliceStopped(self._withdrawn_while_sending)
             current = self._store.update(request.id, self._now(), bytes_sent=sent)
             self._status(current.id, RequestState.UPLOADING, None, current)
 
@@ -431,7 +437,10 @@ class RequestDesk:
         except UploadStopped:
             return  # the agent is stopping; the next start resumes from the server's offset
         except PoliceStopped as exc:
-            self._reject(self._store.get(request.id), exc.rejected, "while it was sent")
+            if isinstance(exc.why, Withdrawal):
+                self._withdraw(self._store.get(request.id), exc.why)
+            else:
+                self._reject(self._store.get(request.id), exc.why, "while it was sent")
             return
         except (UploadError, OSError) as exc:
             reason = getattr(exc, "reason", None) or type(exc).__name__

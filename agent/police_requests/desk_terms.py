@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from agent.evidence.export import Package
 from agent.police_requests.store import StoredRequest
 from agent.police_requests.token import Rejected
+from agent.police_requests.withdrawal import Withdrawal
 from contract.request_states import RequestState
 
 
@@ -25,11 +26,12 @@ class NotAwaitingOwner(ValueError):
 
 
 class PoliceStopped(Exception):
-    """Raised out of an upload's progress: the police stopped the request meanwhile."""
+    """Raised out of an upload's progress: the police stopped the request meanwhile, by
+    revoking the key that signed it (Rejected) or by withdrawing it (Withdrawal)."""
 
-    def __init__(self, rejected: Rejected) -> None:
-        super().__init__(str(rejected))
-        self.rejected = rejected
+    def __init__(self, why: Rejected | Withdrawal) -> None:
+        super().__init__(str(why))
+        self.why = why
 
 
 class Uploading(Protocol):

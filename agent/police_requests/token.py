@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.audit import REQUEST_ID_RE
 from contract import jws
 from contract.keyset import KeySet
+from contract.timestamps import rfc3339
 from contract.token_rules import CLOCK_SKEW, KINDS, MAX_TOKEN_BYTES, TOKEN_TYPE
 
 MAX_JSON_DEPTH = 6
@@ -55,6 +56,25 @@ class Request:
     claims: dict[str, Any]
     # The token as it arrived: checked again once the clock is synchronised (desk).
     token: bytes = b""
+
+    def summary(self) -> str:
+        """For the log: what it asks, without its upload URL or bearer."""
+        return (
+            f"{self.kind}, case {self.case}, by {self.requester}: cameras "
+            f"{', '.join(self.cameras)}, {rfc3339(self.start)} to {rfc3339(self.end)}"
+        )
+
+    def audit_detail(self) -> dict[str, object]:
+        """The `received` entry's detail (docs/audit.md)."""
+        return {
+            "kind": self.kind,
+            "case": self.case,
+            "basis": self.basis,
+            "requester": self.requester,
+            "issuer": self.issuer,
+            "cameras": list(self.cameras),
+            "window": {"start": rfc3339(self.start), "end": rfc3339(self.end)},
+        }
 
 
 class KeyRing(Protocol):

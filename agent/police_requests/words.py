@@ -21,6 +21,7 @@ _WORDS = {
     RequestState.UPLOADING: "sending the footage",
     RequestState.COMPLETED: "completed: the footage was delivered",
     RequestState.FAILED: "failed",
+    RequestState.WITHDRAWN: "withdrawn by the police: nothing more is sent",
 }
 
 
