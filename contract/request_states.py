@@ -22,6 +22,8 @@ class RequestState(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     WITHDRAWN = "withdrawn"  # the police withdrew it (a signed withdrawal); nothing more is sent
+    PRESERVED = "preserved"  # a preservation: its window is held, nothing is sent, until exp
+    LAPSED = "lapsed"  # a preservation whose time ran out: its hold ended
 
     @property
     def final(self) -> bool:
@@ -36,5 +38,6 @@ FINAL = frozenset(
         RequestState.COMPLETED,
         RequestState.FAILED,
         RequestState.WITHDRAWN,
+        RequestState.LAPSED,
     }
 )

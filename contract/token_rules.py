@@ -16,4 +16,11 @@ TOKEN_TYPE = "camreg-request+jwt"
 WITHDRAWAL_TYPE = "camreg-withdrawal+jwt"
 # Clocks of police and device may differ this much.
 CLOCK_SKEW = timedelta(seconds=60)
-KINDS = ("voluntary", "order")
+KINDS = ("voluntary", "order")  # what the registry prepares for an upload
+# A preservation (kind `preserve`, docs/requests.md): holds its window on the device
+# without any upload until its token's `exp`, then lapses by itself. The police ask for
+# 14 days by default; an agent refuses one whose `exp` is more than MAX_PRESERVE after
+# its `iat`, so a preservation cannot turn into keeping footage indefinitely.
+PRESERVE = "preserve"
+DEFAULT_PRESERVE = timedelta(days=14)
+MAX_PRESERVE = timedelta(days=90)

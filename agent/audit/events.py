@@ -52,6 +52,8 @@ REQUEST_EVENTS: Mapping[str, Mapping[str, type]] = {
     "completed": {},
     "failed": {"reason": str},
     "withdrawn": {"withdrawal": str, "issuer": str, "was": str},
+    "preserved": {"until": str},
+    "lapsed": {},
 }
 APPROVERS = frozenset({"policy", "owner"})
 DECLINE_REASONS = frozenset({"owner_declined", "owner_timeout"})

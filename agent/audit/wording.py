@@ -88,6 +88,8 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
             kind = d.get("kind")
             if kind == "order":
                 said = [_("received a police order")]
+            elif kind == "preserve":
+                said = [_("received a police preservation (keep the footage, send nothing)")]
             elif kind == "voluntary":
                 said = [_("received a voluntary request")]
             else:
@@ -144,6 +146,12 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
             return _("completed: the footage and its signed manifest were delivered")
         case "failed":
             return _("failed — {reason}").format(reason=_because(FAILURE_WORDS, d.get("reason"), _))
+        case "preserved":
+            return _("its footage is kept for the police until {until}; nothing is sent").format(
+                until=_local(d.get("until"))
+            )
+        case "lapsed":
+            return _("the preservation lapsed: its footage is no longer held")
         case "withdrawn":
             withdrawn = _(
                 "withdrawn by the police ({issuer}, withdrawal {withdrawal}): nothing more is "

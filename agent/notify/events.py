@@ -16,6 +16,7 @@ DOWN = frozenset({"failed", "offline"})
 # Request states that end a request, told to the owner as request_completed.
 REQUEST_ENDED = frozenset(
     {
+        RequestState.LAPSED,
         RequestState.COMPLETED,
         RequestState.FAILED,
         RequestState.DECLINED,

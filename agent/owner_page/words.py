@@ -125,11 +125,14 @@ REQUEST_STATES: Mapping[str, str] = {
     RequestState.COMPLETED: N_("completed"),
     RequestState.FAILED: N_("failed"),
     RequestState.WITHDRAWN: N_("withdrawn by the police"),
+    RequestState.PRESERVED: N_("footage kept, nothing sent"),
+    RequestState.LAPSED: N_("preservation lapsed"),
 }
 
 KINDS: Mapping[str, str] = {
     "order": N_("police order"),
     "voluntary": N_("voluntary request"),
+    "preserve": N_("preservation (footage kept, nothing sent)"),
 }
 
 REASONS: Mapping[str, str] = {
@@ -157,6 +160,8 @@ AUDIT_EVENTS: Mapping[str, str] = {
     "problem_acceptance": N_("Accepted problems changed"),
     "keyset_accepted": N_("Police key set accepted"),
     "withdrawn": N_("Withdrawn by the police"),
+    "preserved": N_("Footage kept for the police"),
+    "lapsed": N_("Preservation lapsed"),
 }
 
 DORI_LEVELS: Mapping[str, str] = {

@@ -47,6 +47,7 @@ from agent.police_requests.withdrawal import Withdrawal, verify_withdrawal
 from agent.recording.index import SegmentIndex
 from contract.request_states import RequestState
 from contract.timestamps import rfc3339
+from contract.token_rules import PRESERVE
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +268,10 @@ class RequestDesk:
                 return
             if self._rejected_again(request):
                 return
+            if request.kind == PRESERVE:  # nothing to export or send: no consent, no key
+                self._set(request, RequestState.PRESERVED, None)
+                self._audit.append("preserved", request.id, {"until": rfc3339(request.expires)})
+                return
             if self._key_problem is not None:
                 self._no_key(request)
                 return
@@ -275,6 +280,11 @@ class RequestDesk:
             deadline = request.owner_deadline
             if deadline is not None and self._now() >= deadline:
                 self._decline(request, "owner_timeout")
+        elif state == RequestState.PRESERVED and self._now() >= request.expires:
+            log.info("preservation %s lapsed: its footage is no longer held", request.id)
+            self._set(request, RequestState.LAPSED, None)
+            self._audit.append("lapsed", request.id, {})
+            self._release_hold(request)
         elif state in _DELIVERING and stop is not None:
             self._deliver(request, stop)
 

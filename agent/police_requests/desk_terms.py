@@ -14,6 +14,7 @@ from agent.police_requests.store import StoredRequest
 from agent.police_requests.token import Rejected
 from agent.police_requests.withdrawal import Withdrawal
 from contract.request_states import RequestState
+from contract.token_rules import PRESERVE
 
 
 class NotAwaitingOwner(ValueError):
@@ -61,5 +62,8 @@ class Consent:
     require_clock: bool
 
     def policy_for(self, kind: str) -> str:
-        """auto, ask or never: the owner's policy for a request of this kind."""
+        """auto, ask or never: the owner's policy for a request of this kind; `preserve`
+        for a preservation, which sends nothing and so asks nothing of the owner."""
+        if kind == PRESERVE:
+            return PRESERVE
         return self.order if kind == "order" else self.voluntary
