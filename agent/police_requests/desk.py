@@ -1,10 +1,10 @@
 """The daemon's request desk: tokens in, status and audit out, footage only for valid ones.
 
-Tokens arrive on the MQTT thread and are queued; one thread (`requests`) works through
-them and through the open requests: waiting for a synchronised clock, for the owner's
-decision (or its timeout), exporting and uploading. Every state is stored, published on
-the request's status topic and written to the audit log, in that order.
-"""
+Tokens (requests, and police withdrawals of them) arrive on the MQTT thread and are
+queued; one thread (`requests`) works through them and through the open requests:
+waiting for a synchronised clock, for the owner's decision (or its timeout), exporting
+and uploading. Every state is stored, published on the request's status topic and
+written to the audit log, in that order."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import shutil
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -101,10 +102,10 @@ class RequestDesk:
         self._uploader = uploader
         self._now = now
         self._inbox = RequestInbox(self._rejections, now)
-        # The request being exported and sent, and a withdrawal of it that arrived
-        # meanwhile: the upload stops at its next chunk (desk thread only).
+        # The request being sent, and a withdrawal of it that stops it at its next chunk.
         self._sending: str | None = None
         self._withdrawn_while_sending: Withdrawal | None = None
+        self._deferred: list[bytes] = []  # withdrawals of requests not seen yet
         self._decisions: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._next_forget = datetime.min.replace(tzinfo=UTC)
@@ -159,9 +160,9 @@ class RequestDesk:
     def _drain(self, stop: threading.Event) -> None:
         if self._policy.key_sets is not None:  # a key set sent before a token counts for it
             self._policy.key_sets.apply_arrived()
-        self._take_withdrawals()
         while not stop.is_set() and (payload := self._inbox.next_token()) is not None:
             self._receive(payload)
+        self._take_withdrawals()  # after the tokens: a request and its withdrawal sent at once
         while not stop.is_set():
             try:
                 request_id, approve = self._decisions.get_nowait()
@@ -213,14 +214,20 @@ class RequestDesk:
             {"reason": exc.reason, "detail": exc.detail, "bytes": len(payload)},
         )
 
-    def _take_withdrawals(self) -> None:
-        """Check each withdrawal that arrived; withdraw what it names (see withdrawal.py)."""
-        while (payload := self._inbox.next_withdrawal()) is not None:
+    def _take_withdrawals(self, *, sending: bool = False) -> None:
+        """Check each withdrawal that arrived; withdraw what it names (see withdrawal.py).
+        While `sending`, one naming an unknown request waits for the next pass: its request
+        may still wait in the inbox behind the upload."""
+        deferred, self._deferred = self._deferred, []
+        for payload in chain(deferred, iter(self._inbox.next_withdrawal, None)):
             now = self._now()
             try:
                 withdrawal = verify_withdrawal(payload, self._policy, now=now)
                 request = self._store.get(withdrawal.request_id)
             except UnknownRequest as exc:
+                if sending:
+                    self._deferred.append(payload)
+                    continue
                 detail = f"no request {exc.request_id!r} here"
                 self._refuse(payload, Rejected("unknown_request", detail), now)
                 continue
@@ -436,7 +443,7 @@ class RequestDesk:
                 check_key_still_valid(token, self._policy)
             except Rejected as exc:
                 raise PoliceStopped(exc) from None
-            self._take_withdrawals()
+            self._take_withdrawals(sending=True)
             if self._withdrawn_while_sending is not None:
                 raise PoliceStopped(self._withdrawn_while_sending)
             current = self._store.update(request.id, self._now(), bytes_sent=sent)

@@ -259,6 +259,11 @@ def test_forged_replayed_stale_and_misdirected_withdrawals_are_refused_and_stop_
         ).json()
         assert (again["state"], again["reason"]) == ("rejected", "request_finished")
 
+        # A request and its withdrawal sent one right after the other: it is withdrawn.
+        watch.publish(REQUESTS, police.token(police.claims(jti="at-once", kind="voluntary")))
+        watch.publish(REQUESTS, withdrawal(police, "at-once"))
+        watch.wait_for(state("at-once", "withdrawn"), timeout=15)
+
         # None of it touched `keep`: it still waits for the owner, who approves it.
         keep = [m.json()["state"] for m in watch.messages() if m.topic.endswith("/keep/status")]
         assert keep[-1] == "awaiting_owner", keep
