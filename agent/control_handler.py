@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 from agent.i18n import Translator
-from agent.police_requests.desk import NotAwaitingOwner, RequestDesk
+from agent.police_requests.desk import RequestDesk
+from agent.police_requests.desk_terms import NotAwaitingOwner
 from agent.police_requests.store import UnknownRequest
 from agent.police_requests.words import cannot_decide
 from agent.quality.accepted import Acceptance, AcceptanceRefused

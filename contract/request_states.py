@@ -21,6 +21,9 @@ class RequestState(StrEnum):
     UPLOADING = "uploading"
     COMPLETED = "completed"
     FAILED = "failed"
+    WITHDRAWN = "withdrawn"  # the police withdrew it (a signed withdrawal); nothing more is sent
+    PRESERVED = "preserved"  # a preservation: its window is held, nothing is sent, until exp
+    LAPSED = "lapsed"  # a preservation whose time ran out: its hold ended
 
     @property
     def final(self) -> bool:
@@ -29,5 +32,12 @@ class RequestState(StrEnum):
 
 
 FINAL = frozenset(
-    {RequestState.REJECTED, RequestState.DECLINED, RequestState.COMPLETED, RequestState.FAILED}
+    {
+        RequestState.REJECTED,
+        RequestState.DECLINED,
+        RequestState.COMPLETED,
+        RequestState.FAILED,
+        RequestState.WITHDRAWN,
+        RequestState.LAPSED,
+    }
 )

@@ -18,6 +18,7 @@ The names other code uses are imported from here, as before the split.
 from agent.audit.events import (
     CLOCK_STEPPED,
     EVENTS,
+    KEYSET_ACCEPTED,
     PROBLEM_ACCEPTANCE,
     REJECTIONS_SUMMARISED,
     REQUEST_EVENTS,
@@ -41,6 +42,7 @@ __all__ = [
     "CLOCK_STEPPED",
     "EVENTS",
     "GENESIS",
+    "KEYSET_ACCEPTED",
     "PROBLEM_ACCEPTANCE",
     "REJECTIONS_SUMMARISED",
     "REQUEST_EVENTS",

@@ -28,6 +28,8 @@ MAX_DETAIL_BYTES = 60 * 1024
 # Deeper than any real detail, shallow enough that checking it cannot exhaust the stack.
 MAX_DEPTH = 16
 REASON_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# A key id: an RFC 7638 SHA-256 thumbprint, base64url without padding.
+_KID_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 # A compact JWS (a request token) as a string value: never logged.
 _JWS_RE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 # Detail keys that would carry a secret; refused at any depth.
@@ -49,6 +51,9 @@ REQUEST_EVENTS: Mapping[str, Mapping[str, type]] = {
     "file_uploaded": {"name": str, "sha256": str, "bytes": int},
     "completed": {},
     "failed": {"reason": str},
+    "withdrawn": {"withdrawal": str, "issuer": str, "was": str},
+    "preserved": {"until": str},
+    "lapsed": {},
 }
 APPROVERS = frozenset({"policy", "owner"})
 DECLINE_REASONS = frozenset({"owner_declined", "owner_timeout"})
@@ -83,7 +88,20 @@ ACCEPTANCE_FIELDS: Mapping[str, type] = {
     "via": str,
 }
 ACCEPTANCE_VIA = frozenset({"cli", "owner_page"})
+# The agent took a newer police key set (agent/police_requests/keyset.py): of no one
+# request. Which request keys it trusts from now on, which it revoked and which root key
+# signed it: what an owner or auditor needs to see why a token was accepted or refused.
+KEYSET_ACCEPTED = "keyset_accepted"
+KEYSET_FIELDS: Mapping[str, type] = {
+    "version": int,
+    "issuer": str,
+    "root_kid": str,
+    "keys": list,
+    "revoked": list,
+    "expires": str,
+}
 EVENTS = frozenset(REQUEST_EVENTS) | {
+    KEYSET_ACCEPTED,
     TORN_TAIL,
     REJECTIONS_SUMMARISED,
     CLOCK_STEPPED,
@@ -102,6 +120,8 @@ def checked(event: str, request_id: str | None, detail: Mapping[str, object]) ->
         return _checked_reset(request_id, detail)
     if event == PROBLEM_ACCEPTANCE:
         return _checked_acceptance(request_id, detail)
+    if event == KEYSET_ACCEPTED:
+        return _checked_keyset(request_id, detail)
     if event not in REQUEST_EVENTS:
         if event == TORN_TAIL:
             raise ValueError(f"{TORN_TAIL!r} entries are written by the audit log itself")
@@ -256,3 +276,16 @@ def json_problem(value: object, where: str, depth: int = 0) -> str | None:
                 return problem
         return None
     return f"{where} is a {type(value).__name__}, not JSON"
+
+
+def _checked_keyset(request_id: str | None, detail: Mapping[str, object]) -> dict[str, Any]:
+    event = KEYSET_ACCEPTED
+    plain = _typed_fields(event, _of_no_request(event, request_id, detail), KEYSET_FIELDS)
+    if plain["version"] < 1 or not TS_RE.fullmatch(plain["expires"]):
+        raise ValueError(
+            f"audit event {event!r}: detail.version must be positive and detail.expires a time"
+        )
+    kids = [plain["root_kid"], *plain["keys"], *plain["revoked"]]
+    if not all(isinstance(kid, str) and _KID_RE.fullmatch(kid) for kid in kids):
+        raise ValueError(f"audit event {event!r}: key ids must be RFC 7638 thumbprints")
+    return plain

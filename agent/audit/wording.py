@@ -35,6 +35,9 @@ REJECTION_WORDS: Mapping[str, str] = {
     "window_invalid": "its time window is invalid, in the future, or before any footage",
     "window_too_long": "its time window is longer than police.max_window allows",
     "upload_not_allowed": "its upload address is not in police.upload_allow",
+    "revoked_key": "the police revoked the key that signed it (police key set)",
+    "unknown_request": "it withdraws a request this agent never accepted",
+    "request_finished": "it withdraws a request that had already ended",
 }
 DECLINE_WORDS: Mapping[str, str] = {
     "owner_declined": "you declined it",
@@ -85,6 +88,8 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
             kind = d.get("kind")
             if kind == "order":
                 said = [_("received a police order")]
+            elif kind == "preserve":
+                said = [_("received a police preservation (keep the footage, send nothing)")]
             elif kind == "voluntary":
                 said = [_("received a voluntary request")]
             else:
@@ -141,6 +146,19 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
             return _("completed: the footage and its signed manifest were delivered")
         case "failed":
             return _("failed — {reason}").format(reason=_because(FAILURE_WORDS, d.get("reason"), _))
+        case "preserved":
+            return _("its footage is kept for the police until {until}; nothing is sent").format(
+                until=_local(d.get("until"))
+            )
+        case "lapsed":
+            return _("the preservation lapsed: its footage is no longer held")
+        case "withdrawn":
+            withdrawn = _(
+                "withdrawn by the police ({issuer}, withdrawal {withdrawal}): nothing more is "
+                "sent and its footage is no longer on hold"
+            ).format(issuer=d.get("issuer"), withdrawal=d.get("withdrawal"))
+            note = d.get("note")
+            return withdrawn + (f" — {note}" if isinstance(note, str) and note else "")
         case "rejections_summarised":
             counted = d.get("count")
             reasons = d.get("reasons")
@@ -185,6 +203,18 @@ def describe(entry: AuditEntry, translate: Translator | None = None) -> str:
             else:
                 change = _("camera {camera}: {problem} is no longer accepted as normal")
             return change.format(camera=d.get("camera"), problem=d.get("problem"))
+        case "keyset_accepted":
+            keys, revoked = d.get("keys"), d.get("revoked")
+            return _(
+                "police key set version {version} accepted (signed by root key {root}…, "
+                "valid until {expires}): {keys} request key(s) trusted, {revoked} revoked"
+            ).format(
+                version=d.get("version"),
+                root=str(d.get("root_kid", ""))[:12],
+                expires=_local(d.get("expires")),
+                keys=len(keys) if isinstance(keys, list) else "?",
+                revoked=len(revoked) if isinstance(revoked, list) else "?",
+            )
         case "torn_tail":
             first, last = d.get("from_line"), d.get("to_line")
             if first == last:

@@ -14,7 +14,16 @@ from contract.timestamps import rfc3339
 # stream without a usable picture); `degraded` is left to the health reports and the page.
 DOWN = frozenset({"failed", "offline"})
 # Request states that end a request, told to the owner as request_completed.
-REQUEST_ENDED = frozenset({RequestState.COMPLETED, RequestState.FAILED, RequestState.DECLINED})
+REQUEST_ENDED = frozenset(
+    {
+        RequestState.LAPSED,
+        RequestState.COMPLETED,
+        RequestState.FAILED,
+        RequestState.DECLINED,
+        RequestState.REJECTED,
+        RequestState.WITHDRAWN,
+    }
+)
 # Sent at once, whatever the rate limit or digest says: the owner may have to decide.
 URGENT: frozenset[EventKind] = frozenset({"request_received"})
 # A later event of one kind makes a held-back one of the other kind stale.

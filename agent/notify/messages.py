@@ -73,6 +73,8 @@ _REQUEST_END_TAGS: Mapping[str, str] = {
     RequestState.COMPLETED: "heavy_check_mark",
     RequestState.FAILED: "x",
     RequestState.DECLINED: "no_entry",
+    RequestState.WITHDRAWN: "leftwards_arrow_with_hook",
+    RequestState.REJECTED: "no_entry",
 }
 _BYTES_PER_GB = 1000**3
 
@@ -212,7 +214,12 @@ class Renderer:
             title = _("Police request %(case)s needs your decision") % {"case": request.case}
         else:
             title = _("Police request %(case)s received") % {"case": request.case}
-        kind = _("order (mandatory)") if request.kind == "order" else _("voluntary request")
+        if request.kind == "preserve":
+            kind = _("preservation (footage kept, nothing sent)")
+        elif request.kind == "order":
+            kind = _("order (mandatory)")
+        else:
+            kind = _("voluntary request")
         body = "\n".join(
             [
                 _("A request for footage has arrived.") + "\n",
@@ -243,6 +250,16 @@ class Renderer:
                 % ids
             )
             priority = PRIORITY_HIGH
+        elif request.decision == "preserve":
+            body += (
+                _(
+                    "The police ask that this footage is kept: it is held on this device for a "
+                    "limited time (camera-agent requests show %(id)s says until when) and nothing "
+                    "is sent. A later request for it can then still be served."
+                )
+                % ids
+            )
+            priority = PRIORITY_DEFAULT
         elif request.decision == "auto":
             body += _("Your settings approve this kind of request: the footage is being sent.")
             priority = PRIORITY_DEFAULT
@@ -266,7 +283,26 @@ class Renderer:
             "footage_altered": _("recorded footage was changed after it was written"),
             "upload_failed": _("the upload did not succeed"),
         }
+        if request.state == RequestState.LAPSED:
+            title = _("Police preservation %(case)s lapsed") % case
+            body = _(
+                "The preservation %(id)s (case %(case)s) has run out: its footage is no longer "
+                "held and is deleted as your retention says."
+            )
+            return title, body % case, PRIORITY_LOW, tags
+        if request.state == RequestState.WITHDRAWN:
+            title = _("Police request %(case)s withdrawn") % case
+            body = _(
+                "The police withdrew request %(id)s (case %(case)s): nothing more is sent, its "
+                "footage is no longer on hold, and what was copied for it is deleted."
+            )
+            return title, body % case, PRIORITY_DEFAULT, tags
+        reasons["revoked_key"] = _("the police revoked the key that signed it")
         reason = reasons.get(request.reason or "", request.reason or "")
+        if request.state == RequestState.REJECTED:
+            title = _("Police request %(case)s stopped") % case
+            body = _("Request %(id)s (case %(case)s) was stopped: %(reason)s.")
+            return title, body % {**case, "reason": reason}, PRIORITY_DEFAULT, tags
         if request.state == RequestState.DECLINED:
             title = _("Police request %(case)s declined") % case
             body = _("Request %(id)s (case %(case)s) was declined: %(reason)s.")

@@ -124,11 +124,15 @@ REQUEST_STATES: Mapping[str, str] = {
     RequestState.UPLOADING: N_("uploading"),
     RequestState.COMPLETED: N_("completed"),
     RequestState.FAILED: N_("failed"),
+    RequestState.WITHDRAWN: N_("withdrawn by the police"),
+    RequestState.PRESERVED: N_("footage kept, nothing sent"),
+    RequestState.LAPSED: N_("preservation lapsed"),
 }
 
 KINDS: Mapping[str, str] = {
     "order": N_("police order"),
     "voluntary": N_("voluntary request"),
+    "preserve": N_("preservation (footage kept, nothing sent)"),
 }
 
 REASONS: Mapping[str, str] = {
@@ -137,6 +141,7 @@ REASONS: Mapping[str, str] = {
     "footage_missing": N_("footage of the window is missing"),
     "footage_altered": N_("a recorded file no longer matches its hash; nothing altered was sent"),
     "upload_failed": N_("the upload to the evidence store failed"),
+    "revoked_key": N_("the police revoked the key that signed it"),
 }
 
 AUDIT_EVENTS: Mapping[str, str] = {
@@ -153,6 +158,10 @@ AUDIT_EVENTS: Mapping[str, str] = {
     "failed": N_("Failed"),
     "torn_tail": N_("Audit log: a cut-off line was found"),
     "problem_acceptance": N_("Accepted problems changed"),
+    "keyset_accepted": N_("Police key set accepted"),
+    "withdrawn": N_("Withdrawn by the police"),
+    "preserved": N_("Footage kept for the police"),
+    "lapsed": N_("Preservation lapsed"),
 }
 
 DORI_LEVELS: Mapping[str, str] = {

@@ -1,10 +1,10 @@
 """The daemon's request desk: tokens in, status and audit out, footage only for valid ones.
 
-Tokens arrive on the MQTT thread and are queued; one thread (`requests`) works through
-them and through the open requests: waiting for a synchronised clock, for the owner's
-decision (or its timeout), exporting and uploading. Every state is stored, published on
-the request's status topic and written to the audit log, in that order.
-"""
+Tokens (requests, and police withdrawals of them) arrive on the MQTT thread and are
+queued; one thread (`requests`) works through them and through the open requests:
+waiting for a synchronised clock, for the owner's decision (or its timeout), exporting
+and uploading. Every state is stored, published on the request's status topic and
+written to the audit log, in that order."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ import queue
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import chain
 from pathlib import Path
-from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -32,15 +31,26 @@ from agent.evidence.export import (
 from agent.evidence.upload import UploadError, UploadStopped
 from agent.mqtt import payloads
 from agent.police_requests.early_copy import EarlyCopies, FetchFootage
+from agent.police_requests.desk_terms import (
+    Consent,
+    NotAwaitingOwner,
+    PoliceStopped,
+    RequestWatcher,
+    StatusSink,
+    Uploading,
+)
 from agent.police_requests.holds import hold_reason, hold_until
-from agent.police_requests.recheck import check_again
+from agent.police_requests.inbox import RequestInbox
+from agent.police_requests.recheck import check_again, check_key_still_valid
 from agent.police_requests.rejections import RejectionGate
-from agent.police_requests.store import RequestStore, StoredRequest
+from agent.police_requests.store import RequestStore, StoredRequest, UnknownRequest
 from agent.police_requests.token import Policy, Rejected, status_id, verify
+from agent.police_requests.withdrawal import Withdrawal, verify_withdrawal
 from agent.recording.index import SegmentIndex
 from agent.recording.recorder_fetch import FetchError
 from contract.request_states import RequestState
 from contract.timestamps import rfc3339
+from contract.token_rules import PRESERVE
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +58,6 @@ log = logging.getLogger(__name__)
 TICK_S = 5.0
 # How often request ids past their token's expiry are forgotten.
 FORGET_EVERY = timedelta(hours=1)
-# Tokens waiting for the desk's thread, which may be busy for hours with an upload: a
-# flood must not grow memory without bound. A police system sends one token a request;
-# 256 waiting is more than any honest burst, and 4 MiB holds them at the usual ~1 kB
-# (a token is at most MAX_TOKEN_BYTES, 16 KiB, anyway). Past either, a token is dropped
-# unchecked and counted as `not_checked` in the rejections' summary: the sender sees no
-# status and may send it again.
-MAX_WAITING_TOKENS = 256
-MAX_WAITING_BYTES = 4 * 1024 * 1024
 # The `failed` reason of a request while the device key is missing or unusable: a package
 # the registry cannot verify would be worse than none. Its hold stays, so the footage is
 # still there once the owner has restored the key or enrolled a new one.
@@ -63,46 +65,6 @@ NO_DEVICE_KEY = "device_key_unusable"
 # A request in these states is exported and sent on the desk's thread (again after a
 # restart: the export is kept, the upload resumed).
 _DELIVERING = frozenset({RequestState.APPROVED, RequestState.EXPORTING, RequestState.UPLOADING})
-
-
-class NotAwaitingOwner(ValueError):
-    """The owner decided on a request that no longer waits for a decision."""
-
-    def __init__(self, request_id: str, state: RequestState) -> None:
-        super().__init__(f"request {request_id} is {state}, not awaiting the owner")
-        self.request_id = request_id
-        self.state = state
-
-
-class Uploading(Protocol):
-    """Sends an exported package to the request's upload URL (tus); see evidence.upload."""
-
-    def send(
-        self,
-        request: StoredRequest,
-        package: Package,
-        progress: Callable[[int, int], None],
-        stop: threading.Event,
-    ) -> None: ...
-
-
-# (request id, status body, retained): a stored request's status is retained; a rejected
-# token's is not (anyone who can publish tokens could make the broker keep one per token).
-StatusSink = Callable[[str, dict[str, Any], bool], None]
-# Told each accepted request's state as it is published (the owner's notifications).
-RequestWatcher = Callable[[StoredRequest], None]
-
-
-@dataclass(frozen=True)
-class Consent:
-    order: str  # auto | ask | never
-    voluntary: str
-    owner_timeout: timedelta
-    require_clock: bool
-
-    def policy_for(self, kind: str) -> str:
-        """auto, ask or never: the owner's policy for a request of this kind."""
-        return self.order if kind == "order" else self.voluntary
 
 
 class RequestDesk:
@@ -146,9 +108,11 @@ class RequestDesk:
         self._evidence_dir = evidence_dir
         self._uploader = uploader
         self._now = now
-        self._tokens: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        self._waiting = (0, 0)  # tokens queued and their bytes, under _waiting_lock
-        self._waiting_lock = threading.Lock()
+        self._inbox = RequestInbox(self._rejections, now)
+        # The request being sent, and a withdrawal of it that stops it at its next chunk.
+        self._sending: str | None = None
+        self._withdrawn_while_sending: Withdrawal | None = None
+        self._deferred: list[bytes] = []  # withdrawals of requests not seen yet
         self._decisions: queue.SimpleQueue[tuple[str, bool]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._next_forget = datetime.min.replace(tzinfo=UTC)
@@ -158,16 +122,8 @@ class RequestDesk:
     def token_arrived(self, payload: bytes) -> None:
         """A message on the requests topic (MQTT thread): queue it, nothing else; past
         the queue's bound, count it unchecked into the rejections' summary."""
-        with self._waiting_lock:
-            count, size = self._waiting
-            full = count >= MAX_WAITING_TOKENS or size + len(payload) > MAX_WAITING_BYTES
-            if not full:
-                self._waiting = (count + 1, size + len(payload))
-        if full:
-            self._rejections.not_checked(status_id(payload), len(payload), self._now())
-            return
-        self._tokens.put(payload)
-        self._wake.set()
+        if self._inbox.put(payload):
+            self._wake.set()
 
     def decide(self, request_id: str, approve: bool) -> StoredRequest:
         """The owner's decision (control socket, owner page). Raises RequestStoreError when
@@ -211,15 +167,9 @@ class RequestDesk:
     def _drain(self, stop: threading.Event) -> None:
         if self._policy.key_sets is not None:  # a key set sent before a token counts for it
             self._policy.key_sets.apply_arrived()
-        while not stop.is_set():
-            try:
-                payload = self._tokens.get_nowait()
-            except queue.Empty:
-                break
-            with self._waiting_lock:
-                count, size = self._waiting
-                self._waiting = (count - 1, size - len(payload))
+        while not stop.is_set() and (payload := self._inbox.next_token()) is not None:
             self._receive(payload)
+        self._take_withdrawals()  # after the tokens: a request and its withdrawal sent at once
         while not stop.is_set():
             try:
                 request_id, approve = self._decisions.get_nowait()
@@ -249,44 +199,64 @@ class RequestDesk:
                 oldest_footage=self._oldest(),
             )
         except Rejected as exc:
-            where = status_id(payload)
-            if not self._rejections.rejected(where, exc.reason, len(payload), now):
-                return  # counted into the next summary: no status, no entry of its own
-            log.warning("request %s rejected: %s", where, exc)
-            self._status(where, RequestState.REJECTED, exc.reason)
-            self._audit.append(
-                "rejected",
-                where,
-                {"reason": exc.reason, "detail": exc.detail, "bytes": len(payload)},
-            )
+            self._refuse(payload, exc, now)
             return
         stored = self._store.accept(request, now)
-        log.info(
-            "request %s (%s, case %s, by %s): cameras %s, %s to %s",
-            request.id,
-            request.kind,
-            request.case,
-            request.requester,
-            ", ".join(request.cameras),
-            rfc3339(request.start),
-            rfc3339(request.end),
-        )
-        self._audit.append(
-            "received",
-            request.id,
-            {
-                "kind": request.kind,
-                "case": request.case,
-                "basis": request.basis,
-                "requester": request.requester,
-                "issuer": request.issuer,
-                "cameras": list(request.cameras),
-                "window": {"start": rfc3339(request.start), "end": rfc3339(request.end)},
-            },
-        )
+        log.info("request %s: %s", request.id, request.summary())
+        self._audit.append("received", request.id, request.audit_detail())
         self._hold(stored)
         self._status(stored.id, RequestState.RECEIVED, None, stored)
         self._advance(stored, None)
+
+    def _refuse(self, payload: bytes, exc: Rejected, now: datetime) -> None:
+        """A token (or withdrawal) failed a check: its status under its own hash."""
+        where = status_id(payload)
+        if not self._rejections.rejected(where, exc.reason, len(payload), now):
+            return  # counted into the next summary: no status, no entry of its own
+        log.warning("request %s rejected: %s", where, exc)
+        self._status(where, RequestState.REJECTED, exc.reason)
+        self._audit.append(
+            "rejected",
+            where,
+            {"reason": exc.reason, "detail": exc.detail, "bytes": len(payload)},
+        )
+
+    def _take_withdrawals(self, *, sending: bool = False) -> None:
+        """Check each withdrawal that arrived; withdraw what it names (see withdrawal.py).
+        While `sending`, one naming an unknown request waits for the next pass: its request
+        may still wait in the inbox behind the upload."""
+        deferred, self._deferred = self._deferred, []
+        for payload in chain(deferred, iter(self._inbox.next_withdrawal, None)):
+            now = self._now()
+            try:
+                withdrawal = verify_withdrawal(payload, self._policy, now=now)
+                request = self._store.get(withdrawal.request_id)
+            except UnknownRequest as exc:
+                if sending:
+                    self._deferred.append(payload)
+                    continue
+                detail = f"no request {exc.request_id!r} here"
+                self._refuse(payload, Rejected("unknown_request", detail), now)
+                continue
+            except Rejected as exc:
+                self._refuse(payload, exc, now)
+                continue
+            if request.final:
+                detail = f"request {request.id!r} is {request.state} already"
+                self._refuse(payload, Rejected("request_finished", detail), now)
+            elif request.id == self._sending:
+                self._withdrawn_while_sending = withdrawal
+            else:
+                self._withdraw(request, withdrawal)
+
+    def _withdraw(self, request: StoredRequest, withdrawal: Withdrawal) -> None:
+        """Stop a request for good: nothing more is exported or sent, its hold is released
+        and what was exported of it is deleted."""
+        log.warning("request %s withdrawn by the police: %s", request.id, withdrawal.summary())
+        self._set(request, RequestState.WITHDRAWN, None)
+        self._audit.append("withdrawn", request.id, withdrawal.audit_detail(request.state))
+        self._release_hold(request)
+        shutil.rmtree(package_folder(self._evidence_dir, request.id), ignore_errors=True)
 
     def _hold(self, request: StoredRequest) -> None:
         """Put the window on hold the moment the request is accepted: pruning must not
@@ -298,6 +268,12 @@ class RequestDesk:
 
     def _advance(self, request: StoredRequest, stop: threading.Event | None) -> None:
         state = request.state
+        if state not in (RequestState.RECEIVED, RequestState.WAITING_CLOCK):
+            try:  # received ones are checked in full below, revocation included
+                check_key_still_valid(self._store.token_of(request.id), self._policy)
+            except Rejected as exc:
+                self._reject(request, exc, "after its key was revoked")
+                return
         if state in (RequestState.RECEIVED, RequestState.WAITING_CLOCK):
             if not self._clock_trusted():
                 if state != RequestState.WAITING_CLOCK:
@@ -305,6 +281,10 @@ class RequestDesk:
                     self._audit.append("waiting_clock", request.id, {})
                 return
             if self._rejected_again(request):
+                return
+            if request.kind == PRESERVE:  # nothing to export or send: no consent, no key
+                self._set(request, RequestState.PRESERVED, None)
+                self._audit.append("preserved", request.id, {"until": rfc3339(request.expires)})
                 return
             if self._key_problem is not None:
                 self._no_key(request)
@@ -315,6 +295,14 @@ class RequestDesk:
             if deadline is not None and self._now() >= deadline:
                 self._decline(request, "owner_timeout")
             elif stop is not None:
+                self._early.keep(request, stop)
+        elif state == RequestState.PRESERVED:
+            if self._now() >= request.expires:
+                log.info("preservation %s lapsed: its footage is no longer held", request.id)
+                self._set(request, RequestState.LAPSED, None)
+                self._audit.append("lapsed", request.id, {})
+                self._release_hold(request)
+            elif stop is not None:  # a recorder may overwrite what is preserved: copy it
                 self._early.keep(request, stop)
         elif state in _DELIVERING and stop is not None:
             self._deliver(request, stop)
@@ -334,12 +322,16 @@ class RequestDesk:
                 oldest_footage=self._oldest(),
             )
         except Rejected as exc:
-            log.warning("request %s rejected on the synchronised clock: %s", request.id, exc)
-            self._set(request, RequestState.REJECTED, exc.reason)
-            self._audit.append("rejected", request.id, {"reason": exc.reason, "detail": exc.detail})
-            self._release_hold(request)
+            self._reject(request, exc, "on the synchronised clock")
             return True
         return False
+
+    def _reject(self, request: StoredRequest, exc: Rejected, when: str) -> None:
+        """An accepted request fails a check again: rejected under its id, hold released."""
+        log.warning("request %s rejected %s: %s", request.id, when, exc)
+        self._set(request, RequestState.REJECTED, exc.reason)
+        self._audit.append("rejected", request.id, {"reason": exc.reason, "detail": exc.detail})
+        self._release_hold(request)
 
     def _ask_consent(self, request: StoredRequest) -> None:
         policy = self._consent.policy_for(request.kind)
@@ -395,6 +387,13 @@ class RequestDesk:
         self._audit.append("failed", request.id, {"reason": NO_DEVICE_KEY, "detail": detail})
 
     def _deliver(self, request: StoredRequest, stop: threading.Event) -> None:
+        self._sending, self._withdrawn_while_sending = request.id, None
+        try:
+            self._export_and_send(request, stop)
+        finally:
+            self._sending = None
+
+    def _export_and_send(self, request: StoredRequest, stop: threading.Event) -> None:
         if self._key_problem is not None and request.state == RequestState.APPROVED:
             self._no_key(request)
             return
@@ -449,8 +448,20 @@ class RequestDesk:
             log.warning("request %s: exported to %s; no uploader configured", request.id, directory)
             return
         request = self._set(request, RequestState.UPLOADING, None)
+        token = self._store.token_of(request.id)
 
         def progress(sent: int, total: int) -> None:
+            # Between chunks (at most CHUNK_SECONDS apart): a key set that arrived since
+            # may revoke the key that signed this request, a withdrawal may stop it.
+            if self._policy.key_sets is not None:
+                self._policy.key_sets.apply_arrived()
+            try:
+                check_key_still_valid(token, self._policy)
+            except Rejected as exc:
+                raise PoliceStopped(exc) from None
+            self._take_withdrawals(sending=True)
+            if self._withdrawn_while_sending is not None:
+                raise PoliceStopped(self._withdrawn_while_sending)
             current = self._store.update(request.id, self._now(), bytes_sent=sent)
             self._status(current.id, RequestState.UPLOADING, None, current)
 
@@ -458,6 +469,12 @@ class RequestDesk:
             self._uploader.send(request, package, progress, stop)
         except UploadStopped:
             return  # the agent is stopping; the next start resumes from the server's offset
+        except PoliceStopped as exc:
+            if isinstance(exc.why, Withdrawal):
+                self._withdraw(self._store.get(request.id), exc.why)
+            else:
+                self._reject(self._store.get(request.id), exc.why, "while it was sent")
+            return
         except (UploadError, OSError) as exc:
             reason = getattr(exc, "reason", None) or type(exc).__name__
             log.error("request %s: upload failed: %s", request.id, exc)

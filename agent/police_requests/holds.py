@@ -10,12 +10,15 @@ from datetime import datetime, timedelta
 from agent.police_requests.store import StoredRequest
 from agent.recording.rebuild import HoldToKeep
 from contract.request_states import RequestState
+from contract.token_rules import PRESERVE
 
 # Footage of a request stays held this long after the request ends, for the owner and
 # police to sort out a failed upload; the hold is released at once on a decline.
 HOLD_AFTER_S = 14 * 86400.0
 # Requests in these states released their hold; every other one still holds its window.
-_RELEASED = frozenset({RequestState.DECLINED, RequestState.REJECTED})
+_RELEASED = frozenset(
+    {RequestState.DECLINED, RequestState.REJECTED, RequestState.WITHDRAWN, RequestState.LAPSED}
+)
 
 
 def hold_reason(request_id: str) -> str:
@@ -24,6 +27,8 @@ def hold_reason(request_id: str) -> str:
 
 
 def hold_until(request: StoredRequest, now: datetime) -> datetime:
+    if request.kind == PRESERVE:  # held exactly as long as the police asked, then it lapses
+        return request.expires
     return max(request.expires, now) + timedelta(seconds=HOLD_AFTER_S)
 
 

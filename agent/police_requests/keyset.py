@@ -31,6 +31,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from agent.audit import KEYSET_ACCEPTED, AuditError, AuditTrail
 from agent.state_files import MovedAside, move_aside
 from contract.common.files import fsync_dir, write_all
 from contract.keyset import MAX_KEYSET_BYTES, KeySet, KeySetRefused, verify_keyset
@@ -63,6 +64,7 @@ class PoliceKeySets:
         self._held: KeySet | None = None
         self.reset: MovedAside | None = None  # the file moved aside at start, if it was
         self.on_arrival: Callable[[], None] = lambda: None  # wakes the desk
+        self.audit: AuditTrail | None = None  # where an accepted set is written down
         self._load()
 
     def _load(self) -> None:
@@ -143,7 +145,29 @@ class PoliceKeySets:
         with self._lock:
             self._held = keyset
         log.info("police key set version %d accepted (%s)", keyset.version, self._describe())
+        self._audit(keyset)
         return True
+
+    def _audit(self, keyset: KeySet) -> None:
+        """Write down which keys the agent trusts from now on, and who said so. A failure is
+        logged: the set verified and is in force; refusing it would keep a revoked key alive."""
+        if self.audit is None:
+            return
+        try:
+            self.audit.append(
+                KEYSET_ACCEPTED,
+                None,
+                {
+                    "version": keyset.version,
+                    "issuer": keyset.issuer,
+                    "root_kid": keyset.root_kid,
+                    "keys": sorted(keyset.keys),
+                    "revoked": sorted(keyset.revoked),
+                    "expires": rfc3339(keyset.expires),
+                },
+            )
+        except AuditError as exc:
+            log.error("police key set version %d: not written down: %s", keyset.version, exc)
 
     def facts(self) -> dict[str, object] | None:
         """What the birth says of the held set (docs/schemas/state.schema.json)."""

@@ -17,7 +17,8 @@ from agent.crypto import device_key
 from agent.evidence.upload import Uploader, session_trusting
 from agent.notify.events import RequestFacts
 from agent.police_requests.delivery import Delivery
-from agent.police_requests.desk import Consent, RequestDesk, StatusSink
+from agent.police_requests.desk import RequestDesk
+from agent.police_requests.desk_terms import Consent, StatusSink
 from agent.police_requests.early_copy import FetchFootage
 from agent.police_requests.keyset import PoliceKeySets
 from agent.police_requests.store import RequestStore, StoredRequest
@@ -107,6 +108,7 @@ def request_desk(
     )
     if key_sets is not None:
         key_sets.on_arrival = desk.wake
+        key_sets.audit = audit
     return desk
 
 

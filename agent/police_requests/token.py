@@ -21,7 +21,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.audit import REQUEST_ID_RE
 from contract import jws
 from contract.keyset import KeySet
-from contract.token_rules import CLOCK_SKEW, KINDS, MAX_TOKEN_BYTES, TOKEN_TYPE
+from contract.timestamps import rfc3339
+from contract.token_rules import (
+    CLOCK_SKEW,
+    KINDS,
+    MAX_PRESERVE,
+    MAX_TOKEN_BYTES,
+    PRESERVE,
+    TOKEN_TYPE,
+)
 
 MAX_JSON_DEPTH = 6
 _TEXT_CLAIMS = ("iss", "aud", "jti", "case", "basis", "requester")
@@ -55,6 +63,25 @@ class Request:
     claims: dict[str, Any]
     # The token as it arrived: checked again once the clock is synchronised (desk).
     token: bytes = b""
+
+    def summary(self) -> str:
+        """For the log: what it asks, without its upload URL or bearer."""
+        return (
+            f"{self.kind}, case {self.case}, by {self.requester}: cameras "
+            f"{', '.join(self.cameras)}, {rfc3339(self.start)} to {rfc3339(self.end)}"
+        )
+
+    def audit_detail(self) -> dict[str, object]:
+        """The `received` entry's detail (docs/audit.md)."""
+        return {
+            "kind": self.kind,
+            "case": self.case,
+            "basis": self.basis,
+            "requester": self.requester,
+            "issuer": self.issuer,
+            "cameras": list(self.cameras),
+            "window": {"start": rfc3339(self.start), "end": rfc3339(self.end)},
+        }
 
 
 class KeyRing(Protocol):
@@ -158,8 +185,8 @@ def _check_claims(
         value = claims.get(name)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise Rejected("claims_invalid", f"{name} missing or not a number")
-    if claims.get("kind") not in KINDS:
-        raise Rejected("claims_invalid", f"kind must be one of {', '.join(KINDS)}")
+    if claims.get("kind") not in (*KINDS, PRESERVE):
+        raise Rejected("claims_invalid", f"kind must be one of {', '.join(KINDS)}, {PRESERVE}")
     cameras = claims.get("cameras")
     if (
         not isinstance(cameras, list)
@@ -170,6 +197,14 @@ def _check_claims(
     if len(set(cameras)) != len(cameras):
         raise Rejected("claims_invalid", "a camera id is listed twice")
     window, upload = claims.get("window"), claims.get("upload")
+    if claims["kind"] == PRESERVE:
+        # A preservation sends nothing: an upload in it would be a request in disguise.
+        if upload is not None:
+            raise Rejected("claims_invalid", "a preservation carries no upload")
+        upload = {"url": "", "token": ""}
+        if claims["exp"] - claims["iat"] > MAX_PRESERVE.total_seconds():
+            days = MAX_PRESERVE.days
+            raise Rejected("claims_invalid", f"a preservation holds footage {days} days at most")
     if not isinstance(window, dict) or not isinstance(upload, dict):
         raise Rejected("claims_invalid", "window and upload must be objects")
     if not isinstance(upload.get("url"), str) or not isinstance(upload.get("token"), str):
@@ -195,7 +230,7 @@ def _check_claims(
     length, longest = (end - start).total_seconds(), policy.max_window.total_seconds()
     if length > longest:
         raise Rejected("window_too_long", f"{length:.0f} s, more than {longest:.0f} s")
-    if not upload_allowed(upload["url"], policy.upload_allow):
+    if claims["kind"] != PRESERVE and not upload_allowed(upload["url"], policy.upload_allow):
         raise Rejected("upload_not_allowed", "the upload URL is not under an allowed prefix")
     return Request(
         id=claims["jti"],

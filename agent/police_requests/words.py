@@ -21,6 +21,11 @@ _WORDS = {
     RequestState.UPLOADING: "sending the footage",
     RequestState.COMPLETED: "completed: the footage was delivered",
     RequestState.FAILED: "failed",
+    RequestState.WITHDRAWN: "withdrawn by the police: nothing more is sent",
+    RequestState.PRESERVED: (
+        "footage kept for the police, nothing sent, until the preservation lapses"
+    ),
+    RequestState.LAPSED: "the preservation lapsed: the footage is no longer held",
 }
 
 

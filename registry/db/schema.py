@@ -195,6 +195,9 @@ requests = Table(
     Column("token_status_id", String(16)),  # where a rejected token's status lands
     Column("submitted_by", String(64)),
     Column("submitted_at", Float),
+    # When the registry relayed a police withdrawal of it, or its agent said it withdrew it:
+    # the evidence intake takes nothing more for it (registry/evidence/admission.py).
+    Column("withdrawn_at", Float),
 )
 
 evidence_uploads = Table(

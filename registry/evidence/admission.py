@@ -56,6 +56,7 @@ class RequestFacts:
     expires: float | None  # `exp` of the prepared claims; None if they have none
     verified: bool  # its package was checked and verified
     budget: int
+    withdrawn: bool = False  # the police withdrew it (requests.withdrawn_at)
 
     def closed(self, now: float) -> tuple[int, str] | None:
         """(HTTP status, why) when no new upload or byte is accepted now; else None."""
@@ -63,6 +64,11 @@ class RequestFacts:
             return 403, (
                 f"request {self.request_id} has not been sent to its agent: no evidence is "
                 "expected for it yet"
+            )
+        if self.withdrawn:
+            return 410, (
+                f"request {self.request_id} was withdrawn by the police; nothing more is "
+                "accepted for it"
             )
         if self.verified:
             return 410, (
@@ -103,6 +109,7 @@ def load_facts(conn: Connection, request_id: str) -> RequestFacts | None:
             r.window_start,
             r.window_end,
             r.cameras_json,
+            r.withdrawn_at,
             p.verified,
         )
         .select_from(requests.outerjoin(evidence_packages, p.request_id == r.request_id))
@@ -121,4 +128,5 @@ def load_facts(conn: Connection, request_id: str) -> RequestFacts | None:
         expires=_expires(row.claims_json),
         verified=bool(row.verified),
         budget=upload_budget(row.window_end - row.window_start, cameras),
+        withdrawn=row.withdrawn_at is not None,
     )

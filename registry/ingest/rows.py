@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from registry.db.schema import agent_audit, agents, cameras, request_status
+from registry.db.schema import agent_audit, agents, cameras, request_status, requests
 from registry.ingest.validate import Accepted, epoch
 
 # What a birth says of its agent's cameras: its bdseq and every camera id it lists.
@@ -242,3 +242,14 @@ class RowWriter:
         # both be compared, and a multi-row upsert may not touch a row twice (PostgreSQL).
         for row in rows:
             connection.execute(statement, row)
+        # The agent withdrew a request (a police withdrawal): its package is marked, and
+        # the evidence intake takes nothing more for it.
+        for row in rows:
+            if row["state"] == "withdrawn":
+                connection.execute(
+                    update(requests)
+                    .where(requests.c.request_id == row["request_id"])
+                    .where(requests.c.agent_id == row["agent_id"])
+                    .where(requests.c.withdrawn_at.is_(None))
+                    .values(withdrawn_at=row["ts"])
+                )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from contract.exit_codes import EX_CANTCREAT
-from registry.police import keyset_commands
+from registry.police import keyset_commands, preservation_commands, withdrawal_commands
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -98,6 +98,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     sign.set_defaults(func=_sign)
     keyset_commands.register(actions)
+    withdrawal_commands.register(actions)
+    preservation_commands.register(actions)
 
 
 def _keygen(args: argparse.Namespace) -> int:

@@ -175,14 +175,16 @@ def test_every_example_is_valid_against_its_payload_schema(doc: dict[str, Any]) 
 
 def test_a_request_is_a_bare_compact_jws_not_json(doc: dict[str, Any]) -> None:
     channel, _ = channel_of(doc, agent_topics()["requests"])
-    (message,) = [resolve(doc, m) for m in doc["channels"][channel]["messages"].values()]
-    assert message["contentType"] == "application/jose"
-    assert schema_file(message) is None
-    assert message["payload"]["type"] == "string"
-    pattern = re.compile(message["payload"]["pattern"])
-    for example in message["examples"]:
-        assert pattern.fullmatch(example["payload"])
-        with pytest.raises(json.JSONDecodeError):
-            json.loads(example["payload"])
-    assert not pattern.fullmatch('{"token": "a.b.c"}')
-    assert not pattern.fullmatch("a.b.c\n")
+    found = [resolve(doc, m) for m in doc["channels"][channel]["messages"].values()]
+    assert [m["name"] for m in found] == ["request", "withdrawal"]
+    for message in found:  # a withdrawal travels as a request does
+        assert message["contentType"] == "application/jose"
+        assert schema_file(message) is None
+        assert message["payload"]["type"] == "string"
+        pattern = re.compile(message["payload"]["pattern"])
+        for example in message["examples"]:
+            assert pattern.fullmatch(example["payload"])
+            with pytest.raises(json.JSONDecodeError):
+                json.loads(example["payload"])
+        assert not pattern.fullmatch('{"token": "a.b.c"}')
+        assert not pattern.fullmatch("a.b.c\n")

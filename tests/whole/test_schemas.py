@@ -124,7 +124,7 @@ def test_the_status_the_desk_publishes_is_the_contracts_to_the_byte() -> None:
 def test_the_request_states_are_the_schemas() -> None:
     schema = json.loads((SCHEMAS / "request-status.schema.json").read_text())
     assert [state.value for state in RequestState] == schema["properties"]["state"]["enum"]
-    finals = {"rejected", "declined", "completed", "failed"}  # the schema's description
+    finals = {"rejected", "declined", "completed", "failed", "withdrawn", "lapsed"}
     assert {state for state in RequestState if state.final} == finals
 
 

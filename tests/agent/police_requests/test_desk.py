@@ -13,7 +13,8 @@ import pytest
 
 from agent.audit import AuditLog
 from agent.clock import ClockState
-from agent.police_requests.desk import Consent, RequestDesk
+from agent.police_requests.desk import RequestDesk
+from agent.police_requests.desk_terms import Consent
 from agent.police_requests.store import RequestStore
 from agent.police_requests.token import Policy
 from agent.recording.index import SegmentIndex

@@ -3,14 +3,19 @@ outlives a restart; its revocations and keys decide which request tokens verify.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from agent.audit import KEYSET_ACCEPTED, AuditLog, describe
+from agent.audit.verifier import verify_log
+from agent.i18n import translator
 from agent.police_requests.keyset import KEYSET_FILE, PoliceKeySets
 from agent.police_requests.token import Policy, Rejected, verify
 from contract.keyset import KeySetRefused
+from tests.support.schemas import assert_valid
 from tests.support.tokens import Police, PoliceRoot
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -132,3 +137,36 @@ def test_tokens_by_revoked_unknown_and_stale_keys(tmp_path: Path) -> None:
     assert sets.facts() == {"version": 3, "expires": "2026-12-31T12:00:00.000Z", "stale": False}
     # Without a key set, a pinned key works as it always did.
     assert reason(OLD.token(OLD.claims(NOW)), policy(None)) == "window_invalid"
+
+
+def test_an_accepted_set_is_written_down_once_with_its_keys_and_its_root(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    sets = holder(tmp_path)
+    sets.audit = log
+    sets.offer(keyset(1, [OLD]))
+    sets.offer(keyset(1, [OLD]))  # the retained copy again: nothing new to write down
+    refusal(sets, keyset(1, [NEW]))  # refused sets are not trusted, so not written down
+    sets.offer(keyset(2, [NEW], (OLD.kid,)))
+    entries = [e for e in log.entries() if e.event == KEYSET_ACCEPTED]
+    assert [(e.request_id, e.detail) for e in entries] == [
+        (
+            None,
+            {
+                "version": version,
+                "issuer": "police.example",
+                "root_kid": ROOT.kid,
+                "keys": [kid],
+                "revoked": revoked,
+                "expires": "2026-12-31T12:00:00.000Z",
+            },
+        )
+        for version, kid, revoked in ((1, OLD.kid, []), (2, NEW.kid, [OLD.kid]))
+    ]
+    for entry in entries:
+        assert_valid("audit-entry", json.loads(entry.line()))
+    said = describe(entries[1])
+    assert "police key set version 2 accepted" in said and ROOT.kid[:12] in said
+    assert "1 request key(s) trusted, 1 revoked" in said
+    dutch = describe(entries[1], translator("nl"))
+    assert "sleutelset van de politie versie 2 aanvaard" in dutch
+    assert verify_log(tmp_path / "audit.jsonl").intact

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.audit import REJECTIONS_SUMMARISED, AuditLog, describe
-from agent.police_requests.desk import MAX_WAITING_BYTES, MAX_WAITING_TOKENS
+from agent.police_requests.inbox import MAX_WAITING_BYTES, MAX_WAITING_TOKENS
 from agent.police_requests.rejections import (
     DETAILED_BURST,
     NOT_CHECKED,
