@@ -21,16 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.audit import AuditError, AuditTrail
 from agent.clock import ClockState
-from agent.evidence.export import (
-    ExportError,
-    Package,
-    export_evidence,
-    load_package,
-    package_folder,
-)
+from agent.evidence.export import ExportError, Package, load_package, package_folder
 from agent.evidence.upload import UploadError, UploadStopped
 from agent.mqtt import payloads
-from agent.police_requests.early_copy import EarlyCopies, FetchFootage
 from agent.police_requests.desk_terms import (
     Consent,
     NotAwaitingOwner,
@@ -39,8 +32,10 @@ from agent.police_requests.desk_terms import (
     StatusSink,
     Uploading,
 )
-from agent.police_requests.holds import hold_reason, hold_until
+from agent.police_requests.early_copy import EarlyCopies, FetchFootage
+from agent.police_requests.holds import hold_until, place_holds, release_holds
 from agent.police_requests.inbox import RequestInbox
+from agent.police_requests.packing import pack_window, package_bytes
 from agent.police_requests.recheck import check_again, check_key_still_valid
 from agent.police_requests.rejections import RejectionGate
 from agent.police_requests.store import RequestStore, StoredRequest, UnknownRequest
@@ -262,8 +257,7 @@ class RequestDesk:
         """Put the window on hold the moment the request is accepted: pruning must not
         destroy what police asked for while the owner thinks about it."""
         until = hold_until(request, self._now())
-        for camera in request.cameras:
-            self._index.hold(camera, request.start, request.end, until, hold_reason(request.id))
+        place_holds(self._index, request, until)
         self._audit.append("held", request.id, {"until": rfc3339(until)})
 
     def _advance(self, request: StoredRequest, stop: threading.Event | None) -> None:
@@ -376,9 +370,7 @@ class RequestDesk:
         self._release_hold(request)
 
     def _release_hold(self, request: StoredRequest) -> None:
-        for hold in self._index.holds(self._now()):
-            if hold.reason == hold_reason(request.id):
-                self._index.release(hold.id)
+        release_holds(self._index, request, self._now())
 
     def _no_key(self, request: StoredRequest) -> None:
         detail = f"the device key is {self._key_problem}: the agent needs re-enrolment"
@@ -401,21 +393,15 @@ class RequestDesk:
         package: Package
         if request.state == RequestState.APPROVED or not (directory / "manifest.json").exists():
             request = self._set(request, RequestState.EXPORTING, None)
-            if directory.exists():
-                shutil.rmtree(directory)  # a half-made export from before a crash
             try:
-                if self._fetch is not None:
-                    self._fetch(request.cameras, request.start, request.end, stop)
-                package = export_evidence(
-                    self._index,
-                    self._agent,
-                    request.cameras,
-                    request.start,
-                    request.end,
+                package = pack_window(
+                    request,
                     directory,
-                    request_id=request.id,
-                    case=request.case,
+                    agent_id=self._agent,
+                    index=self._index,
                     key=self._key,
+                    fetch=self._fetch,
+                    stop=stop,
                 )
             except (FetchError, ExportError) as exc:
                 if stop.is_set():
@@ -423,9 +409,7 @@ class RequestDesk:
                 self._set(request, RequestState.FAILED, exc.reason)
                 self._audit.append("failed", request.id, {"reason": exc.reason, "detail": str(exc)})
                 return
-            total = sum(f.bytes for f in package.files)
-            if package.signed is not None:  # the manifest is sent too
-                total += package.signed.stat().st_size
+            total = package_bytes(package)  # the signed manifest is sent too
             request = self._store.update(
                 request.id,
                 self._now(),

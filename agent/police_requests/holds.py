@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from agent.police_requests.store import StoredRequest
+from agent.recording.index import SegmentIndex
 from agent.recording.rebuild import HoldToKeep
 from contract.request_states import RequestState
 from contract.token_rules import PRESERVE
@@ -47,3 +48,16 @@ def holds_to_keep(requests: Iterable[StoredRequest]) -> list[HoldToKeep]:
         if request.state not in _RELEASED
         for camera in request.cameras
     ]
+
+
+def place_holds(index: SegmentIndex, request: StoredRequest, until: datetime) -> None:
+    """Hold the request's window on each of its cameras until `until`."""
+    for camera in request.cameras:
+        index.hold(camera, request.start, request.end, until, hold_reason(request.id))
+
+
+def release_holds(index: SegmentIndex, request: StoredRequest, now: datetime) -> None:
+    """Release what `place_holds` held for the request; pruning may take it again."""
+    for hold in index.holds(now):
+        if hold.reason == hold_reason(request.id):
+            index.release(hold.id)
