@@ -11,13 +11,12 @@ the output file cannot be written, 70 (EX_SOFTWARE) the broker did not take the 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 from contract.durations import parse_duration
-from contract.exit_codes import EX_CANTCREAT
+from registry.police.token_files import put_token
 
 EX_REFUSED = 1
 # A key set outlives its signing session by weeks, not years: an expiry is what makes a
@@ -129,17 +128,8 @@ def _sign(args: argparse.Namespace) -> int:
     except keys.PoliceKeyError as exc:
         print(f"camera-registry: {exc}", file=err)
         return EX_REFUSED
-    if args.out is None:
-        print(token)
-    else:
-        try:
-            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:
-            print(f"camera-registry: cannot write {args.out}: {exc.strerror}", file=err)
-            return EX_CANTCREAT
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(token + "\n")
-        print(f"Key set written to {args.out}.", file=err)
+    if (failed := put_token(token, args.out, err, "Key set")) is not None:
+        return failed
     print(
         f"Signed key set version {args.version} with root key "
         f"{jws.thumbprint(root.public_key())}: {len(valid)} key(s), "

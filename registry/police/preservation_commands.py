@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from contract.exit_codes import EX_CANTCREAT
 from contract.timestamps import rfc3339
 from contract.token_rules import (
     DEFAULT_PRESERVE,
@@ -28,6 +26,7 @@ from contract.token_rules import (
     TOKEN_TYPE,
 )
 from registry.police.keyset_commands import _duration
+from registry.police.token_files import put_token
 from registry.police.withdrawal import ID_RE
 
 EX_REFUSED = 1
@@ -154,16 +153,8 @@ def _sign(args: argparse.Namespace) -> int:
     }
     payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=True).encode("ascii")
     token = jws.sign(payload, key, TOKEN_TYPE)
-    if args.out is None:
-        print(token)
-    else:
-        try:
-            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:
-            print(f"camera-registry: cannot write {args.out}: {exc.strerror}", file=err)
-            return EX_CANTCREAT
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(token + "\n")
+    if (failed := put_token(token, args.out, err, "Preservation")) is not None:
+        return failed
     print(
         f"Signed preservation {request_id} for agent {args.agent}, kept until "
         f"{rfc3339(datetime.fromtimestamp(claims['exp'], UTC))}. Hand it to the registry "

@@ -32,6 +32,7 @@ from registry.judgement import judged
 
 __all__ = [
     "DEFAULT_RADIUS_M",
+    "MATCH_COLUMNS",
     "SEARCH_CAP_M",
     "CameraMatch",
     "CameraView",
@@ -323,7 +324,8 @@ def _footage(moment: float, include_unknown: bool) -> Any:
     return or_(covers, cameras.c.footage_oldest.is_(None), cameras.c.footage_newest.is_(None))
 
 
-_COLUMNS = (
+# What a match is made of; search_at.py reads these and the open intervals.
+MATCH_COLUMNS = (
     cameras.c.agent_id,
     cameras.c.camera_id,
     cameras.c.name,
@@ -354,7 +356,7 @@ def find_cameras(
     point_lat, point_lon = check_point(lat, lon)
     radius = check_radius(radius_m)
     moment = _epoch(at)
-    query = select(*_COLUMNS).where(
+    query = select(*MATCH_COLUMNS).where(
         near_clause(point_lat, point_lon, radius), _footage(moment, include_unknown_footage)
     )
     with engine.connect() as connection:

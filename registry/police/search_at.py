@@ -97,19 +97,7 @@ def _check_times(start: float, end: float, now: float) -> None:
 
 
 _COLUMNS = (
-    cameras.c.agent_id,
-    cameras.c.camera_id,
-    cameras.c.name,
-    cameras.c.lat,
-    cameras.c.lon,
-    cameras.c.bearing_deg,
-    cameras.c.fov_deg,
-    cameras.c.range_m,
-    cameras.c.dori_json,
-    cameras.c.status,
-    cameras.c.health_json,
-    cameras.c.footage_oldest,
-    cameras.c.footage_newest,
+    *search.MATCH_COLUMNS,
     cameras.c.report_ts,
     cameras.c.state_start,
     cameras.c.state_code,

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 import time
 from pathlib import Path
 
-from contract.exit_codes import EX_CANTCREAT
 from registry.police.keyset_commands import _duration
+from registry.police.token_files import put_token
 
 EX_REFUSED = 1
 # Long enough to reach an agent that is offline for a while (the broker keeps it for a
@@ -89,17 +88,8 @@ def _sign(args: argparse.Namespace) -> int:
     except keys.PoliceKeyError as exc:
         print(f"camera-registry: not signed: {exc}", file=err)
         return EX_REFUSED
-    if args.out is None:
-        print(token)
-    else:
-        try:
-            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        except OSError as exc:
-            print(f"camera-registry: cannot write {args.out}: {exc.strerror}", file=err)
-            return EX_CANTCREAT
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(token + "\n")
-        print(f"Withdrawal written to {args.out}.", file=err)
+    if (failed := put_token(token, args.out, err, "Withdrawal")) is not None:
+        return failed
     print(
         f"Signed a withdrawal of request {args.request_id} on agent {args.agent} with key "
         f"{jws.thumbprint(key.public_key())}. Hand it to the registry to send.",
