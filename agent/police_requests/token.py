@@ -163,6 +163,24 @@ def police_key(kid: object, policy: Policy, now: datetime) -> Ed25519PublicKey:
     raise Rejected("unknown_key", f"kid {kid!r} is not a pinned police key")
 
 
+def check_audience_and_times(
+    audience: str,
+    policy: Policy,
+    now: datetime,
+    issued: datetime,
+    expires: datetime,
+    not_before: datetime,
+) -> None:
+    """For this agent, and valid now (within the clock skew)? Else Rejected; the request
+    token and the withdrawal check these in the same order with the same reasons."""
+    if audience != policy.agent_id:
+        raise Rejected("wrong_audience", f"for agent {audience!r}, not this one")
+    if expires <= now - CLOCK_SKEW:
+        raise Rejected("expired", f"expired at {expires.isoformat()}")
+    if not_before > now + CLOCK_SKEW or issued > now + CLOCK_SKEW:
+        raise Rejected("not_yet_valid", f"not valid before {not_before.isoformat()}")
+
+
 def _instant(value: Any) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
@@ -215,12 +233,7 @@ def _check_claims(
     except (OverflowError, OSError, ValueError):
         raise Rejected("claims_invalid", "a time claim is out of range") from None
 
-    if claims["aud"] != policy.agent_id:
-        raise Rejected("wrong_audience", f"for agent {claims['aud']!r}, not this one")
-    if expires <= now - CLOCK_SKEW:
-        raise Rejected("expired", f"expired at {expires.isoformat()}")
-    if not_before > now + CLOCK_SKEW or issued > now + CLOCK_SKEW:
-        raise Rejected("not_yet_valid", f"not valid before {not_before.isoformat()}")
+    check_audience_and_times(claims["aud"], policy, now, issued, expires, not_before)
     if seen(claims["jti"]):
         raise Rejected("replayed", f"request id {claims['jti']!r} was used before")
     unknown = [c for c in cameras if c not in policy.cameras]

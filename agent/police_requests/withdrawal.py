@@ -21,9 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.audit import REQUEST_ID_RE
-from agent.police_requests.token import MAX_JSON_DEPTH, Policy, Rejected, police_key
+from agent.police_requests.token import (
+    MAX_JSON_DEPTH,
+    Policy,
+    Rejected,
+    check_audience_and_times,
+    police_key,
+)
 from contract import jws
-from contract.token_rules import CLOCK_SKEW, MAX_TOKEN_BYTES, WITHDRAWAL_TYPE
+from contract.token_rules import MAX_TOKEN_BYTES, WITHDRAWAL_TYPE
 
 # The owner reads the reason; a paragraph is plenty, and an entry stays small.
 MAX_REASON_CHARS = 500
@@ -110,12 +116,7 @@ def _checked(claims: dict[str, Any], policy: Policy, now: datetime, kid: str) ->
         not_before = datetime.fromtimestamp(claims.get("nbf", claims["iat"]), UTC)
     except (OverflowError, OSError, ValueError):
         raise Rejected("claims_invalid", "a time claim is out of range") from None
-    if claims["aud"] != policy.agent_id:
-        raise Rejected("wrong_audience", f"for agent {claims['aud']!r}, not this one")
-    if expires <= now - CLOCK_SKEW:
-        raise Rejected("expired", f"expired at {expires.isoformat()}")
-    if not_before > now + CLOCK_SKEW or issued > now + CLOCK_SKEW:
-        raise Rejected("not_yet_valid", f"not valid before {not_before.isoformat()}")
+    check_audience_and_times(claims["aud"], policy, now, issued, expires, not_before)
     return Withdrawal(
         id=claims["jti"],
         request_id=claims["withdraws"],
