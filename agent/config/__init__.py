@@ -35,6 +35,7 @@ from agent.config.police import (
 from agent.config.recording import (
     DirectorySettings,
     OnvifRecorderSettings,
+    PlaybackSettings,
     RecordingConfig,
     RecordSettings,
     StorageConfig,
@@ -78,6 +79,7 @@ __all__ = [
     "OnvifDeviceConfig",
     "OnvifRecorderSettings",
     "OwnerPageConfig",
+    "PlaybackSettings",
     "PoliceConfig",
     "PoliceKey",
     "ReadableFile",

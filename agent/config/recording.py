@@ -1,12 +1,15 @@
 """Where footage comes from and goes: the `storage:` section and a camera's `recording:`,
 either recorded by the agent (record), read from the owner's recorder's folder (directory),
-or replayed from the owner's recorder by ONVIF Profile G (onvif)."""
+replayed from the owner's recorder by ONVIF Profile G (onvif), or played back by its
+maker's RTSP playback URL (playback)."""
 
 import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
@@ -121,6 +124,53 @@ class OnvifRecorderSettings(ConfigSection):
         return value
 
 
+class PlaybackSettings(ConfigSection):
+    """The owner's recorder (NVR) holds the footage and has no ONVIF Profile G: the agent
+    plays the window back by the maker's own RTSP playback URL (docs/recorders.md).
+    `recorder` is the recorder's RTSP address (rtsp://host[:port]), `channel` the camera's
+    channel on it (1 = the first), `timezone` the zone the recorder's clock is set to
+    (Dahua's URL names local times; Hikvision's are UTC)."""
+
+    mode: Literal["playback"]
+    maker: Literal["hikvision", "dahua"]
+    recorder: str
+    channel: Annotated[int, Field(ge=1, le=256)]
+    timezone: str = "UTC"
+
+    @field_validator("recorder")
+    @classmethod
+    def _check_recorder(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if (
+            parts.scheme != "rtsp"
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.username is not None
+        ):
+            raise ValueError(
+                "must be the recorder's RTSP address alone, e.g. rtsp://192.168.1.50:554 (no "
+                "path, query or user: the user is the camera's username/password_file)"
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a port out of range
+        except ValueError:
+            raise ValueError("has a port that is not a number from 1 to 65535") from None
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone name such as UTC or Europe/Berlin"
+            ) from None
+        return value
+
+
 RecordingConfig = Annotated[
-    RecordSettings | DirectorySettings | OnvifRecorderSettings, Field(discriminator="mode")
+    RecordSettings | DirectorySettings | OnvifRecorderSettings | PlaybackSettings,
+    Field(discriminator="mode"),
 ]

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
@@ -23,7 +24,7 @@ from typing import IO
 import av
 
 from agent.errors import AgentError
-from agent.onvif.replay import RTP_CLOCK_HZ, ReplayError, ReplaySession
+from agent.onvif.replay import RTP_CLOCK_HZ, AccessUnit, ReplayError, ReplaySession
 from agent.recording.index import SegmentIndex
 
 log = logging.getLogger(__name__)
@@ -97,17 +98,48 @@ def fetch_window(
     session = ReplaySession(
         replay_uri, start + shift, end + shift, username=username, password=password
     )
+    return copy_window(
+        index,
+        camera,
+        session.access_units(),
+        start,
+        end,
+        root,
+        "replay",
+        shift=shift,
+        stop=stop,
+        max_bytes=max_bytes,
+    )
+
+
+def copy_window(
+    index: SegmentIndex,
+    camera: str,
+    units: Iterable[AccessUnit],
+    start: datetime,
+    end: datetime,
+    root: Path,
+    kind: str,
+    *,
+    shift: timedelta = timedelta(0),
+    stop: threading.Event | None = None,
+    max_bytes: int = MAX_FETCH_BYTES,
+) -> FetchedFile:
+    """Copy the frames `units` (already bounded to the window, on the recorder's clock,
+    which is the agent's plus `shift`) into one hashed MPEG-TS file in `root`, index it and
+    return it (fetch_window's and the vendor playback's common writer). `kind` names the
+    file (`replay`, `playback`)."""
     folder = root / FOLDER / camera
     folder.mkdir(parents=True, exist_ok=True)
     # Named by the window: another request's copy (indexed, perhaps held) is never replaced;
     # the same window again is found in the index and not fetched twice (recorder_source).
     stamp = "%Y%m%dT%H%M%S.%fZ"
-    path = folder / f"{camera}_{start.strftime(stamp)}_{end.strftime(stamp)}_replay.ts"
+    path = folder / f"{camera}_{start.strftime(stamp)}_{end.strftime(stamp)}_{kind}.ts"
     if index.external_stamps(camera).get(str(path)) is not None:
         raise FetchError(f"camera {camera}: {path} was fetched before and is indexed")
     path.unlink(missing_ok=True)  # a fetch cut off by a stop before: fetched again
     try:
-        fetched = _write(session, path, shift, stop, max_bytes)
+        fetched = _write(units, path, shift, stop, max_bytes)
     except (ReplayError, FetchError, av.FFmpegError, OSError) as exc:
         path.unlink(missing_ok=True)
         if isinstance(exc, FetchError):
@@ -130,7 +162,7 @@ def fetch_window(
 
 
 def _write(
-    session: ReplaySession,
+    units: Iterable[AccessUnit],
     path: Path,
     shift: timedelta,
     stop: threading.Event | None,
@@ -146,7 +178,7 @@ def _write(
         try:
             stream = out.add_stream("h264")
             stream.time_base = Fraction(1, RTP_CLOCK_HZ)
-            for unit in session.access_units():
+            for unit in units:
                 if stop is not None and stop.is_set():
                     raise FetchError("the agent is stopping; the fetch is done again at start")
                 if not started and not unit.keyframe:

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.clock_step import BootTime, ClockWatch, boot_id
-from agent.config import AgentConfig, DirectorySettings, OnvifRecorderSettings, RecordSettings
+from agent.config import (
+    AgentConfig,
+    DirectorySettings,
+    OnvifRecorderSettings,
+    PlaybackSettings,
+    RecordSettings,
+)
 from agent.errors import AgentError
 from agent.recording import retention
 from agent.recording.directory import DirectoryScanner
@@ -27,6 +33,7 @@ from agent.recording.index import (
     SegmentIndex,
     sha256_file,
 )
+from agent.recording.playback import PlaybackSource
 from agent.recording.rebuild import HoldToKeep, has_footage, rebuild
 from agent.recording.recorder import CameraRecorder
 from agent.recording.recorder_source import RecorderSource
@@ -120,8 +127,9 @@ class Storage:
             )
         self.recorders: dict[str, CameraRecorder] = {}
         self.scanners: dict[str, DirectoryScanner] = {}
-        # Cameras whose footage the owner's ONVIF recorder holds (recorder_source.py).
-        self.nvr_sources: dict[str, RecorderSource] = {}
+        # Cameras whose footage the owner's recorder holds: by ONVIF (recorder_source.py)
+        # or the maker's playback URL (playback.py).
+        self.nvr_sources: dict[str, RecorderSource | PlaybackSource] = {}
         self._retention: dict[str, float] = {}
         for camera in config.cameras:
             settings = camera.recording
@@ -142,6 +150,8 @@ class Storage:
                 self.nvr_sources[camera.id] = RecorderSource(
                     camera, self.index, self._root, now=lambda: datetime.now(UTC)
                 )
+            elif isinstance(settings, PlaybackSettings):
+                self.nvr_sources[camera.id] = PlaybackSource(camera, self.index, self._root)
         self._forget_unwatched()
         self._next_prune = 0.0
         self._steps_seen = self.clock_watch.steps

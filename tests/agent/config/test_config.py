@@ -20,6 +20,7 @@ from agent.config import (
     AgentConfig,
     CameraConfig,
     DirectorySettings,
+    PlaybackSettings,
     RecordSettings,
     load_config,
     redact_url,
@@ -311,7 +312,8 @@ ERROR_CASES = {
     ),
     "unknown recording mode": (
         MINIMAL + "    recording:\n      mode: cloud\n",
-        "cameras[0].recording.mode: must be one of 'record', 'directory', 'onvif' (line 9)",
+        "cameras[0].recording.mode: must be one of 'record', 'directory', 'onvif', 'playback' "
+        "(line 9)",
     ),
     "onvif recorder without its device": (
         MINIMAL + "    recording:\n      mode: onvif\n      source: cam-1\n",
@@ -354,11 +356,38 @@ ERROR_CASES = {
         "police.keys[0].file: cannot read /nonexistent/police.pem: "
         "No such file or directory (line 10)",
     ),
+    "playback recorder with a path": (
+        MINIMAL + "    recording: {mode: playback, maker: hikvision, channel: 1,"
+        " recorder: 'rtsp://nvr.local/Streaming/tracks/101'}\n",
+        "cameras[0].recording.playback.recorder: must be the recorder's RTSP address alone, e.g. "
+        "rtsp://192.168.1.50:554 (no path, query or user: the user is the camera's "
+        "username/password_file) (line 8)",
+    ),
+    "playback time zone unknown": (
+        MINIMAL + "    recording: {mode: playback, maker: dahua, channel: 2,"
+        " recorder: 'rtsp://nvr.local:554', timezone: CEST}\n",
+        "cameras[0].recording.playback.timezone: 'CEST' is not a time zone name such as UTC or "
+        "Europe/Berlin (line 8)",
+    ),
     "unsupported yaml tag": (
         MINIMAL + "    name: !secret front_name\n",
         "cameras[0].name: could not determine a constructor for the tag '!secret' (line 8)",
     ),
 }
+
+
+def test_a_playback_recorder_is_read_with_its_maker_channel_and_time_zone(
+    tmp_path: Path,
+) -> None:
+    config = load(
+        tmp_path,
+        MINIMAL + "    recording: {mode: playback, maker: dahua, channel: 3,"
+        " recorder: 'rtsp://192.168.1.50:554/', timezone: Europe/Berlin}\n",
+    )
+    settings = config.cameras[0].recording
+    assert isinstance(settings, PlaybackSettings)
+    assert (settings.maker, settings.channel, settings.timezone) == ("dahua", 3, "Europe/Berlin")
+    assert settings.recorder == "rtsp://192.168.1.50:554"  # no trailing '/' in the URLs
 
 
 @pytest.mark.parametrize(
