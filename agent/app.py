@@ -291,6 +291,7 @@ class App:
                     camera.shown_url(),
                     recorder=storage.recorders.get(camera.id),
                     pictures=route,
+                    camera_clock=camera_clocks.rtcp,
                 )
             )
             if sub is not None and route is not None:

@@ -42,6 +42,14 @@ RETRY_AFTER_S = 60.0
 STALE_AFTER_INTERVALS = 2.5
 # Where the readings come from (health `camera_clock.source`, the package's `clocks`).
 SOURCE_ONVIF = "onvif"
+SOURCE_RTCP = "rtcp"  # the stream's RTCP sender reports (agent/streams/rtcp_clock.py)
+# A stream's reading is no longer what its camera shows once it is this old (the stream
+# gives one every 10 s while it runs).
+RTCP_STALE_S = 60.0
+# An RTCP reading's uncertainty: the camera's encoder and the network delay a packet by
+# tens of milliseconds (0.07 s measured on one host), and how a camera maps its media
+# clock to its wall clock is its own business.
+RTCP_UNCERTAINTY_S = 0.5
 # Why the last attempt gave no reading (health `camera_clock.error`).
 NO_ANSWER = "no_answer"
 BAD_ANSWER = "bad_answer"  # it answered, but with no valid UTC date and time
@@ -77,6 +85,14 @@ def _measure_clock(url: str) -> ClockMeasure:
     return measure_clock(url)
 
 
+def _said_time(offset_s: float) -> str:
+    """The time a clock `offset_s` off ours shows now, for a log line; "?" past year 9999."""
+    try:
+        return rfc3339(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset_s), "seconds")
+    except (OverflowError, ValueError):
+        return "?"
+
+
 @dataclass
 class _Camera:
     url: str
@@ -108,6 +124,10 @@ class CameraClocks:
         self._measure = measure if measure is not None else _measure_clock
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # Readings from the cameras' streams (RTCP), by camera: kept for every camera
+        # whose stream carries sender reports; reported where ONVIF gives none.
+        self._rtcp: dict[str, _Camera] = {}
+        self._rtcp_kept: dict[str, float] = {}  # monotonic: when one was last kept
 
     def start(self, stop: threading.Event) -> None:
         if not self._cameras:
@@ -187,6 +207,45 @@ class CameraClocks:
             if self._on_reading is not None:
                 self._on_reading(reading)
 
+    def rtcp(self, camera: str, offset_s: float) -> None:
+        """A reading of `camera`'s clock from its stream's RTCP sender reports (called by
+        its worker's thread). Kept with the footage at most once per reading interval."""
+        now = time.monotonic()
+        reading: CameraClockReading | None = None
+        error: str | None = None
+        if not self._clock().synced:
+            error = AGENT_UNSYNCED
+        elif abs(offset_s) > IMPLAUSIBLE_OFFSET_S:
+            error = IMPLAUSIBLE
+        else:
+            reading = CameraClockReading(
+                camera,
+                dt.datetime.now(dt.UTC),
+                round(offset_s, _DIGITS),
+                RTCP_UNCERTAINTY_S,
+                SOURCE_RTCP,
+            )
+        with self._lock:
+            state = self._rtcp.setdefault(camera, _Camera(""))
+            if error == IMPLAUSIBLE and state.error != IMPLAUSIBLE:
+                log.warning(
+                    "camera %s: its stream's sender reports say %s, more than a day off: its "
+                    "clock is not set (after a power cut?); set it to take its time from NTP "
+                    "(docs/onvif.md)",
+                    camera,
+                    _said_time(offset_s),
+                )
+            state.error = error
+            if reading is not None:
+                if state.reading is None:
+                    self._said(reading)
+                state.reading, state.read_mono = reading, now
+            keep = reading is not None and now - self._rtcp_kept.get(camera, -1e18) >= self._every
+            if keep:
+                self._rtcp_kept[camera] = now
+        if keep and reading is not None and self._on_reading is not None:
+            self._on_reading(reading)
+
     def _said(self, reading: CameraClockReading) -> None:
         if abs(reading.offset_s) > self._limit:
             log.warning(
@@ -199,15 +258,15 @@ class CameraClocks:
 
     def report(self, camera: str) -> tuple[dict[str, object] | None, tuple[str, ...]]:
         """The health `camera_clock` object and its problem (`clock_drift`); (None, ())
-        for a camera whose clock is not read (no `onvif`)."""
-        state = self._cameras.get(camera)
+        for a camera whose clock is not read (no `onvif`, no RTCP sender reports)."""
+        state, source, stale_after = self._reported(camera)
         if state is None:
             return None, ()
         with self._lock:
             reading, read_mono, error = state.reading, state.read_mono, state.error
-        fresh = time.monotonic() - read_mono <= self._every * STALE_AFTER_INTERVALS
+        fresh = time.monotonic() - read_mono <= stale_after
         body: dict[str, object] = {
-            "source": SOURCE_ONVIF,
+            "source": source,
             "offset_s": reading.offset_s if reading else None,
             "uncertainty_s": reading.uncertainty_s if reading else None,
             "measured_at": rfc3339(reading.at) if reading else None,
@@ -219,11 +278,33 @@ class CameraClocks:
         )
         return body, ("clock_drift",) if drift else ()
 
-    def latest(self) -> dict[str, CameraClockReading]:
-        """The last reading of each camera that has one (the birth message's)."""
+    def _reported(self, camera: str) -> tuple[_Camera | None, str, float]:
+        """Which reading health reports: the ONVIF device's while it gives one (or says
+        its clock is not set), since it answers with its clock directly; else the
+        stream's RTCP sender reports', which pass through the encoder's mapping of its
+        media clock; else the ONVIF device's failure. With its source and age limit."""
+        onvif = self._cameras.get(camera)
+        rtcp = self._rtcp.get(camera)
+        onvif_stale = self._every * STALE_AFTER_INTERVALS
         with self._lock:
-            return {
-                camera: state.reading
-                for camera, state in self._cameras.items()
-                if state.reading is not None
-            }
+            onvif_good = onvif is not None and (
+                onvif.error == IMPLAUSIBLE
+                or (
+                    onvif.error is None
+                    and onvif.reading is not None
+                    and time.monotonic() - onvif.read_mono <= onvif_stale
+                )
+            )
+        if onvif is not None and (onvif_good or rtcp is None):
+            return onvif, SOURCE_ONVIF, onvif_stale
+        return rtcp, SOURCE_RTCP, RTCP_STALE_S
+
+    def latest(self) -> dict[str, CameraClockReading]:
+        """The last reported reading of each camera that has one (the birth message's)."""
+        out: dict[str, CameraClockReading] = {}
+        for camera in {*self._cameras, *self._rtcp}:
+            state = self._reported(camera)[0]
+            reading = None if state is None else state.reading
+            if reading is not None:
+                out[camera] = reading
+        return out

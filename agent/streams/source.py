@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +18,8 @@ import numpy as np
 from agent.errors import StreamError, UnreadableStream
 from agent.quality.assess import SourceKind, StreamFacts
 from agent.quality.metrics import GreyImage, Planes
-from agent.streams.pacing import ReadPacer
+from agent.streams.pacing import BLOCKED_S, ReadPacer
+from agent.streams.rtcp_clock import RtcpClock
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,9 @@ class StreamSource:
         self._container: Any = None
         self._stream: Any = None
         self._seconds_per_tick: float | None = None
+        # Called with the camera's clock offset read from its RTCP sender reports
+        # (agent/streams/rtcp_clock.py); set by the camera's worker.
+        self.on_camera_clock: Callable[[float], None] | None = None
         # Over TCP the kernel buffers what arrives while the reader pauses (see pacing);
         # RTSP over UDP would drop it.
         self._paced = self.kind == "http" or (self.kind == "rtsp" and rtsp_transport == "tcp")
@@ -173,6 +177,9 @@ class StreamSource:
         pacer = ReadPacer() if self._paced else None
         pause = 0.0
         asked = time.monotonic()
+        rtcp = None
+        if self.kind == "rtsp" and self.on_camera_clock is not None:
+            rtcp = RtcpClock(self.on_camera_clock)
         while not stop.is_set():
             for raw in self._demux():
                 if stop.is_set():
@@ -180,6 +187,12 @@ class StreamSource:
                 if raw.size == 0:  # demuxer flush marker at end of stream
                     continue
                 stream_time = self._stream_time(raw)
+                if rtcp is not None and raw.pts is not None and self._seconds_per_tick:
+                    rtcp.packet(
+                        self._container.start_time_realtime,
+                        float(raw.pts) * self._seconds_per_tick,
+                        time.monotonic() - asked >= BLOCKED_S,  # it waited for the network
+                    )
                 if self.kind == "file" and not self._realtime:
                     at = offset + stream_time if stream_time is not None else last_time
                 elif self.kind == "file":

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any, Protocol
 
 from agent import memory
@@ -64,6 +65,7 @@ class CameraWorker:
         display_url: str,
         recorder: PacketSink | None = None,
         pictures: PictureGate | None = None,
+        camera_clock: Callable[[str, float], None] | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.thread_name = f"camera:{camera_id}"
@@ -75,6 +77,8 @@ class CameraWorker:
         # With a sub-stream: asked before each keyframe whether this stream's pictures are
         # wanted (only while the sub-stream sends none). None: always.
         self._pictures = pictures
+        # Told the camera's clock offset from its RTCP sender reports (CameraClocks.rtcp).
+        self._camera_clock = camera_clock
         self._backoff = Backoff()
         self._unreadable_backoff = Backoff(cap=UNREADABLE_BACKOFF_CAP_S)
         self._heartbeat = time.monotonic()
@@ -114,6 +118,7 @@ class CameraWorker:
             self._display_url,
             recorder=self._recorder,
             pictures=self._pictures,
+            camera_clock=self._camera_clock,
         )
 
     def run(self, stop: threading.Event) -> None:
@@ -131,6 +136,8 @@ class CameraWorker:
             self._first_packet_at = None
             try:
                 with self._open_source() as source:
+                    if self._camera_clock is not None and isinstance(source, StreamSource):
+                        source.on_camera_clock = partial(self._camera_clock, self.camera_id)
                     opened_at = time.monotonic()
                     self._beat()
                     facts = source.facts

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 # The sources of readings this registry knows; another is still shown, by its name.
-KNOWN_SOURCES = frozenset({"onvif"})
+KNOWN_SOURCES = frozenset({"onvif", "rtcp"})
 # Offsets within this are said to agree: what a reading over a LAN can tell apart.
 AGREES_WITHIN_S = 1.0
 

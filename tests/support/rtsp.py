@@ -47,6 +47,7 @@ class RtspCamera:
         render_size: tuple[int, int] | None = None,
         netns: str | None = None,
         address: str = "127.0.0.1",
+        env: dict[str, str] | None = None,
     ) -> None:
         if not Path(SYSTEM_PYTHON).is_file():
             pytest.fail(
@@ -72,6 +73,9 @@ class RtspCamera:
         # a camera on the test LAN beside the test ONVIF device.
         self.netns = netns
         self.address = address
+        # Added to the camera's environment: tests/support/wall_clock.py's shifter sets
+        # the camera's wall clock, which its RTCP sender reports carry.
+        self.env = env or {}
         # The synthetic scene takes defect commands through a named pipe the camera creates.
         self._control_dir: tempfile.TemporaryDirectory[str] | None = None
         self._control: Path | None = None
@@ -175,6 +179,7 @@ class RtspCamera:
         # The pyenv test interpreter's variables must not leak into Debian's Python.
         for var in ("PYTHONHOME", "PYTHONPATH"):
             env.pop(var, None)
+        env.update(self.env)
         proc = subprocess.Popen(
             self._command(),
             stdin=subprocess.DEVNULL,

@@ -89,3 +89,41 @@ def test_a_device_that_stops_answering_leaves_a_stale_reading_then_no_drift() ->
     assert abs(float(body["offset_s"]) - 90) < 2  # type: ignore[arg-type]  # the last reading
     # Once the reading is older than its intervals allow, it raises nothing any more.
     eventually(lambda: clocks.report("front")[1] == (), "clock_drift cleared when stale", 10)
+
+
+def test_the_onvif_reading_wins_over_the_stream_and_the_stream_stands_in_for_it() -> None:
+    """A camera with both: its device's direct answer is reported; while the device gives
+    none, its stream's RTCP reading is. A camera without `onvif` has only the stream's."""
+    kept: list[CameraClockReading] = []
+    camera = device(90).start()
+    clocks = CameraClocks(
+        {"front": camera.url}, clock=lambda: SYNCED, drift_limit=LIMIT_S, on_reading=kept.append
+    )
+    try:
+        clocks.rtcp("front", 0.2)
+        body, raised = clocks.report("front")
+        assert body is not None and body["source"] == "rtcp" and raised == ()  # not asked yet
+        clocks.measure_now("front")
+        body, raised = clocks.report("front")
+        assert body is not None and body["source"] == "onvif" and raised == ("clock_drift",)
+        assert clocks.latest()["front"].source == "onvif"
+    finally:
+        camera.close()
+    clocks.measure_now("front")  # the device no longer answers
+    body, raised = clocks.report("front")
+    assert body is not None and (body["source"], body["offset_s"]) == ("rtcp", 0.2)
+    clocks.rtcp("back", -30.0)
+    body, raised = clocks.report("back")
+    assert body is not None and body["source"] == "rtcp" and raised == ("clock_drift",)
+    assert [(r.camera, r.source) for r in kept] == [
+        ("front", "rtcp"),
+        ("front", "onvif"),
+        ("back", "rtcp"),
+    ]
+    # 1970, NTP's zero (1900), past year 9999: a clock not set, never a drift of decades.
+    for offset in (-1.7e9, -3.9e9, 1e13):
+        clocks.rtcp("back", offset)
+        body, raised = clocks.report("back")
+        assert body is not None and raised == ("clock_drift",)
+        # The last real reading stays, shown stale, as an ONVIF device's does.
+        assert (body["error"], body["offset_s"], body["stale"]) == ("implausible_time", -30.0, True)
