@@ -23,6 +23,14 @@ MAX_SUMMARY = 300
 MAX_BODY = 1_000_000
 
 
+def say(line: str) -> None:
+    """Print one line in one write: the demo's scripts share one terminal, and print()
+    under `python -u` writes the text and its newline apart, so another script's line
+    could land between them (seen: "agent: sentnotification: ...")."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def summary(title: str, message: str) -> str:
     """The title and the message on one line: without the message's `Sent by ...` footer,
     and of a long paragraph its first and last lines (what happened, what to do)."""
@@ -73,7 +81,7 @@ class NoticeHandler(BaseHTTPRequestHandler):
         if parsed is None:
             self._answer(400, "not a notification")
             return
-        print(summary(*parsed), flush=True)
+        say(summary(*parsed))
         self._answer(200, "ok")
 
     def _answer(self, status: int, text: str) -> None:

@@ -30,6 +30,14 @@ FINAL = ("completed", "failed", "rejected", "declined")
 AWAITING_OWNER = "awaiting_owner"
 
 
+def say(line: str) -> None:
+    """Print one line in one write: the demo's scripts share one terminal, and print()
+    under `python -u` writes the text and its newline apart, so another script's line
+    could land between them (seen: "agent: sentnotification: ...")."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 @dataclass(frozen=True)
 class Kind:
     """What the officer writes for each kind of request."""
@@ -108,14 +116,14 @@ def _follow(officer: Officer, request_id: str, owner_page: str | None) -> dict[s
             else ""
         )
         if now != seen:
-            print(f"agent: {now}" + (f" ({row['reason']})" if row["reason"] else ""))
+            say(f"agent: {now}" + (f" ({row['reason']})" if row["reason"] else ""))
             if row["state"] == AWAITING_OWNER:
                 where = (
                     f"on the owner page {owner_page}/requests"
                     if owner_page
                     else f"with camera-agent requests approve|decline {request_id}"
                 )
-                print(f"police: {request_id} waits for the owner, who decides {where}")
+                say(f"police: {request_id} waits for the owner, who decides {where}")
             seen = now
             deadline = time.monotonic() + TIMEOUT_S
         if row["state"] in FINAL:
@@ -157,11 +165,11 @@ def main() -> int:
         args.wait,
     )
     if args.wait_only:
-        print(f"police: {camera['agent']}/{camera['camera']} is at the registry with footage")
+        say(f"police: {camera['agent']}/{camera['camera']} is at the registry with footage")
         return 0
     end = datetime.now(UTC)
     start = end - timedelta(minutes=args.minutes)
-    print(
+    say(
         f"police: {camera['agent']}/{camera['camera']} holds footage from "
         f"{camera['footage_oldest']}; "
         f"asking ({kind.words}, case {kind.case}) for {start:%H:%M:%S}-{end:%H:%M:%S} UTC"
@@ -203,7 +211,7 @@ def main() -> int:
         )
     if signed.returncode != 0:
         raise SystemExit(f"signing failed: {signed.stderr}")
-    print(f"police: signed {request_id} with the police key; the registry relays it")
+    say(f"police: signed {request_id} with the police key; the registry relays it")
     officer.call("POST", f"/api/v1/requests/{request_id}/token", {"token": signed.stdout.strip()})
 
     outcome = _follow(officer, request_id, args.owner_page)
@@ -221,7 +229,7 @@ def main() -> int:
         ),
     )
     verdict = "VERIFIED" if package["verified"] else "NOT VERIFIED"
-    print(f"registry: evidence {verdict} ({kind.words} {kind.case}): {package['verdict']}")
+    say(f"registry: evidence {verdict} ({kind.words} {kind.case}): {package['verdict']}")
     return 0 if package["verified"] else 1
 
 

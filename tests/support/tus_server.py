@@ -117,6 +117,10 @@ class UploadStats:
     timeline: list[tuple[int, int]]  # (ms, received so far)
 
 
+# How many ports start() tries when the one it picked was taken meanwhile.
+START_TRIES = 3
+
+
 class TusServer:
     """@tus/server on http://127.0.0.1:<port>/files/, storing into a temp directory."""
 
@@ -143,7 +147,19 @@ class TusServer:
         return f"{self.origin}{TUS_PATH}/"
 
     def start(self) -> None:
-        """Start node and return once the port accepts connections."""
+        """Start node and return once the port accepts connections. A port picked free can
+        be taken (by another test's outgoing connection) before node listens on it: then
+        another port is tried, up to START_TRIES times."""
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                self._start_once()
+                return
+            except pytest.fail.Exception:
+                if attempt == START_TRIES or "EADDRINUSE" not in self._log():
+                    raise
+                self.port = free_port()
+
+    def _start_once(self) -> None:
         env = {
             **os.environ,
             "TUS_MODULES": str(self._modules),
