@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from agent.errors import AgentError
+from agent.onvif.rtp_h264 import START_CODE, H264Assembler, ReplayError, is_bye, rtp_header
 
 # H.264 over RTP runs a 90 kHz clock (RFC 6184, 8.2.1).
 RTP_CLOCK_HZ = 90000
@@ -43,8 +43,6 @@ READ_TIMEOUT_S = 10.0
 MAX_HEADER_LINE = 8192
 MAX_HEADERS = 64
 MAX_BODY = 64 * 1024
-# One access unit (one frame) of 4K H.264 at high quality is well under this.
-MAX_ACCESS_UNIT = 8 * 1024 * 1024
 # A recorder seeks to the keyframe at or before the asked start: footage from up to this
 # long before it is kept (it is what the first frames of the window decode from); a replay
 # that starts earlier, or later, than this is not the window asked for.
@@ -55,13 +53,8 @@ END_SLACK_S = 2.0
 # A replay at normal speed takes the window's length; this much more is allowed for
 # set-up and a slow recorder, after which the fetch fails instead of hanging.
 DEADLINE_SLACK_S = 60.0
-_START_CODE = b"\x00\x00\x00\x01"
 _STATUS_RE = re.compile(r"RTSP/1\.0 (\d{3}) ?(.*)")
 _CLOCK_RE = re.compile(r"(\d{8}T\d{6}(?:\.\d+)?Z)")
-
-
-class ReplayError(AgentError):
-    """The recorder's replay could not be fetched; the message says what was wrong."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +191,7 @@ class ReplaySession:
         deadline: float,
         parameter_sets: bytes,
     ) -> Iterator[AccessUnit]:
-        assembler = _H264Assembler(parameter_sets)
+        assembler = H264Assembler(parameter_sets)
         first: int | None = rtptime
         unwrapped = 0
         last_ts: int | None = None
@@ -214,12 +207,12 @@ class ReplaySession:
                 break  # the recorder closed the connection: the replay is over
             got, payload = frame
             if got == channel + 1:
-                if _is_bye(payload):
+                if is_bye(payload):
                     break
                 continue
             if got != channel:
                 continue
-            header = _rtp_header(payload)
+            header = rtp_header(payload)
             ts, marker, body = header
             if first is None:
                 first = ts
@@ -427,7 +420,7 @@ def _video_track(sdp: bytes) -> tuple[str, bytes]:
         nals = b""
         for part in sets.group(1).split(",") if sets else []:
             try:
-                nals += _START_CODE + base64.b64decode(part, validate=True)
+                nals += START_CODE + base64.b64decode(part, validate=True)
             except ValueError:
                 raise ReplayError("the recorder's sprop-parameter-sets are not base64") from None
         return (control.group(1) if control else "*"), nals
@@ -444,99 +437,6 @@ def _interleaved_channel(transport: str) -> int:
 def _rtp_info_time(value: str) -> int | None:
     match = re.search(r"rtptime=(\d+)", value)
     return int(match.group(1)) & 0xFFFFFFFF if match else None
-
-
-def _is_bye(rtcp: bytes) -> bool:
-    """True when a compound RTCP packet holds a BYE (RFC 3550, 6.6): the replay ended."""
-    offset = 0
-    while offset + 4 <= len(rtcp):
-        kind = rtcp[offset + 1]
-        if kind == 203:
-            return True
-        offset += (struct.unpack(">H", rtcp[offset + 2 : offset + 4])[0] + 1) * 4
-    return False
-
-
-def _rtp_header(packet: bytes) -> tuple[int, bool, bytes]:
-    """(timestamp, marker, payload) of an RTP packet (RFC 3550, 5.1); ReplayError if not one."""
-    if len(packet) < 12 or packet[0] >> 6 != 2:
-        raise ReplayError("the recorder sent a packet that is not RTP version 2")
-    csrc = packet[0] & 0x0F
-    offset = 12 + 4 * csrc
-    if packet[0] & 0x10:  # a header extension (ONVIF's replay extension is one)
-        if len(packet) < offset + 4:
-            raise ReplayError("the recorder sent a cut-off RTP header extension")
-        words = struct.unpack(">H", packet[offset + 2 : offset + 4])[0]
-        offset += 4 + 4 * words
-    end = len(packet)
-    if packet[0] & 0x20:  # padding
-        end -= packet[-1]
-    if offset > end:
-        raise ReplayError("the recorder sent an RTP packet shorter than its header")
-    timestamp = struct.unpack(">I", packet[4:8])[0]
-    return timestamp, bool(packet[1] & 0x80), packet[offset:end]
-
-
-class _H264Assembler:
-    """RTP payloads (RFC 6184) to Annex B access units; an access unit ends at the marker."""
-
-    def __init__(self, parameter_sets: bytes = b"") -> None:
-        self._parameter_sets = parameter_sets
-        self._nals: list[bytes] = []
-        self._size = 0
-        self._fragment: bytearray | None = None
-
-    def add(self, payload: bytes, marker: bool) -> list[tuple[bytes, bool]]:
-        if not payload:
-            raise ReplayError("the recorder sent an empty H.264 RTP payload")
-        kind = payload[0] & 0x1F
-        if 1 <= kind <= 23:
-            self._nal(payload)
-        elif kind == 24:  # STAP-A
-            offset = 1
-            while offset + 2 <= len(payload):
-                size = struct.unpack(">H", payload[offset : offset + 2])[0]
-                offset += 2
-                if size == 0 or offset + size > len(payload):
-                    raise ReplayError("the recorder sent a broken H.264 aggregation packet")
-                self._nal(payload[offset : offset + size])
-                offset += size
-        elif kind == 28:  # FU-A
-            if len(payload) < 2:
-                raise ReplayError("the recorder sent a broken H.264 fragment")
-            start, end = payload[1] & 0x80, payload[1] & 0x40
-            if start:
-                self._fragment = bytearray([(payload[0] & 0xE0) | (payload[1] & 0x1F)])
-            if self._fragment is not None:
-                self._fragment += payload[2:]
-                if len(self._fragment) > MAX_ACCESS_UNIT:
-                    raise ReplayError("the recorder sent an H.264 frame larger than any camera's")
-                if end:
-                    self._nal(bytes(self._fragment))
-                    self._fragment = None
-        else:
-            raise ReplayError(f"the recorder sent an H.264 packet of unknown type {kind}")
-        if marker:
-            done = self.flush()
-            return [done] if done is not None else []
-        return []
-
-    def _nal(self, nal: bytes) -> None:
-        self._size += len(nal) + 4
-        if self._size > MAX_ACCESS_UNIT:
-            raise ReplayError("the recorder sent an H.264 frame larger than any camera's")
-        self._nals.append(nal)
-
-    def flush(self) -> tuple[bytes, bool] | None:
-        if not self._nals:
-            return None
-        kinds = {nal[0] & 0x1F for nal in self._nals}
-        keyframe = 5 in kinds
-        data = b"".join(_START_CODE + nal for nal in self._nals)
-        if keyframe and 7 not in kinds:  # no SPS in the stream: the SDP's go first
-            data = self._parameter_sets + data
-        self._nals, self._size = [], 0
-        return data, keyframe
 
 
 __all__ = ["AccessUnit", "ReplayError", "ReplaySession", "clock_range"]
